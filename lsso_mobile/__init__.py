@@ -1,0 +1,70 @@
+"""lsso-mobile: the backend of the Lao Social Security Office member app."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from lsso_mobile.config import Settings, load_settings
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The application factory. ``settings`` defaults to the ``LSSO_*`` environment."""
+    from flask_smorest import Api
+
+    from lsso_mobile import runtime as runtime_module
+    from lsso_mobile.api import register_blueprints
+    from lsso_mobile.api.errors import register_error_handlers
+    from lsso_mobile.jobs import bind_job_queue
+    from lsso_mobile.services.tokens import KeyRing
+
+    settings = settings or load_settings()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_TITLE="LSSO Mobile API",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_REDOC_PATH=None,
+        JSON_SORT_KEYS=False,
+    )
+    runtime = runtime_module.build_runtime(settings)
+    runtime_module.install(runtime)
+    app.extensions["lsso_runtime"] = runtime
+    app.extensions["lsso_keyring"] = KeyRing.from_settings(settings)
+
+    api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    register_blueprints(api)
+    register_error_handlers(app)
+    app.extensions["lsso_api"] = api
+
+    @app.before_request
+    def _bind_session_queue() -> None:
+        bind_job_queue(runtime.db.session(), runtime.job_queue)
+
+    @app.teardown_appcontext
+    def _end_session(_exc: Any) -> None:
+        runtime.db.session.remove()
+
+    if not settings.uses_redis:
+        app.logger.info("LSSO_REDIS_URL is not set: background jobs run in-process")
+    if settings.push_backend == "log":
+        app.logger.warning("LSSO_PUSH_BACKEND=log: pushes are written to the log, not sent to FCM")
+    return app
+
+
+_API_DESCRIPTION = (
+    "Members sign up with a Lao mobile number, a code sent by SMS and a 6-digit PIN; staff sign in with "
+    "username and password. Send the access token as `Authorization: Bearer <token>`. Every error has the "
+    "shape `{code, status, message, errors}`."
+)

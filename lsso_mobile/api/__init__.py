@@ -1,0 +1,21 @@
+"""flask-smorest blueprints, one module per resource."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+
+from lsso_mobile.api import auth, health, members, notifications, reference, registrations, staff
+
+
+def register_blueprints(api: Api) -> None:
+    for blueprint in (
+        health.blp,
+        auth.blp,
+        members.blp,
+        notifications.blp,
+        registrations.member_blp,
+        registrations.staff_blp,
+        staff.blp,
+        reference.blp,
+    ):
+        api.register_blueprint(blueprint)

@@ -1,0 +1,97 @@
+"""Who may call each route. Every view declares it with ``@blp.access(...)``; a test walks the URL
+map and fails for any route that has no declaration.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import flask_smorest
+from flask import g, request
+
+from lsso_mobile.api.context import db_session, keyring
+from lsso_mobile.errors import Forbidden, NotAuthenticated
+from lsso_mobile.services.accounts import Principal, authenticate_access_token
+
+PUBLIC = "public"
+MEMBER = "member"
+OFFICER = "officer"
+OPS = "ops"
+ADMIN = "admin"
+STAFF_ROLES = (OFFICER, OPS, ADMIN)
+ALL_ROLES = (PUBLIC, MEMBER, OFFICER, OPS, ADMIN)
+
+ACCESS_ATTRIBUTE = "_lsso_access"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def client_ip() -> str:
+    """The caller's address. Behind a proxy, ProxyFix (LSSO_TRUSTED_PROXIES) sets remote_addr."""
+    return request.remote_addr or "unknown"
+
+
+def current_principal() -> Principal:
+    principal = g.get("principal")
+    if principal is None:  # only reachable if a view forgot @access; fail closed
+        raise NotAuthenticated("Sign in first.")
+    return principal
+
+
+def _authenticate() -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Sign in first: send 'Authorization: Bearer <access token>'.",
+                               headers={"WWW-Authenticate": "Bearer"})
+    return authenticate_access_token(db_session(), keyring(), token.strip())
+
+
+def require(*roles: str) -> Callable[[F], F]:
+    """The check alone (no documentation); ``Blueprint.access`` is what views use."""
+    unknown = set(roles) - set(ALL_ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles {unknown}")
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if PUBLIC not in roles:
+                principal = _authenticate()
+                if principal.role not in roles:
+                    raise Forbidden("Your account may not do this.")
+                g.principal = principal
+            return view(*args, **kwargs)
+
+        setattr(wrapper, ACCESS_ATTRIBUTE, tuple(roles))
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with ``access(*roles)``: the check and its OpenAPI security/401/403."""
+
+    def access(self, *roles: str) -> Callable[[F], F]:
+        check = require(*roles)
+
+        def decorator(view: F) -> F:
+            view = check(view)
+            if PUBLIC not in roles:
+                view = self.doc(security=[{"bearerAuth": []}])(view)
+                view = self.alt_response(401, response="DEFAULT_ERROR", description="Not signed in")(view)
+                view = self.alt_response(403, response="DEFAULT_ERROR", description="Role not allowed")(view)
+            return view
+
+        return decorator
+
+
+def declared_roles(view: Callable[..., Any]) -> tuple[str, ...] | None:
+    return getattr(view, ACCESS_ATTRIBUTE, None)

@@ -1,0 +1,166 @@
+"""Sign-up, sign-in and tokens for members (phone + code + PIN) and staff (username + password)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate
+
+from lsso_mobile.api.access import MEMBER, PUBLIC, STAFF_ROLES, Blueprint, client_ip, current_principal, now
+from lsso_mobile.api.context import commit, db_session, keyring, settings
+from lsso_mobile.api.schemas import LaoPhone, StrictSchema, code_field, pin_field
+from lsso_mobile.models import Language
+from lsso_mobile.services import accounts, otp
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up, sign-in and tokens")
+
+
+class CodeRequestSchema(StrictSchema):
+    phone = LaoPhone(required=True, metadata={"example": "+8562055551234"})
+
+
+class CodeSentSchema(StrictSchema):
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds the code stays valid"})
+    message = fields.String(required=True)
+
+
+class SignUpSchema(StrictSchema):
+    phone = LaoPhone(required=True)
+    code = code_field()
+    pin = pin_field()
+    language = fields.Enum(Language, by_value=True, load_default=Language.LAO)
+
+
+class MemberSignInSchema(StrictSchema):
+    phone = LaoPhone(required=True)
+    pin = pin_field()
+
+
+class StaffSignInSchema(StrictSchema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+
+
+class RefreshSchema(StrictSchema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class TokenPairSchema(StrictSchema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True, dump_default="Bearer")
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires"})
+    role = fields.String(required=True)
+
+
+class ChangePinSchema(StrictSchema):
+    current_pin = pin_field()
+    new_pin = pin_field()
+
+
+class ResetPinSchema(StrictSchema):
+    phone = LaoPhone(required=True)
+    code = code_field()
+    new_pin = pin_field()
+
+
+def _tokens(pair: accounts.TokenPair) -> dict[str, Any]:
+    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "token_type": "Bearer",
+            "expires_in": pair.expires_in, "role": pair.role}
+
+
+@blp.route("/otp", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(CodeRequestSchema)
+@blp.response(202, CodeSentSchema)
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Too many codes requested")
+def send_code(body: dict[str, Any]) -> dict[str, Any]:
+    """Send a one-time code by SMS (the same answer whether or not the number has an account)."""
+    sent = otp.request_code(db_session(), settings(), body["phone"], client_ip(), now())
+    commit()
+    return {"expires_in": sent.expires_in_seconds, "message": "If the number can receive SMS, a code is on its way."}
+
+
+@blp.route("/signup", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(SignUpSchema)
+@blp.response(201, TokenPairSchema)
+@blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="The number already has an account")
+def sign_up(body: dict[str, Any]) -> dict[str, Any]:
+    """Create a member account: phone, the code sent to it, and a 6-digit PIN."""
+    pair = accounts.sign_up_member(db_session(), settings(), keyring(), body["phone"], body["code"], body["pin"],
+                                   body["language"], now())
+    commit()
+    return _tokens(pair)
+
+
+@blp.route("/login", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(MemberSignInSchema)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong phone or PIN")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at)")
+def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
+    """Sign a member in with phone + PIN."""
+    pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now())
+    commit()
+    return _tokens(pair)
+
+
+@blp.route("/staff/login", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(StaffSignInSchema)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong username or password")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at)")
+def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
+    """Sign office or ops staff in with username + password."""
+    pair = accounts.sign_in_staff(db_session(), settings(), keyring(), body["username"], body["password"], now())
+    commit()
+    return _tokens(pair)
+
+
+@blp.route("/refresh", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(RefreshSchema)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, response="DEFAULT_ERROR", description="Unknown, expired, reused or revoked token")
+def refresh(body: dict[str, Any]) -> dict[str, Any]:
+    """Trade a refresh token for a new pair; each refresh token works once."""
+    pair = accounts.refresh_tokens(db_session(), settings(), keyring(), body["refresh_token"], now())
+    commit()
+    return _tokens(pair)
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.access(MEMBER, *STAFF_ROLES)
+@blp.response(204)
+def logout() -> None:
+    """End this sign-in: its access and refresh tokens stop working."""
+    accounts.revoke_session(db_session(), current_principal().session_id, "logout", now())
+    commit()
+
+
+@blp.route("/pin", methods=["POST"])
+@blp.access(MEMBER)
+@blp.arguments(ChangePinSchema)
+@blp.response(204)
+@blp.alt_response(422, response="DEFAULT_ERROR", description="New PIN same as the current one")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures")
+def change_pin(body: dict[str, Any]) -> None:
+    """Change the PIN; every sign-in of this member ends."""
+    accounts.change_pin(db_session(), settings(), current_principal().id, body["current_pin"], body["new_pin"], now())
+    commit()
+
+
+@blp.route("/pin/reset", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(ResetPinSchema)
+@blp.response(204)
+@blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No account for this number")
+def reset_pin(body: dict[str, Any]) -> None:
+    """Set a new PIN with a code sent to the phone; every sign-in of this member ends."""
+    accounts.reset_pin(db_session(), settings(), body["phone"], body["code"], body["new_pin"], now())
+    commit()

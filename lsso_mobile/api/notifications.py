@@ -1,0 +1,196 @@
+"""The member's devices, notification inbox and push preferences."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate
+
+from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
+from lsso_mobile.api.context import commit, db_session, settings
+from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.models import Language, Member, Platform
+from lsso_mobile.notify import devices, inbox
+from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
+from lsso_mobile.notify.templates import CATEGORIES
+
+blp = Blueprint("notifications", __name__, url_prefix="/api/v1/me",
+                description="Devices, the notification inbox and push preferences")
+
+
+class DeviceRegistrationSchema(StrictSchema):
+    token = fields.String(required=True, validate=validate.Length(min=16, max=1024),
+                          metadata={"description": "The FCM registration token"})
+    platform = fields.Enum(Platform, by_value=True, required=True)
+    app_version = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    locale = fields.String(load_default="lo", validate=validate.Length(min=2, max=16))
+
+
+class DeviceSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    platform = fields.Enum(Platform, by_value=True, required=True)
+    app_version = fields.String(required=True)
+    locale = fields.String(required=True)
+    last_seen_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class NotificationSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    category = fields.String(required=True)
+    critical = fields.Boolean(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    title_lo = fields.String(required=True)
+    body_lo = fields.String(required=True)
+    title_en = fields.String(required=True)
+    body_en = fields.String(required=True)
+    data = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
+                       metadata={"description": "deep_link for the app"})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    read_at = fields.DateTime(allow_none=True, required=True)
+
+
+class NotificationPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(NotificationSchema), required=True)
+    unread_count = fields.Integer(required=True)
+    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+
+
+class NotificationListArgsSchema(PageArgsSchema):
+    updated_since = fields.AwareDateTime(load_default=None, metadata={"description": "Only notices created or "
+                                                                      "changed after this time (delta sync)"})
+
+
+class ReadAllSchema(StrictSchema):
+    marked = fields.Integer(required=True)
+    unread_count = fields.Integer(required=True)
+
+
+class PreferencesSchema(StrictSchema):
+    muted_categories = fields.List(fields.String(validate=validate.OneOf(CATEGORIES)), required=True,
+                                   validate=validate.Length(max=len(CATEGORIES)))
+    quiet_start = fields.Time(allow_none=True, required=True, metadata={"description": "Local time, Asia/Vientiane"})
+    quiet_end = fields.Time(allow_none=True, required=True)
+    mutable_categories = fields.List(fields.String(), dump_only=True)
+
+
+def _language() -> str:
+    member = db_session().get(Member, current_principal().id)
+    return member.language.value if member else Language.LAO.value
+
+
+def _notification_view(notification: Any, language: str) -> dict[str, Any]:
+    english = language == Language.ENGLISH.value
+    return {
+        "id": notification.id, "category": notification.category, "critical": notification.critical,
+        "title": notification.title_en if english else notification.title_lo,
+        "body": notification.body_en if english else notification.body_lo,
+        "title_lo": notification.title_lo, "body_lo": notification.body_lo,
+        "title_en": notification.title_en, "body_en": notification.body_en,
+        "data": {k: str(v) for k, v in (notification.data or {}).items()},
+        "created_at": notification.created_at, "updated_at": notification.updated_at,
+        "read_at": notification.read_at,
+    }
+
+
+@blp.route("/devices", methods=["POST"])
+@blp.access(MEMBER)
+@blp.arguments(DeviceRegistrationSchema)
+@blp.response(200, DeviceSchema, description="Refreshed an existing registration")
+@blp.alt_response(201, schema=DeviceSchema, description="A new device")
+def register_device(body: dict[str, Any]) -> Any:
+    """Register or refresh this phone's FCM token (call it at every app start)."""
+    device, created = devices.register_device(db_session(), current_principal().id, body["token"], body["platform"],
+                                              body["app_version"], body["locale"], now(),
+                                              settings().max_devices_per_member)
+    commit()
+    return device, 201 if created else 200
+
+
+@blp.route("/devices", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, DeviceSchema(many=True))
+def list_devices() -> Any:
+    """The member's active devices."""
+    return devices.list_devices(db_session(), current_principal().id)
+
+
+@blp.route("/devices/<int:device_id>", methods=["DELETE"])
+@blp.access(MEMBER)
+@blp.response(204)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not your device")
+def remove_device(device_id: int) -> None:
+    """Stop pushes to one device (sign-out on that phone)."""
+    devices.remove_device(db_session(), current_principal().id, device_id, now())
+    commit()
+
+
+@blp.route("/notifications", methods=["GET"])
+@blp.access(MEMBER)
+@blp.arguments(NotificationListArgsSchema, location="query")
+@blp.response(200, NotificationPageSchema)
+def list_notifications(args: dict[str, Any]) -> Any:
+    """The inbox, newest first, with the unread count; ``updated_since`` returns only what changed."""
+    session = db_session()
+    member_id = current_principal().id
+    server_time = now()
+    items = inbox.list_notifications(session, member_id, decode_cursor(args["cursor"]), args["updated_since"],
+                                     args["limit"] + 1)
+    result = page(items, args["limit"])
+    language = _language()
+    result["items"] = [_notification_view(n, language) for n in result["items"]]
+    result["unread_count"] = inbox.unread_count(session, member_id)
+    result["server_time"] = server_time
+    return result
+
+
+@blp.route("/notifications/<int:notification_id>/read", methods=["POST"])
+@blp.access(MEMBER)
+@blp.response(200, NotificationSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not your notification")
+def mark_read(notification_id: int) -> Any:
+    """Mark one notice read."""
+    notification = inbox.mark_read(db_session(), current_principal().id, notification_id, now())
+    commit()
+    return _notification_view(notification, _language())
+
+
+@blp.route("/notifications/read-all", methods=["POST"])
+@blp.access(MEMBER)
+@blp.response(200, ReadAllSchema)
+def mark_all_read() -> Any:
+    """Mark every notice read."""
+    session = db_session()
+    marked = inbox.mark_all_read(session, current_principal().id, now())
+    commit()
+    return {"marked": marked, "unread_count": inbox.unread_count(session, current_principal().id)}
+
+
+def _preferences_view(preference: Any) -> dict[str, Any]:
+    return {"muted_categories": list(preference.muted_categories or []), "quiet_start": preference.quiet_start,
+            "quiet_end": preference.quiet_end, "mutable_categories": mutable_categories()}
+
+
+@blp.route("/notification-preferences", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, PreferencesSchema)
+def get_notification_preferences() -> Any:
+    """Muted categories and quiet hours. Critical notices (decisions) always come through."""
+    return _preferences_view(get_preferences(db_session(), current_principal().id))
+
+
+@blp.route("/notification-preferences", methods=["PUT"])
+@blp.access(MEMBER)
+@blp.arguments(PreferencesSchema)
+@blp.response(200, PreferencesSchema)
+def put_notification_preferences(body: dict[str, Any]) -> Any:
+    """Replace muted categories and quiet hours (both times, or neither)."""
+    preference = update_preferences(db_session(), current_principal().id, body["muted_categories"],
+                                    body["quiet_start"], body["quiet_end"], set_quiet=True)
+    commit()
+    return _preferences_view(preference)
+
+
+

@@ -1,0 +1,158 @@
+"""Registration applications: members apply and correct; officers of the member's office decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate
+
+from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.context import commit, db_session
+from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.models import ApplicationStatus, Scheme, Sex
+from lsso_mobile.services import registrations
+from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
+
+member_blp = Blueprint("registration", __name__, url_prefix="/api/v1/me/registration",
+                       description="The member's registration for social security")
+staff_blp = Blueprint("staff_registrations", __name__, url_prefix="/api/v1/staff/registrations",
+                      description="Officers review registration applications of their office")
+
+MAX_INCOME_KIP = 1_000_000_000
+
+
+class ApplicationFormSchema(StrictSchema):
+    name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                            metadata={"description": "Full name in Lao script", "example": "ສົມໃຈ ພົມມະວົງ"})
+    name_latin = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                               metadata={"example": "Somchai Phommavong"})
+    date_of_birth = fields.Date(required=True)
+    sex = fields.Enum(Sex, by_value=True, required=True)
+    national_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,32}$"),
+                                metadata={"description": "National ID card or family-book number"})
+    province_code = fields.String(required=True, validate=validate.Regexp(r"^\d{2}$"))
+    district_code = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$"))
+    village_code = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{8}$"))
+    occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    scheme = fields.Enum(Scheme, by_value=True, load_default=Scheme.VOLUNTARY,
+                         metadata={"description": "voluntary for the self-employed and informal workers"})
+    declared_monthly_income = fields.Integer(required=True, strict=True,
+                                             validate=validate.Range(min=0, max=MAX_INCOME_KIP),
+                                             metadata={"description": "Whole kip (LAK)"})
+    consent = fields.Boolean(required=True)
+
+
+class ApplicationEventSchema(StrictSchema):
+    status = fields.Enum(ApplicationStatus, by_value=True, required=True)
+    reason = fields.String(allow_none=True, required=True)
+    decided_by_staff = fields.Boolean(required=True, attribute="staff_id",
+                                      metadata={"description": "true for an office decision"})
+    created_at = fields.DateTime(required=True)
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        if attr == "staff_id":
+            return obj.staff_id is not None
+        return super().get_attribute(obj, attr, default)
+
+
+class ApplicationSchema(ApplicationFormSchema):
+    id = fields.Integer(required=True)
+    status = fields.Enum(ApplicationStatus, by_value=True, required=True)
+    office_id = fields.Integer(required=True)
+    member_number = fields.Method("_member_number")
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    history = fields.List(fields.Nested(ApplicationEventSchema), attribute="events", required=True)
+
+    def _member_number(self, application: Any) -> str | None:
+        from lsso_mobile.models import InsuredPerson
+
+        if application.insured_person_id is None:
+            return None
+        person = db_session().get(InsuredPerson, application.insured_person_id)
+        return person.member_number if person else None
+
+
+class ApplicationPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(ApplicationSchema), required=True)
+
+
+class ApplicationListArgsSchema(PageArgsSchema):
+    status = fields.Enum(ApplicationStatus, by_value=True, load_default=None)
+
+
+class DecisionSchema(StrictSchema):
+    decision = fields.String(required=True, validate=validate.OneOf(sorted(DECISIONS)))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+def _form(body: dict[str, Any]) -> ApplicationForm:
+    return ApplicationForm(**body)
+
+
+@member_blp.route("", methods=["GET"])
+@member_blp.access(MEMBER)
+@member_blp.response(200, ApplicationSchema)
+@member_blp.alt_response(404, response="DEFAULT_ERROR", description="No application yet")
+def get_my_application() -> Any:
+    """The member's latest application, with its history."""
+    return registrations.current_application(db_session(), current_principal().id)
+
+
+@member_blp.route("", methods=["POST"])
+@member_blp.access(MEMBER)
+@member_blp.arguments(ApplicationFormSchema)
+@member_blp.response(201, ApplicationSchema)
+@member_blp.alt_response(409, response="DEFAULT_ERROR", description="Already registered or applying")
+def apply(body: dict[str, Any]) -> Any:
+    """Apply for registration; the office serving the chosen district reviews it."""
+    application = registrations.submit_application(db_session(), current_principal().id, _form(body), now())
+    commit()
+    return application
+
+
+@member_blp.route("", methods=["PUT"])
+@member_blp.access(MEMBER)
+@member_blp.arguments(ApplicationFormSchema)
+@member_blp.response(200, ApplicationSchema)
+@member_blp.alt_response(404, response="DEFAULT_ERROR", description="No application yet")
+@member_blp.alt_response(409, response="DEFAULT_ERROR", description="Not sent back for more information")
+def correct_and_resubmit(body: dict[str, Any]) -> Any:
+    """Correct an application the office sent back, and submit it again."""
+    application = registrations.resubmit_application(db_session(), current_principal().id, _form(body), now())
+    commit()
+    return application
+
+
+@staff_blp.route("", methods=["GET"])
+@staff_blp.access(OFFICER, ADMIN)
+@staff_blp.arguments(ApplicationListArgsSchema, location="query")
+@staff_blp.response(200, ApplicationPageSchema)
+def list_applications(args: dict[str, Any]) -> dict[str, Any]:
+    """Applications of the officer's office, oldest first; filter by status."""
+    items = registrations.list_applications(db_session(), current_principal(), args["status"],
+                                            decode_cursor(args["cursor"]), args["limit"] + 1)
+    return page(items, args["limit"])
+
+
+@staff_blp.route("/<int:application_id>", methods=["GET"])
+@staff_blp.access(OFFICER, ADMIN)
+@staff_blp.response(200, ApplicationSchema)
+@staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+def get_application(application_id: int) -> Any:
+    """One application of the officer's office, with its history."""
+    return registrations.get_application_for_staff(db_session(), current_principal(), application_id)
+
+
+@staff_blp.route("/<int:application_id>/decision", methods=["POST"])
+@staff_blp.access(OFFICER, ADMIN)
+@staff_blp.arguments(DecisionSchema)
+@staff_blp.response(200, ApplicationSchema)
+@staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@staff_blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided")
+def decide(body: dict[str, Any], application_id: int) -> Any:
+    """Approve (assigns a member number), reject, or send back for more information, with a reason."""
+    application = registrations.decide_application(db_session(), current_principal(), application_id,
+                                                   body["decision"], body["reason"], now())
+    commit()
+    return application

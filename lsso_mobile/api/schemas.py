@@ -1,0 +1,78 @@
+"""Schemas and fields shared by several resources."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from lsso_mobile.errors import InvalidInput
+from lsso_mobile.services.phones import normalise_lao_mobile
+
+MAX_PAGE_SIZE = 100
+
+
+class StrictSchema(Schema):
+    """Unknown fields are an error, never silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class LaoPhone(fields.String):
+    """A Lao mobile number in any common spelling, normalised to E.164."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        raw = super()._deserialize(value, attr, data, **kwargs)
+        if len(raw) > 32:
+            raise ValidationError("Too long for a phone number.")
+        try:
+            return normalise_lao_mobile(raw)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+
+def pin_field(**kwargs: Any) -> fields.String:
+    return fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="A PIN is exactly 6 digits."),
+                         metadata={"example": "482913"}, **kwargs)
+
+
+def code_field() -> fields.String:
+    return fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="A code is exactly 6 digits."),
+                         metadata={"description": "The 6-digit code sent by SMS"})
+
+
+class PageArgsSchema(StrictSchema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=64),
+                           metadata={"description": "next_cursor from the previous page"})
+
+
+class PageMetaSchema(Schema):
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind == "id" and value.isdigit():
+            return int(value)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+
+
+def page(items: list[Any], limit: int, id_of: Any = lambda item: item.id) -> dict[str, Any]:
+    """Callers fetch limit + 1 rows; the extra one only says there is a next page."""
+    has_more = len(items) > limit
+    items = items[:limit]
+    return {"items": items, "next_cursor": encode_cursor(id_of(items[-1])) if has_more and items else None}

@@ -1,0 +1,34 @@
+"""The signed-in staff user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields
+
+from lsso_mobile.api.access import STAFF_ROLES, Blueprint, current_principal
+from lsso_mobile.api.context import db_session
+from lsso_mobile.api.schemas import StrictSchema
+from lsso_mobile.errors import NotFound
+from lsso_mobile.models import StaffUser
+
+blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff", description="Staff accounts")
+
+
+class StaffProfileSchema(StrictSchema):
+    username = fields.String(required=True)
+    display_name = fields.String(required=True)
+    role = fields.String(required=True)
+    office_id = fields.Integer(allow_none=True, required=True)
+
+
+@blp.route("/me", methods=["GET"])
+@blp.access(*STAFF_ROLES)
+@blp.response(200, StaffProfileSchema)
+def staff_profile() -> Any:
+    """The staff user's name, role and office."""
+    staff = db_session().get(StaffUser, current_principal().id)
+    if staff is None:
+        raise NotFound("No such staff user.")
+    return {"username": staff.username, "display_name": staff.display_name, "role": staff.role.value,
+            "office_id": staff.office_id}

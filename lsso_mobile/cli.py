@@ -1,0 +1,169 @@
+"""The ``lsso-mobile`` command: dev, migrate, worker, relay, create-staff, seed-demo, import-areas."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from lsso_mobile.config import ConfigError, load_settings
+
+log = logging.getLogger("lsso_mobile.cli")
+
+
+def _settings(**overrides: object):
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _runtime(**overrides: object):
+    from lsso_mobile import runtime as runtime_module
+
+    settings = _settings(**overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rt = runtime_module.build_runtime(settings)
+    runtime_module.install(rt)
+    return rt
+
+
+@click.group()
+def main() -> None:
+    """Backend of the Lao Social Security Office member app."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date (SQLite or PostgreSQL, from LSSO_DATABASE_URL)."""
+    from lsso_mobile.migrate import upgrade
+
+    settings = _settings()
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    click.echo("database is up to date")
+
+
+@main.command("import-areas")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_areas(csv_file: Path) -> None:
+    """Load districts and villages from a CSV (columns: kind,code,parent_code,name_lo,name_en,has_office)."""
+    from lsso_mobile.errors import DomainError
+    from lsso_mobile.services.reference import import_areas_file
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as session:
+            result = import_areas_file(session, csv_file)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"imported {result.districts} districts, {result.villages} villages, "
+               f"opened {result.offices} district offices")
+
+
+@main.command("create-staff")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["officer", "ops", "admin"]), required=True)
+@click.option("--office", "office_code", help="Office code (P01, D0101, ...); required for officers")
+@click.option("--name", "display_name", help="Display name", default=None)
+@click.password_option("--password", help="At least 10 characters (prompted if not given)")
+def create_staff(username: str, role: str, office_code: str | None, display_name: str | None, password: str) -> None:
+    """Create an office, ops or admin staff account."""
+    from sqlalchemy import select
+
+    from lsso_mobile.errors import DomainError
+    from lsso_mobile.models import Office, StaffRole
+    from lsso_mobile.services.accounts import create_staff_user
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as session:
+            office_id = None
+            if office_code:
+                office_id = session.scalar(select(Office.id).where(Office.code == office_code))
+                if office_id is None:
+                    raise click.ClickException(f"no office with code {office_code}")
+            staff = create_staff_user(session, rt.settings, username, password, StaffRole(role),
+                                      display_name or username, office_id)
+            click.echo(f"created {staff.role.value} {staff.username}")
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@main.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load sample areas and demo accounts (a member with a history, an officer, ops, admin); print credentials."""
+    from lsso_mobile.demo import seed_demo
+
+    rt = _runtime()
+    for line in seed_demo(rt):
+        click.echo(line)
+
+
+@main.command()
+def relay() -> None:
+    """Re-enqueue undelivered notifications once (the worker also does this on a schedule)."""
+    from lsso_mobile.notify.delivery import relay_undelivered
+
+    _runtime()
+    click.echo(f"re-enqueued {relay_undelivered()} notification(s)")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests, one-off runs)")
+@click.option("--queues", default="sms,push,maintenance", show_default=True)
+def worker(burst: bool, queues: str) -> None:
+    """Run an RQ worker with its scheduler (retries, deferred pushes) and the periodic relay."""
+    from lsso_mobile.worker import run_worker
+
+    rt = _runtime()
+    if not rt.settings.uses_redis:
+        raise click.ClickException("LSSO_REDIS_URL is not set: without Redis, jobs run inside the web process")
+    run_worker(rt, [q.strip() for q in queues.split(",") if q.strip()], burst=burst)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-seed", is_flag=True, help="Do not load demo data")
+def dev(host: str, port: int, no_seed: bool) -> None:
+    """Run on the embedded default: migrate, seed demo data, serve (SQLite, in-process jobs, logged pushes)."""
+    from lsso_mobile import create_app
+    from lsso_mobile.demo import seed_demo
+    from lsso_mobile.migrate import upgrade
+    from lsso_mobile.notify.delivery import relay_undelivered
+
+    settings = _settings()
+    if settings.is_production:
+        raise click.ClickException("`lsso-mobile dev` is for development; production runs gunicorn wsgi:app")
+    if settings.database_url.startswith("sqlite:///"):
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    app = create_app(settings)
+    from lsso_mobile import runtime as runtime_module
+
+    if not no_seed:
+        for line in seed_demo(runtime_module.current()):
+            click.echo(line)
+
+    def relay_loop() -> None:  # deferred and retried pushes, in-process
+        while True:
+            time.sleep(settings.relay_interval_seconds)
+            try:
+                relay_undelivered()
+            except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
+                log.exception("relay failed")
+
+    if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        threading.Thread(target=relay_loop, daemon=True, name="relay").start()
+    click.echo(f"API docs: http://{host}:{port}/api/docs   OpenAPI: http://{host}:{port}/api/openapi.json")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,204 @@
+"""Settings, read once from ``LSSO_*`` environment variables and strictly parsed.
+
+Every variable is listed in ``FIELDS``; an unknown ``LSSO_*`` name is an error (it is
+almost always a typo), and so is a value that does not parse. In production the service
+refuses to start without its secrets and says which one is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+ENVIRONMENTS = ("development", "test", "production")
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database_url: str = ""
+    instance_dir: str = "instance"
+    secret_key: str = ""
+    jwt_private_key_file: str = ""
+    jwt_public_key_files: tuple[str, ...] = ()
+    jwt_issuer: str = "lsso-mobile"
+    jwt_audience: str = "lsso-mobile-api"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    redis_url: str = ""
+    queue_prefix: str = "lsso"
+    sms_backend: str = "log"
+    sms_gateway_url: str = ""
+    sms_gateway_token: str = ""
+    push_backend: str = "log"
+    fcm_credentials: str = ""
+    fcm_endpoint: str = ""
+    fcm_project_id: str = ""
+    fcm_http_timeout: float = 10.0
+    max_body_bytes: int = 1_048_576
+    otp_sends_per_phone: int = 3
+    otp_sends_per_ip: int = 30
+    otp_window_minutes: int = 15
+    otp_ttl_minutes: int = 5
+    otp_max_attempts: int = 5
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
+    password_hashing: str = "strong"
+    max_devices_per_member: int = 5
+    device_stale_days: int = 270
+    delivery_lease_seconds: int = 120
+    relay_grace_seconds: int = 60
+    relay_interval_seconds: int = 30
+    push_max_attempts: int = 8
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+# LSSO_<NAME> -> (field name, parser). One table, so the README and the code agree.
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def _choice(*allowed: str):
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value <= 0:
+        raise ValueError("expected a positive whole number")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw.strip())
+    if value <= 0:
+        raise ValueError("expected a positive number")
+    return value
+
+
+def _path_list(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+FIELDS: dict[str, tuple[str, Any]] = {
+    "LSSO_ENV": ("env", _choice(*ENVIRONMENTS)),
+    "LSSO_DATABASE_URL": ("database_url", str.strip),
+    "LSSO_INSTANCE_DIR": ("instance_dir", str.strip),
+    "LSSO_SECRET_KEY": ("secret_key", str),
+    "LSSO_JWT_PRIVATE_KEY_FILE": ("jwt_private_key_file", str.strip),
+    "LSSO_JWT_PUBLIC_KEY_FILES": ("jwt_public_key_files", _path_list),
+    "LSSO_JWT_ISSUER": ("jwt_issuer", str.strip),
+    "LSSO_JWT_AUDIENCE": ("jwt_audience", str.strip),
+    "LSSO_ACCESS_TOKEN_MINUTES": ("access_token_minutes", _positive_int),
+    "LSSO_REFRESH_TOKEN_DAYS": ("refresh_token_days", _positive_int),
+    "LSSO_REDIS_URL": ("redis_url", str.strip),
+    "LSSO_QUEUE_PREFIX": ("queue_prefix", str.strip),
+    "LSSO_SMS_BACKEND": ("sms_backend", _choice("log", "http")),
+    "LSSO_SMS_GATEWAY_URL": ("sms_gateway_url", str.strip),
+    "LSSO_SMS_GATEWAY_TOKEN": ("sms_gateway_token", str),
+    "LSSO_PUSH_BACKEND": ("push_backend", _choice("log", "fcm")),
+    "LSSO_FCM_CREDENTIALS": ("fcm_credentials", str.strip),
+    "LSSO_FCM_ENDPOINT": ("fcm_endpoint", str.strip),
+    "LSSO_FCM_PROJECT_ID": ("fcm_project_id", str.strip),
+    "LSSO_FCM_HTTP_TIMEOUT": ("fcm_http_timeout", _positive_float),
+    "LSSO_MAX_BODY_BYTES": ("max_body_bytes", _positive_int),
+    "LSSO_OTP_SENDS_PER_PHONE": ("otp_sends_per_phone", _positive_int),
+    "LSSO_OTP_SENDS_PER_IP": ("otp_sends_per_ip", _positive_int),
+    "LSSO_OTP_WINDOW_MINUTES": ("otp_window_minutes", _positive_int),
+    "LSSO_OTP_TTL_MINUTES": ("otp_ttl_minutes", _positive_int),
+    "LSSO_OTP_MAX_ATTEMPTS": ("otp_max_attempts", _positive_int),
+    "LSSO_LOGIN_MAX_FAILURES": ("login_max_failures", _positive_int),
+    "LSSO_LOCKOUT_MINUTES": ("lockout_minutes", _positive_int),
+    "LSSO_PASSWORD_HASHING": ("password_hashing", _choice("strong", "fast")),
+    "LSSO_MAX_DEVICES_PER_MEMBER": ("max_devices_per_member", _positive_int),
+    "LSSO_DEVICE_STALE_DAYS": ("device_stale_days", _positive_int),
+    "LSSO_DELIVERY_LEASE_SECONDS": ("delivery_lease_seconds", _positive_int),
+    "LSSO_RELAY_GRACE_SECONDS": ("relay_grace_seconds", _positive_int),
+    "LSSO_RELAY_INTERVAL_SECONDS": ("relay_interval_seconds", _positive_int),
+    "LSSO_PUSH_MAX_ATTEMPTS": ("push_max_attempts", _positive_int),
+    "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from the environment (``os.environ`` by default), then apply overrides."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("LSSO_"):
+            continue
+        if name not in FIELDS:
+            raise ConfigError(f"{name} is not a setting of lsso-mobile (see the README's configuration table)")
+        field_name, parse = FIELDS[name]
+        try:
+            values[field_name] = parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+    values.update(overrides)
+    settings = Settings(**values)
+    return _with_defaults(settings)
+
+
+def _with_defaults(settings: Settings) -> Settings:
+    changes: dict[str, Any] = {}
+    instance = Path(settings.instance_dir)
+    if not settings.database_url:
+        if settings.is_production:
+            raise ConfigError("LSSO_DATABASE_URL is required in production")
+        changes["database_url"] = f"sqlite:///{(instance / 'lsso.db').resolve()}"
+    if settings.is_production:
+        for name, value in (
+            ("LSSO_SECRET_KEY", settings.secret_key),
+            ("LSSO_JWT_PRIVATE_KEY_FILE", settings.jwt_private_key_file),
+        ):
+            if not value:
+                raise ConfigError(f"{name} is required in production and is not set")
+        if len(settings.secret_key) < 32:
+            raise ConfigError("LSSO_SECRET_KEY must be at least 32 characters in production")
+        if settings.password_hashing != "strong":
+            raise ConfigError("LSSO_PASSWORD_HASHING=fast is for tests only, not production")
+        if settings.push_backend == "fcm" and not settings.fcm_credentials:
+            raise ConfigError("LSSO_FCM_CREDENTIALS is required in production with LSSO_PUSH_BACKEND=fcm")
+    if settings.sms_backend == "http":
+        if not settings.sms_gateway_url:
+            raise ConfigError("LSSO_SMS_GATEWAY_URL is required with LSSO_SMS_BACKEND=http")
+        if not settings.sms_gateway_token:
+            raise ConfigError("LSSO_SMS_GATEWAY_TOKEN is required with LSSO_SMS_BACKEND=http")
+    if settings.push_backend == "fcm" and not (settings.fcm_credentials or settings.fcm_endpoint):
+        raise ConfigError("LSSO_PUSH_BACKEND=fcm needs LSSO_FCM_CREDENTIALS (or LSSO_FCM_ENDPOINT for a test server)")
+    if not settings.secret_key:
+        # Development and test only (production refused above): a fixed, clearly fake key.
+        changes["secret_key"] = "dev-only-secret-key-not-for-production-use"
+    return settings.replace(**changes) if changes else settings

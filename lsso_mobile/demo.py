@@ -1,0 +1,73 @@
+"""Demo data for a first run: sample areas, a member with a history, an officer, ops and admin users."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from lsso_mobile.models import Device, Language, Member, Office, Platform, Scheme, Sex, StaffRole, StaffUser, utcnow
+from lsso_mobile.runtime import Runtime
+from lsso_mobile.services import registrations
+from lsso_mobile.services.accounts import Principal, create_staff_user
+from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
+from lsso_mobile.services.registrations import ApplicationForm
+from lsso_mobile.services.secrets_hashing import hash_secret
+
+DEMO_PIN = "246810"
+DEMO_STAFF_PASSWORD = "demo-password-1"  # noqa: S105 - printed for the demo, never used in production
+DEMO_MEMBER_PHONE = "+8562055550001"
+DEMO_APPLICANT_PHONE = "+8562055550002"
+
+
+def _form(name_lo: str, name_latin: str, born: date, sex: Sex) -> ApplicationForm:
+    return ApplicationForm(name_lo=name_lo, name_latin=name_latin, date_of_birth=born, sex=sex,
+                           national_id="LA-0101-123456", province_code="01", district_code="0101",
+                           village_code="01010001", occupation="Market vendor", scheme=Scheme.VOLUNTARY,
+                           declared_monthly_income=2_500_000, consent=True)
+
+
+def seed_demo(rt: Runtime) -> list[str]:
+    """Idempotent: does nothing if the demo officer exists. Returns lines to print."""
+    with rt.db.unit_of_work() as session:
+        if session.scalar(select(StaffUser.id).where(StaffUser.username == "officer.vte")) is not None:
+            return ["demo data already loaded (officer.vte / demo-password-1; member +8562055550001 / PIN 246810)"]
+    from lsso_mobile.jobs import bind_job_queue
+
+    with rt.db.unit_of_work() as session:
+        bind_job_queue(session, rt.job_queue)
+        import_areas_file(session, SAMPLE_AREAS_CSV)
+        office_id = session.scalar(select(Office.id).where(Office.code == "D0101"))
+        officer = create_staff_user(session, rt.settings, "officer.vte", DEMO_STAFF_PASSWORD, StaffRole.OFFICER,
+                                    "Demo officer, Chanthabouly", office_id)
+        create_staff_user(session, rt.settings, "ops.central", DEMO_STAFF_PASSWORD, StaffRole.OPS,
+                          "Demo ops officer", None)
+        create_staff_user(session, rt.settings, "admin", DEMO_STAFF_PASSWORD, StaffRole.ADMIN, "Demo admin", None)
+        now = utcnow() - timedelta(days=3)
+        member = Member(phone=DEMO_MEMBER_PHONE, pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
+                        language=Language.LAO, created_at=now, updated_at=now)
+        applicant = Member(phone=DEMO_APPLICANT_PHONE, pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
+                           language=Language.ENGLISH, created_at=now, updated_at=now)
+        session.add_all([member, applicant])
+        session.flush()
+        session.add(Device(member_id=member.id, token="demo-device-token-0001-android", platform=Platform.ANDROID,
+                           app_version="1.0.0", locale="lo", created_at=now, last_seen_at=now))
+        staff = Principal(kind="staff", id=officer.id, role="officer", office_id=office_id, session_id="demo")
+        form = _form("ນາງ ບົວໄລ ສີສຸວັນ", "Bualai Sisouvan", date(1988, 4, 12), Sex.FEMALE)
+        application = registrations.submit_application(session, member.id, form, now)
+        registrations.decide_application(session, staff, application.id, "request_info",
+                                         "Please add your village.", now + timedelta(hours=2))
+        registrations.resubmit_application(session, member.id, form, now + timedelta(days=1))
+        registrations.decide_application(session, staff, application.id, "approve", None, now + timedelta(days=2))
+        registrations.submit_application(
+            session, applicant.id, _form("ທ້າວ ສົມພອນ ແກ້ວມະນີ", "Somphone Keomany", date(1995, 9, 1), Sex.MALE), now
+        )
+    return [
+        "demo data loaded:",
+        f"  member (registered, with history):  phone {DEMO_MEMBER_PHONE}  PIN {DEMO_PIN}",
+        f"  member (application to review):     phone {DEMO_APPLICANT_PHONE}  PIN {DEMO_PIN}",
+        f"  officer, Chanthabouly office:        officer.vte / {DEMO_STAFF_PASSWORD}",
+        f"  ops:                                 ops.central / {DEMO_STAFF_PASSWORD}",
+        f"  admin:                               admin / {DEMO_STAFF_PASSWORD}",
+        "  sign-in codes (SMS) are written to this log (LSSO_SMS_BACKEND=log)",
+    ]

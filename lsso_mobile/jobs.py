@@ -1,0 +1,136 @@
+"""Background jobs: RQ queues when ``LSSO_REDIS_URL`` is set, in-process otherwise.
+
+Jobs are enqueued only after the transaction that caused them commits: services call
+``enqueue_after_commit(session, ...)``, and a session event hands the calls to the queue once the
+commit succeeded (and drops them on rollback). If Redis cannot be reached at that moment the
+request still succeeds: undelivered notifications are found later by the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+# Purpose-named queues, so a flood of broadcast pushes never holds back a sign-in code.
+QUEUE_SMS = "sms"
+QUEUE_PUSH = "push"
+QUEUE_MAINTENANCE = "maintenance"
+ALL_QUEUES = (QUEUE_SMS, QUEUE_PUSH, QUEUE_MAINTENANCE)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    queue: str
+    job_id: str | None = None
+    at: datetime | None = None
+    retries: tuple[int, ...] = ()
+    timeout: int = 300
+    fallback_inline: bool = False  # run here and now if Redis is down (SMS codes)
+
+
+class JobQueue:
+    """Where after-commit jobs go. Subclasses: InlineJobQueue (no Redis) and RQJobQueue."""
+
+    def submit(self, request: JobRequest) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class InlineJobQueue(JobQueue):
+    """Runs each job in the calling process right away; scheduled jobs are left to the relay."""
+
+    def submit(self, request: JobRequest) -> None:
+        if request.at is not None:
+            log.info("inline queue: %s deferred until %s; the relay picks it up", request.func.__name__,
+                     request.at.isoformat())
+            return
+        try:
+            request.func(*request.args)
+        except Exception:
+            log.exception("inline job %s failed; it is left for the relay", request.func.__name__)
+
+
+@dataclass
+class RQJobQueue(JobQueue):
+    redis_url: str
+    prefix: str = "lsso"
+    _queues: dict[str, Any] = field(default_factory=dict)
+    _connection: Any = None
+
+    def connection(self) -> Any:
+        if self._connection is None:
+            from redis import Redis
+
+            self._connection = Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=5)
+        return self._connection
+
+    def queue(self, name: str) -> Any:
+        if name not in self._queues:
+            from rq import Queue
+
+            self._queues[name] = Queue(f"{self.prefix}-{name}", connection=self.connection())
+        return self._queues[name]
+
+    def submit(self, request: JobRequest) -> None:
+        from redis.exceptions import RedisError
+        from rq import Retry
+
+        retry = Retry(max=len(request.retries), interval=list(request.retries)) if request.retries else None
+        try:
+            queue = self.queue(request.queue)
+            if request.at is not None:
+                queue.enqueue_at(request.at, request.func, *request.args, job_id=request.job_id,
+                                 retry=retry, job_timeout=request.timeout)
+            else:
+                queue.enqueue_call(request.func, args=request.args, job_id=request.job_id, retry=retry,
+                                   timeout=request.timeout, result_ttl=600, failure_ttl=7 * 86400)
+        except RedisError as exc:
+            if request.fallback_inline:
+                log.warning("Redis unavailable (%s); running %s in-process", type(exc).__name__,
+                            request.func.__name__)
+                InlineJobQueue().submit(request)
+            else:
+                log.warning("Redis unavailable (%s); %s left for the relay", type(exc).__name__,
+                            request.func.__name__)
+
+
+_PENDING_KEY = "lsso_jobs_after_commit"
+_QUEUE_KEY = "lsso_job_queue"
+
+
+def bind_job_queue(session: Session, queue: JobQueue) -> None:
+    """Tell a session where its after-commit jobs go."""
+    session.info[_QUEUE_KEY] = queue
+
+
+def enqueue_after_commit(session: Session, request: JobRequest) -> None:
+    session.info.setdefault(_PENDING_KEY, []).append(request)
+
+
+@event.listens_for(Session, "after_commit")
+def _submit_pending_jobs(session: Session) -> None:
+    pending: list[JobRequest] = session.info.pop(_PENDING_KEY, [])
+    if not pending:
+        return
+    queue: JobQueue | None = session.info.get(_QUEUE_KEY)
+    if queue is None:
+        log.error("%d job(s) committed on a session with no job queue bound; the relay will find them",
+                  len(pending))
+        return
+    for request in pending:
+        queue.submit(request)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_pending_jobs(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the outermost transaction rolled back
+        session.info.pop(_PENDING_KEY, None)

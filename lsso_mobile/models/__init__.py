@@ -1,0 +1,46 @@
+"""SQLAlchemy models, one module per aggregate; importing this package registers them all."""
+
+from lsso_mobile.models.areas import District, Office, OfficeLevel, Province, Village
+from lsso_mobile.models.auth import AuthSession, OtpCode, RefreshToken
+from lsso_mobile.models.base import Base, utcnow
+from lsso_mobile.models.notification import (
+    Delivery,
+    DeliveryStatus,
+    Device,
+    DispatchStatus,
+    Notification,
+    NotificationPreference,
+    Platform,
+)
+from lsso_mobile.models.people import InsuredPerson, Language, Member, Scheme, Sex, StaffRole, StaffUser
+from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
+
+__all__ = [
+    "ApplicationStatus",
+    "AuthSession",
+    "Base",
+    "Delivery",
+    "DeliveryStatus",
+    "Device",
+    "DispatchStatus",
+    "District",
+    "InsuredPerson",
+    "Language",
+    "Member",
+    "Notification",
+    "NotificationPreference",
+    "Office",
+    "OfficeLevel",
+    "OtpCode",
+    "Platform",
+    "Province",
+    "RefreshToken",
+    "RegistrationApplication",
+    "RegistrationEvent",
+    "Scheme",
+    "Sex",
+    "StaffRole",
+    "StaffUser",
+    "Village",
+    "utcnow",
+]

@@ -1,0 +1,83 @@
+"""Members (app accounts), insured persons (the LSSO register) and staff users."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lsso_mobile.models.base import Base, str_enum, utcnow
+
+
+class Language(enum.StrEnum):
+    LAO = "lo"
+    ENGLISH = "en"
+
+
+class Scheme(enum.StrEnum):
+    COMPULSORY = "compulsory"
+    VOLUNTARY = "voluntary"
+
+
+class Sex(enum.StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class InsuredPerson(Base):
+    """A person on the LSSO register, with a member number; may or may not use the app."""
+
+    __tablename__ = "insured_persons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_number: Mapped[str] = mapped_column(String(16), unique=True)
+    name_lo: Mapped[str] = mapped_column(String(200))
+    name_latin: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[date]
+    sex: Mapped[Sex] = mapped_column(str_enum(Sex, 8))
+    national_id: Mapped[str] = mapped_column(String(32))
+    scheme: Mapped[Scheme] = mapped_column(str_enum(Scheme, 16))
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    province_code: Mapped[str] = mapped_column(ForeignKey("provinces.code"))
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Member(Base):
+    """An app account, identified by its phone number (E.164)."""
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), unique=True)
+    pin_hash: Mapped[str] = mapped_column(String(200))
+    language: Mapped[Language] = mapped_column(str_enum(Language, 4), default=Language.LAO)
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
+    insured_person_id: Mapped[int | None] = mapped_column(ForeignKey("insured_persons.id"), unique=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StaffRole(enum.StrEnum):
+    OFFICER = "officer"
+    OPS = "ops"
+    ADMIN = "admin"
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole, 16))
+    office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,104 @@
+"""Every member-facing notice, in Lao and English, in one place to read and translate.
+
+A template's texts are ``str.format`` strings over named parameters. Categories are what members
+mute; critical templates (decisions about a member's registration or benefits) always come through.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from lsso_mobile.models import Language
+
+CATEGORY_REGISTRATION = "registration"
+CATEGORY_CONTRIBUTIONS = "contributions"
+CATEGORY_BENEFITS = "benefits"
+CATEGORY_MESSAGES = "messages"
+CATEGORY_NEWS = "news"
+CATEGORIES = (CATEGORY_REGISTRATION, CATEGORY_CONTRIBUTIONS, CATEGORY_BENEFITS, CATEGORY_MESSAGES, CATEGORY_NEWS)
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    category: str
+    critical: bool
+    title_lo: str
+    body_lo: str
+    title_en: str
+    body_en: str
+    deep_link: str  # app route, may use the same parameters
+
+    def parameters(self) -> set[str]:
+        names: set[str] = set()
+        for text in (self.title_lo, self.body_lo, self.title_en, self.body_en, self.deep_link):
+            names |= {field for _, field, _, _ in string.Formatter().parse(text) if field}
+        return names
+
+
+@dataclass(frozen=True)
+class RenderedNotice:
+    title_lo: str
+    body_lo: str
+    title_en: str
+    body_en: str
+    deep_link: str
+
+    def title(self, language: Language | str) -> str:
+        return self.title_en if str(language) == Language.ENGLISH.value else self.title_lo
+
+    def body(self, language: Language | str) -> str:
+        return self.body_en if str(language) == Language.ENGLISH.value else self.body_lo
+
+
+TEMPLATES: dict[str, Template] = {
+    t.key: t
+    for t in (
+        Template(
+            key="registration_approved",
+            category=CATEGORY_REGISTRATION,
+            critical=True,
+            title_lo="ການລົງທະບຽນປະກັນສັງຄົມຂອງທ່ານໄດ້ຮັບການອະນຸມັດແລ້ວ",
+            body_lo="ເລກສະມາຊິກ ປກສ ຂອງທ່ານແມ່ນ {member_number}.",
+            title_en="Your social security registration is approved",
+            body_en="Your LSSO member number is {member_number}.",
+            deep_link="lsso://registration/{application_id}",
+        ),
+        Template(
+            key="registration_rejected",
+            category=CATEGORY_REGISTRATION,
+            critical=True,
+            title_lo="ຄຳຮ້ອງລົງທະບຽນຂອງທ່ານບໍ່ໄດ້ຮັບການອະນຸມັດ",
+            body_lo="ເຫດຜົນ: {reason}",
+            title_en="Your registration was not approved",
+            body_en="Reason: {reason}",
+            deep_link="lsso://registration/{application_id}",
+        ),
+        Template(
+            key="registration_more_info",
+            category=CATEGORY_REGISTRATION,
+            critical=True,
+            title_lo="ຄຳຮ້ອງລົງທະບຽນຂອງທ່ານຕ້ອງການຂໍ້ມູນເພີ່ມເຕີມ",
+            body_lo="ກະລຸນາແກ້ໄຂ ແລະ ສົ່ງຄືນ: {reason}",
+            title_en="Your registration needs more information",
+            body_en="Please correct it and send it again: {reason}",
+            deep_link="lsso://registration/{application_id}",
+        ),
+    )
+}
+
+
+def render(template_key: str, params: dict[str, Any]) -> RenderedNotice:
+    template = TEMPLATES[template_key]
+    missing = template.parameters() - params.keys()
+    if missing:
+        raise KeyError(f"template {template_key} needs {', '.join(sorted(missing))}")
+    return RenderedNotice(
+        title_lo=template.title_lo.format(**params),
+        body_lo=template.body_lo.format(**params),
+        title_en=template.title_en.format(**params),
+        body_en=template.body_en.format(**params),
+        deep_link=template.deep_link.format(**params),
+    )

@@ -1,0 +1,253 @@
+"""Member and staff accounts: sign-up, sign-in, token rotation, PIN changes and linking.
+
+A sign-in opens an AuthSession; its refresh tokens rotate on every use. Presenting a refresh
+token that was already used revokes the whole session (someone else has a copy). Access tokens
+carry the session id, so logout and PIN changes take effect at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from lsso_mobile.config import Settings
+from lsso_mobile.errors import AccountLocked, Conflict, InvalidInput, NotAuthenticated, NotFound
+from lsso_mobile.models import (
+    AuthSession,
+    InsuredPerson,
+    Language,
+    Member,
+    RefreshToken,
+    StaffRole,
+    StaffUser,
+)
+from lsso_mobile.services.otp import consume_code
+from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, verify_secret
+from lsso_mobile.services.tokens import KeyRing
+
+ROLE_MEMBER = "member"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a member or a staff user, as the access token says."""
+
+    kind: str  # "member" | "staff"
+    id: int
+    role: str  # "member" | "officer" | "ops" | "admin"
+    office_id: int | None
+    session_id: str
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    role: str
+
+
+def _subject(kind: str, account_id: int) -> str:
+    return f"{kind}:{account_id}"
+
+
+def _issue(session: Session, settings: Settings, keyring: KeyRing, auth_session: AuthSession, role: str,
+           office_id: int | None, now: datetime) -> TokenPair:
+    kind, account_id = ("member", auth_session.member_id) if auth_session.member_id else ("staff",
+                                                                                          auth_session.staff_id)
+    subject = _subject(kind, account_id)
+    access_lifetime = timedelta(minutes=settings.access_token_minutes)
+    access, _ = keyring.encode(subject, "access", access_lifetime, now, role=role, sid=auth_session.id,
+                               office=office_id)
+    refresh_lifetime = timedelta(days=settings.refresh_token_days)
+    refresh, jti = keyring.encode(subject, "refresh", refresh_lifetime, now, sid=auth_session.id)
+    session.add(RefreshToken(jti=jti, session_id=auth_session.id, issued_at=now, expires_at=now + refresh_lifetime))
+    session.flush()
+    return TokenPair(access, refresh, int(access_lifetime.total_seconds()), role)
+
+
+def _open_session(session: Session, now: datetime, *, member: Member | None = None,
+                  staff: StaffUser | None = None) -> AuthSession:
+    auth_session = AuthSession(id=str(uuid.uuid4()), member_id=member.id if member else None,
+                               staff_id=staff.id if staff else None, created_at=now)
+    session.add(auth_session)
+    session.flush()
+    return auth_session
+
+
+def _check_secret(account: Member | StaffUser, stored: str, secret: str, settings: Settings,
+                  now: datetime) -> None:
+    """Verify a PIN or password with per-account lockout; failures are kept even though we raise."""
+    if account.locked_until is not None and account.locked_until > now:
+        raise AccountLocked(account.locked_until, now)
+    if not verify_secret(stored, secret, settings.password_hashing):
+        account.failed_logins += 1
+        if account.failed_logins >= settings.login_max_failures:
+            account.failed_logins = 0
+            account.locked_until = now + timedelta(minutes=settings.lockout_minutes)
+            raise AccountLocked(account.locked_until, now, keep_changes=True)
+        raise NotAuthenticated("The sign-in details are wrong.", keep_changes=True)
+    account.failed_logins = 0
+    account.locked_until = None
+
+
+def sign_up_member(session: Session, settings: Settings, keyring: KeyRing, phone: str, code: str, pin: str,
+                   language: Language, now: datetime) -> TokenPair:
+    if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
+        raise Conflict("This phone number already has an account; sign in or reset the PIN.")
+    consume_code(session, settings, phone, code, now)
+    member = Member(phone=phone, pin_hash=hash_secret(pin, settings.password_hashing), language=language,
+                    created_at=now, updated_at=now)
+    session.add(member)
+    session.flush()
+    return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
+
+
+def sign_in_member(session: Session, settings: Settings, keyring: KeyRing, phone: str, pin: str,
+                   now: datetime) -> TokenPair:
+    member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
+    if member is None:
+        verify_secret(None, pin, settings.password_hashing)  # same work as a real check
+        raise NotAuthenticated("The sign-in details are wrong.")
+    _check_secret(member, member.pin_hash, pin, settings, now)
+    if needs_rehash(member.pin_hash, settings.password_hashing):
+        member.pin_hash = hash_secret(pin, settings.password_hashing)
+    return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER,
+                  None, now)
+
+
+def sign_in_staff(session: Session, settings: Settings, keyring: KeyRing, username: str, password: str,
+                  now: datetime) -> TokenPair:
+    staff = session.scalars(
+        select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
+    ).first()
+    if staff is None or not staff.active:
+        verify_secret(None, password, settings.password_hashing)
+        raise NotAuthenticated("The sign-in details are wrong.")
+    _check_secret(staff, staff.password_hash, password, settings, now)
+    return _issue(session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value,
+                  staff.office_id, now)
+
+
+def revoke_session(session: Session, session_id: str, reason: str, now: datetime) -> None:
+    session.execute(
+        update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+def revoke_all_sessions(session: Session, now: datetime, reason: str, *, member_id: int | None = None,
+                        staff_id: int | None = None) -> None:
+    condition = AuthSession.member_id == member_id if member_id is not None else AuthSession.staff_id == staff_id
+    session.execute(
+        update(AuthSession).where(condition, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+def refresh_tokens(session: Session, settings: Settings, keyring: KeyRing, refresh_token: str,
+                   now: datetime) -> TokenPair:
+    verified = keyring.decode(refresh_token, "refresh")
+    stored = session.scalars(
+        select(RefreshToken).where(RefreshToken.jti == verified.claims["jti"]).with_for_update()
+    ).first()
+    if stored is None:
+        raise NotAuthenticated("The refresh token is not known.")
+    auth_session = session.get(AuthSession, stored.session_id)
+    if auth_session is None or auth_session.revoked_at is not None:
+        raise NotAuthenticated("This session has ended; sign in again.")
+    if stored.used_at is not None:
+        revoke_session(session, auth_session.id, "refresh_reuse", now)
+        raise NotAuthenticated("This refresh token was already used; the session is ended for safety.",
+                               keep_changes=True)
+    stored.used_at = now
+    if auth_session.member_id is not None:
+        return _issue(session, settings, keyring, auth_session, ROLE_MEMBER, None, now)
+    staff = session.get(StaffUser, auth_session.staff_id)
+    if staff is None or not staff.active:
+        raise NotAuthenticated("This account is disabled.")
+    return _issue(session, settings, keyring, auth_session, staff.role.value, staff.office_id, now)
+
+
+def authenticate_access_token(session: Session, keyring: KeyRing, access_token: str) -> Principal:
+    verified = keyring.decode(access_token, "access")
+    claims = verified.claims
+    auth_session = session.get(AuthSession, claims.get("sid"))
+    if auth_session is None or auth_session.revoked_at is not None:
+        raise NotAuthenticated("This session has ended; sign in again.")
+    kind, _, raw_id = verified.subject.partition(":")
+    if kind not in ("member", "staff") or not raw_id.isdigit():
+        raise NotAuthenticated("The token is not valid.")
+    account_id = int(raw_id)
+    if (kind == "member" and auth_session.member_id != account_id) or (
+        kind == "staff" and auth_session.staff_id != account_id
+    ):
+        raise NotAuthenticated("The token is not valid.")
+    return Principal(kind=kind, id=account_id, role=str(claims.get("role")), office_id=claims.get("office"),
+                     session_id=auth_session.id)
+
+
+def change_pin(session: Session, settings: Settings, member_id: int, current_pin: str, new_pin: str,
+               now: datetime) -> None:
+    member = session.get(Member, member_id, with_for_update=True)
+    if member is None:
+        raise NotFound("No such member.")
+    _check_secret(member, member.pin_hash, current_pin, settings, now)
+    if current_pin == new_pin:
+        raise InvalidInput("The new PIN must differ from the current one.", errors={"new_pin": ["unchanged"]})
+    member.pin_hash = hash_secret(new_pin, settings.password_hashing)
+    revoke_all_sessions(session, now, "pin_changed", member_id=member.id)
+
+
+def reset_pin(session: Session, settings: Settings, phone: str, code: str, new_pin: str, now: datetime) -> None:
+    consume_code(session, settings, phone, code, now)
+    member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
+    if member is None:
+        raise NotFound("No account has this phone number; sign up first.")
+    member.pin_hash = hash_secret(new_pin, settings.password_hashing)
+    member.failed_logins = 0
+    member.locked_until = None
+    revoke_all_sessions(session, now, "pin_reset", member_id=member.id)
+
+
+def link_member_number(session: Session, settings: Settings, member_id: int, member_number: str,
+                       date_of_birth: date, code: str, now: datetime) -> InsuredPerson:
+    """Link the app account to an existing LSSO record (member number + date of birth + phone code)."""
+    member = session.get(Member, member_id, with_for_update=True)
+    if member is None:
+        raise NotFound("No such member.")
+    if member.insured_person_id is not None:
+        raise Conflict("This account is already linked to a member number.")
+    consume_code(session, settings, member.phone, code, now)
+    person = session.scalars(
+        select(InsuredPerson).where(InsuredPerson.member_number == member_number.strip())
+    ).first()
+    # One answer for "no such number" and "wrong date of birth", so numbers cannot be probed.
+    if person is None or person.date_of_birth != date_of_birth:
+        raise NotFound("No LSSO record matches this member number and date of birth.")
+    if session.scalar(select(Member.id).where(Member.insured_person_id == person.id)) is not None:
+        raise Conflict("This member number is already linked to another app account.")
+    member.insured_person_id = person.id
+    member.office_id = person.office_id
+    return person
+
+
+def create_staff_user(session: Session, settings: Settings, username: str, password: str, role: StaffRole,
+                      display_name: str, office_id: int | None) -> StaffUser:
+    username = username.strip().lower()
+    if role is StaffRole.OFFICER and office_id is None:
+        raise InvalidInput("An officer must belong to an office.", errors={"office": ["required for officers"]})
+    if len(password) < 10:
+        raise InvalidInput("Staff passwords need at least 10 characters.", errors={"password": ["too short"]})
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise Conflict(f"The username {username!r} is taken.")
+    staff = StaffUser(username=username, display_name=display_name,
+                      password_hash=hash_secret(password, settings.password_hashing), role=role,
+                      office_id=office_id if role is StaffRole.OFFICER else office_id)
+    session.add(staff)
+    session.flush()
+    return staff

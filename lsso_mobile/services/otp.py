@@ -1,0 +1,85 @@
+"""One-time codes sent by SMS: 6 digits from ``secrets``, stored only as a keyed hash.
+
+A code is valid for ``otp_ttl_minutes``, used once, and allows ``otp_max_attempts`` wrong tries.
+Sends are limited per phone and per client IP within ``otp_window_minutes``. The answer to
+"send me a code" is the same whether or not the phone has an account.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lsso_mobile.config import Settings
+from lsso_mobile.errors import DomainError, TooManyRequests
+from lsso_mobile.jobs import QUEUE_SMS, JobRequest, enqueue_after_commit
+from lsso_mobile.models import OtpCode
+from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
+from lsso_mobile.services.sms import send_sms_job
+
+SMS_RETRY_INTERVALS = (5, 20, 60)
+
+
+class InvalidCode(DomainError):
+    status = 400
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    expires_in_seconds: int
+
+
+def _check_send_limit(session: Session, column, value: str, limit: int, window: timedelta,
+                      now: datetime, message: str) -> None:
+    since = now - window
+    count, oldest = session.execute(
+        select(func.count(), func.min(OtpCode.created_at)).where(column == value, OtpCode.created_at > since)
+    ).one()
+    if count >= limit:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+        raise TooManyRequests(message, retry_after=int((oldest + window - now).total_seconds()) + 1)
+
+
+def request_code(session: Session, settings: Settings, phone: str, client_ip: str, now: datetime) -> CodeSent:
+    window = timedelta(minutes=settings.otp_window_minutes)
+    _check_send_limit(session, OtpCode.phone, phone, settings.otp_sends_per_phone, window, now,
+                      "Too many codes sent to this phone number; try again later.")
+    _check_send_limit(session, OtpCode.requester_ip, client_ip, settings.otp_sends_per_ip, window, now,
+                      "Too many codes requested from this network; try again later.")
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    ttl = timedelta(minutes=settings.otp_ttl_minutes)
+    session.add(OtpCode(phone=phone, code_hash=keyed_hash(settings.secret_key, code), requester_ip=client_ip,
+                        created_at=now, expires_at=now + ttl))
+    session.flush()
+    text = (f"ລະຫັດຢືນຢັນ ປກສ ຂອງທ່ານແມ່ນ {code}. LSSO code: {code}. "
+            f"Valid {settings.otp_ttl_minutes} min. Do not share it.")
+    enqueue_after_commit(session, JobRequest(send_sms_job, (phone, text), QUEUE_SMS,
+                                             retries=SMS_RETRY_INTERVALS, timeout=60, fallback_inline=True))
+    return CodeSent(expires_in_seconds=int(ttl.total_seconds()))
+
+
+def consume_code(session: Session, settings: Settings, phone: str, code: str, now: datetime) -> None:
+    """Accept the phone's latest live code once, or raise InvalidCode (wrong tries are kept)."""
+    otp = session.scalars(
+        select(OtpCode)
+        .where(OtpCode.phone == phone, OtpCode.consumed_at.is_(None), OtpCode.expires_at > now)
+        .order_by(OtpCode.id.desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if otp is None:
+        raise InvalidCode("The code has expired or was not requested; ask for a new code.",
+                          errors={"code": ["expired or not requested"]})
+    if otp.attempts >= settings.otp_max_attempts:
+        raise InvalidCode("Too many wrong tries for this code; ask for a new code.",
+                          errors={"code": ["too many wrong tries"]})
+    if not same_keyed_hash(settings.secret_key, code, otp.code_hash):
+        otp.attempts += 1
+        remaining = settings.otp_max_attempts - otp.attempts
+        raise InvalidCode("The code is wrong.", errors={"code": [f"wrong code; {remaining} tries left"]},
+                          keep_changes=True)
+    otp.consumed_at = now

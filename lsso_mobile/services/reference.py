@@ -1,0 +1,126 @@
+"""Reference data: the 18 provinces and their provincial offices (shipped), districts and villages (CSV)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lsso_mobile.errors import InvalidInput, NotFound
+from lsso_mobile.models import District, Office, OfficeLevel, Province, Village
+
+# Official province codes of the Lao PDR, with Lao and English names.
+PROVINCES: tuple[tuple[str, str, str], ...] = (
+    ("01", "ນະຄອນຫຼວງວຽງຈັນ", "Vientiane Capital"),
+    ("02", "ຜົ້ງສາລີ", "Phongsaly"),
+    ("03", "ຫຼວງນ້ຳທາ", "Luang Namtha"),
+    ("04", "ອຸດົມໄຊ", "Oudomxay"),
+    ("05", "ບໍ່ແກ້ວ", "Bokeo"),
+    ("06", "ຫຼວງພະບາງ", "Luang Prabang"),
+    ("07", "ຫົວພັນ", "Houaphanh"),
+    ("08", "ໄຊຍະບູລີ", "Xayaboury"),
+    ("09", "ຊຽງຂວາງ", "Xiengkhouang"),
+    ("10", "ວຽງຈັນ", "Vientiane Province"),
+    ("11", "ບໍລິຄຳໄຊ", "Borikhamxay"),
+    ("12", "ຄຳມ່ວນ", "Khammouane"),
+    ("13", "ສະຫວັນນະເຂດ", "Savannakhet"),
+    ("14", "ສາລະວັນ", "Salavan"),
+    ("15", "ເຊກອງ", "Sekong"),
+    ("16", "ຈຳປາສັກ", "Champasak"),
+    ("17", "ອັດຕະປື", "Attapeu"),
+    ("18", "ໄຊສົມບູນ", "Xaisomboun"),
+)
+
+SAMPLE_AREAS_CSV = Path(__file__).resolve().parent.parent / "data" / "sample_areas.csv"
+AREA_CSV_COLUMNS = ("kind", "code", "parent_code", "name_lo", "name_en", "has_office")
+
+
+def ensure_provinces_and_offices(session: Session) -> int:
+    """Insert the shipped provinces and one provincial office each; returns how many were added."""
+    existing = set(session.scalars(select(Province.code)))
+    added = 0
+    for code, name_lo, name_en in PROVINCES:
+        if code in existing:
+            continue
+        session.add(Province(code=code, name_lo=name_lo, name_en=name_en))
+        session.add(Office(code=f"P{code}", level=OfficeLevel.PROVINCIAL, province_code=code,
+                           name_lo=f"ຫ້ອງການປະກັນສັງຄົມ {name_lo}", name_en=f"{name_en} Social Security Office"))
+        added += 1
+    session.flush()
+    return added
+
+
+@dataclass(frozen=True)
+class AreaImportResult:
+    districts: int
+    villages: int
+    offices: int
+
+
+def import_areas(session: Session, rows: Iterable[dict[str, str]]) -> AreaImportResult:
+    """Upsert districts and villages from CSV rows; ``has_office=yes`` on a district opens a district office.
+
+    Columns: kind (district|village), code, parent_code (province code for a district, district code
+    for a village), name_lo, name_en, has_office. A bad row stops the import with its line number.
+    """
+    districts = villages = offices = 0
+    provinces = set(session.scalars(select(Province.code)))
+    for line, row in enumerate(rows, start=2):
+        kind = (row.get("kind") or "").strip()
+        code, parent = (row.get("code") or "").strip(), (row.get("parent_code") or "").strip()
+        name_lo, name_en = (row.get("name_lo") or "").strip(), (row.get("name_en") or "").strip()
+        if not (code and parent and name_lo and name_en):
+            raise InvalidInput(f"line {line}: code, parent_code, name_lo and name_en are required")
+        if kind == "district":
+            if parent not in provinces or len(code) != 4 or not code.startswith(parent):
+                raise InvalidInput(f"line {line}: district {code!r} does not fit province {parent!r}")
+            district = session.get(District, code) or District(code=code, province_code=parent)
+            district.name_lo, district.name_en = name_lo, name_en
+            session.add(district)
+            districts += 1
+            if (row.get("has_office") or "").strip().lower() in ("yes", "true", "1"):
+                session.flush()
+                if session.scalar(select(Office.id).where(Office.district_code == code)) is None:
+                    session.add(Office(code=f"D{code}", level=OfficeLevel.DISTRICT, province_code=parent,
+                                       district_code=code, name_lo=f"ຫ້ອງການປະກັນສັງຄົມ {name_lo}",
+                                       name_en=f"{name_en} District Social Security Office"))
+                    offices += 1
+        elif kind == "village":
+            session.flush()
+            if session.get(District, parent) is None:
+                raise InvalidInput(f"line {line}: village {code!r} names unknown district {parent!r}")
+            village = session.get(Village, code) or Village(code=code, district_code=parent)
+            village.name_lo, village.name_en = name_lo, name_en
+            session.add(village)
+            villages += 1
+        else:
+            raise InvalidInput(f"line {line}: kind must be 'district' or 'village', not {kind!r}")
+    session.flush()
+    return AreaImportResult(districts, villages, offices)
+
+
+def import_areas_file(session: Session, path: Path) -> AreaImportResult:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = set(AREA_CSV_COLUMNS) - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidInput(f"{path.name}: missing columns {', '.join(sorted(missing))}")
+        return import_areas(session, reader)
+
+
+def office_for_area(session: Session, province_code: str, district_code: str | None) -> Office:
+    """The district office where there is one, else the provincial office."""
+    if district_code:
+        office = session.scalars(select(Office).where(Office.district_code == district_code)).first()
+        if office is not None:
+            return office
+    office = session.scalars(
+        select(Office).where(Office.province_code == province_code, Office.level == OfficeLevel.PROVINCIAL)
+    ).first()
+    if office is None:
+        raise NotFound(f"No social security office serves province {province_code}.")
+    return office

@@ -1,0 +1,219 @@
+"""Registration for social security: a member applies, officers of the member's office decide.
+
+Decisions: approve (an insured person with a new member number is created and linked), reject
+(final, with a reason) or ask for more information (the member corrects and resubmits). Every
+step is kept in the application's history, and each decision notifies the member.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lsso_mobile.errors import Conflict, InvalidInput, NotFound
+from lsso_mobile.models import (
+    ApplicationStatus,
+    District,
+    InsuredPerson,
+    Member,
+    Province,
+    RegistrationApplication,
+    RegistrationEvent,
+    Scheme,
+    Sex,
+    Village,
+)
+from lsso_mobile.notify.outbox import record_notification
+from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.reference import office_for_area
+
+OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED, ApplicationStatus.APPROVED)
+MIN_AGE_YEARS = 15
+
+
+@dataclass(frozen=True)
+class ApplicationForm:
+    name_lo: str
+    name_latin: str
+    date_of_birth: date
+    sex: Sex
+    national_id: str
+    province_code: str
+    district_code: str
+    village_code: str | None
+    occupation: str
+    scheme: Scheme
+    declared_monthly_income: int
+    consent: bool
+
+
+def _age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _validate(session: Session, form: ApplicationForm, today: date) -> None:
+    errors: dict[str, list[str]] = {}
+    if form.date_of_birth > today:
+        errors["date_of_birth"] = ["is in the future"]
+    elif _age_on(form.date_of_birth, today) < MIN_AGE_YEARS:
+        errors["date_of_birth"] = [f"applicants must be at least {MIN_AGE_YEARS} years old"]
+    if not form.consent:
+        errors["consent"] = ["consent is required to register"]
+    if form.declared_monthly_income < 0:
+        errors["declared_monthly_income"] = ["must not be negative"]
+    if session.get(Province, form.province_code) is None:
+        errors["province_code"] = ["unknown province"]
+    district = session.get(District, form.district_code)
+    if district is None or district.province_code != form.province_code:
+        errors["district_code"] = ["unknown district for this province"]
+    if form.village_code is not None:
+        village = session.get(Village, form.village_code)
+        if village is None or village.district_code != form.district_code:
+            errors["village_code"] = ["unknown village for this district"]
+    if errors:
+        raise InvalidInput("The application has errors.", errors=errors)
+
+
+def _apply_form(application: RegistrationApplication, form: ApplicationForm) -> None:
+    for name, value in form.__dict__.items():
+        setattr(application, name, value)
+
+
+def current_application(session: Session, member_id: int) -> RegistrationApplication:
+    application = session.scalars(
+        select(RegistrationApplication).where(RegistrationApplication.member_id == member_id)
+        .order_by(RegistrationApplication.id.desc()).limit(1)
+    ).first()
+    if application is None:
+        raise NotFound("You have not applied for registration yet.")
+    return application
+
+
+def submit_application(
+    session: Session, member_id: int, form: ApplicationForm, now: datetime
+) -> RegistrationApplication:
+    member = session.get(Member, member_id, with_for_update=True)
+    if member is None:
+        raise NotFound("No such member.")
+    if member.insured_person_id is not None:
+        raise Conflict("This account already has an LSSO member number.")
+    open_application = session.scalar(
+        select(RegistrationApplication.id).where(RegistrationApplication.member_id == member_id,
+                                                 RegistrationApplication.status.in_(OPEN_STATUSES))
+    )
+    if open_application is not None:
+        raise Conflict("You already have an application in progress.", errors={"application_id": open_application})
+    _validate(session, form, now.date())
+    office = office_for_area(session, form.province_code, form.district_code)
+    application = RegistrationApplication(member_id=member_id, office_id=office.id,
+                                          status=ApplicationStatus.SUBMITTED, created_at=now, updated_at=now)
+    _apply_form(application, form)
+    application.events.append(RegistrationEvent(status=ApplicationStatus.SUBMITTED, created_at=now))
+    session.add(application)
+    member.office_id = office.id
+    session.flush()
+    return application
+
+
+def resubmit_application(
+    session: Session, member_id: int, form: ApplicationForm, now: datetime
+) -> RegistrationApplication:
+    application = current_application(session, member_id)
+    if application.status is not ApplicationStatus.MORE_INFO_NEEDED:
+        raise Conflict("Only an application sent back for more information can be corrected.")
+    _validate(session, form, now.date())
+    office = office_for_area(session, form.province_code, form.district_code)
+    _apply_form(application, form)
+    application.office_id = office.id
+    application.status = ApplicationStatus.SUBMITTED
+    application.updated_at = now
+    application.events.append(RegistrationEvent(status=ApplicationStatus.SUBMITTED, reason="resubmitted",
+                                                created_at=now))
+    session.get(Member, member_id).office_id = office.id
+    session.flush()
+    return application
+
+
+def _office_filter(staff: Principal) -> Any:
+    """Officers see their own office only; admins see every office."""
+    if staff.role == "admin":
+        return True
+    return RegistrationApplication.office_id == staff.office_id
+
+
+def list_applications(session: Session, staff: Principal, status: ApplicationStatus | None, after_id: int | None,
+                      limit: int) -> list[RegistrationApplication]:
+    query = select(RegistrationApplication).where(_office_filter(staff))
+    if status is not None:
+        query = query.where(RegistrationApplication.status == status)
+    if after_id is not None:
+        query = query.where(RegistrationApplication.id > after_id)
+    return list(session.scalars(query.order_by(RegistrationApplication.id).limit(limit)))
+
+
+def get_application_for_staff(session: Session, staff: Principal, application_id: int,
+                              for_update: bool = False) -> RegistrationApplication:
+    query = select(RegistrationApplication).where(RegistrationApplication.id == application_id,
+                                                  _office_filter(staff))
+    application = session.scalars(query.with_for_update() if for_update else query).first()
+    if application is None:  # another office's application is as invisible as a missing one
+        raise NotFound("No such application in your office.")
+    return application
+
+
+DECISIONS = {
+    "approve": ApplicationStatus.APPROVED,
+    "reject": ApplicationStatus.REJECTED,
+    "request_info": ApplicationStatus.MORE_INFO_NEEDED,
+}
+
+
+def decide_application(session: Session, staff: Principal, application_id: int, decision: str,
+                       reason: str | None, now: datetime) -> RegistrationApplication:
+    application = get_application_for_staff(session, staff, application_id, for_update=True)
+    if application.status is not ApplicationStatus.SUBMITTED:
+        raise Conflict(f"The application is {application.status.value}; only submitted applications are decided.")
+    new_status = DECISIONS[decision]
+    reason = (reason or "").strip() or None
+    if new_status is not ApplicationStatus.APPROVED and reason is None:
+        raise InvalidInput("A reason is required to reject or send back an application.",
+                           errors={"reason": ["required for this decision"]})
+    application.status = new_status
+    application.updated_at = now
+    application.events.append(RegistrationEvent(status=new_status, reason=reason, staff_id=staff.id, created_at=now))
+    params: dict[str, Any] = {"application_id": application.id, "reason": reason or ""}
+    if new_status is ApplicationStatus.APPROVED:
+        person = _enrol(session, application, now)
+        params["member_number"] = person.member_number
+        template = "registration_approved"
+    elif new_status is ApplicationStatus.REJECTED:
+        template = "registration_rejected"
+    else:
+        template = "registration_more_info"
+    session.flush()
+    record_notification(session, application.member_id, template, params, now,
+                        collapse_key=f"registration-{application.id}")
+    return application
+
+
+def _enrol(session: Session, application: RegistrationApplication, now: datetime) -> InsuredPerson:
+    """Create the insured person; the member number is the province code and the row id, so it is unique."""
+    person = InsuredPerson(
+        member_number=f"tmp-{uuid.uuid4().hex[:12]}", name_lo=application.name_lo,
+        name_latin=application.name_latin, date_of_birth=application.date_of_birth, sex=application.sex,
+        national_id=application.national_id, scheme=application.scheme, office_id=application.office_id,
+        province_code=application.province_code, district_code=application.district_code, created_at=now,
+    )
+    session.add(person)
+    session.flush()
+    person.member_number = f"{application.province_code}{person.id:08d}"
+    application.insured_person_id = person.id
+    member = session.get(Member, application.member_id)
+    member.insured_person_id = person.id
+    member.office_id = application.office_id
+    return person

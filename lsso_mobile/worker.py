@@ -1,0 +1,54 @@
+"""``lsso-mobile worker``: an RQ worker with its scheduler, plus the periodic relay and device pruning.
+
+Several worker processes may run; a Redis lock makes each periodic task run once per interval
+across all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from lsso_mobile.jobs import RQJobQueue
+from lsso_mobile.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+PRUNE_INTERVAL_SECONDS = 24 * 3600
+
+
+def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
+    from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
+
+    redis = queue.connection()
+    interval = rt.settings.relay_interval_seconds
+    prefix = rt.settings.queue_prefix
+    while not stop.wait(interval):
+        try:
+            if redis.set(f"{prefix}:lock:relay", "1", nx=True, ex=max(1, interval - 1)):
+                relay_undelivered()
+            if redis.set(f"{prefix}:lock:prune", "1", nx=True, ex=PRUNE_INTERVAL_SECONDS):
+                prune_stale_devices()
+        except Exception:  # noqa: BLE001 - Redis or the database may be down for a while; try again
+            log.exception("periodic task failed; retrying in %ss", interval)
+
+
+def run_worker(rt: Runtime, queue_names: list[str], *, burst: bool = False) -> None:
+    from rq import SimpleWorker
+
+    queue = rt.job_queue
+    assert isinstance(queue, RQJobQueue)
+    queues = [queue.queue(name) for name in queue_names]
+    stop = threading.Event()
+    if not burst:
+        threading.Thread(target=_periodic, args=(rt, queue, stop), daemon=True, name="periodic").start()
+    started = time.monotonic()
+    try:
+        # SimpleWorker runs jobs in this process: the FCM client (its HTTP pool and OAuth token) lives
+        # across jobs instead of being rebuilt in a fork for every job.
+        SimpleWorker(queues, connection=queue.connection()).work(with_scheduler=True, burst=burst,
+                                                           logging_level=rt.settings.log_level)
+    finally:
+        stop.set()
+        log.info("worker stopped after %.0fs", time.monotonic() - started)
