@@ -1,0 +1,104 @@
+"""Test helpers: a recording SMS gateway (a real HTTP server) and sign-up/sign-in shortcuts."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from lsso_mobile.services.phones import normalise_lao_mobile
+
+PIN = "135790"
+
+
+@dataclass
+class SmsGateway:
+    """A local SMS gateway that records every message and can be told to fail."""
+
+    server: ThreadingHTTPServer
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    auth_headers: list[str] = field(default_factory=list)
+    fail_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/send"
+
+    def last_code(self, phone: str) -> str:
+        phone = normalise_lao_mobile(phone)
+        for message in reversed(self.messages):
+            if message["to"] == phone:
+                return re.search(r"\b(\d{6})\b", message["text"]).group(1)
+        raise AssertionError(f"no SMS was sent to {phone}")
+
+    def count_to(self, phone: str) -> int:
+        return sum(1 for m in self.messages if m["to"] == phone)
+
+
+def start_sms_gateway() -> SmsGateway:
+    gateway: SmsGateway
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with gateway.lock:
+                if gateway.fail_next > 0:
+                    gateway.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                gateway.messages.append(body)
+                gateway.auth_headers.append(self.headers.get("Authorization", ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"status":"queued"}')
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    gateway = SmsGateway(server=server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return gateway
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def request_code(client: FlaskClient, gateway: SmsGateway, phone: str) -> str:
+    response = client.post("/api/v1/auth/otp", json={"phone": phone})
+    assert response.status_code == 202, response.json
+    return gateway.last_code(phone)
+
+
+def sign_up(client: FlaskClient, gateway: SmsGateway, phone: str, language: str = "lo") -> dict[str, Any]:
+    code = request_code(client, gateway, phone)
+    response = client.post("/api/v1/auth/signup", json={"phone": phone, "code": code, "pin": PIN,
+                                                        "language": language})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def staff_sign_in(client: FlaskClient, username: str, password: str) -> dict[str, Any]:
+    response = client.post("/api/v1/auth/staff/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def application_form(**overrides: Any) -> dict[str, Any]:
+    form = {
+        "name_lo": "ນາງ ບົວໄລ ສີສຸວັນ", "name_latin": "Bualai Sisouvan", "date_of_birth": "1988-04-12",
+        "sex": "female", "national_id": "LA-0101-123456", "province_code": "01", "district_code": "0101",
+        "village_code": "01010001", "occupation": "Market vendor", "scheme": "voluntary",
+        "declared_monthly_income": 2500000, "consent": True,
+    }
+    form.update(overrides)
+    return form
