@@ -1,0 +1,98 @@
+"""Bad input gets a 4xx in the common error shape and changes nothing; every route declares its roles."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from lsso_mobile.api.access import ALL_ROLES, declared_roles
+from lsso_mobile.models import Member, OtpCode
+
+UNDECLARED_OK = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+
+
+def _shape(response, status):
+    assert response.status_code == status, response.json
+    body = response.json
+    assert body["code"] == status and isinstance(body["status"], str)
+    return body
+
+
+def test_every_route_declares_who_may_call_it(app):
+    undeclared = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in UNDECLARED_OK:
+            continue
+        view = app.view_functions[rule.endpoint]
+        roles = declared_roles(view)
+        if not roles or not set(roles) <= set(ALL_ROLES):
+            undeclared.append(f"{sorted(rule.methods - {'HEAD', 'OPTIONS'})} {rule.rule}")
+    assert undeclared == []
+    assert len(list(app.url_map.iter_rules())) > 20
+
+
+def test_route_check_catches_an_undeclared_route(app):
+    """The check above can fail: a bare view has no declaration."""
+    def bare_view():
+        return "x"
+
+    assert declared_roles(bare_view) is None
+
+
+def test_malformed_phone_numbers(client, db):
+    for phone in ["12345", "+66812345678", "+856 21 123456", "abc", "", "0" * 40, "+8562055"]:
+        body = _shape(client.post("/api/v1/auth/otp", json={"phone": phone}), 422)
+        assert "phone" in body["errors"]["json"]
+    assert db.scalar(select(func.count()).select_from(OtpCode)) == 0
+
+
+def test_unknown_fields_are_refused(client, db):
+    body = _shape(client.post("/api/v1/auth/otp", json={"phone": "+8562055512345", "debug": True}), 422)
+    assert "debug" in body["errors"]["json"]
+    assert db.scalar(select(func.count()).select_from(OtpCode)) == 0
+
+
+def test_pins_must_be_six_digits(client, db):
+    for pin in ["12345", "1234567", "abcdef", 123456]:
+        _shape(client.post("/api/v1/auth/signup", json={"phone": "+8562055512345", "code": "123456", "pin": pin}),
+               422)
+    assert db.scalar(select(func.count()).select_from(Member)) == 0
+
+
+def test_oversized_body_is_refused(client, db):
+    huge = {"phone": "+8562055512345", "padding": "x" * 2_000_000}
+    _shape(client.post("/api/v1/auth/otp", json=huge), 413)
+    assert db.scalar(select(func.count()).select_from(OtpCode)) == 0
+
+
+def test_not_json(client):
+    response = client.post("/api/v1/auth/otp", data="phone=1", content_type="application/x-www-form-urlencoded")
+    assert 400 <= response.status_code < 500
+    assert response.json["code"] == response.status_code
+
+
+def test_unknown_route_and_method(client):
+    _shape(client.get("/api/v1/nothing-here"), 404)
+    _shape(client.delete("/api/v1/auth/otp"), 405)
+
+
+def test_openapi_document_and_docs(client):
+    spec = client.get("/api/openapi.json").json
+    assert spec["info"]["title"] == "LSSO Mobile API"
+    assert "/api/v1/auth/signup" in spec["paths"]
+    me = spec["paths"]["/api/v1/me"]["get"]
+    assert me["security"] == [{"bearerAuth": []}]
+    assert {"200", "401", "403"} <= set(me["responses"])
+    assert "security" not in spec["paths"]["/api/v1/provinces"]["get"]
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_reference_data(client):
+    provinces = client.get("/api/v1/provinces").json
+    assert len(provinces) == 18 and provinces[0] == {"code": "01", "name_lo": "ນະຄອນຫຼວງວຽງຈັນ",
+                                                      "name_en": "Vientiane Capital"}
+    districts = client.get("/api/v1/provinces/01/districts").json
+    assert {d["code"] for d in districts} >= {"0101", "0102"}
+    assert client.get("/api/v1/districts/0101/villages").json[0]["code"] == "01010001"
+    assert client.get("/api/v1/provinces/99/districts").status_code == 404
+    offices = client.get("/api/v1/offices").json
+    assert {"P01", "D0101"} <= {o["code"] for o in offices}

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from lsso_mobile.errors import InvalidInput, NotAuthenticated
+from lsso_mobile.services.phones import mask_phone, normalise_lao_mobile
+from lsso_mobile.services.tokens import KeyRing
+
+
+@pytest.mark.parametrize("raw", ["020 5555 1234", "+856 20 5555 1234", "8562055551234", "+8562055551234",
+                                 "20-5555-1234"])
+def test_lao_mobiles_normalise_to_e164(raw):
+    assert normalise_lao_mobile(raw) == "+8562055551234"
+
+
+@pytest.mark.parametrize("raw", ["021 212345", "+66 81 234 5678", "020 5555 123", "020 5555 12345", "hello"])
+def test_other_numbers_are_refused(raw):
+    with pytest.raises(InvalidInput):
+        normalise_lao_mobile(raw)
+
+
+def test_mask_phone():
+    assert mask_phone("+8562055551234") == "+85620****1234"
+
+
+def test_key_rotation_keeps_old_tokens_valid():
+    now = datetime.now(UTC)
+    old_key, new_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    old_ring = KeyRing(old_key, [], "iss", "aud")
+    token, _ = old_ring.encode("member:1", "access", timedelta(minutes=5), now, sid="s")
+    rotated = KeyRing(new_key, [old_key.public_key()], "iss", "aud")
+    assert rotated.decode(token, "access").subject == "member:1"
+    new_token, _ = rotated.encode("member:1", "access", timedelta(minutes=5), now, sid="s")
+    with pytest.raises(NotAuthenticated):
+        old_ring.decode(new_token, "access")  # a ring without the new key does not accept it
+    retired = KeyRing(new_key, [], "iss", "aud")
+    with pytest.raises(NotAuthenticated, match="unknown key"):
+        retired.decode(token, "access")
+
+
+def test_wrong_issuer_is_refused():
+    key = Ed25519PrivateKey.generate()
+    token, _ = KeyRing(key, [], "someone-else", "aud").encode("member:1", "access", timedelta(minutes=5),
+                                                             datetime.now(UTC))
+    with pytest.raises(NotAuthenticated):
+        KeyRing(key, [], "iss", "aud").decode(token, "access")
