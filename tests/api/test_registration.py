@@ -68,7 +68,8 @@ def test_rejection_needs_a_reason_and_is_final(client, sms_gateway, staff):
     url = f"/api/v1/staff/registrations/{application_id}/decision"
     no_reason = client.post(url, json={"decision": "reject"}, headers=officer)
     assert no_reason.status_code == 422 and "reason" in no_reason.json["errors"]
-    assert client.post(url, json={"decision": "reject", "reason": "Duplicate person"}, headers=officer).status_code == 200
+    rejected = client.post(url, json={"decision": "reject", "reason": "Duplicate person"}, headers=officer)
+    assert rejected.status_code == 200
     assert client.post(url, json={"decision": "approve"}, headers=officer).status_code == 409
     assert client.put("/api/v1/me/registration", json=application_form(), headers=member).status_code == 409
 
@@ -197,8 +198,8 @@ def test_link_to_an_unlinked_record(client, sms_gateway, db):
     from lsso_mobile.models import InsuredPerson, Office, Scheme, Sex
 
     office = db.scalars(select(Office).where(Office.code == "P13")).one()
-    db.add(InsuredPerson(member_number="1300000777", name_lo="ທ້າວ ຄຳ", name_latin="Kham", date_of_birth=date(1980, 2, 3),
-                         sex=Sex.MALE, national_id="ID-777", scheme=Scheme.COMPULSORY, office_id=office.id,
+    db.add(InsuredPerson(member_number="1300000777", name_lo="ທ້າວ ຄຳ", name_latin="Kham",
+                         date_of_birth=date(1980, 2, 3), sex=Sex.MALE, national_id="ID-777", scheme=Scheme.COMPULSORY, office_id=office.id,
                          province_code="13"))
     db.commit()
     member = _member(client, sms_gateway, phone="+8562055540003")
