@@ -15,7 +15,6 @@ from lsso_mobile.jobs import InlineJobQueue, JobQueue, RQJobQueue
 
 if TYPE_CHECKING:
     from lsso_mobile.notify.fcm import PushSender
-
     from lsso_mobile.services.sms import SmsSender
 
 
