@@ -199,8 +199,8 @@ def test_link_to_an_unlinked_record(client, sms_gateway, db):
 
     office = db.scalars(select(Office).where(Office.code == "P13")).one()
     db.add(InsuredPerson(member_number="1300000777", name_lo="ທ້າວ ຄຳ", name_latin="Kham",
-                         date_of_birth=date(1980, 2, 3), sex=Sex.MALE, national_id="ID-777", scheme=Scheme.COMPULSORY, office_id=office.id,
-                         province_code="13"))
+                         date_of_birth=date(1980, 2, 3), sex=Sex.MALE, national_id="ID-777",
+                         scheme=Scheme.COMPULSORY, office_id=office.id, province_code="13"))
     db.commit()
     member = _member(client, sms_gateway, phone="+8562055540003")
     client.post("/api/v1/auth/otp", json={"phone": "+8562055540003"})
