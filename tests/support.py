@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -73,9 +74,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05, message: str = "") -> Any:
+    """Poll until predicate() is truthy; fail after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
+
+
 def request_code(client: FlaskClient, gateway: SmsGateway, phone: str) -> str:
+    """Ask for a code and read it at the gateway (sent in-process, or by a worker when Redis is used)."""
+    before = gateway.count_to(normalise_lao_mobile(phone))
     response = client.post("/api/v1/auth/otp", json={"phone": phone})
     assert response.status_code == 202, response.json
+    wait_until(lambda: gateway.count_to(normalise_lao_mobile(phone)) > before, message=f"an SMS to {phone}")
     return gateway.last_code(phone)
 
 
@@ -102,3 +118,41 @@ def application_form(**overrides: Any) -> dict[str, Any]:
     }
     form.update(overrides)
     return form
+
+
+def make_member_with_devices(session: Any, phone: str, tokens: list[str], language: str = "lo") -> int:
+    """A member and active devices written straight to the database (for push tests that need no sign-up)."""
+    from lsso_mobile.models import Device, Language, Member, Platform, utcnow
+    from lsso_mobile.services.secrets_hashing import hash_secret
+
+    now = utcnow()
+    member = Member(phone=phone, pin_hash=hash_secret(PIN, "fast"), language=Language(language), created_at=now,
+                    updated_at=now)
+    session.add(member)
+    session.flush()
+    session.add_all([
+        Device(member_id=member.id, token=token, platform=Platform.ANDROID if i % 2 == 0 else Platform.IOS,
+               app_version="1.0.0", locale=language, created_at=now, last_seen_at=now)
+        for i, token in enumerate(tokens)
+    ])
+    session.commit()
+    return member.id
+
+
+def notify(member_id: int, template: str = "registration_approved", **params: Any) -> int:
+    """Record a notification the way a service does, commit, and let the after-commit job go."""
+    from lsso_mobile import runtime
+    from lsso_mobile.jobs import bind_job_queue
+    from lsso_mobile.models import utcnow
+    from lsso_mobile.notify.outbox import record_notification
+
+    rt = runtime.current()
+    values = {"application_id": 1, "member_number": "0100000001", "reason": "r", "office_name_lo": "ຫ້ອງການ",
+              "office_name_en": "Office"}
+    values.update(params)
+    with rt.db.unit_of_work() as session:
+        bind_job_queue(session, rt.job_queue)
+        notification = record_notification(session, member_id, template, values, utcnow(),
+                                            collapse_key=f"test-{member_id}")
+        notification_id = notification.id
+    return notification_id

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
+from lsso_mobile.config import Settings
 from lsso_mobile.models import (
     Delivery,
     DeliveryStatus,
@@ -42,7 +43,6 @@ from lsso_mobile.notify.outbox import delivery_job
 
 log = logging.getLogger(__name__)
 
-RETRY_BASE_SECONDS = 15
 RETRY_CAP_SECONDS = 3600
 CRITICAL_TTL = timedelta(days=28)
 DEFAULT_TTL = timedelta(days=7)
@@ -57,9 +57,9 @@ def insert_ignoring_conflicts(session: Session, model: type, rows: list[dict], c
     session.execute(insert(model).values(rows).on_conflict_do_nothing(index_elements=conflict_columns))
 
 
-def retry_delay(attempt: int, retry_after: float | None) -> float:
+def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15) -> float:
     """Exponential backoff (15 s, 30 s, 60 s, ... capped at an hour), never sooner than Retry-After."""
-    backoff = min(RETRY_CAP_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1))
+    backoff = min(RETRY_CAP_SECONDS, base_seconds * 2 ** max(0, attempt - 1))
     return max(backoff, min(retry_after or 0.0, RETRY_CAP_SECONDS))
 
 
@@ -143,21 +143,21 @@ def record_results(session: Session, sent: Sequence[tuple[int, int, PushMessage]
             log.warning("push failed for good: delivery=%s code=%s", delivery_id, result.error_code)
 
 
-def _finish(session: Session, notification: Notification, now: datetime, max_attempts: int,
+def _finish(session: Session, notification: Notification, now: datetime, settings: Settings,
             retry_after: float | None) -> str:
     counts = dict(session.execute(
         select(Delivery.status, func.count()).where(Delivery.notification_id == notification.id)
         .group_by(Delivery.status)
     ).all())
     if counts.get(DeliveryStatus.RETRY, 0):
-        if notification.dispatch_attempts >= max_attempts:
+        if notification.dispatch_attempts >= settings.push_max_attempts:
             session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
                                                    Delivery.status == DeliveryStatus.RETRY)
                             .values(status=DeliveryStatus.FAILED, error_code="RETRIES_EXHAUSTED", updated_at=now))
             notification.dispatch_status = DispatchStatus.DONE
             notification.dispatched_at = now
             return "retries exhausted"
-        delay = retry_delay(notification.dispatch_attempts, retry_after)
+        delay = retry_delay(notification.dispatch_attempts, retry_after, settings.push_retry_base_seconds)
         notification.deliver_after = now + timedelta(seconds=delay)
         from lsso_mobile.jobs import enqueue_after_commit
 
@@ -203,7 +203,7 @@ def deliver_notification(notification_id: int) -> str:
     with rt.db.unit_of_work() as session:
         bind_job_queue(session, rt.job_queue)
         notification = session.get(Notification, notification_id, with_for_update=True)
-        outcome = _finish(session, notification, utcnow(), settings.push_max_attempts, retry_after)
+        outcome = _finish(session, notification, utcnow(), settings, retry_after)
     log.info("notification %s: %d push(es) sent in this run; %s", notification_id, len(claimed), outcome)
     return outcome
 

@@ -57,6 +57,16 @@ TEMPLATES: dict[str, Template] = {
     t.key: t
     for t in (
         Template(
+            key="registration_received",
+            category=CATEGORY_REGISTRATION,
+            critical=False,
+            title_lo="ພວກເຮົາໄດ້ຮັບຄຳຮ້ອງລົງທະບຽນຂອງທ່ານແລ້ວ",
+            body_lo="ຫ້ອງການປະກັນສັງຄົມ {office_name_lo} ຈະພິຈາລະນາ ແລະ ແຈ້ງໃຫ້ທ່ານຮູ້.",
+            title_en="We received your registration application",
+            body_en="The {office_name_en} will review it and let you know.",
+            deep_link="lsso://registration/{application_id}",
+        ),
+        Template(
             key="registration_approved",
             category=CATEGORY_REGISTRATION,
             critical=True,

@@ -21,6 +21,7 @@ from lsso_mobile.models import (
     District,
     InsuredPerson,
     Member,
+    Office,
     Province,
     RegistrationApplication,
     RegistrationEvent,
@@ -117,7 +118,14 @@ def submit_application(
     session.add(application)
     member.office_id = office.id
     session.flush()
+    _acknowledge(session, application, office, now)
     return application
+
+
+def _acknowledge(session: Session, application: RegistrationApplication, office: Office, now: datetime) -> None:
+    record_notification(session, application.member_id, "registration_received",
+                        {"application_id": application.id, "office_name_lo": office.name_lo,
+                         "office_name_en": office.name_en}, now, collapse_key=f"registration-{application.id}")
 
 
 def resubmit_application(
@@ -136,6 +144,7 @@ def resubmit_application(
                                                 created_at=now))
     session.get(Member, member_id).office_id = office.id
     session.flush()
+    _acknowledge(session, application, office, now)
     return application
 
 

@@ -54,11 +54,13 @@ def test_whole_flow_sign_up_apply_send_back_correct_approve(client, sms_gateway,
     assert profile["office"]["code"] == "D0101"
     # the member was told of both decisions, in their language, in the inbox
     notices = db.scalars(select(Notification).order_by(Notification.id)).all()
-    assert [n.template for n in notices] == ["registration_more_info", "registration_approved"]
+    assert [n.template for n in notices] == ["registration_received", "registration_more_info",
+                                             "registration_received", "registration_approved"]
     inbox = client.get("/api/v1/me/notifications", headers=member).json
     assert inbox["items"][0]["title"] == "Your social security registration is approved"
     assert number in inbox["items"][0]["body"]
-    assert inbox["unread_count"] == 2
+    assert inbox["items"][-1]["body"] == "The Chanthabouly District Social Security Office will review it and let you know."
+    assert inbox["unread_count"] == 4
 
 
 def test_rejection_needs_a_reason_and_is_final(client, sms_gateway, staff):
