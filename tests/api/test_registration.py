@@ -59,7 +59,8 @@ def test_whole_flow_sign_up_apply_send_back_correct_approve(client, sms_gateway,
     inbox = client.get("/api/v1/me/notifications", headers=member).json
     assert inbox["items"][0]["title"] == "Your social security registration is approved"
     assert number in inbox["items"][0]["body"]
-    assert inbox["items"][-1]["body"] == "The Chanthabouly District Social Security Office will review it and let you know."
+    assert inbox["items"][-1]["body"] == (
+        "The Chanthabouly District Social Security Office will review it and let you know.")
     assert inbox["unread_count"] == 4
 
 
