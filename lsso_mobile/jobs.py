@@ -36,6 +36,7 @@ class JobRequest:
     retries: tuple[int, ...] = ()
     timeout: int = 300
     fallback_inline: bool = False  # run here and now if Redis is down (SMS codes)
+    description: str | None = None  # what RQ logs instead of the call with its arguments (secrets)
 
 
 class JobQueue:
@@ -89,10 +90,11 @@ class RQJobQueue(JobQueue):
             queue = self.queue(request.queue)
             if request.at is not None:
                 queue.enqueue_at(request.at, request.func, *request.args, job_id=request.job_id,
-                                 retry=retry, job_timeout=request.timeout)
+                                 retry=retry, job_timeout=request.timeout, description=request.description)
             else:
                 queue.enqueue_call(request.func, args=request.args, job_id=request.job_id, retry=retry,
-                                   timeout=request.timeout, result_ttl=600, failure_ttl=7 * 86400)
+                                   timeout=request.timeout, result_ttl=600, failure_ttl=7 * 86400,
+                                   description=request.description)
         except RedisError as exc:
             if request.fallback_inline:
                 log.warning("Redis unavailable (%s); running %s in-process", type(exc).__name__,

@@ -18,6 +18,7 @@ from lsso_mobile.config import Settings
 from lsso_mobile.errors import DomainError, TooManyRequests
 from lsso_mobile.jobs import QUEUE_SMS, JobRequest, enqueue_after_commit
 from lsso_mobile.models import OtpCode
+from lsso_mobile.services.phones import mask_phone
 from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
 from lsso_mobile.services.sms import send_sms_job
 
@@ -57,8 +58,10 @@ def request_code(session: Session, settings: Settings, phone: str, client_ip: st
     session.flush()
     text = (f"ລະຫັດຢືນຢັນ ປກສ ຂອງທ່ານແມ່ນ {code}. LSSO code: {code}. "
             f"Valid {settings.otp_ttl_minutes} min. Do not share it.")
-    enqueue_after_commit(session, JobRequest(send_sms_job, (phone, text), QUEUE_SMS,
-                                             retries=SMS_RETRY_INTERVALS, timeout=60, fallback_inline=True))
+    # The text holds the code: RQ logs the description, never the arguments.
+    enqueue_after_commit(session, JobRequest(send_sms_job, (phone, text), QUEUE_SMS, retries=SMS_RETRY_INTERVALS,
+                                             timeout=60, fallback_inline=True,
+                                             description=f"send_sms_job(to={mask_phone(phone)})"))
     return CodeSent(expires_in_seconds=int(ttl.total_seconds()))
 
 
