@@ -115,6 +115,8 @@ def bind_job_queue(session: Session, queue: JobQueue) -> None:
 
 
 def enqueue_after_commit(session: Session, request: JobRequest) -> None:
+    if not session.in_transaction():
+        session.begin()  # so that a rollback, even with nothing written yet, drops the job
     session.info.setdefault(_PENDING_KEY, []).append(request)
 
 
