@@ -37,6 +37,33 @@ class JobRequest:
     timeout: int = 300
     fallback_inline: bool = False  # run here and now if Redis is down (SMS codes)
     description: str | None = None  # what RQ logs instead of the call with its arguments (secrets)
+    # Batch key: the request's one argument is an id that joins a ready list, drained 500 at a time
+    # by BATCH_HANDLERS[coalesce] (one job per batch, not per id). Only for requests without ``at``.
+    coalesce: str | None = None
+
+
+# coalesce key -> the function that takes a list of ids (imported lazily: it imports this module)
+BATCH_HANDLERS: dict[str, str] = {"push": "lsso_mobile.notify.delivery:deliver_notifications"}
+BATCH_SIZE = 500
+DRAIN_BATCHES_PER_JOB = 20
+
+
+def batch_handler(key: str) -> Callable[[list[int]], Any]:
+    import importlib
+
+    module_name, _, name = BATCH_HANDLERS[key].partition(":")
+    return getattr(importlib.import_module(module_name), name)
+
+
+def _coalesced(requests: list[JobRequest]) -> tuple[dict[str, list[int]], list[JobRequest]]:
+    batches: dict[str, list[int]] = {}
+    others: list[JobRequest] = []
+    for request in requests:
+        if request.coalesce and request.at is None:
+            batches.setdefault(request.coalesce, []).append(int(request.args[0]))
+        else:
+            others.append(request)
+    return batches, others
 
 
 class JobQueue:
@@ -45,9 +72,24 @@ class JobQueue:
     def submit(self, request: JobRequest) -> None:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def submit_many(self, requests: list[JobRequest]) -> None:
+        for request in requests:
+            self.submit(request)
+
 
 class InlineJobQueue(JobQueue):
     """Runs each job in the calling process right away; scheduled jobs are left to the relay."""
+
+    def submit_many(self, requests: list[JobRequest]) -> None:
+        batches, others = _coalesced(requests)
+        for key, ids in batches.items():
+            for start in range(0, len(ids), BATCH_SIZE):
+                try:
+                    batch_handler(key)(ids[start:start + BATCH_SIZE])
+                except Exception:
+                    log.exception("inline batch %s failed; it is left for the relay", key)
+        for request in others:
+            self.submit(request)
 
     def submit(self, request: JobRequest) -> None:
         if request.at is not None:
@@ -81,9 +123,37 @@ class RQJobQueue(JobQueue):
             self._queues[name] = Queue(f"{self.prefix}-{name}", connection=self.connection())
         return self._queues[name]
 
+    def ready_key(self, key: str) -> str:
+        return f"{self.prefix}:ready:{key}"
+
+    def ensure_drain(self, key: str, queue_name: str) -> None:
+        """One drain job waiting per batch key is enough; the flag clears when a drain starts."""
+        if self.connection().set(f"{self.prefix}:drain:{key}", "1", nx=True, ex=300):
+            self.queue(queue_name).enqueue_call(drain_ready, args=(key, queue_name), timeout=900, result_ttl=60,
+                                                failure_ttl=86400, description=f"drain_ready({key})")
+
+    def submit_many(self, requests: list[JobRequest]) -> None:
+        from redis.exceptions import RedisError
+
+        batches, others = _coalesced(requests)
+        queue_of = {r.coalesce: r.queue for r in requests if r.coalesce}
+        for key, ids in batches.items():
+            try:
+                self.connection().rpush(self.ready_key(key), *ids)
+                self.ensure_drain(key, queue_of[key])
+            except RedisError as exc:
+                log.warning("Redis unavailable (%s); %d %s job(s) left for the relay", type(exc).__name__,
+                            len(ids), key)
+        for request in others:
+            self.submit(request)
+
     def submit(self, request: JobRequest) -> None:
         from redis.exceptions import RedisError
         from rq import Retry
+
+        if request.coalesce and request.at is None:
+            self.submit_many([request])
+            return
 
         retry = Retry(max=len(request.retries), interval=list(request.retries)) if request.retries else None
         try:
@@ -130,11 +200,38 @@ def _submit_pending_jobs(session: Session) -> None:
         log.error("%d job(s) committed on a session with no job queue bound; the relay will find them",
                   len(pending))
         return
-    for request in pending:
-        queue.submit(request)
+    queue.submit_many(pending)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending_jobs(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back
         session.info.pop(_PENDING_KEY, None)
+
+
+def drain_ready(key: str, queue_name: str) -> int:
+    """RQ job: take ids from the ready list 500 at a time and hand each batch to its handler.
+
+    Ids popped by a worker that then dies are not lost: their rows are still undelivered in the
+    database, and the relay hands them out again.
+    """
+    from lsso_mobile import runtime
+
+    queue = runtime.current().job_queue
+    assert isinstance(queue, RQJobQueue)
+    redis = queue.connection()
+    redis.delete(f"{queue.prefix}:drain:{key}")  # arrivals from now on schedule another drain
+    handler = batch_handler(key)
+    done = 0
+    for _ in range(DRAIN_BATCHES_PER_JOB):
+        raw = redis.lpop(queue.ready_key(key), BATCH_SIZE)
+        if not raw:
+            return done
+        if redis.llen(queue.ready_key(key)):
+            queue.ensure_drain(key, queue_name)  # another worker may help with the rest
+        ids = list(dict.fromkeys(int(x) for x in raw))
+        handler(ids)
+        done += len(ids)
+    if redis.llen(queue.ready_key(key)):
+        queue.ensure_drain(key, queue_name)
+    return done

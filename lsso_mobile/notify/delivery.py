@@ -1,13 +1,15 @@
-"""The delivery job: one notification to each of the member's active devices, exactly once each.
+"""Delivery: notifications to each of their member's active devices, exactly once per device.
 
-1. Claim: under a lock on the notification row, a delivery row is inserted per active device
-   (unique per notification and device) and stamped with this run's claim token; rows left to
-   retry, or claimed by a run that died more than ``LSSO_DELIVERY_LEASE_SECONDS`` ago, are
-   re-claimed. Committed before anything is sent.
-2. Send the claimed rows through the push sender, in the member's language, 500 a call, and
+Works on a batch of notifications at a time (up to 500; one for a retry):
+
+1. Claim: the notifications are locked (``SKIP LOCKED`` on PostgreSQL, so two runs never work on
+   the same one), a delivery row is inserted per (notification, active device), unique, and
+   stamped with this run's claim token; rows waiting to retry, or claimed by a run that died more
+   than ``LSSO_DELIVERY_LEASE_SECONDS`` ago, are re-claimed. Committed before anything is sent.
+2. Send the claimed rows through the push sender in each member's language, 500 per call, and
    record every answer right after its call, so a crash loses at most the call in flight.
-3. Finish: transient failures schedule the job again with bounded exponential backoff that
-   honours Retry-After; when nothing is left the notification is done.
+3. Finish: transient failures schedule that notification again with bounded exponential backoff
+   honouring Retry-After; a notification with nothing left is done.
 
 A duplicated or retried job finds nothing unclaimed and sends nothing. The one window left is a
 process killed after FCM accepted a call and before its answers were committed: those pushes are
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -29,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings
+from lsso_mobile.jobs import bind_job_queue, enqueue_after_commit
 from lsso_mobile.models import (
     Delivery,
     DeliveryStatus,
@@ -52,8 +56,7 @@ def insert_ignoring_conflicts(session: Session, model: type, rows: list[dict], c
     """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite alike."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(insert(model).values(rows).on_conflict_do_nothing(index_elements=conflict_columns))
 
 
@@ -63,149 +66,193 @@ def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15)
     return max(backoff, min(retry_after or 0.0, RETRY_CAP_SECONDS))
 
 
-def _claim(session: Session, notification: Notification, claim: str, now: datetime, lease: timedelta) -> None:
-    device_ids = list(session.scalars(
-        select(Device.id).where(Device.member_id == notification.member_id, Device.active.is_(True))
+def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, lease: timedelta) -> list[int]:
+    """Lock the due, pending notifications among ``ids`` and claim their deliveries; returns those ids."""
+    locked = list(session.scalars(
+        select(Notification).where(Notification.id.in_(ids), Notification.dispatch_status == DispatchStatus.PENDING,
+                                   Notification.deliver_after <= now + timedelta(seconds=1))
+        .order_by(Notification.id).with_for_update(skip_locked=True)
     ))
+    if not locked:
+        return []
+    claimed_ids = [n.id for n in locked]
+    member_of = {n.id: n.member_id for n in locked}
+    session.execute(update(Notification).where(Notification.id.in_(claimed_ids))
+                    .values(dispatch_attempts=Notification.dispatch_attempts + 1)
+                    .execution_options(synchronize_session=False))
+    devices_of: dict[int, list[int]] = defaultdict(list)
+    for device_id, member_id in session.execute(
+        select(Device.id, Device.member_id).where(Device.member_id.in_(set(member_of.values())),
+                                                  Device.active.is_(True))
+    ):
+        devices_of[member_id].append(device_id)
     insert_ignoring_conflicts(
         session, Delivery,
-        [{"notification_id": notification.id, "device_id": device_id, "status": DeliveryStatus.SENDING.value,
-          "attempts": 1, "claim_token": claim, "claimed_at": now, "updated_at": now} for device_id in device_ids],
+        [{"notification_id": nid, "device_id": did, "status": DeliveryStatus.SENDING.value, "attempts": 1,
+          "claim_token": claim, "claimed_at": now, "updated_at": now}
+         for nid in claimed_ids for did in devices_of[member_of[nid]]],
         ["notification_id", "device_id"],
     )
-    active = select(Device.id).where(Device.member_id == notification.member_id, Device.active.is_(True))
-    reclaimable = or_(
-        Delivery.status == DeliveryStatus.RETRY,
-        (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - lease),
-    )
-    base = (Delivery.notification_id == notification.id) & or_(Delivery.claim_token.is_(None),
-                                                                Delivery.claim_token != claim) & reclaimable
+    reclaimable = (Delivery.notification_id.in_(claimed_ids)
+                   & or_(Delivery.claim_token.is_(None), Delivery.claim_token != claim)
+                   & or_(Delivery.status == DeliveryStatus.RETRY,
+                         (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - lease)))
+    active_devices = select(Device.id).where(Device.active.is_(True))
     session.execute(
-        update(Delivery).where(base, Delivery.device_id.in_(active))
+        update(Delivery).where(reclaimable, Delivery.device_id.in_(active_devices))
         .values(claim_token=claim, status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
                 updated_at=now)
         .execution_options(synchronize_session=False)
     )
     # A device switched off since its last try will not get this notice.
     session.execute(
-        update(Delivery).where(base, Delivery.device_id.not_in(active))
+        update(Delivery).where(reclaimable, Delivery.device_id.not_in(active_devices))
         .values(status=DeliveryStatus.FAILED, error_code="DEVICE_INACTIVE", updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    return claimed_ids
 
 
-def _messages(session: Session, notification: Notification, claim: str) -> list[tuple[int, int, PushMessage]]:
-    member = session.get(Member, notification.member_id)
-    language = member.language.value if member else "lo"
-    unread = session.scalar(
-        select(func.count()).select_from(Notification)
-        .where(Notification.member_id == notification.member_id, Notification.read_at.is_(None))
-    ) or 0
-    title = notification.title_en if language == "en" else notification.title_lo
-    body = notification.body_en if language == "en" else notification.body_lo
-    data = {"notification_id": str(notification.id), "category": notification.category,
-            "template": notification.template, **{k: str(v) for k, v in (notification.data or {}).items()}}
-    ttl = CRITICAL_TTL if notification.critical else DEFAULT_TTL
+def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tuple[int, int, PushMessage]]:
+    """(delivery id, device id, message) for every delivery this run claimed."""
     rows = session.execute(
-        select(Delivery.id, Device.id, Device.token).join(Device, Device.id == Delivery.device_id)
-        .where(Delivery.notification_id == notification.id, Delivery.claim_token == claim)
+        select(Delivery.id, Device.id, Device.token, Notification, Member.language)
+        .join(Device, Device.id == Delivery.device_id)
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .join(Member, Member.id == Notification.member_id)
+        .where(Delivery.notification_id.in_(claimed_ids), Delivery.claim_token == claim)
         .order_by(Delivery.id)
     ).all()
-    return [
-        (delivery_id, device_id, PushMessage(
-            token=token, title=title, body=body, data=data, collapse_key=notification.collapse_key,
-            ttl_seconds=int(ttl.total_seconds()), badge=unread, priority="high" if notification.critical else "normal",
-        ))
-        for delivery_id, device_id, token in rows
-    ]
+    member_ids = {notification.member_id for _, _, _, notification, _ in rows}
+    unread = dict(session.execute(
+        select(Notification.member_id, func.count()).where(Notification.member_id.in_(member_ids),
+                                                            Notification.read_at.is_(None))
+        .group_by(Notification.member_id)
+    ).all()) if member_ids else {}
+    messages = []
+    for delivery_id, device_id, token, notification, language in rows:
+        english = language is not None and language.value == "en"
+        data = {"notification_id": str(notification.id), "category": notification.category,
+                "template": notification.template, **{k: str(v) for k, v in (notification.data or {}).items()}}
+        ttl = CRITICAL_TTL if notification.critical else DEFAULT_TTL
+        messages.append((delivery_id, device_id, PushMessage(
+            token=token, title=notification.title_en if english else notification.title_lo,
+            body=notification.body_en if english else notification.body_lo, data=data,
+            collapse_key=notification.collapse_key, ttl_seconds=int(ttl.total_seconds()),
+            badge=unread.get(notification.member_id, 0), priority="high" if notification.critical else "normal",
+        )))
+    return messages
+
+
+_STATUS_OF = {
+    PushOutcome.SENT: DeliveryStatus.SENT,
+    PushOutcome.UNREGISTERED: DeliveryStatus.UNREGISTERED,
+    PushOutcome.RETRY: DeliveryStatus.RETRY,
+    PushOutcome.FAILED: DeliveryStatus.FAILED,
+}
 
 
 def record_results(session: Session, sent: Sequence[tuple[int, int, PushMessage]], results: Sequence[PushResult],
                    now: datetime) -> None:
-    """Write each push's outcome; dead tokens switch their device off."""
+    """Write each push's outcome in one statement; dead tokens switch their device off."""
+    rows = []
+    dead_devices = []
     for (delivery_id, device_id, _message), result in zip(sent, results, strict=True):
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
-            continue
-        delivery.updated_at = now
-        delivery.error_code = result.error_code
-        if result.outcome is PushOutcome.SENT:
-            delivery.status = DeliveryStatus.SENT
-            delivery.fcm_message_id = result.message_id
-        elif result.outcome is PushOutcome.UNREGISTERED:
-            delivery.status = DeliveryStatus.UNREGISTERED
-            session.execute(update(Device).where(Device.id == device_id).values(
-                active=False, deactivated_at=now, deactivated_reason="unregistered"))
-        elif result.outcome is PushOutcome.RETRY:
-            delivery.status = DeliveryStatus.RETRY
-        else:
-            delivery.status = DeliveryStatus.FAILED
+        rows.append({"id": delivery_id, "status": _STATUS_OF[result.outcome], "error_code": result.error_code,
+                     "fcm_message_id": result.message_id, "updated_at": now})
+        if result.outcome is PushOutcome.UNREGISTERED:
+            dead_devices.append(device_id)
+        elif result.outcome is PushOutcome.FAILED:
             log.warning("push failed for good: delivery=%s code=%s", delivery_id, result.error_code)
+    if rows:
+        session.execute(update(Delivery), rows)
+    if dead_devices:
+        session.execute(update(Device).where(Device.id.in_(dead_devices))
+                        .values(active=False, deactivated_at=now, deactivated_reason="unregistered"))
 
 
-def _finish(session: Session, notification: Notification, now: datetime, settings: Settings,
-            retry_after: float | None) -> str:
-    counts = dict(session.execute(
-        select(Delivery.status, func.count()).where(Delivery.notification_id == notification.id)
-        .group_by(Delivery.status)
-    ).all())
-    if counts.get(DeliveryStatus.RETRY, 0):
-        if notification.dispatch_attempts >= settings.push_max_attempts:
-            session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
-                                                   Delivery.status == DeliveryStatus.RETRY)
-                            .values(status=DeliveryStatus.FAILED, error_code="RETRIES_EXHAUSTED", updated_at=now))
-            notification.dispatch_status = DispatchStatus.DONE
-            notification.dispatched_at = now
-            return "retries exhausted"
-        delay = retry_delay(notification.dispatch_attempts, retry_after, settings.push_retry_base_seconds)
-        notification.deliver_after = now + timedelta(seconds=delay)
-        from lsso_mobile.jobs import enqueue_after_commit
+def _finish(session: Session, claimed_ids: list[int], now: datetime, settings: Settings,
+            retry_after: dict[int, float]) -> dict[str, int]:
+    counts: dict[int, dict[DeliveryStatus, int]] = defaultdict(dict)
+    for notification_id, status, count in session.execute(
+        select(Delivery.notification_id, Delivery.status, func.count())
+        .where(Delivery.notification_id.in_(claimed_ids)).group_by(Delivery.notification_id, Delivery.status)
+    ):
+        counts[notification_id][status] = count
+    done, summary = [], {"done": 0, "retry": 0, "exhausted": 0, "in_flight": 0}
+    for notification in session.scalars(select(Notification).where(Notification.id.in_(claimed_ids))):
+        by_status = counts[notification.id]
+        if by_status.get(DeliveryStatus.RETRY):
+            if notification.dispatch_attempts >= settings.push_max_attempts:
+                session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
+                                                       Delivery.status == DeliveryStatus.RETRY)
+                                .values(status=DeliveryStatus.FAILED, error_code="RETRIES_EXHAUSTED", updated_at=now))
+                done.append(notification.id)
+                summary["exhausted"] += 1
+                continue
+            delay = retry_delay(notification.dispatch_attempts, retry_after.get(notification.id),
+                                settings.push_retry_base_seconds)
+            notification.deliver_after = now + timedelta(seconds=delay)
+            enqueue_after_commit(session, delivery_job(notification.id, notification.deliver_after))
+            summary["retry"] += 1
+        elif by_status.get(DeliveryStatus.SENDING):
+            summary["in_flight"] += 1  # another run holds live claims and will finish it
+        else:
+            done.append(notification.id)
+            summary["done"] += 1
+    if done:
+        session.execute(update(Notification).where(Notification.id.in_(done))
+                        .values(dispatch_status=DispatchStatus.DONE, dispatched_at=now)
+                        .execution_options(synchronize_session=False))
+    return summary
 
-        enqueue_after_commit(session, delivery_job(notification.id, notification.deliver_after))
-        return f"retry in {delay:.0f}s"
-    if counts.get(DeliveryStatus.SENDING, 0):
-        return "other deliveries still in flight"
-    notification.dispatch_status = DispatchStatus.DONE
-    notification.dispatched_at = now
-    return "done"
 
-
-def deliver_notification(notification_id: int) -> str:
-    """RQ job (queue ``push``): send one notification to its member's devices. Returns what it did."""
+def deliver_notifications(notification_ids: Sequence[int]) -> dict[str, int]:
+    """Send a batch of notifications (the ``push`` drain job and the retry job both land here)."""
     rt = runtime_module.current()
     settings = rt.settings
     claim = str(uuid.uuid4())
-    now = utcnow()
     with rt.db.unit_of_work() as session:
-        from lsso_mobile.jobs import bind_job_queue
-
-        bind_job_queue(session, rt.job_queue)
-        notification = session.get(Notification, notification_id, with_for_update=True)
-        if notification is None or notification.dispatch_status is not DispatchStatus.PENDING:
-            return "nothing to do"
-        if notification.deliver_after > now + timedelta(seconds=1):
-            return "not due yet"
-        notification.dispatch_attempts += 1
-        _claim(session, notification, claim, now, timedelta(seconds=settings.delivery_lease_seconds))
+        claimed_ids = _claim(session, notification_ids, claim, utcnow(),
+                             timedelta(seconds=settings.delivery_lease_seconds))
+    if not claimed_ids:
+        return {"claimed": 0}
     with rt.db.unit_of_work() as session:
-        notification = session.get(Notification, notification_id)
-        claimed = _messages(session, notification, claim)
-    retry_after: float | None = None
+        claimed = _messages(session, claimed_ids, claim)
+    retry_after: dict[int, float] = {}
     sender = rt.push_sender
     for start in range(0, len(claimed), MAX_BATCH):
         chunk = claimed[start:start + MAX_BATCH]
         results = sender.send([message for _, _, message in chunk])
-        for result in results:
+        for (_, _, message), result in zip(chunk, results, strict=True):
             if result.outcome is PushOutcome.RETRY and result.retry_after_seconds:
-                retry_after = max(retry_after or 0.0, result.retry_after_seconds)
+                nid = int(message.data["notification_id"])
+                retry_after[nid] = max(retry_after.get(nid, 0.0), result.retry_after_seconds)
         with rt.db.unit_of_work() as session:
             record_results(session, chunk, results, utcnow())
     with rt.db.unit_of_work() as session:
         bind_job_queue(session, rt.job_queue)
-        notification = session.get(Notification, notification_id, with_for_update=True)
-        outcome = _finish(session, notification, utcnow(), settings, retry_after)
-    log.info("notification %s: %d push(es) sent in this run; %s", notification_id, len(claimed), outcome)
-    return outcome
+        summary = _finish(session, claimed_ids, utcnow(), settings, retry_after)
+    log.info("delivered %d notification(s), %d push(es): %s", len(claimed_ids), len(claimed), summary)
+    return {"claimed": len(claimed_ids), "pushes": len(claimed), **summary}
+
+
+def deliver_notification(notification_id: int) -> str:
+    """RQ job for one notification (retries, deferred pushes). Returns what happened to it."""
+    result = deliver_notifications([notification_id])
+    if not result["claimed"]:
+        rt = runtime_module.current()
+        with rt.db.unit_of_work() as session:
+            notification = session.get(Notification, notification_id)
+            if notification is not None and notification.dispatch_status is DispatchStatus.PENDING \
+                    and notification.deliver_after > utcnow() + timedelta(seconds=1):
+                return "not due yet"
+        return "nothing to do"
+    for outcome in ("done", "retry", "exhausted", "in_flight"):
+        if result.get(outcome):
+            return {"retry": "retry scheduled", "exhausted": "retries exhausted",
+                    "in_flight": "other deliveries still in flight"}.get(outcome, outcome)
+    return "nothing to do"
 
 
 def relay_undelivered(limit: int = 5000) -> int:
@@ -218,9 +265,8 @@ def relay_undelivered(limit: int = 5000) -> int:
                                           Notification.deliver_after <= cutoff)
             .order_by(Notification.deliver_after).limit(limit)
         ))
-    for notification_id in ids:
-        rt.job_queue.submit(delivery_job(notification_id))
     if ids:
+        rt.job_queue.submit_many([delivery_job(notification_id) for notification_id in ids])
         log.info("relay: re-enqueued %d undelivered notification(s)", len(ids))
     return len(ids)
 

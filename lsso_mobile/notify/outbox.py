@@ -20,9 +20,11 @@ PUSH_JOB_TIMEOUT_SECONDS = 90
 
 
 def delivery_job(notification_id: int, at: datetime | None = None) -> JobRequest:
+    """Now: joins the ``push`` ready list, sent in batches of 500. Later (``at``): its own scheduled job."""
     from lsso_mobile.notify.delivery import deliver_notification
 
-    return JobRequest(deliver_notification, (notification_id,), QUEUE_PUSH, at=at, timeout=PUSH_JOB_TIMEOUT_SECONDS)
+    return JobRequest(deliver_notification, (notification_id,), QUEUE_PUSH, at=at, timeout=PUSH_JOB_TIMEOUT_SECONDS,
+                      coalesce="push")
 
 
 def record_notification(session: Session, member_id: int, template_key: str, params: dict[str, Any],
