@@ -57,7 +57,8 @@ def insert_ignoring_conflicts(session: Session, model: type, rows: list[dict], c
     if not rows:
         return
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).values(rows).on_conflict_do_nothing(index_elements=conflict_columns))
+    # executemany with one cached statement: a 500-row VALUES clause costs more to compile than to run
+    session.execute(insert(model).on_conflict_do_nothing(index_elements=conflict_columns), rows)
 
 
 def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15) -> float:
@@ -68,15 +69,16 @@ def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15)
 
 def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, lease: timedelta) -> list[int]:
     """Lock the due, pending notifications among ``ids`` and claim their deliveries; returns those ids."""
-    locked = list(session.scalars(
-        select(Notification).where(Notification.id.in_(ids), Notification.dispatch_status == DispatchStatus.PENDING,
-                                   Notification.deliver_after <= now + timedelta(seconds=1))
+    locked = session.execute(
+        select(Notification.id, Notification.member_id)
+        .where(Notification.id.in_(ids), Notification.dispatch_status == DispatchStatus.PENDING,
+               Notification.deliver_after <= now + timedelta(seconds=1))
         .order_by(Notification.id).with_for_update(skip_locked=True)
-    ))
+    ).all()
     if not locked:
         return []
-    claimed_ids = [n.id for n in locked]
-    member_of = {n.id: n.member_id for n in locked}
+    claimed_ids = [nid for nid, _ in locked]
+    member_of = dict(locked)
     session.execute(update(Notification).where(Notification.id.in_(claimed_ids))
                     .values(dispatch_attempts=Notification.dispatch_attempts + 1)
                     .execution_options(synchronize_session=False))
@@ -115,31 +117,34 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
 
 def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tuple[int, int, PushMessage]]:
     """(delivery id, device id, message) for every delivery this run claimed."""
+    n = Notification
     rows = session.execute(
-        select(Delivery.id, Device.id, Device.token, Notification, Member.language)
+        select(Delivery.id, Device.id, Device.token, Member.language, n.id, n.member_id, n.category, n.template,
+               n.critical, n.title_lo, n.body_lo, n.title_en, n.body_en, n.data, n.collapse_key)
         .join(Device, Device.id == Delivery.device_id)
-        .join(Notification, Notification.id == Delivery.notification_id)
-        .join(Member, Member.id == Notification.member_id)
+        .join(n, n.id == Delivery.notification_id)
+        .join(Member, Member.id == n.member_id)
         .where(Delivery.notification_id.in_(claimed_ids), Delivery.claim_token == claim)
         .order_by(Delivery.id)
     ).all()
-    member_ids = {notification.member_id for _, _, _, notification, _ in rows}
+    member_ids = {row.member_id for row in rows}
     unread = dict(session.execute(
         select(Notification.member_id, func.count()).where(Notification.member_id.in_(member_ids),
                                                             Notification.read_at.is_(None))
         .group_by(Notification.member_id)
     ).all()) if member_ids else {}
     messages = []
-    for delivery_id, device_id, token, notification, language in rows:
+    for row in rows:
+        delivery_id, device_id, token, language = row[0], row[1], row[2], row[3]
         english = language is not None and language.value == "en"
-        data = {"notification_id": str(notification.id), "category": notification.category,
-                "template": notification.template, **{k: str(v) for k, v in (notification.data or {}).items()}}
-        ttl = CRITICAL_TTL if notification.critical else DEFAULT_TTL
+        data = {"notification_id": str(row.id), "category": row.category, "template": row.template,
+                **{k: str(v) for k, v in (row.data or {}).items()}}
+        ttl = CRITICAL_TTL if row.critical else DEFAULT_TTL
         messages.append((delivery_id, device_id, PushMessage(
-            token=token, title=notification.title_en if english else notification.title_lo,
-            body=notification.body_en if english else notification.body_lo, data=data,
-            collapse_key=notification.collapse_key, ttl_seconds=int(ttl.total_seconds()),
-            badge=unread.get(notification.member_id, 0), priority="high" if notification.critical else "normal",
+            token=token, title=row.title_en if english else row.title_lo,
+            body=row.body_en if english else row.body_lo, data=data, collapse_key=row.collapse_key,
+            ttl_seconds=int(ttl.total_seconds()), badge=unread.get(row.member_id, 0),
+            priority="high" if row.critical else "normal",
         )))
     return messages
 
@@ -180,25 +185,27 @@ def _finish(session: Session, claimed_ids: list[int], now: datetime, settings: S
     ):
         counts[notification_id][status] = count
     done, summary = [], {"done": 0, "retry": 0, "exhausted": 0, "in_flight": 0}
-    for notification in session.scalars(select(Notification).where(Notification.id.in_(claimed_ids))):
-        by_status = counts[notification.id]
+    for notification_id, attempts in session.execute(
+        select(Notification.id, Notification.dispatch_attempts).where(Notification.id.in_(claimed_ids))
+    ):
+        by_status = counts[notification_id]
         if by_status.get(DeliveryStatus.RETRY):
-            if notification.dispatch_attempts >= settings.push_max_attempts:
-                session.execute(update(Delivery).where(Delivery.notification_id == notification.id,
+            if attempts >= settings.push_max_attempts:
+                session.execute(update(Delivery).where(Delivery.notification_id == notification_id,
                                                        Delivery.status == DeliveryStatus.RETRY)
                                 .values(status=DeliveryStatus.FAILED, error_code="RETRIES_EXHAUSTED", updated_at=now))
-                done.append(notification.id)
+                done.append(notification_id)
                 summary["exhausted"] += 1
                 continue
-            delay = retry_delay(notification.dispatch_attempts, retry_after.get(notification.id),
-                                settings.push_retry_base_seconds)
-            notification.deliver_after = now + timedelta(seconds=delay)
-            enqueue_after_commit(session, delivery_job(notification.id, notification.deliver_after))
+            due = now + timedelta(seconds=retry_delay(attempts, retry_after.get(notification_id),
+                                                      settings.push_retry_base_seconds))
+            session.execute(update(Notification).where(Notification.id == notification_id).values(deliver_after=due))
+            enqueue_after_commit(session, delivery_job(notification_id, due))
             summary["retry"] += 1
         elif by_status.get(DeliveryStatus.SENDING):
             summary["in_flight"] += 1  # another run holds live claims and will finish it
         else:
-            done.append(notification.id)
+            done.append(notification_id)
             summary["done"] += 1
     if done:
         session.execute(update(Notification).where(Notification.id.in_(done))
@@ -215,10 +222,9 @@ def deliver_notifications(notification_ids: Sequence[int]) -> dict[str, int]:
     with rt.db.unit_of_work() as session:
         claimed_ids = _claim(session, notification_ids, claim, utcnow(),
                              timedelta(seconds=settings.delivery_lease_seconds))
+        claimed = _messages(session, claimed_ids, claim) if claimed_ids else []
     if not claimed_ids:
         return {"claimed": 0}
-    with rt.db.unit_of_work() as session:
-        claimed = _messages(session, claimed_ids, claim)
     retry_after: dict[int, float] = {}
     sender = rt.push_sender
     for start in range(0, len(claimed), MAX_BATCH):

@@ -28,7 +28,8 @@ In-process::
 
 From another process: ``python -m lsso_mobile.notify.fake_fcm --port 8123`` and the control
 endpoints ``GET /_control/counts``, ``POST /_control/rules`` (a JSON list of
-``{"token", "kind", "times", "retry_after"}``), ``POST /_control/reset`` and ``POST /_control/hold``
+``{"token", "kind", "times", "retry_after"}``), ``GET /_control/receipts``, ``POST /_control/reset`` and
+``POST /_control/hold``
 (``{"tokens": [...] or null for all, "seconds": s}``).
 """
 
@@ -106,6 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/_control/counts":
             self._reply(200, {"total": self.server.accepted_count(), "by_token": self.server.counts_by_token()})
+        elif self.path == "/_control/receipts":  # [[unix time, token], ...] in arrival order
+            self._reply(200, {"receipts": self.server.receipts()})
         else:
             self._reply(404, {"error": {"code": 404, "message": "Not found", "status": "NOT_FOUND"}})
 

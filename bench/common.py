@@ -1,0 +1,140 @@
+"""Shared pieces of the benchmarks: a throwaway PostgreSQL database, the fake FCM server in its own
+process, worker processes, and percentiles. Every benchmark prints one JSON object on its last line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+@contextmanager
+def throwaway_database(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database, migrated; dropped afterwards."""
+    from lsso_mobile.migrate import upgrade
+
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+class FakeFcmProcess:
+    """The local FCM server in its own process, so it does not share a GIL with what it measures."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen([sys.executable, "-m", "lsso_mobile.notify.fake_fcm", "--port",
+                                         str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                self.counts()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("fake FCM server did not start")
+
+    def _get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:  # noqa: S310 - loopback only
+            return json.loads(response.read())
+
+    def counts(self) -> dict[str, Any]:
+        return self._get("/_control/counts")
+
+    def receipts(self) -> list[tuple[float, str]]:
+        return [tuple(r) for r in self._get("/_control/receipts")["receipts"]]
+
+    def reset(self) -> None:
+        request = urllib.request.Request(self.url + "/_control/reset", data=b"{}", method="POST")  # noqa: S310
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def worker_env(settings: Any) -> dict[str, str]:
+    from lsso_mobile.config import FIELDS
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LSSO_")}
+    for name, (field_name, _parse) in FIELDS.items():
+        value = getattr(settings, field_name)
+        if value in ("", None, ()):
+            continue
+        env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env["LSSO_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def start_worker(settings: Any, log_path: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "lsso_mobile.cli", "worker"], env=worker_env(settings),
+                            stdout=log_path.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def clear_redis_prefix(redis_url: str, prefix: str) -> None:
+    from redis import Redis
+
+    redis = Redis.from_url(redis_url)
+    keys = list(redis.scan_iter(f"*{prefix}*", count=1000))
+    if keys:
+        redis.delete(*keys)
+    redis.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a running process, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,154 @@
+"""Push throughput and latency through the whole pipeline, against the SDK's own ceiling.
+
+    python bench/push_throughput.py [--notifications N] [--latency-samples K]
+
+1. Ceiling: N messages straight through firebase-admin ``send_each`` (batches of 500) from this
+   process to the local FCM server (its own process).
+2. Pipeline: N personal notifications for N members with one device each, recorded the way services
+   do (outbox rows, one commit), then outbox -> Redis/RQ -> one ``lsso-mobile worker`` ->
+   firebase-admin -> the same FCM server. Rate = N / (commit -> last receipt at the server).
+3. Latency: K single notices at low load, commit -> receipt at the server, with one worker.
+
+Same number of sending processes in 1 and 2 (one). Needs PostgreSQL and Redis (see bench/common.py).
+The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import insert, select  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    REDIS_URL,
+    FakeFcmProcess,
+    clear_redis_prefix,
+    percentile,
+    start_worker,
+    stop_process,
+    throwaway_database,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notifications", type=int, default=20_000)
+    parser.add_argument("--latency-samples", type=int, default=50)
+    args = parser.parse_args()
+
+    from lsso_mobile import runtime as runtime_module
+    from lsso_mobile.config import load_settings
+    from lsso_mobile.jobs import bind_job_queue
+    from lsso_mobile.models import Device, Language, Member, Platform, utcnow
+    from lsso_mobile.notify.fcm import FcmPushSender, PushMessage
+    from lsso_mobile.notify.outbox import record_notification
+
+    n = args.notifications
+    fcm = FakeFcmProcess()
+    prefix = f"lsso-bench-{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="lsso-bench-"))
+    result: dict = {"benchmark": "push_throughput", "notifications": n}
+    try:
+        # 1. the ceiling: send_each straight from one process
+        sender = FcmPushSender(credentials_path=None, endpoint=fcm.url, project_id="lsso-bench", http_timeout=30)
+        messages = [PushMessage(token=f"ceiling-{i:08d}-token", title="ທົດສອບ", body="ceiling", data={"i": str(i)})
+                    for i in range(n)]
+        sender.send(messages[:500])  # warm-up: connections, token
+        fcm.reset()
+        started = time.perf_counter()
+        results = sender.send(messages)
+        ceiling_seconds = time.perf_counter() - started
+        sender.close()
+        assert sum(r.outcome == "sent" for r in results) == n, "ceiling run lost messages"
+        result["ceiling_per_second"] = round(n / ceiling_seconds, 1)
+        fcm.reset()
+
+        with throwaway_database("lsso_bench_push") as database_url:
+            settings = load_settings(environ={}, env="test", database_url=database_url,
+                                     instance_dir=str(workdir), redis_url=REDIS_URL, queue_prefix=prefix,
+                                     push_backend="fcm", fcm_endpoint=fcm.url, fcm_project_id="lsso-bench",
+                                     fcm_http_timeout=30.0, password_hashing="fast", log_level="WARNING",
+                                     relay_interval_seconds=3600)
+            rt = runtime_module.build_runtime(settings)
+            runtime_module.install(rt)
+            now = utcnow()
+            total_members = n + args.latency_samples + 1
+            with rt.db.unit_of_work() as session:
+                session.execute(insert(Member), [
+                    {"phone": f"+85620{i:08d}", "pin_hash": "x", "language": Language.LAO if i % 2 else Language.ENGLISH,
+                     "created_at": now, "updated_at": now, "failed_logins": 0} for i in range(total_members)])
+                member_ids = list(session.scalars(select(Member.id).order_by(Member.id)))
+                session.execute(insert(Device), [
+                    {"member_id": mid, "token": f"pipeline-{mid:08d}-token", "platform": Platform.ANDROID,
+                     "app_version": "1.0", "locale": "lo", "active": True, "created_at": now, "last_seen_at": now}
+                    for mid in member_ids])
+
+            def record(ids: list[int]) -> float:
+                with rt.db.unit_of_work() as session:
+                    bind_job_queue(session, rt.job_queue)
+                    for mid in ids:
+                        record_notification(session, mid, "registration_approved",
+                                            {"application_id": mid, "member_number": f"01{mid:08d}"}, utcnow())
+                return time.time()  # the commit (and the after-commit enqueue) is done here
+
+            worker = start_worker(settings, workdir / "worker.log")
+            try:
+                warm_id = member_ids[-1]
+                record([warm_id])
+                _wait(lambda: fcm.counts()["total"] >= 1, 60, "worker warm-up")
+                fcm.reset()
+
+                # 2. the pipeline
+                committed_at = record(member_ids[:n])
+                _wait(lambda: fcm.counts()["total"] >= n, 600, "pipeline delivery")
+                receipts = fcm.receipts()
+                pipeline_seconds = max(t for t, _ in receipts) - committed_at
+                counts = fcm.counts()["by_token"]
+                result["pipeline_per_second"] = round(n / pipeline_seconds, 1)
+                result["ratio"] = round(result["pipeline_per_second"] / result["ceiling_per_second"], 3)
+                result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
+                result["missing"] = n - len(counts)
+                fcm.reset()
+
+                # 3. latency of single notices at low load
+                latencies = []
+                for mid in member_ids[n:n + args.latency_samples]:
+                    token = f"pipeline-{mid:08d}-token"
+                    committed = record([mid])
+                    _wait(lambda token=token: token in fcm.counts()["by_token"], 30, "a single notice", 0.002)
+                    received = next(t for t, tok in fcm.receipts() if tok == token)
+                    latencies.append((received - committed) * 1000)
+                    time.sleep(0.05)
+                result["latency_ms"] = {"p50": round(percentile(latencies, 50), 1),
+                                        "p95": round(percentile(latencies, 95), 1),
+                                        "max": round(max(latencies), 1), "samples": len(latencies)}
+            finally:
+                stop_process(worker)
+                rt.close()
+        result["targets"] = {"ratio": ">= 0.8", "latency_p95_ms": "<= 500"}
+        result["met"] = result["ratio"] >= 0.8 and result["latency_ms"]["p95"] <= 500 and \
+            result["duplicates"] == 0 and result["missing"] == 0
+    finally:
+        fcm.stop()
+        clear_redis_prefix(REDIS_URL, prefix)
+    print(json.dumps(result))
+
+
+def _wait(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+if __name__ == "__main__":
+    main()
