@@ -119,7 +119,8 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
     """(delivery id, device id, message) for every delivery this run claimed."""
     n = Notification
     rows = session.execute(
-        select(Delivery.id, Device.id, Device.token, Member.language, n.id, n.member_id, n.category, n.template,
+        select(Delivery.id.label("delivery_id"), Device.id.label("device_id"), Device.token, Member.language,
+               n.id.label("notification_id"), n.member_id, n.category, n.template,
                n.critical, n.title_lo, n.body_lo, n.title_en, n.body_en, n.data, n.collapse_key)
         .join(Device, Device.id == Delivery.device_id)
         .join(n, n.id == Delivery.notification_id)
@@ -135,9 +136,9 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
     ).all()) if member_ids else {}
     messages = []
     for row in rows:
-        delivery_id, device_id, token, language = row[0], row[1], row[2], row[3]
+        delivery_id, device_id, token, language = row.delivery_id, row.device_id, row.token, row.language
         english = language is not None and language.value == "en"
-        data = {"notification_id": str(row.id), "category": row.category, "template": row.template,
+        data = {"notification_id": str(row.notification_id), "category": row.category, "template": row.template,
                 **{k: str(v) for k, v in (row.data or {}).items()}}
         ttl = CRITICAL_TTL if row.critical else DEFAULT_TTL
         messages.append((delivery_id, device_id, PushMessage(
