@@ -31,6 +31,8 @@ from bench.common import (  # noqa: E402
     REDIS_URL,
     FakeFcmProcess,
     clear_redis_prefix,
+    cpu_seconds,
+    peak_rss_mb,
     percentile,
     start_worker,
     stop_process,
@@ -63,9 +65,10 @@ def main() -> None:
                     for i in range(n)]
         sender.send(messages[:500])  # warm-up: connections, token
         fcm.reset()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         results = sender.send(messages)
         ceiling_seconds = time.perf_counter() - started
+        result["ceiling_cpu_ms_per_message"] = round((time.process_time() - cpu_started) * 1000 / n, 3)
         sender.close()
         assert sum(r.outcome == "sent" for r in results) == n, "ceiling run lost messages"
         result["ceiling_per_second"] = round(n / ceiling_seconds, 1)
@@ -83,8 +86,9 @@ def main() -> None:
             total_members = n + args.latency_samples + 1
             with rt.db.unit_of_work() as session:
                 session.execute(insert(Member), [
-                    {"phone": f"+85620{i:08d}", "pin_hash": "x", "language": Language.LAO if i % 2 else Language.ENGLISH,
-                     "created_at": now, "updated_at": now, "failed_logins": 0} for i in range(total_members)])
+                    {"phone": f"+85620{i:08d}", "pin_hash": "x", "created_at": now, "updated_at": now,
+                     "language": Language.LAO if i % 2 else Language.ENGLISH, "failed_logins": 0}
+                    for i in range(total_members)])
                 member_ids = list(session.scalars(select(Member.id).order_by(Member.id)))
                 session.execute(insert(Device), [
                     {"member_id": mid, "token": f"pipeline-{mid:08d}-token", "platform": Platform.ANDROID,
@@ -107,12 +111,15 @@ def main() -> None:
                 fcm.reset()
 
                 # 2. the pipeline
+                worker_cpu = cpu_seconds(worker.pid)
                 committed_at = record(member_ids[:n])
                 _wait(lambda: fcm.counts()["total"] >= n, 600, "pipeline delivery")
                 receipts = fcm.receipts()
                 pipeline_seconds = max(t for t, _ in receipts) - committed_at
                 counts = fcm.counts()["by_token"]
                 result["pipeline_per_second"] = round(n / pipeline_seconds, 1)
+                result["worker_cpu_ms_per_message"] = round((cpu_seconds(worker.pid) - worker_cpu) * 1000 / n, 3)
+                result["worker_peak_rss_mb"] = round(peak_rss_mb(worker.pid), 1)
                 result["ratio"] = round(result["pipeline_per_second"] / result["ceiling_per_second"], 3)
                 result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
                 result["missing"] = n - len(counts)

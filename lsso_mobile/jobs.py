@@ -9,7 +9,7 @@ request still succeeds: undelivered notifications are found later by the relay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,13 +42,13 @@ class JobRequest:
     coalesce: str | None = None
 
 
-# coalesce key -> the function that takes a list of ids (imported lazily: it imports this module)
-BATCH_HANDLERS: dict[str, str] = {"push": "lsso_mobile.notify.delivery:deliver_notifications"}
+# coalesce key -> the function that takes an iterable of id batches (imported lazily: it imports this module)
+BATCH_HANDLERS: dict[str, str] = {"push": "lsso_mobile.notify.delivery:deliver_batches"}
 BATCH_SIZE = 500
 DRAIN_BATCHES_PER_JOB = 20
 
 
-def batch_handler(key: str) -> Callable[[list[int]], Any]:
+def batch_handler(key: str) -> Callable[[Iterable[list[int]]], Any]:
     import importlib
 
     module_name, _, name = BATCH_HANDLERS[key].partition(":")
@@ -83,11 +83,10 @@ class InlineJobQueue(JobQueue):
     def submit_many(self, requests: list[JobRequest]) -> None:
         batches, others = _coalesced(requests)
         for key, ids in batches.items():
-            for start in range(0, len(ids), BATCH_SIZE):
-                try:
-                    batch_handler(key)(ids[start:start + BATCH_SIZE])
-                except Exception:
-                    log.exception("inline batch %s failed; it is left for the relay", key)
+            try:
+                batch_handler(key)(ids[start:start + BATCH_SIZE] for start in range(0, len(ids), BATCH_SIZE))
+            except Exception:
+                log.exception("inline batch %s failed; it is left for the relay", key)
         for request in others:
             self.submit(request)
 
@@ -210,7 +209,7 @@ def _drop_pending_jobs(session: Session, previous_transaction: Any) -> None:
 
 
 def drain_ready(key: str, queue_name: str) -> int:
-    """RQ job: take ids from the ready list 500 at a time and hand each batch to its handler.
+    """RQ job: take ids from the ready list 500 at a time and hand the batches to their handler.
 
     Ids popped by a worker that then dies are not lost: their rows are still undelivered in the
     database, and the relay hands them out again.
@@ -221,17 +220,20 @@ def drain_ready(key: str, queue_name: str) -> int:
     assert isinstance(queue, RQJobQueue)
     redis = queue.connection()
     redis.delete(f"{queue.prefix}:drain:{key}")  # arrivals from now on schedule another drain
-    handler = batch_handler(key)
-    done = 0
-    for _ in range(DRAIN_BATCHES_PER_JOB):
-        raw = redis.lpop(queue.ready_key(key), BATCH_SIZE)
-        if not raw:
-            return done
+    popped = 0
+
+    def batches() -> Iterator[list[int]]:
+        nonlocal popped
+        for _ in range(DRAIN_BATCHES_PER_JOB):
+            raw = redis.lpop(queue.ready_key(key), BATCH_SIZE)
+            if not raw:
+                return
+            if redis.llen(queue.ready_key(key)):
+                queue.ensure_drain(key, queue_name)  # another worker may help with the rest
+            popped += len(raw)
+            yield list(dict.fromkeys(int(x) for x in raw))
         if redis.llen(queue.ready_key(key)):
-            queue.ensure_drain(key, queue_name)  # another worker may help with the rest
-        ids = list(dict.fromkeys(int(x) for x in raw))
-        handler(ids)
-        done += len(ids)
-    if redis.llen(queue.ready_key(key)):
-        queue.ensure_drain(key, queue_name)
-    return done
+            queue.ensure_drain(key, queue_name)
+
+    batch_handler(key)(batches())
+    return popped
