@@ -2,11 +2,13 @@
 
     python bench/push_throughput.py [--notifications N] [--latency-samples K]
 
-1. Ceiling: N messages straight through firebase-admin ``send_each`` (batches of 500) from this
-   process to the local FCM server (its own process).
+1. Ceiling: N messages (the same texts, data and options the pipeline sends) straight through
+   firebase-admin ``send_each`` (batches of 500) from this process to the local FCM server (its own
+   process).
 2. Pipeline: N personal notifications for N members with one device each, recorded the way services
    do (outbox rows, one commit), then outbox -> Redis/RQ -> one ``lsso-mobile worker`` ->
    firebase-admin -> the same FCM server. Rate = N / (commit -> last receipt at the server).
+   1 and 2 alternate in ``--rounds`` rounds of N/rounds each, so the shared machine's drift hits both.
 3. Latency: K single notices at low load, commit -> receipt at the server, with one worker.
 
 Same number of sending processes in 1 and 2 (one). Needs PostgreSQL and Redis (see bench/common.py).
@@ -44,13 +46,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notifications", type=int, default=20_000)
     parser.add_argument("--latency-samples", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=4, help="ceiling and pipeline alternate this many times")
     args = parser.parse_args()
 
     from lsso_mobile import runtime as runtime_module
     from lsso_mobile.config import load_settings
     from lsso_mobile.jobs import bind_job_queue
     from lsso_mobile.models import Device, Language, Member, Platform, utcnow
-    from lsso_mobile.notify.fcm import FcmPushSender, PushMessage
+    from lsso_mobile.notify.fcm import FcmPushSender
     from lsso_mobile.notify.outbox import record_notification
 
     n = args.notifications
@@ -59,21 +62,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lsso-bench-"))
     result: dict = {"benchmark": "push_throughput", "notifications": n}
     try:
-        # 1. the ceiling: send_each straight from one process
         sender = FcmPushSender(credentials_path=None, endpoint=fcm.url, project_id="lsso-bench", http_timeout=30)
-        messages = [PushMessage(token=f"ceiling-{i:08d}-token", title="ທົດສອບ", body="ceiling", data={"i": str(i)})
-                    for i in range(n)]
-        sender.send(messages[:500])  # warm-up: connections, token
-        fcm.reset()
-        started, cpu_started = time.perf_counter(), time.process_time()
-        results = sender.send(messages)
-        ceiling_seconds = time.perf_counter() - started
-        result["ceiling_cpu_ms_per_message"] = round((time.process_time() - cpu_started) * 1000 / n, 3)
-        sender.close()
-        assert sum(r.outcome == "sent" for r in results) == n, "ceiling run lost messages"
-        result["ceiling_per_second"] = round(n / ceiling_seconds, 1)
-        fcm.reset()
-
+        sender.send([_same_message_as_pipeline(i) for i in range(500)])  # warm-up: connections, token
         with throwaway_database("lsso_bench_push") as database_url:
             settings = load_settings(environ={}, env="test", database_url=database_url,
                                      instance_dir=str(workdir), redis_url=REDIS_URL, queue_prefix=prefix,
@@ -107,30 +97,52 @@ def main() -> None:
             try:
                 warm_id = member_ids[-1]
                 record([warm_id])
-                _wait(lambda: fcm.counts()["total"] >= 1, 60, "worker warm-up")
+                _wait(lambda: fcm.total() >= 1, 60, "worker warm-up")
                 fcm.reset()
 
-                # 2. the pipeline
-                worker_cpu = cpu_seconds(worker.pid)
-                committed_at = record(member_ids[:n])
-                _wait(lambda: fcm.counts()["total"] >= n, 600, "pipeline delivery")
-                receipts = fcm.receipts()
-                pipeline_seconds = max(t for t, _ in receipts) - committed_at
-                counts = fcm.counts()["by_token"]
-                result["pipeline_per_second"] = round(n / pipeline_seconds, 1)
-                result["worker_cpu_ms_per_message"] = round((cpu_seconds(worker.pid) - worker_cpu) * 1000 / n, 3)
-                result["worker_peak_rss_mb"] = round(peak_rss_mb(worker.pid), 1)
+                # 1 + 2, alternating in rounds so that the machine's drift hits both alike
+                per_round = n // args.rounds
+                ceiling_seconds = pipeline_seconds = ceiling_cpu = worker_cpu = 0.0
+                delivered = 0
+                for round_index in range(args.rounds):
+                    messages = [_same_message_as_pipeline(i) for i in range(round_index * per_round,
+                                                                              (round_index + 1) * per_round)]
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    results = sender.send(messages)
+                    ceiling_seconds += time.perf_counter() - started
+                    ceiling_cpu += time.process_time() - cpu_started
+                    assert sum(r.outcome == "sent" for r in results) == per_round, "ceiling run lost messages"
+
+                    cpu_before = cpu_seconds(worker.pid)
+                    batch = member_ids[round_index * per_round:(round_index + 1) * per_round]
+                    before = fcm.total()
+                    committed_at = record(batch)
+                    _wait(lambda before=before: fcm.total() >= before + per_round, 600, "pipeline delivery", 0.2)
+                    tokens = {f"pipeline-{mid:08d}-token" for mid in batch}
+                    last = max(t for t, token in fcm.receipts() if token in tokens)
+                    pipeline_seconds += last - committed_at
+                    worker_cpu += cpu_seconds(worker.pid) - cpu_before
+                    delivered += per_round
+                expected = {f"pipeline-{mid:08d}-token" for mid in member_ids[:delivered]}
+                counts = {t: c for t, c in fcm.counts()["by_token"].items() if t in expected}
+                result["rounds"] = args.rounds
+                result["ceiling_per_second"] = round(delivered / ceiling_seconds, 1)
+                result["pipeline_per_second"] = round(delivered / pipeline_seconds, 1)
                 result["ratio"] = round(result["pipeline_per_second"] / result["ceiling_per_second"], 3)
+                result["ceiling_cpu_ms_per_message"] = round(ceiling_cpu * 1000 / delivered, 3)
+                result["worker_cpu_ms_per_message"] = round(worker_cpu * 1000 / delivered, 3)
+                result["worker_peak_rss_mb"] = round(peak_rss_mb(worker.pid), 1)
                 result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
-                result["missing"] = n - len(counts)
+                result["missing"] = delivered - len(counts)
                 fcm.reset()
 
                 # 3. latency of single notices at low load
                 latencies = []
                 for mid in member_ids[n:n + args.latency_samples]:
                     token = f"pipeline-{mid:08d}-token"
+                    before = fcm.total()
                     committed = record([mid])
-                    _wait(lambda token=token: token in fcm.counts()["by_token"], 30, "a single notice", 0.002)
+                    _wait(lambda before=before: fcm.total() > before, 30, "a single notice", 0.002)
                     received = next(t for t, tok in fcm.receipts() if tok == token)
                     latencies.append((received - committed) * 1000)
                     time.sleep(0.05)
@@ -139,6 +151,7 @@ def main() -> None:
                                         "max": round(max(latencies), 1), "samples": len(latencies)}
             finally:
                 stop_process(worker)
+                sender.close()
                 rt.close()
         result["targets"] = {"ratio": ">= 0.8", "latency_p95_ms": "<= 500"}
         result["met"] = result["ratio"] >= 0.8 and result["latency_ms"]["p95"] <= 500 and \
@@ -147,6 +160,23 @@ def main() -> None:
         fcm.stop()
         clear_redis_prefix(REDIS_URL, prefix)
     print(json.dumps(result))
+
+
+def _same_message_as_pipeline(i: int):
+    """The message the pipeline sends for member i: same texts, data, collapse key, TTL, badge, priority."""
+    from lsso_mobile.notify.delivery import CRITICAL_TTL
+    from lsso_mobile.notify.fcm import PushMessage
+    from lsso_mobile.notify.templates import render
+
+    notice = render("registration_approved", {"application_id": i, "member_number": f"01{i:08d}"})
+    english = i % 2 == 0
+    return PushMessage(
+        token=f"ceiling-{i:08d}-token", title=notice.title("en" if english else "lo"),
+        body=notice.body("en" if english else "lo"),
+        data={"notification_id": str(i), "category": "registration", "template": "registration_approved",
+              "deep_link": notice.deep_link},
+        collapse_key=None, ttl_seconds=int(CRITICAL_TTL.total_seconds()), badge=1, priority="high",
+    )
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
