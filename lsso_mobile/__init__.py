@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        OPENAPI_SWAGGER_UI_URL="/api/swagger-ui/",  # served from the swagger-ui-bundle package: no CDN
         OPENAPI_REDOC_PATH=None,
         JSON_SORT_KEYS=False,
     )
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     register_blueprints(api)
     register_error_handlers(app)
+    app.register_blueprint(_swagger_ui_assets())
     app.extensions["lsso_api"] = api
 
     @app.before_request
@@ -61,6 +62,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.push_backend == "log":
         app.logger.warning("LSSO_PUSH_BACKEND=log: pushes are written to the log, not sent to FCM")
     return app
+
+
+def _swagger_ui_assets() -> Any:
+    from flask import Blueprint
+    from swagger_ui_bundle import swagger_ui_path
+
+    return Blueprint("swagger_ui_assets", __name__, static_folder=swagger_ui_path, static_url_path="/api/swagger-ui")
 
 
 _API_DESCRIPTION = (
