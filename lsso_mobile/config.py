@@ -45,6 +45,7 @@ class Settings:
     fcm_project_id: str = ""
     fcm_http_timeout: float = 10.0
     max_body_bytes: int = 1_048_576
+    trusted_proxies: int = 0
     otp_sends_per_phone: int = 3
     otp_sends_per_ip: int = 30
     otp_window_minutes: int = 15
@@ -102,6 +103,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = int(raw.strip())
+    if value < 0:
+        raise ValueError("expected zero or a positive whole number")
+    return value
+
+
 def _positive_float(raw: str) -> float:
     value = float(raw.strip())
     if value <= 0:
@@ -135,6 +143,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_FCM_PROJECT_ID": ("fcm_project_id", str.strip),
     "LSSO_FCM_HTTP_TIMEOUT": ("fcm_http_timeout", _positive_float),
     "LSSO_MAX_BODY_BYTES": ("max_body_bytes", _positive_int),
+    "LSSO_TRUSTED_PROXIES": ("trusted_proxies", _non_negative_int),
     "LSSO_OTP_SENDS_PER_PHONE": ("otp_sends_per_phone", _positive_int),
     "LSSO_OTP_SENDS_PER_IP": ("otp_sends_per_ip", _positive_int),
     "LSSO_OTP_WINDOW_MINUTES": ("otp_window_minutes", _positive_int),
@@ -191,8 +200,20 @@ def _with_defaults(settings: Settings) -> Settings:
             raise ConfigError("LSSO_SECRET_KEY must be at least 32 characters in production")
         if settings.password_hashing != "strong":
             raise ConfigError("LSSO_PASSWORD_HASHING=fast is for tests only, not production")
-        if settings.push_backend == "fcm" and not settings.fcm_credentials:
-            raise ConfigError("LSSO_FCM_CREDENTIALS is required in production with LSSO_PUSH_BACKEND=fcm")
+        # Development conveniences that would be unsafe or lose work in production:
+        refusals = (
+            (settings.database_url.startswith("sqlite"), "LSSO_DATABASE_URL must be PostgreSQL in production"),
+            (not settings.redis_url, "LSSO_REDIS_URL is required in production (workers, retries, relay)"),
+            (settings.sms_backend != "http", "LSSO_SMS_BACKEND=http is required in production (log writes codes)"),
+            (settings.push_backend != "fcm", "LSSO_PUSH_BACKEND=fcm is required in production"),
+            (not settings.fcm_credentials, "LSSO_FCM_CREDENTIALS is required in production"),
+            (bool(settings.fcm_endpoint), "LSSO_FCM_ENDPOINT is for tests and staging, not production"),
+            (settings.sms_backend == "http" and not settings.sms_gateway_url.startswith("https://"),
+             "LSSO_SMS_GATEWAY_URL must be https:// in production"),
+        )
+        for refused, message in refusals:
+            if refused:
+                raise ConfigError(message)
     if settings.sms_backend == "http":
         if not settings.sms_gateway_url:
             raise ConfigError("LSSO_SMS_GATEWAY_URL is required with LSSO_SMS_BACKEND=http")
@@ -200,6 +221,14 @@ def _with_defaults(settings: Settings) -> Settings:
             raise ConfigError("LSSO_SMS_GATEWAY_TOKEN is required with LSSO_SMS_BACKEND=http")
     if settings.push_backend == "fcm" and not (settings.fcm_credentials or settings.fcm_endpoint):
         raise ConfigError("LSSO_PUSH_BACKEND=fcm needs LSSO_FCM_CREDENTIALS (or LSSO_FCM_ENDPOINT for a test server)")
+    # A claimed push must outlive the worst case of the batch waiting behind another and its own
+    # send (500 notices x devices each, 500 per call, each call up to the HTTP timeout), or a slow
+    # send could be claimed a second time.
+    calls_per_batch = -(-500 * settings.max_devices_per_member // 500)
+    worst_case = 2 * calls_per_batch * settings.fcm_http_timeout
+    if settings.delivery_lease_seconds <= worst_case and settings.env != "test":
+        raise ConfigError(f"LSSO_DELIVERY_LEASE_SECONDS must exceed {worst_case:.0f} "
+                          "(2 x calls per batch x LSSO_FCM_HTTP_TIMEOUT)")
     if not settings.secret_key:
         # Development and test only (production refused above): a fixed, clearly fake key.
         changes["secret_key"] = "dev-only-secret-key-not-for-production-use"

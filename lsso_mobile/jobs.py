@@ -127,9 +127,14 @@ class RQJobQueue(JobQueue):
 
     def ensure_drain(self, key: str, queue_name: str) -> None:
         """One drain job waiting per batch key is enough; the flag clears when a drain starts."""
-        if self.connection().set(f"{self.prefix}:drain:{key}", "1", nx=True, ex=300):
-            self.queue(queue_name).enqueue_call(drain_ready, args=(key, queue_name), timeout=900, result_ttl=60,
-                                                failure_ttl=86400, description=f"drain_ready({key})")
+        flag = f"{self.prefix}:drain:{key}"
+        if self.connection().set(flag, "1", nx=True, ex=300):
+            try:
+                self.queue(queue_name).enqueue_call(drain_ready, args=(key, queue_name), timeout=900, result_ttl=60,
+                                                    failure_ttl=86400, description=f"drain_ready({key})")
+            except Exception:
+                self.connection().delete(flag)  # or the list would wait for the flag to expire
+                raise
 
     def submit_many(self, requests: list[JobRequest]) -> None:
         from redis.exceptions import RedisError
@@ -199,7 +204,10 @@ def _submit_pending_jobs(session: Session) -> None:
         log.error("%d job(s) committed on a session with no job queue bound; the relay will find them",
                   len(pending))
         return
-    queue.submit_many(pending)
+    try:
+        queue.submit_many(pending)
+    except Exception:  # the transaction is committed: the request succeeded; the relay catches up
+        log.exception("handing %d job(s) to the queue failed; the relay will find undelivered work", len(pending))
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -31,21 +31,38 @@ def test_malformed_values_name_the_variable(name, value):
         load_settings(environ={name: value})
 
 
-def test_production_names_each_missing_secret(tmp_path):
+def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path):
     env = {"LSSO_ENV": "production"}
-    with pytest.raises(ConfigError, match="LSSO_DATABASE_URL"):
+    steps = [
+        ("LSSO_DATABASE_URL", "sqlite:///x.db"),
+        ("LSSO_SECRET_KEY", "k" * 40),
+        ("LSSO_JWT_PRIVATE_KEY_FILE", str(tmp_path / "missing.pem")),
+        ("LSSO_DATABASE_URL", "postgresql+psycopg://x@localhost/lsso"),
+        ("LSSO_REDIS_URL", "redis://localhost:6379/0"),
+        ("LSSO_SMS_BACKEND", "http"),
+        ("LSSO_PUSH_BACKEND", "fcm"),
+        ("LSSO_FCM_CREDENTIALS", "/etc/lsso/fcm.json"),
+        ("LSSO_SMS_GATEWAY_URL", "https://sms.example/send"),
+        ("LSSO_SMS_GATEWAY_TOKEN", "t"),
+        ("LSSO_FCM_ENDPOINT", "http://127.0.0.1:1"),
+    ]
+    expected_errors = ["LSSO_DATABASE_URL", "LSSO_SECRET_KEY", "LSSO_JWT_PRIVATE_KEY_FILE", "PostgreSQL",
+                       "LSSO_REDIS_URL", "LSSO_SMS_BACKEND", "LSSO_PUSH_BACKEND", "LSSO_FCM_CREDENTIALS",
+                       "LSSO_SMS_GATEWAY_URL must be https", "LSSO_SMS_GATEWAY_TOKEN", None]
+    for (name, value), expected in zip(steps, expected_errors, strict=True):
+        if expected is None:
+            load_settings(environ=env)
+        else:
+            with pytest.raises(ConfigError, match=expected):
+                load_settings(environ=env)
+        env[name] = value
+    with pytest.raises(ConfigError, match="LSSO_FCM_ENDPOINT"):
         load_settings(environ=env)
-    env["LSSO_DATABASE_URL"] = "postgresql+psycopg://x@localhost/lsso"
-    with pytest.raises(ConfigError, match="LSSO_SECRET_KEY"):
-        load_settings(environ=env)
-    env["LSSO_SECRET_KEY"] = "k" * 40
-    with pytest.raises(ConfigError, match="LSSO_JWT_PRIVATE_KEY_FILE"):
-        load_settings(environ=env)
-    env["LSSO_JWT_PRIVATE_KEY_FILE"] = str(tmp_path / "missing.pem")
-    env["LSSO_PASSWORD_HASHING"] = "fast"
+    del env["LSSO_FCM_ENDPOINT"]
     with pytest.raises(ConfigError, match="LSSO_PASSWORD_HASHING"):
-        load_settings(environ=env)
-    del env["LSSO_PASSWORD_HASHING"]
+        load_settings(environ={**env, "LSSO_PASSWORD_HASHING": "fast"})
+    with pytest.raises(ConfigError, match="LSSO_DELIVERY_LEASE_SECONDS"):
+        load_settings(environ={**env, "LSSO_DELIVERY_LEASE_SECONDS": "30"})
     settings = load_settings(environ=env)
     with pytest.raises(ConfigError, match="does not exist"):
         create_app(settings)

@@ -34,7 +34,7 @@ def now() -> datetime:
 
 
 def client_ip() -> str:
-    """The caller's address. Behind a proxy, ProxyFix (LSSO_TRUSTED_PROXIES) sets remote_addr."""
+    """The caller's address. Behind proxies, set LSSO_TRUSTED_PROXIES: ProxyFix then sets remote_addr."""
     return request.remote_addr or "unknown"
 
 

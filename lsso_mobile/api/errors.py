@@ -36,7 +36,11 @@ def register_error_handlers(app: Flask) -> None:
     def handle_domain_error(exc: DomainError) -> Any:
         session = db_session()
         if exc.keep_changes:
-            session.commit()
+            try:
+                session.commit()
+            except Exception:
+                session.rollback()
+                raise
         else:
             session.rollback()
         return error_response(exc.status, exc.message, exc.errors, exc.headers)
@@ -44,13 +48,23 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(IntegrityError)
     def handle_integrity_error(exc: IntegrityError) -> Any:
         db_session().rollback()
-        log.info("integrity error answered with 409: %s", type(exc.orig).__name__)
-        return error_response(409, "This conflicts with data that already exists.")
+        if _is_unique_violation(exc):
+            log.info("unique violation answered with 409")
+            return error_response(409, "This conflicts with data that already exists.")
+        log.info("integrity error answered with 422: %s", type(exc.orig).__name__)
+        return error_response(422, "The request refers to data that does not exist or is not allowed.")
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Any:
         if isinstance(exc, HTTPException):  # flask-smorest's own handler did not take it
-            return error_response(exc.code or 500, exc.description)
+            return error_response(exc.code or 500, exc.description, headers=dict(exc.get_headers()[1:]))
         db_session().rollback()
         log.exception("unhandled error")
         return error_response(500, "Something went wrong on our side; please try again.")
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if sqlstate is not None:
+        return sqlstate == "23505"
+    return "UNIQUE constraint failed" in str(exc.orig)  # sqlite3

@@ -51,8 +51,16 @@ from lsso_mobile.notify.outbox import delivery_job
 log = logging.getLogger(__name__)
 
 RETRY_CAP_SECONDS = 3600
+# FCM refuses payloads over 4,096 bytes and Lao script takes 3 bytes a character: the push carries
+# the start of the text, the inbox the whole of it.
+PUSH_TITLE_MAX_CHARS = 100
+PUSH_BODY_MAX_CHARS = 400
 CRITICAL_TTL = timedelta(days=28)
 DEFAULT_TTL = timedelta(days=7)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15) -> float:
@@ -97,14 +105,18 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
                          (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - lease)))
     if session.scalar(select(Delivery.id).where(reclaimable).limit(1)) is None:
         return claimed_ids  # the usual case: a first try, nothing to retry or recover
-    active_devices = select(Device.id).where(Device.active.is_(True))
+    # Still active and still this member's: a token that moved to another member never gets this notice.
+    active_devices = (
+        select(Device.id).join(Notification, Notification.member_id == Device.member_id)
+        .where(Device.active.is_(True), Notification.id == Delivery.notification_id)
+    )
     session.execute(
         update(Delivery).where(reclaimable, Delivery.device_id.in_(active_devices))
         .values(claim_token=claim, status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
                 updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    # A device switched off since its last try will not get this notice.
+    # A device switched off or handed to another member since its last try will not get this notice.
     session.execute(
         update(Delivery).where(reclaimable, Delivery.device_id.not_in(active_devices))
         .values(status=DeliveryStatus.FAILED, error_code="DEVICE_INACTIVE", updated_at=now)
@@ -120,8 +132,8 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
         select(Delivery.id.label("delivery_id"), Device.id.label("device_id"), Device.token, Member.language,
                n.id.label("notification_id"), n.member_id, n.category, n.template,
                n.critical, n.title_lo, n.body_lo, n.title_en, n.body_en, n.data, n.collapse_key)
-        .join(Device, Device.id == Delivery.device_id)
         .join(n, n.id == Delivery.notification_id)
+        .join(Device, (Device.id == Delivery.device_id) & (Device.member_id == n.member_id))
         .join(Member, Member.id == n.member_id)
         .where(Delivery.notification_id.in_(claimed_ids), Delivery.claim_token == claim)
         .order_by(Delivery.id)
@@ -140,8 +152,9 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
                 **{k: str(v) for k, v in (row.data or {}).items()}}
         ttl = CRITICAL_TTL if row.critical else DEFAULT_TTL
         messages.append((delivery_id, device_id, PushMessage(
-            token=token, title=row.title_en if english else row.title_lo,
-            body=row.body_en if english else row.body_lo, data=data, collapse_key=row.collapse_key,
+            token=token, title=_clip(row.title_en if english else row.title_lo, PUSH_TITLE_MAX_CHARS),
+            body=_clip(row.body_en if english else row.body_lo, PUSH_BODY_MAX_CHARS), data=data,
+            collapse_key=row.collapse_key,
             ttl_seconds=int(ttl.total_seconds()), badge=unread.get(row.member_id, 0),
             priority="high" if row.critical else "normal",
         )))
@@ -161,12 +174,12 @@ _RECORD_MANY_POSTGRESQL = text("""
     SET status = v.status, error_code = v.error_code, fcm_message_id = v.message_id, updated_at = :now
     FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS varchar[]), CAST(:codes AS varchar[]),
                 CAST(:message_ids AS varchar[])) AS v(id, status, error_code, message_id)
-    WHERE d.id = v.id
+    WHERE d.id = v.id AND d.claim_token = :claim
 """)
 
 
 def record_results(session: Session, sent: Sequence[tuple[int, int, PushMessage]], results: Sequence[PushResult],
-                   now: datetime) -> None:
+                   now: datetime, claim: str) -> None:
     """Write each push's outcome in one statement; dead tokens switch their device off."""
     rows = []
     dead_devices = []
@@ -182,12 +195,12 @@ def record_results(session: Session, sent: Sequence[tuple[int, int, PushMessage]
         session.execute(_RECORD_MANY_POSTGRESQL, {
             "ids": [r["delivery_id"] for r in rows], "statuses": [r["new_status"] for r in rows],
             "codes": [r["new_error_code"] for r in rows], "message_ids": [r["new_message_id"] for r in rows],
-            "now": now,
+            "now": now, "claim": claim,
         })
     elif rows:
         table = Delivery.__table__
         session.connection().execute(
-            update(table).where(table.c.id == bindparam("delivery_id"))
+            update(table).where(table.c.id == bindparam("delivery_id"), table.c.claim_token == claim)
             .values(status=bindparam("new_status"), error_code=bindparam("new_error_code"),
                     fcm_message_id=bindparam("new_message_id"), updated_at=now),
             rows,
@@ -237,6 +250,7 @@ def _finish(session: Session, claimed_ids: list[int], now: datetime, settings: S
 
 @dataclass
 class _Batch:
+    claim: str
     claimed_ids: list[int]
     messages: list[tuple[int, int, PushMessage]]
 
@@ -250,7 +264,7 @@ def _prepare(batches: Iterator[Sequence[int]]) -> _Batch | None:
         with rt.db.unit_of_work() as session:
             claimed_ids = _claim(session, ids, claim, utcnow(), lease)
             if claimed_ids:
-                return _Batch(claimed_ids, _messages(session, claimed_ids, claim))
+                return _Batch(claim, claimed_ids, _messages(session, claimed_ids, claim))
     return None
 
 
@@ -263,7 +277,7 @@ def _send(batch: _Batch) -> dict[int, float]:
         chunk = batch.messages[start:start + MAX_BATCH]
         results = rt.push_sender.send([message for _, _, message in chunk])
         with rt.db.unit_of_work() as session:
-            record_results(session, chunk, results, utcnow())
+            record_results(session, chunk, results, utcnow(), batch.claim)
         for (_, _, message), result in zip(chunk, results, strict=True):
             if result.outcome is PushOutcome.RETRY and result.retry_after_seconds:
                 nid = int(message.data["notification_id"])
@@ -331,9 +345,15 @@ def relay_undelivered(limit: int = 5000) -> int:
     rt = runtime_module.current()
     cutoff = utcnow() - timedelta(seconds=rt.settings.relay_grace_seconds)
     with rt.db.unit_of_work() as session:
+        lease_start = utcnow() - timedelta(seconds=rt.settings.delivery_lease_seconds)
+        live_claim = (
+            select(Delivery.id).where(Delivery.notification_id == Notification.id,
+                                      Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at > lease_start)
+            .exists()
+        )
         ids = list(session.scalars(
             select(Notification.id).where(Notification.dispatch_status == DispatchStatus.PENDING,
-                                          Notification.deliver_after <= cutoff)
+                                          Notification.deliver_after <= cutoff, ~live_claim)
             .order_by(Notification.deliver_after).limit(limit)
         ))
     if ids:

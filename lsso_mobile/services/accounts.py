@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import AccountLocked, Conflict, InvalidInput, NotAuthenticated, NotFound
 from lsso_mobile.models import (
+    ApplicationStatus,
     AuthSession,
     InsuredPerson,
     Language,
     Member,
     RefreshToken,
+    RegistrationApplication,
     StaffRole,
     StaffUser,
 )
@@ -97,9 +99,10 @@ def _check_secret(account: Member | StaffUser, stored: str, secret: str, setting
 
 def sign_up_member(session: Session, settings: Settings, keyring: KeyRing, phone: str, code: str, pin: str,
                    language: Language, now: datetime) -> TokenPair:
-    if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
-        raise Conflict("This phone number already has an account; sign in or reset the PIN.")
+    # The code first: without it, nobody learns whether the number has an account.
     consume_code(session, settings, phone, code, now)
+    if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
+        raise Conflict("This phone number already has an account; sign in or reset the PIN.", keep_changes=True)
     member = Member(phone=phone, pin_hash=hash_secret(pin, settings.password_hashing), language=language,
                     created_at=now, updated_at=now)
     session.add(member)
@@ -183,11 +186,17 @@ def authenticate_access_token(session: Session, keyring: KeyRing, access_token: 
     if kind not in ("member", "staff") or not raw_id.isdigit():
         raise NotAuthenticated("The token is not valid.")
     account_id = int(raw_id)
-    if (kind == "member" and auth_session.member_id != account_id) or (
-        kind == "staff" and auth_session.staff_id != account_id
-    ):
+    if kind == "member":
+        if auth_session.member_id != account_id:
+            raise NotAuthenticated("The token is not valid.")
+        return Principal(kind=kind, id=account_id, role=ROLE_MEMBER, office_id=None, session_id=auth_session.id)
+    if auth_session.staff_id != account_id:
         raise NotAuthenticated("The token is not valid.")
-    return Principal(kind=kind, id=account_id, role=str(claims.get("role")), office_id=claims.get("office"),
+    # Role and office come from the database, not the token: a disabled or moved officer loses access at once.
+    staff = session.get(StaffUser, account_id)
+    if staff is None or not staff.active:
+        raise NotAuthenticated("This account is disabled.")
+    return Principal(kind=kind, id=account_id, role=staff.role.value, office_id=staff.office_id,
                      session_id=auth_session.id)
 
 
@@ -222,15 +231,23 @@ def link_member_number(session: Session, settings: Settings, member_id: int, mem
         raise NotFound("No such member.")
     if member.insured_person_id is not None:
         raise Conflict("This account is already linked to a member number.")
+    open_application = session.scalar(
+        select(RegistrationApplication.id).where(
+            RegistrationApplication.member_id == member.id,
+            RegistrationApplication.status.in_((ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)))
+    )
+    if open_application is not None:
+        raise Conflict("You have a registration application in progress; it must be decided first.")
     consume_code(session, settings, member.phone, code, now)
     person = session.scalars(
         select(InsuredPerson).where(InsuredPerson.member_number == member_number.strip())
     ).first()
-    # One answer for "no such number" and "wrong date of birth", so numbers cannot be probed.
+    # One answer for "no such number" and "wrong date of birth", and every try uses up the code
+    # (kept even though we fail), so guesses cost one SMS code each: at most 3 per 15 minutes.
     if person is None or person.date_of_birth != date_of_birth:
-        raise NotFound("No LSSO record matches this member number and date of birth.")
+        raise NotFound("No LSSO record matches this member number and date of birth.", keep_changes=True)
     if session.scalar(select(Member.id).where(Member.insured_person_id == person.id)) is not None:
-        raise Conflict("This member number is already linked to another app account.")
+        raise Conflict("This member number is already linked to another app account.", keep_changes=True)
     member.insured_person_id = person.id
     member.office_id = person.office_id
     return person

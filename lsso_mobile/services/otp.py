@@ -8,10 +8,12 @@ Sends are limited per phone and per client IP within ``otp_window_minutes``. The
 from __future__ import annotations
 
 import secrets
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -46,6 +48,9 @@ def _check_send_limit(session: Session, column, value: str, limit: int, window: 
 
 
 def request_code(session: Session, settings: Settings, phone: str, client_ip: str, now: datetime) -> CodeSent:
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise sends per phone until commit, so parallel requests cannot all pass the count.
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(phone.encode())})
     window = timedelta(minutes=settings.otp_window_minutes)
     _check_send_limit(session, OtpCode.phone, phone, settings.otp_sends_per_phone, window, now,
                       "Too many codes sent to this phone number; try again later.")

@@ -255,3 +255,19 @@ def test_staff_token_cannot_use_member_routes_and_back(client, sms_gateway, staf
     officer = staff_sign_in(client, staff["officer"], STAFF_PASSWORD)
     assert client.get("/api/v1/me", headers=bearer(officer["access_token"])).status_code == 403
     assert client.get("/api/v1/staff/me", headers=bearer(member["access_token"])).status_code == 403
+
+
+def test_sign_up_needs_the_code_before_saying_the_number_is_taken(client, sms_gateway):
+    sign_up(client, sms_gateway, PHONE)
+    response = client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": "000000", "pin": PIN})
+    assert response.status_code == 400  # not 409: without the code nobody learns the number has an account
+
+
+def test_a_disabled_officer_loses_access_at_once(client, staff, db):
+    from lsso_mobile.models import StaffUser
+
+    tokens = staff_sign_in(client, staff["officer"], STAFF_PASSWORD)
+    assert client.get("/api/v1/staff/me", headers=bearer(tokens["access_token"])).status_code == 200
+    db.execute(update(StaffUser).where(StaffUser.username == staff["officer"]).values(active=False))
+    db.commit()
+    assert client.get("/api/v1/staff/me", headers=bearer(tokens["access_token"])).status_code == 401

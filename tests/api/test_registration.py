@@ -189,6 +189,11 @@ def test_link_existing_member_number(client, sms_gateway, staff, db):
     wrong_birth = client.post("/api/v1/me/link", json={"member_number": number, "date_of_birth": "1990-01-01",
                                                        "code": code}, headers=second)
     assert wrong_birth.status_code == 404
+    # every guess uses up the code: guessing costs one SMS code each (3 per 15 minutes)
+    again = client.post("/api/v1/me/link", json={"member_number": number,
+                                                 "date_of_birth": person.date_of_birth.isoformat(), "code": code},
+                        headers=second)
+    assert again.status_code == 400
     client.post("/api/v1/auth/otp", json={"phone": "+8562055540002"})
     code = sms_gateway.last_code("+8562055540002")
     taken = client.post("/api/v1/me/link", json={"member_number": number,

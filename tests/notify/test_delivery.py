@@ -209,3 +209,37 @@ def test_every_template_has_lao_and_english_text():
         params = {name: "x" for name in template.parameters()}
         rendered = render(template.key, params)
         assert len((rendered.title_lo + rendered.body_lo).encode()) < 2048
+
+
+def test_a_token_handed_to_another_member_never_gets_the_first_members_notice(app, db, fcm_server):
+    from lsso_mobile.models import Platform
+    from lsso_mobile.notify import devices
+    from tests.support import make_member_with_devices as make
+
+    fcm_server.set_rule("tok-shared-phone", "unavailable", times=1)
+    member_a = make(db, "+8562055560020", ["tok-shared-phone"])
+    notification_id = notify(member_a, reason="private reason for A")
+    assert _deliveries(db, notification_id)["tok-shared-phone"][0] is DeliveryStatus.RETRY
+    member_b = make(db, "+8562055560021", [])
+    devices.register_device(db, member_b, "tok-shared-phone", Platform.ANDROID, "1.0", "lo", datetime.now(UTC), 5)
+    db.commit()
+    _make_due(db, notification_id)
+    deliver_notification(notification_id)
+    assert _deliveries(db, notification_id)["tok-shared-phone"] == (DeliveryStatus.FAILED, "DEVICE_INACTIVE")
+    assert fcm_server.counts_by_token() == {}
+
+
+def test_a_long_reason_is_clipped_in_the_push_but_whole_in_the_inbox(app, client, sms_gateway, staff, db,
+                                                                      fcm_server):
+    member = _member_with_device(client, sms_gateway, "+8562055560022", "tok-long-reason-000000001")
+    application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
+    officer = bearer(staff_sign_in(client, staff["officer"], STAFF_PASSWORD)["access_token"])
+    reason = "ເອກະສານບໍ່ຄົບ " * 140  # about 2,000 characters of Lao: ~6 KB in UTF-8
+    decided = client.post(f"/api/v1/staff/registrations/{application_id}/decision",
+                          json={"decision": "reject", "reason": reason[:2000]}, headers=officer)
+    assert decided.status_code == 200
+    push = fcm_server.accepted("tok-long-reason-000000001")[-1]
+    assert push["data"]["template"] == "registration_rejected"
+    assert len(push["notification"]["body"]) <= 400 and push["notification"]["body"].endswith("…")
+    inbox = client.get("/api/v1/me/notifications", headers=member).json["items"][0]
+    assert reason[:2000].strip() in inbox["body"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import UTC, datetime, timedelta
 
-from lsso_mobile.models import Device
+from sqlalchemy import select, update
+
+from lsso_mobile.models import Device, Notification
 from tests.support import bearer, notify, sign_up
 
 TOKEN_A = "fcm-token-member-a-000000000001"
@@ -49,11 +51,17 @@ def test_inbox_pages_and_delta_sync(client, sms_gateway, db):
     third = client.get(f"/api/v1/me/notifications?limit=2&cursor={second['next_cursor']}", headers=member).json
     assert [n["id"] for n in first["items"] + second["items"] + third["items"]] == ids[::-1]
     assert third["next_cursor"] is None
-    synced_at = first["server_time"]
-    assert client.get("/api/v1/me/notifications", query_string={"updated_since": synced_at},
+    # server_time lies a margin in the past, so a sync never misses a slow commit (repeats are fine)
+    synced_at = datetime.fromisoformat(first["server_time"])
+    assert datetime.now(UTC) - synced_at >= timedelta(seconds=25)
+    later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    assert client.get("/api/v1/me/notifications", query_string={"updated_since": later},
                       headers=member).json["items"] == []
+    db.execute(update(Notification).values(updated_at=datetime.now(UTC) - timedelta(hours=1)))
+    db.commit()
     client.post(f"/api/v1/me/notifications/{ids[1]}/read", headers=member)
-    changed = client.get("/api/v1/me/notifications", query_string={"updated_since": synced_at}, headers=member).json
+    since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    changed = client.get("/api/v1/me/notifications", query_string={"updated_since": since}, headers=member).json
     assert [n["id"] for n in changed["items"]] == [ids[1]] and changed["items"][0]["read_at"] is not None
     assert changed["unread_count"] == 4
     naive = client.get("/api/v1/me/notifications", query_string={"updated_since": "2026-01-01T00:00:00"},
