@@ -11,14 +11,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -42,20 +38,10 @@ def percentile(values: list[float], p: float) -> float:
 @contextmanager
 def throwaway_database(prefix: str) -> Iterator[str]:
     """A new PostgreSQL database, migrated; dropped afterwards."""
-    from lsso_mobile.migrate import upgrade
+    from lsso_mobile.migrate import scratch_postgres_database
 
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with scratch_postgres_database(POSTGRES_ADMIN_URL, prefix) as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 class FakeFcmProcess:
@@ -99,14 +85,10 @@ class FakeFcmProcess:
 
 
 def worker_env(settings: Any) -> dict[str, str]:
-    from lsso_mobile.config import FIELDS
+    from lsso_mobile.config import settings_to_environ
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("LSSO_")}
-    for name, (field_name, _parse) in FIELDS.items():
-        value = getattr(settings, field_name)
-        if value in ("", None, ()):
-            continue
-        env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env.update(settings_to_environ(settings))
     env["LSSO_LOG_LEVEL"] = "WARNING"
     return env
 

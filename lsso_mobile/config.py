@@ -233,3 +233,14 @@ def _with_defaults(settings: Settings) -> Settings:
         # Development and test only (production refused above): a fixed, clearly fake key.
         changes["secret_key"] = "dev-only-secret-key-not-for-production-use"
     return settings.replace(**changes) if changes else settings
+
+
+def settings_to_environ(settings: Settings) -> dict[str, str]:
+    """The ``LSSO_*`` variables that reproduce ``settings`` in another process (a worker, say)."""
+    environ: dict[str, str] = {}
+    for name, (field_name, _parse) in FIELDS.items():
+        value = getattr(settings, field_name)
+        if value in ("", None, ()):
+            continue
+        environ[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+    return environ

@@ -9,7 +9,6 @@ a missing server is an error, never a skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,12 +16,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from lsso_mobile import create_app
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings, load_settings
-from lsso_mobile.migrate import upgrade
+from lsso_mobile.migrate import scratch_postgres_database, upgrade
 from lsso_mobile.models import Base, Office, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
@@ -49,18 +47,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if BACKEND != "postgresql":
         raise RuntimeError(f"TEST_BACKEND must be sqlite or postgresql, not {BACKEND!r}")
-    name = f"lsso_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        upgrade(url)
+    with scratch_postgres_database(POSTGRES_ADMIN_URL, "lsso_test") as url:
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def clean_database(url: str) -> None:

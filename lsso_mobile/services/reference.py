@@ -1,4 +1,7 @@
-"""Reference data: the 18 provinces and their provincial offices (shipped), districts and villages (CSV)."""
+"""Reference data: districts, villages and district offices from CSV; the office serving an area.
+
+The 18 provinces and their provincial offices ship with the migrations (0002).
+"""
 
 from __future__ import annotations
 
@@ -13,45 +16,8 @@ from sqlalchemy.orm import Session
 from lsso_mobile.errors import InvalidInput, NotFound
 from lsso_mobile.models import District, Office, OfficeLevel, Province, Village
 
-# Official province codes of the Lao PDR, with Lao and English names.
-PROVINCES: tuple[tuple[str, str, str], ...] = (
-    ("01", "ນະຄອນຫຼວງວຽງຈັນ", "Vientiane Capital"),
-    ("02", "ຜົ້ງສາລີ", "Phongsaly"),
-    ("03", "ຫຼວງນ້ຳທາ", "Luang Namtha"),
-    ("04", "ອຸດົມໄຊ", "Oudomxay"),
-    ("05", "ບໍ່ແກ້ວ", "Bokeo"),
-    ("06", "ຫຼວງພະບາງ", "Luang Prabang"),
-    ("07", "ຫົວພັນ", "Houaphanh"),
-    ("08", "ໄຊຍະບູລີ", "Xayaboury"),
-    ("09", "ຊຽງຂວາງ", "Xiengkhouang"),
-    ("10", "ວຽງຈັນ", "Vientiane Province"),
-    ("11", "ບໍລິຄຳໄຊ", "Borikhamxay"),
-    ("12", "ຄຳມ່ວນ", "Khammouane"),
-    ("13", "ສະຫວັນນະເຂດ", "Savannakhet"),
-    ("14", "ສາລະວັນ", "Salavan"),
-    ("15", "ເຊກອງ", "Sekong"),
-    ("16", "ຈຳປາສັກ", "Champasak"),
-    ("17", "ອັດຕະປື", "Attapeu"),
-    ("18", "ໄຊສົມບູນ", "Xaisomboun"),
-)
-
 SAMPLE_AREAS_CSV = Path(__file__).resolve().parent.parent / "data" / "sample_areas.csv"
 AREA_CSV_COLUMNS = ("kind", "code", "parent_code", "name_lo", "name_en", "has_office")
-
-
-def ensure_provinces_and_offices(session: Session) -> int:
-    """Insert the shipped provinces and one provincial office each; returns how many were added."""
-    existing = set(session.scalars(select(Province.code)))
-    added = 0
-    for code, name_lo, name_en in PROVINCES:
-        if code in existing:
-            continue
-        session.add(Province(code=code, name_lo=name_lo, name_en=name_en))
-        session.add(Office(code=f"P{code}", level=OfficeLevel.PROVINCIAL, province_code=code,
-                           name_lo=f"ຫ້ອງການປະກັນສັງຄົມ {name_lo}", name_en=f"{name_en} Social Security Office"))
-        added += 1
-    session.flush()
-    return added
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from lsso_mobile.config import FIELDS, Settings
+from lsso_mobile.config import Settings, settings_to_environ
 from lsso_mobile.notify.fake_fcm import FakeFcmServer
 from tests.conftest import REDIS_URL
 
@@ -48,13 +48,9 @@ def pipeline_overrides(fcm_url: str, redis_url: str, prefix: str) -> dict[str, o
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The LSSO_* environment that reproduces these settings in another process."""
+    """This environment without its LSSO_* variables, plus those that reproduce ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LSSO_")}
-    for name, (field_name, _parse) in FIELDS.items():
-        value = getattr(settings, field_name)
-        if value in ("", None, ()):
-            continue
-        env[name] = ",".join(value) if isinstance(value, tuple) else str(value)
+    env.update(settings_to_environ(settings))
     return env
 
 
