@@ -104,10 +104,14 @@ def _notification_view(notification: Any, language: str) -> dict[str, Any]:
 @blp.response(200, DeviceSchema, description="Refreshed an existing registration")
 @blp.alt_response(201, schema=DeviceSchema, description="A new device")
 def register_device(body: dict[str, Any]) -> Any:
-    """Register or refresh this phone's FCM token (call it at every app start)."""
-    device, created = devices.register_device(db_session(), current_principal().id, body["token"], body["platform"],
+    """Register or refresh this phone's FCM token (call it at every app start and after signing in).
+
+    The device belongs to this sign-in: logging out, or a PIN change, stops its pushes until it is
+    registered again."""
+    principal = current_principal()
+    device, created = devices.register_device(db_session(), principal.id, body["token"], body["platform"],
                                               body["app_version"], body["locale"], now(),
-                                              settings().max_devices_per_member)
+                                              settings().max_devices_per_member, principal.session_id)
     commit()
     return device, 201 if created else 200
 

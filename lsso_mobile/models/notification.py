@@ -24,6 +24,8 @@ class Device(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"))
+    # The sign-in that registered it: ending that sign-in (logout, PIN change) stops its pushes.
+    auth_session_id: Mapped[str | None] = mapped_column(ForeignKey("auth_sessions.id"), index=True)
     token: Mapped[str] = mapped_column(String(1024), unique=True)
     platform: Mapped[Platform] = mapped_column(str_enum(Platform, 8))
     app_version: Mapped[str] = mapped_column(String(32))

@@ -12,7 +12,8 @@ from lsso_mobile.models import Device, Platform
 
 
 def register_device(session: Session, member_id: int, token: str, platform: Platform, app_version: str,
-                    locale: str, now: datetime, max_devices: int) -> tuple[Device, bool]:
+                    locale: str, now: datetime, max_devices: int,
+                    auth_session_id: str | None = None) -> tuple[Device, bool]:
     """Register or refresh a token. A token seen on another member's account moves to this one.
 
     Returns (device, created). Past ``max_devices`` the least recently seen device is switched off.
@@ -23,6 +24,7 @@ def register_device(session: Session, member_id: int, token: str, platform: Plat
         device = Device(token=token, created_at=now)
         session.add(device)
     device.member_id = member_id
+    device.auth_session_id = auth_session_id
     device.platform = platform
     device.app_version = app_version
     device.locale = locale

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -19,6 +20,7 @@ from lsso_mobile.errors import AccountLocked, Conflict, InvalidInput, NotAuthent
 from lsso_mobile.models import (
     ApplicationStatus,
     AuthSession,
+    Device,
     InsuredPerson,
     Language,
     Member,
@@ -137,10 +139,12 @@ def sign_in_staff(session: Session, settings: Settings, keyring: KeyRing, userna
 
 
 def revoke_session(session: Session, session_id: str, reason: str, now: datetime) -> None:
+    """End one sign-in: its tokens stop working and the phone it registered gets no more pushes."""
     session.execute(
         update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
+    _switch_off_devices(session, Device.auth_session_id == session_id, now, reason)
 
 
 def revoke_all_sessions(session: Session, now: datetime, reason: str, *, member_id: int | None = None,
@@ -149,6 +153,16 @@ def revoke_all_sessions(session: Session, now: datetime, reason: str, *, member_
     session.execute(
         update(AuthSession).where(condition, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
+    )
+    if member_id is not None:
+        _switch_off_devices(session, Device.member_id == member_id, now, reason)
+
+
+def _switch_off_devices(session: Session, condition: Any, now: datetime, reason: str) -> None:
+    session.execute(
+        update(Device).where(condition, Device.active.is_(True))
+        .values(active=False, deactivated_at=now, deactivated_reason=reason[:32])
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from lsso_mobile.models import Device, Notification
-from tests.support import bearer, notify, sign_up
+from tests.support import PIN, bearer, notify, sign_up
 
 TOKEN_A = "fcm-token-member-a-000000000001"
 
@@ -128,3 +128,20 @@ def test_stale_devices_are_pruned(app, client, sms_gateway, db):
 def test_health_reports_database_and_queue(client, db):
     body = client.get("/api/v1/health").json
     assert body["database"] == "ok" and body["redis"] == "not_configured" and body["status"] == "ok"
+
+
+def test_logging_out_stops_pushes_to_that_phone(client, sms_gateway, db):
+    first = sign_up(client, sms_gateway, "+8562055580009")
+    second = client.post("/api/v1/auth/login", json={"phone": "+8562055580009", "pin": PIN}).json
+    for tokens, token in ((first, "fcm-token-phone-one-00000001"), (second, "fcm-token-phone-two-00000002")):
+        client.post("/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1"},
+                    headers=bearer(tokens["access_token"]))
+    assert client.post("/api/v1/auth/logout", headers=bearer(first["access_token"])).status_code == 204
+    remaining = client.get("/api/v1/me/devices", headers=bearer(second["access_token"])).json
+    assert len(remaining) == 1
+    assert db.scalar(select(Device.active).where(Device.token == "fcm-token-phone-one-00000001")) is False
+    # a PIN change ends every sign-in, and with them every registered phone
+    client.post("/api/v1/auth/pin", json={"current_pin": PIN, "new_pin": "802468"},
+                headers=bearer(second["access_token"]))
+    db.expire_all()
+    assert db.scalar(select(Device.active).where(Device.token == "fcm-token-phone-two-00000002")) is False

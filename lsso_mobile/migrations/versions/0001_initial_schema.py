@@ -156,6 +156,7 @@ def upgrade() -> None:
     op.create_table('devices',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('auth_session_id', sa.String(length=36), nullable=True),
     sa.Column('token', sa.String(length=1024), nullable=False),
     sa.Column('platform', sa.Enum('android', 'ios', 'web', name='platform', native_enum=False, create_constraint=True, length=8), nullable=False),
     sa.Column('app_version', sa.String(length=32), nullable=False),
@@ -165,11 +166,13 @@ def upgrade() -> None:
     sa.Column('last_seen_at', lsso_mobile.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('deactivated_at', lsso_mobile.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deactivated_reason', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['auth_session_id'], ['auth_sessions.id'], name=op.f('fk_devices_auth_session_id_auth_sessions')),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_devices_member_id_members')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_devices')),
     sa.UniqueConstraint('token', name=op.f('uq_devices_token'))
     )
     with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_devices_auth_session_id'), ['auth_session_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_devices_last_seen_at'), ['last_seen_at'], unique=False)
         batch_op.create_index('ix_devices_member_active', ['member_id', 'active'], unique=False)
 
@@ -320,6 +323,7 @@ def downgrade() -> None:
     op.drop_table('notifications')
     op.drop_table('notification_preferences')
     with op.batch_alter_table('devices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_devices_auth_session_id'))
         batch_op.drop_index('ix_devices_member_active')
         batch_op.drop_index(batch_op.f('ix_devices_last_seen_at'))
 
