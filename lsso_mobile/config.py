@@ -52,6 +52,7 @@ class Settings:
     otp_ttl_minutes: int = 5
     otp_max_attempts: int = 5
     login_max_failures: int = 5
+    login_failures_per_ip: int = 50
     lockout_minutes: int = 15
     password_hashing: str = "strong"
     max_devices_per_member: int = 5
@@ -150,6 +151,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_OTP_TTL_MINUTES": ("otp_ttl_minutes", _positive_int),
     "LSSO_OTP_MAX_ATTEMPTS": ("otp_max_attempts", _positive_int),
     "LSSO_LOGIN_MAX_FAILURES": ("login_max_failures", _positive_int),
+    "LSSO_LOGIN_FAILURES_PER_IP": ("login_failures_per_ip", _positive_int),
     "LSSO_LOCKOUT_MINUTES": ("lockout_minutes", _positive_int),
     "LSSO_PASSWORD_HASHING": ("password_hashing", _choice("strong", "fast")),
     "LSSO_MAX_DEVICES_PER_MEMBER": ("max_devices_per_member", _positive_int),

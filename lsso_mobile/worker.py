@@ -20,7 +20,9 @@ PRUNE_INTERVAL_SECONDS = 24 * 3600
 
 
 def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
+    from lsso_mobile.models import utcnow
     from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
+    from lsso_mobile.services.housekeeping import prune_expired_auth_rows
 
     redis = queue.connection()
     interval = rt.settings.relay_interval_seconds
@@ -31,6 +33,8 @@ def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
                 relay_undelivered()
             if redis.set(f"{prefix}:lock:prune", "1", nx=True, ex=PRUNE_INTERVAL_SECONDS):
                 prune_stale_devices()
+                with rt.db.unit_of_work() as session:
+                    prune_expired_auth_rows(session, utcnow())
         except Exception:  # noqa: BLE001 - Redis or the database may be down for a while; try again
             log.exception("periodic task failed; retrying in %ss", interval)
 

@@ -100,10 +100,12 @@ def sign_up(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(MemberSignInSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong phone or PIN")
-@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at)")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at), "
+                  "or too many failures from this network")
 def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     """Sign a member in with phone + PIN."""
-    pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now())
+    pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now(),
+                                   client_ip())
     commit()
     return _tokens(pair)
 
@@ -113,10 +115,12 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(StaffSignInSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong username or password")
-@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at)")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at), "
+                  "or too many failures from this network")
 def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     """Sign office or ops staff in with username + password."""
-    pair = accounts.sign_in_staff(db_session(), settings(), keyring(), body["username"], body["password"], now())
+    pair = accounts.sign_in_staff(db_session(), settings(), keyring(), body["username"], body["password"], now(),
+                                  client_ip())
     commit()
     return _tokens(pair)
 

@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
 from lsso_mobile.models.areas import District, Office, OfficeLevel, Province, Village
-from lsso_mobile.models.auth import AuthSession, OtpCode, RefreshToken
+from lsso_mobile.models.auth import AuthSession, OtpCode, RefreshToken, SignInFailure
 from lsso_mobile.models.base import Base, utcnow
 from lsso_mobile.models.notification import (
     Delivery,
@@ -39,6 +39,7 @@ __all__ = [
     "RegistrationEvent",
     "Scheme",
     "Sex",
+    "SignInFailure",
     "StaffRole",
     "StaffUser",
     "Village",

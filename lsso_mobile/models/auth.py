@@ -50,3 +50,14 @@ class RefreshToken(Base):
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class SignInFailure(Base):
+    """A failed PIN or password sign-in, counted per client IP to slow down guessing across accounts."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_ip_created", "client_ip", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_ip: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,8 @@ carry the session id, so logout and PIN changes take effect at once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -26,9 +28,11 @@ from lsso_mobile.models import (
     Member,
     RefreshToken,
     RegistrationApplication,
+    SignInFailure,
     StaffRole,
     StaffUser,
 )
+from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.otp import consume_code
 from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, verify_secret
 from lsso_mobile.services.tokens import KeyRing
@@ -112,13 +116,28 @@ def sign_up_member(session: Session, settings: Settings, keyring: KeyRing, phone
     return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
 
 
+@contextmanager
+def _counting_failures(session: Session, settings: Settings, client_ip: str, now: datetime) -> Iterator[None]:
+    """Refuse a client IP with too many recent failures; count this attempt if it fails."""
+    check_window_limit(session, SignInFailure.created_at, SignInFailure.client_ip == client_ip,
+                       settings.login_failures_per_ip, timedelta(minutes=settings.lockout_minutes), now,
+                       "Too many failed sign-ins from this network; try again later.")
+    try:
+        yield
+    except (NotAuthenticated, AccountLocked) as exc:
+        session.add(SignInFailure(client_ip=client_ip, created_at=now))
+        exc.keep_changes = True
+        raise
+
+
 def sign_in_member(session: Session, settings: Settings, keyring: KeyRing, phone: str, pin: str,
-                   now: datetime) -> TokenPair:
-    member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
-    if member is None:
-        verify_secret(None, pin, settings.password_hashing)  # same work as a real check
-        raise NotAuthenticated("The sign-in details are wrong.")
-    _check_secret(member, member.pin_hash, pin, settings, now)
+                   now: datetime, client_ip: str) -> TokenPair:
+    with _counting_failures(session, settings, client_ip, now):
+        member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
+        if member is None:
+            verify_secret(None, pin, settings.password_hashing)  # same work as a real check
+            raise NotAuthenticated("The sign-in details are wrong.")
+        _check_secret(member, member.pin_hash, pin, settings, now)
     if needs_rehash(member.pin_hash, settings.password_hashing):
         member.pin_hash = hash_secret(pin, settings.password_hashing)
     return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER,
@@ -126,14 +145,15 @@ def sign_in_member(session: Session, settings: Settings, keyring: KeyRing, phone
 
 
 def sign_in_staff(session: Session, settings: Settings, keyring: KeyRing, username: str, password: str,
-                  now: datetime) -> TokenPair:
-    staff = session.scalars(
-        select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
-    ).first()
-    if staff is None or not staff.active:
-        verify_secret(None, password, settings.password_hashing)
-        raise NotAuthenticated("The sign-in details are wrong.")
-    _check_secret(staff, staff.password_hash, password, settings, now)
+                  now: datetime, client_ip: str) -> TokenPair:
+    with _counting_failures(session, settings, client_ip, now):
+        staff = session.scalars(
+            select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
+        ).first()
+        if staff is None or not staff.active:
+            verify_secret(None, password, settings.password_hashing)
+            raise NotAuthenticated("The sign-in details are wrong.")
+        _check_secret(staff, staff.password_hash, password, settings, now)
     return _issue(session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value,
                   staff.office_id, now)
 

@@ -12,14 +12,15 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
-from lsso_mobile.errors import DomainError, TooManyRequests
+from lsso_mobile.errors import DomainError
 from lsso_mobile.jobs import QUEUE_SMS, JobRequest, enqueue_after_commit
 from lsso_mobile.models import OtpCode
+from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.phones import mask_phone
 from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
 from lsso_mobile.services.sms import send_sms_job
@@ -36,26 +37,15 @@ class CodeSent:
     expires_in_seconds: int
 
 
-def _check_send_limit(session: Session, column, value: str, limit: int, window: timedelta,
-                      now: datetime, message: str) -> None:
-    since = now - window
-    count, oldest = session.execute(
-        select(func.count(), func.min(OtpCode.created_at)).where(column == value, OtpCode.created_at > since)
-    ).one()
-    if count >= limit:
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
-        raise TooManyRequests(message, retry_after=int((oldest + window - now).total_seconds()) + 1)
-
-
 def request_code(session: Session, settings: Settings, phone: str, client_ip: str, now: datetime) -> CodeSent:
     if session.get_bind().dialect.name == "postgresql":
         # Serialise sends per phone until commit, so parallel requests cannot all pass the count.
         session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(phone.encode())})
     window = timedelta(minutes=settings.otp_window_minutes)
-    _check_send_limit(session, OtpCode.phone, phone, settings.otp_sends_per_phone, window, now,
-                      "Too many codes sent to this phone number; try again later.")
-    _check_send_limit(session, OtpCode.requester_ip, client_ip, settings.otp_sends_per_ip, window, now,
-                      "Too many codes requested from this network; try again later.")
+    check_window_limit(session, OtpCode.created_at, OtpCode.phone == phone, settings.otp_sends_per_phone, window,
+                       now, "Too many codes sent to this phone number; try again later.")
+    check_window_limit(session, OtpCode.created_at, OtpCode.requester_ip == client_ip, settings.otp_sends_per_ip,
+                       window, now, "Too many codes requested from this network; try again later.")
     code = f"{secrets.randbelow(1_000_000):06d}"
     ttl = timedelta(minutes=settings.otp_ttl_minutes)
     session.add(OtpCode(phone=phone, code_hash=keyed_hash(settings.secret_key, code), requester_ip=client_ip,

@@ -271,3 +271,23 @@ def test_a_disabled_officer_loses_access_at_once(client, staff, db):
     db.execute(update(StaffUser).where(StaffUser.username == staff["officer"]).values(active=False))
     db.commit()
     assert client.get("/api/v1/staff/me", headers=bearer(tokens["access_token"])).status_code == 401
+
+
+def test_failed_sign_ins_from_one_network_are_limited(app, client, sms_gateway, db):
+    from lsso_mobile import runtime
+    from lsso_mobile.models import SignInFailure, utcnow
+    from lsso_mobile.services.housekeeping import prune_expired_auth_rows
+
+    sign_up(client, sms_gateway, PHONE)
+    limit = runtime.current().settings.login_failures_per_ip
+    # one PIN tried across many numbers: no single account locks, the network does
+    for i in range(limit):
+        wrong = client.post("/api/v1/auth/login", json={"phone": f"+85620777{i:05d}", "pin": "123456"})
+        assert wrong.status_code == 401
+    blocked = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN})
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    elsewhere = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN},
+                            environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert elsewhere.status_code == 200
+    assert db.scalar(select(func.count()).select_from(SignInFailure)) == limit
+    assert prune_expired_auth_rows(db, utcnow() + timedelta(days=3)) >= limit

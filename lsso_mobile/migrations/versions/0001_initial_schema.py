@@ -33,6 +33,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_otp_codes_ip_created', ['requester_ip', 'created_at'], unique=False)
         batch_op.create_index('ix_otp_codes_phone_created', ['phone', 'created_at'], unique=False)
 
+    op.create_table('sign_in_failures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('client_ip', sa.String(length=64), nullable=False),
+    sa.Column('created_at', lsso_mobile.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sign_in_failures'))
+    )
+    with op.batch_alter_table('sign_in_failures', schema=None) as batch_op:
+        batch_op.create_index('ix_sign_in_failures_ip_created', ['client_ip', 'created_at'], unique=False)
+
     op.create_table('provinces',
     sa.Column('code', sa.String(length=2), nullable=False),
     sa.Column('name_lo', sa.String(length=100), nullable=False),
@@ -358,6 +367,10 @@ def downgrade() -> None:
 
     op.drop_table('districts')
     op.drop_table('provinces')
+    with op.batch_alter_table('sign_in_failures', schema=None) as batch_op:
+        batch_op.drop_index('ix_sign_in_failures_ip_created')
+
+    op.drop_table('sign_in_failures')
     with op.batch_alter_table('otp_codes', schema=None) as batch_op:
         batch_op.drop_index('ix_otp_codes_phone_created')
         batch_op.drop_index('ix_otp_codes_ip_created')

@@ -1,0 +1,22 @@
+"""Limits counted from rows already in the database (no Redis needed on the request path)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lsso_mobile.errors import TooManyRequests
+
+
+def check_window_limit(session: Session, created_at: Any, condition: Any, limit: int, window: timedelta,
+                       now: datetime, message: str) -> None:
+    """Raise 429 (with Retry-After) if ``limit`` rows matching ``condition`` were created within ``window``."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(created_at)).where(condition, created_at > now - window)
+    ).one()
+    if count >= limit:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+        raise TooManyRequests(message, retry_after=int((oldest + window - now).total_seconds()) + 1)
