@@ -42,11 +42,13 @@ from lsso_mobile.models import (
     DispatchStatus,
     Member,
     Notification,
+    NotificationPreference,
     utcnow,
 )
 from lsso_mobile.models.base import UTCDateTime
 from lsso_mobile.notify.fcm import MAX_BATCH, PushMessage, PushOutcome, PushResult
 from lsso_mobile.notify.outbox import delivery_job
+from lsso_mobile.notify.preferences import quiet_period_end
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +87,9 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
     ).all()
     if not locked:
         return []
-    claimed_ids = sorted(nid for nid, _ in locked)
+    claimed_ids = _defer_quiet_hours(session, sorted(nid for nid, _ in locked), now)
+    if not claimed_ids:
+        return []
     # One INSERT ... SELECT claims every (notification, active device) pair not claimed before.
     pairs = (
         select(Notification.id, Device.id, literal(DeliveryStatus.SENDING.value), literal(1), literal(claim),
@@ -123,6 +127,27 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
         .execution_options(synchronize_session=False)
     )
     return claimed_ids
+
+
+def _defer_quiet_hours(session: Session, ids: list[int], now: datetime) -> list[int]:
+    """Non-critical notices whose member is in quiet hours now (a backlog, a retry) wait until they end."""
+    rows = session.execute(
+        select(Notification.id, NotificationPreference.quiet_start, NotificationPreference.quiet_end)
+        .join(NotificationPreference, NotificationPreference.member_id == Notification.member_id)
+        .where(Notification.id.in_(ids), Notification.critical.is_(False),
+               NotificationPreference.quiet_start.is_not(None))
+    ).all()
+    deferred = set()
+    for notification_id, quiet_start, quiet_end in rows:
+        ends = quiet_period_end(now, quiet_start, quiet_end)
+        if ends is None:
+            continue
+        session.execute(update(Notification).where(Notification.id == notification_id)
+                        .values(deliver_after=ends, dispatch_attempts=Notification.dispatch_attempts - 1)
+                        .execution_options(synchronize_session=False))
+        enqueue_after_commit(session, delivery_job(notification_id, ends))
+        deferred.add(notification_id)
+    return [i for i in ids if i not in deferred]
 
 
 def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tuple[int, int, PushMessage]]:
@@ -262,6 +287,7 @@ def _prepare(batches: Iterator[Sequence[int]]) -> _Batch | None:
     for ids in batches:
         claim = str(uuid.uuid4())
         with rt.db.unit_of_work() as session:
+            bind_job_queue(session, rt.job_queue)
             claimed_ids = _claim(session, ids, claim, utcnow(), lease)
             if claimed_ids:
                 return _Batch(claim, claimed_ids, _messages(session, claimed_ids, claim))

@@ -243,3 +243,17 @@ def test_a_long_reason_is_clipped_in_the_push_but_whole_in_the_inbox(app, client
     assert len(push["notification"]["body"]) <= 400 and push["notification"]["body"].endswith("…")
     inbox = client.get("/api/v1/me/notifications", headers=member).json["items"][0]
     assert reason[:2000].strip() in inbox["body"]
+
+
+def test_a_retry_that_falls_in_quiet_hours_waits_for_them_to_end(app, client, sms_gateway, db, fcm_server):
+    member = _member_with_device(client, sms_gateway, "+8562055560030", "tok-quiet-retry-000000001")
+    fcm_server.set_rule("tok-quiet-retry-000000001", "unavailable", times=1)
+    client.post("/api/v1/me/registration", json=application_form(), headers=member)  # non-critical notice
+    received = db.scalars(select(Notification)).one()
+    assert _deliveries(db, received.id)["tok-quiet-retry-000000001"][0] is DeliveryStatus.RETRY
+    client.put("/api/v1/me/notification-preferences", json={"muted_categories": [], **_quiet_now()}, headers=member)
+    _make_due(db, received.id)
+    assert deliver_notification(received.id) == "not due yet"
+    db.expire_all()
+    assert db.get(Notification, received.id).deliver_after > datetime.now(UTC) + timedelta(minutes=50)
+    assert fcm_server.counts_by_token() == {}
