@@ -3,6 +3,17 @@
 from lsso_mobile.models.areas import District, Office, OfficeLevel, Province, Village
 from lsso_mobile.models.auth import AuthSession, OtpCode, RefreshToken, SignInFailure
 from lsso_mobile.models.base import Base, utcnow
+from lsso_mobile.models.contributions import (
+    BenefitClaim,
+    BenefitPayment,
+    BenefitType,
+    ClaimStatus,
+    ClaimStatusChange,
+    Contribution,
+    ContributionStatus,
+    EligibilityRule,
+    SchemeRule,
+)
 from lsso_mobile.models.notification import (
     Delivery,
     DeliveryStatus,
@@ -16,6 +27,15 @@ from lsso_mobile.models.people import InsuredPerson, Language, Member, Scheme, S
 from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
 
 __all__ = [
+    "BenefitClaim",
+    "BenefitPayment",
+    "BenefitType",
+    "ClaimStatus",
+    "ClaimStatusChange",
+    "Contribution",
+    "ContributionStatus",
+    "EligibilityRule",
+    "SchemeRule",
     "ApplicationStatus",
     "AuthSession",
     "Base",

@@ -1,0 +1,137 @@
+"""Contribution records, benefit claims and payments, fed by the LSSO core system, and the rules
+(rates, earnings limits, due day, eligibility) that the office configures as data."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from lsso_mobile.models.base import Base, str_enum, utcnow
+from lsso_mobile.models.people import Scheme
+
+
+class ContributionStatus(enum.StrEnum):
+    PAID = "paid"
+    LATE = "late"  # paid after the due day: counts as contributed
+    UNPAID = "unpaid"
+
+
+class Contribution(Base):
+    """One month (period ``YYYY-MM``) of contributions for one insured person. Whole kip."""
+
+    __tablename__ = "contributions"
+    __table_args__ = (
+        Index("ix_contributions_person_period", "insured_person_id", "period"),
+        Index("ix_contributions_person_updated", "insured_person_id", "updated_at"),
+    )
+
+    # 300 million rows and growing: a 64-bit key (SQLite needs INTEGER to autoincrement)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    insured_person_id: Mapped[int] = mapped_column(ForeignKey("insured_persons.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    scheme: Mapped[Scheme] = mapped_column(str_enum(Scheme, 16))
+    employer_name: Mapped[str | None] = mapped_column(String(200))
+    employer_registration_no: Mapped[str | None] = mapped_column(String(32))
+    insurable_earnings: Mapped[int]
+    employee_share: Mapped[int]
+    employer_share: Mapped[int]
+    total: Mapped[int]
+    status: Mapped[ContributionStatus] = mapped_column(str_enum(ContributionStatus, 8))
+    paid_date: Mapped[date | None]
+    payment_channel: Mapped[str | None] = mapped_column(String(32))
+    receipt_reference: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BenefitType(enum.StrEnum):
+    SICKNESS = "sickness"
+    MATERNITY = "maternity"
+    EMPLOYMENT_INJURY = "employment_injury"
+    INVALIDITY = "invalidity"
+    OLD_AGE_PENSION = "old_age_pension"
+    SURVIVORS = "survivors"
+    FUNERAL = "funeral"
+    HEALTH_CARE = "health_care"
+
+
+class ClaimStatus(enum.StrEnum):
+    RECEIVED = "received"
+    UNDER_REVIEW = "under_review"
+    MORE_INFO_NEEDED = "more_info_needed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PAID = "paid"
+
+
+class BenefitClaim(Base):
+    __tablename__ = "benefit_claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    insured_person_id: Mapped[int] = mapped_column(ForeignKey("insured_persons.id"), index=True)
+    office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
+    benefit_type: Mapped[BenefitType] = mapped_column(str_enum(BenefitType, 24))
+    status: Mapped[ClaimStatus] = mapped_column(str_enum(ClaimStatus, 24))
+    amount_claimed: Mapped[int | None]
+    amount_approved: Mapped[int | None]
+    source_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ClaimStatusChange(Base):
+    __tablename__ = "claim_status_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("benefit_claims.id"), index=True)
+    status: Mapped[ClaimStatus] = mapped_column(str_enum(ClaimStatus, 24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BenefitPayment(Base):
+    __tablename__ = "benefit_payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("benefit_claims.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7))
+    amount: Mapped[int]
+    paid_date: Mapped[date]
+    channel: Mapped[str] = mapped_column(String(32))
+    source_id: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchemeRule(Base):
+    """Rates in basis points of insurable earnings, earnings floor and ceiling, due day of the month."""
+
+    __tablename__ = "scheme_rules"
+
+    scheme: Mapped[Scheme] = mapped_column(str_enum(Scheme, 16), primary_key=True)
+    employee_rate_bp: Mapped[int]
+    employer_rate_bp: Mapped[int]
+    earnings_floor: Mapped[int]
+    earnings_ceiling: Mapped[int]
+    due_day: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EligibilityRule(Base):
+    """Who qualifies for a benefit: months in total, months within a recent window, and age."""
+
+    __tablename__ = "eligibility_rules"
+    __table_args__ = (UniqueConstraint("benefit_type", "scheme", name="uq_eligibility_rules_benefit_scheme"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    benefit_type: Mapped[BenefitType] = mapped_column(str_enum(BenefitType, 24))
+    scheme: Mapped[Scheme] = mapped_column(str_enum(Scheme, 16))
+    min_total_months: Mapped[int] = mapped_column(default=0)
+    min_recent_months: Mapped[int] = mapped_column(default=0)
+    recent_window_months: Mapped[int] = mapped_column(default=0)
+    min_age: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

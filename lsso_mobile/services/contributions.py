@@ -1,0 +1,143 @@
+"""A member's contribution record: months contributed, arrears, and eligibility per benefit.
+
+Periods are ``YYYY-MM`` in Asia/Vientiane time. A period's contribution is due on the scheme's due
+day of the following month. Paid and late-paid months count as contributed; an unpaid month
+whose due day has passed is in arrears. Eligibility rules are data (``eligibility_rules``) per
+benefit and scheme; every answer says which rule is unmet and by how much.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from lsso_mobile.errors import NotFound
+from lsso_mobile.models import (
+    BenefitType,
+    Contribution,
+    ContributionStatus,
+    EligibilityRule,
+    InsuredPerson,
+    Member,
+    SchemeRule,
+)
+from lsso_mobile.notify.preferences import VIENTIANE
+
+CONTRIBUTED = (ContributionStatus.PAID, ContributionStatus.LATE)
+
+
+def period_of(moment: datetime) -> str:
+    local = moment.astimezone(VIENTIANE)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def shift_period(period: str, months: int) -> str:
+    year, month = int(period[:4]), int(period[5:7])
+    index = year * 12 + (month - 1) + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def due_date(period: str, due_day: int) -> date:
+    following = shift_period(period, 1)
+    return date(int(following[:4]), int(following[5:7]), min(due_day, 28))
+
+
+def age_on(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@dataclass(frozen=True)
+class UnmetRule:
+    rule: str  # "min_total_months" | "min_recent_months" | "min_age"
+    required: int
+    actual: int
+
+    @property
+    def missing(self) -> int:
+        return self.required - self.actual
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    benefit_type: BenefitType
+    eligible: bool
+    unmet: list[UnmetRule] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Arrear:
+    period: str
+    amount: int
+    due_date: date
+
+
+@dataclass(frozen=True)
+class ContributionSummary:
+    member_number: str
+    scheme: str
+    current_period: str
+    current_period_paid: bool
+    total_months: int
+    last_paid_period: str | None
+    arrears: list[Arrear]
+    arrears_total: int
+    eligibility: list[Eligibility]
+    last_change: datetime | None
+
+
+def evaluate_eligibility(rule: EligibilityRule, contributed: set[str], current_period: str, age: int) -> Eligibility:
+    """One benefit's answer from the months contributed (as ``YYYY-MM``), the current period and age."""
+    unmet = []
+    if len(contributed) < rule.min_total_months:
+        unmet.append(UnmetRule("min_total_months", rule.min_total_months, len(contributed)))
+    if rule.min_recent_months and rule.recent_window_months:
+        window = {shift_period(current_period, -k) for k in range(1, rule.recent_window_months + 1)}
+        recent = len(contributed & window)
+        if recent < rule.min_recent_months:
+            unmet.append(UnmetRule("min_recent_months", rule.min_recent_months, recent))
+    if rule.min_age is not None and age < rule.min_age:
+        unmet.append(UnmetRule("min_age", rule.min_age, age))
+    return Eligibility(rule.benefit_type, not unmet, unmet)
+
+
+def insured_person_of(session: Session, member_id: int) -> InsuredPerson:
+    member = session.get(Member, member_id)
+    person = session.get(InsuredPerson, member.insured_person_id) if member and member.insured_person_id else None
+    if person is None:
+        raise NotFound("Your app account is not linked to an LSSO member number yet.")
+    return person
+
+
+def summarise(session: Session, person: InsuredPerson, now: datetime) -> ContributionSummary:
+    current = period_of(now)
+    today = now.astimezone(VIENTIANE).date()
+    rows = session.execute(
+        select(Contribution.period, Contribution.status, Contribution.total)
+        .where(Contribution.insured_person_id == person.id)
+    ).all()
+    contributed = {period for period, status, _ in rows if status in CONTRIBUTED}
+    rule = session.get(SchemeRule, person.scheme)
+    due_day = rule.due_day if rule else 20
+    arrears = sorted(
+        (Arrear(period, total, due_date(period, due_day)) for period, status, total in rows
+         if status is ContributionStatus.UNPAID and due_date(period, due_day) < today),
+        key=lambda arrear: arrear.period,
+    )
+    rules = session.scalars(
+        select(EligibilityRule).where(EligibilityRule.scheme == person.scheme).order_by(EligibilityRule.benefit_type)
+    ).all()
+    age = age_on(person.date_of_birth, today)
+    last_change = session.scalar(
+        select(func.max(Contribution.updated_at)).where(Contribution.insured_person_id == person.id)
+    )
+    return ContributionSummary(
+        member_number=person.member_number, scheme=person.scheme.value, current_period=current,
+        current_period_paid=current in contributed, total_months=len(contributed),
+        last_paid_period=max(contributed) if contributed else None, arrears=arrears,
+        arrears_total=sum(a.amount for a in arrears),
+        eligibility=[evaluate_eligibility(r, contributed, current, age) for r in rules],
+        last_change=last_change,
+    )
