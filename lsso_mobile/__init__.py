@@ -41,6 +41,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/api/swagger-ui/",  # served from the swagger-ui-bundle package: no CDN
         OPENAPI_REDOC_PATH=None,
         JSON_SORT_KEYS=False,
+        COMPRESS_MIMETYPES=["application/json"],
+        COMPRESS_MIN_SIZE=500,  # bytes; smaller answers are not worth the CPU
+        COMPRESS_ALGORITHM=["gzip"],
     )
     runtime = runtime_module.build_runtime(settings)
     runtime_module.install(runtime)
@@ -51,6 +54,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     register_blueprints(api)
     register_error_handlers(app)
+    from flask_compress import Compress
+
+    Compress(app)
     app.register_blueprint(_swagger_ui_assets())
     app.extensions["lsso_api"] = api
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from flask_smorest import Api
 
-from lsso_mobile.api import auth, health, members, notifications, reference, registrations, staff
+from lsso_mobile.api import (
+    auth,
+    contributions,
+    health,
+    members,
+    notifications,
+    reference,
+    registrations,
+    staff,
+)
 
 
 def register_blueprints(api: Api) -> None:
@@ -13,6 +22,7 @@ def register_blueprints(api: Api) -> None:
         auth.blp,
         members.blp,
         notifications.blp,
+        contributions.blp,
         registrations.member_blp,
         registrations.staff_blp,
         staff.blp,

@@ -1,0 +1,194 @@
+"""The member's contribution record, claims and payments: small answers for slow connections
+(ETag / 304 on the summary, gzip, cursor pages, ``updated_since``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import jsonify, request
+from marshmallow import fields, validate
+from sqlalchemy import select
+
+from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
+from lsso_mobile.api.context import db_session
+from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema
+from lsso_mobile.errors import InvalidInput
+from lsso_mobile.models import BenefitClaim, BenefitPayment, ClaimStatusChange, Contribution
+from lsso_mobile.services.contributions import insured_person_of, summarise
+
+blp = Blueprint("contributions", __name__, url_prefix="/api/v1/me",
+                description="The member's contributions, eligibility, claims and payments")
+
+
+class ArrearSchema(StrictSchema):
+    period = fields.String(required=True)
+    amount = fields.Integer(required=True, metadata={"description": "kip"})
+    due_date = fields.Date(required=True)
+
+
+class UnmetRuleSchema(StrictSchema):
+    rule = fields.String(required=True)
+    required = fields.Integer(required=True)
+    actual = fields.Integer(required=True)
+    missing = fields.Integer(required=True)
+
+
+class EligibilitySchema(StrictSchema):
+    benefit_type = fields.String(required=True)
+    eligible = fields.Boolean(required=True)
+    unmet = fields.List(fields.Nested(UnmetRuleSchema), required=True)
+
+
+class ContributionSummarySchema(StrictSchema):
+    member_number = fields.String(required=True)
+    scheme = fields.String(required=True)
+    current_period = fields.String(required=True)
+    current_period_paid = fields.Boolean(required=True)
+    total_months = fields.Integer(required=True)
+    last_paid_period = fields.String(allow_none=True, required=True)
+    arrears = fields.List(fields.Nested(ArrearSchema), required=True)
+    arrears_total = fields.Integer(required=True)
+    eligibility = fields.List(fields.Nested(EligibilitySchema), required=True)
+
+
+class ContributionSchema(StrictSchema):
+    period = fields.String(required=True)
+    scheme = fields.String(required=True)
+    employer_name = fields.String(allow_none=True, required=True)
+    insurable_earnings = fields.Integer(required=True)
+    employee_share = fields.Integer(required=True)
+    employer_share = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    status = fields.String(required=True)
+    paid_date = fields.Date(allow_none=True, required=True)
+    payment_channel = fields.String(allow_none=True, required=True)
+    receipt_reference = fields.String(allow_none=True, required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class ContributionPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(ContributionSchema), required=True)
+
+
+class ContributionListArgsSchema(PageArgsSchema):
+    year = fields.Integer(load_default=None, validate=validate.Range(min=1990, max=2200))
+    updated_since = fields.AwareDateTime(load_default=None)
+
+
+class ClaimChangeSchema(StrictSchema):
+    status = fields.String(required=True)
+    reason = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ClaimSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    benefit_type = fields.String(required=True)
+    status = fields.String(required=True)
+    amount_claimed = fields.Integer(allow_none=True, required=True)
+    amount_approved = fields.Integer(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    history = fields.List(fields.Nested(ClaimChangeSchema), required=True)
+
+
+class PaymentSchema(StrictSchema):
+    claim_id = fields.Integer(required=True)
+    period = fields.String(required=True)
+    amount = fields.Integer(required=True)
+    paid_date = fields.Date(required=True)
+    channel = fields.String(required=True)
+
+
+def _period_cursor(period: str, row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"p:{period}:{row_id}".encode()).decode().rstrip("=")
+
+
+def _decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
+    if cursor is None:
+        return None
+    try:
+        kind, period, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
+        if kind == "p" and len(period) == 7 and row_id.isdigit():
+            return period, int(row_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+
+
+@blp.route("/contributions/summary", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, ContributionSummarySchema)
+@blp.alt_response(304, description="Unchanged since the ETag sent in If-None-Match")
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+def contribution_summary() -> Any:
+    """Months contributed, this month paid or not, arrears with amounts, eligibility per benefit."""
+    session = db_session()
+    summary = summarise(session, insured_person_of(session, current_principal().id), now())
+    response = jsonify(ContributionSummarySchema().dump(summary))
+    response.add_etag()
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response.make_conditional(request)
+
+
+@blp.route("/contributions", methods=["GET"])
+@blp.access(MEMBER)
+@blp.arguments(ContributionListArgsSchema, location="query")
+@blp.response(200, ContributionPageSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+def list_contributions(args: dict[str, Any]) -> Any:
+    """The month-by-month record, newest month first; filter by year; ``updated_since`` for delta sync."""
+    session = db_session()
+    person = insured_person_of(session, current_principal().id)
+    query = select(Contribution).where(Contribution.insured_person_id == person.id)
+    if args["year"] is not None:
+        query = query.where(Contribution.period.like(f"{args['year']:04d}-%"))
+    if args["updated_since"] is not None:
+        query = query.where(Contribution.updated_at > args["updated_since"])
+    position = _decode_period_cursor(args["cursor"])
+    if position is not None:
+        period, row_id = position
+        query = query.where((Contribution.period < period)
+                            | ((Contribution.period == period) & (Contribution.id < row_id)))
+    rows = list(session.scalars(query.order_by(Contribution.period.desc(), Contribution.id.desc())
+                                .limit(args["limit"] + 1)))
+    more = len(rows) > args["limit"]
+    rows = rows[:args["limit"]]
+    return {"items": rows, "next_cursor": _period_cursor(rows[-1].period, rows[-1].id) if more and rows else None}
+
+
+@blp.route("/claims", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, ClaimSchema(many=True))
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+def list_claims() -> Any:
+    """The member's benefit claims, newest first, each with its status history."""
+    session = db_session()
+    person = insured_person_of(session, current_principal().id)
+    claims = session.scalars(select(BenefitClaim).where(BenefitClaim.insured_person_id == person.id)
+                             .order_by(BenefitClaim.id.desc()).limit(200)).all()
+    history: dict[int, list[Any]] = {claim.id: [] for claim in claims}
+    for change in session.scalars(select(ClaimStatusChange).where(ClaimStatusChange.claim_id.in_(history))
+                                  .order_by(ClaimStatusChange.id)):
+        history[change.claim_id].append(change)
+    return [{**{k: getattr(c, k) for k in ("id", "benefit_type", "status", "amount_claimed", "amount_approved",
+                                          "created_at", "updated_at")}, "history": history[c.id]} for c in claims]
+
+
+@blp.route("/payments", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, PaymentSchema(many=True))
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+def list_payments() -> Any:
+    """Benefit payments made to the member, newest first."""
+    session = db_session()
+    person = insured_person_of(session, current_principal().id)
+    return session.scalars(
+        select(BenefitPayment).join(BenefitClaim, BenefitClaim.id == BenefitPayment.claim_id)
+        .where(BenefitClaim.insured_person_id == person.id)
+        .order_by(BenefitPayment.paid_date.desc(), BenefitPayment.id.desc()).limit(500)
+    ).all()
+
+
