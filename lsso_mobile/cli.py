@@ -95,6 +95,38 @@ def create_staff(username: str, role: str, office_code: str | None, display_name
         raise click.ClickException(exc.message) from None
 
 
+@main.command("create-client")
+@click.option("--name", required=True, help="Which system this is, e.g. 'LSSO core system'")
+def create_client(name: str) -> None:
+    """Create a machine client for the integration API; prints its id and secret (shown once)."""
+    from lsso_mobile.services.accounts import create_integration_client
+
+    rt = _runtime()
+    with rt.db.unit_of_work() as session:
+        client, secret = create_integration_client(session, rt.settings, name)
+        click.echo(f"client_id: {client.client_id}\nclient_secret: {secret}")
+        click.echo("(store the secret now; it is not shown again)")
+
+
+@main.command("import-contributions")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_contributions_command(csv_file: Path) -> None:
+    """Import contributions from a CSV file (the integration API's columns); prints the per-record result."""
+    import json
+
+    from lsso_mobile.jobs import bind_job_queue
+    from lsso_mobile.models import utcnow
+    from lsso_mobile.services.core_import import import_contributions, parse_csv
+
+    rt = _runtime()
+    with rt.db.unit_of_work() as session:
+        bind_job_queue(session, rt.job_queue)
+        result = import_contributions(session, parse_csv(csv_file.read_text(encoding="utf-8-sig")), utcnow())
+    click.echo(json.dumps({**result.__dict__, "accepted": result.accepted}, ensure_ascii=False, indent=1))
+    if result.rejected:
+        raise SystemExit(3)
+
+
 @main.command("seed-demo")
 def seed_demo_command() -> None:
     """Load sample areas and demo accounts (a member with a history, an officer, ops, admin); print credentials."""

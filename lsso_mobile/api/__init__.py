@@ -8,6 +8,7 @@ from lsso_mobile.api import (
     auth,
     contributions,
     health,
+    integration,
     members,
     notifications,
     reference,
@@ -26,6 +27,7 @@ def register_blueprints(api: Api) -> None:
         registrations.member_blp,
         registrations.staff_blp,
         staff.blp,
+        integration.blp,
         reference.blp,
     ):
         api.register_blueprint(blueprint)

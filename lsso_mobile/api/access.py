@@ -21,8 +21,9 @@ MEMBER = "member"
 OFFICER = "officer"
 OPS = "ops"
 ADMIN = "admin"
+CORE = "core"  # the LSSO core system (client credentials)
 STAFF_ROLES = (OFFICER, OPS, ADMIN)
-ALL_ROLES = (PUBLIC, MEMBER, OFFICER, OPS, ADMIN)
+ALL_ROLES = (PUBLIC, MEMBER, OFFICER, OPS, ADMIN, CORE)
 
 ACCESS_ATTRIBUTE = "_lsso_access"
 

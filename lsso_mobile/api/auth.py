@@ -64,7 +64,7 @@ class ResetPinSchema(StrictSchema):
     new_pin = pin_field()
 
 
-def _tokens(pair: accounts.TokenPair) -> dict[str, Any]:
+def tokens_body(pair: accounts.TokenPair) -> dict[str, Any]:
     return {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "token_type": "Bearer",
             "expires_in": pair.expires_in, "role": pair.role}
 
@@ -92,7 +92,7 @@ def sign_up(body: dict[str, Any]) -> dict[str, Any]:
     pair = accounts.sign_up_member(db_session(), settings(), keyring(), body["phone"], body["code"], body["pin"],
                                    body["language"], now())
     commit()
-    return _tokens(pair)
+    return tokens_body(pair)
 
 
 @blp.route("/login", methods=["POST"])
@@ -107,7 +107,7 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now(),
                                    client_ip())
     commit()
-    return _tokens(pair)
+    return tokens_body(pair)
 
 
 @blp.route("/staff/login", methods=["POST"])
@@ -122,7 +122,7 @@ def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     pair = accounts.sign_in_staff(db_session(), settings(), keyring(), body["username"], body["password"], now(),
                                   client_ip())
     commit()
-    return _tokens(pair)
+    return tokens_body(pair)
 
 
 @blp.route("/refresh", methods=["POST"])
@@ -134,7 +134,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
     """Trade a refresh token for a new pair; each refresh token works once."""
     pair = accounts.refresh_tokens(db_session(), settings(), keyring(), body["refresh_token"], now())
     commit()
-    return _tokens(pair)
+    return tokens_body(pair)
 
 
 @blp.route("/logout", methods=["POST"])

@@ -1,7 +1,7 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
 from lsso_mobile.models.areas import District, Office, OfficeLevel, Province, Village
-from lsso_mobile.models.auth import AuthSession, OtpCode, RefreshToken, SignInFailure
+from lsso_mobile.models.auth import AuthSession, IntegrationClient, OtpCode, RefreshToken, SignInFailure
 from lsso_mobile.models.base import Base, utcnow
 from lsso_mobile.models.contributions import (
     BenefitClaim,
@@ -45,6 +45,7 @@ __all__ = [
     "DispatchStatus",
     "District",
     "InsuredPerson",
+    "IntegrationClient",
     "Language",
     "Member",
     "Notification",

@@ -37,6 +37,7 @@ class AuthSession(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    integration_client_id: Mapped[int | None] = mapped_column(ForeignKey("integration_clients.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
     revoked_reason: Mapped[str | None] = mapped_column(String(32))
@@ -60,4 +61,17 @@ class SignInFailure(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_ip: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IntegrationClient(Base):
+    """A machine client (the LSSO core system): client id + secret, never a member or staff login."""
+
+    __tablename__ = "integration_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

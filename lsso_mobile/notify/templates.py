@@ -67,6 +67,16 @@ TEMPLATES: dict[str, Template] = {
             deep_link="lsso://registration/{application_id}",
         ),
         Template(
+            key="contributions_received",
+            category=CATEGORY_CONTRIBUTIONS,
+            critical=False,
+            title_lo="ໄດ້ຮັບເງິນສົມທົບແລ້ວ",
+            body_lo="ໄດ້ບັນທຶກເງິນສົມທົບ {count} ເດືອນ ເຂົ້າໃນບັນຊີຂອງທ່ານແລ້ວ.",
+            title_en="Contributions received",
+            body_en="{count} month(s) of contributions were added to your record.",
+            deep_link="lsso://contributions",
+        ),
+        Template(
             key="registration_approved",
             category=CATEGORY_REGISTRATION,
             critical=True,

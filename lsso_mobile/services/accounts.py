@@ -7,6 +7,7 @@ carry the session id, so logout and PIN changes take effect at once.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from lsso_mobile.models import (
     AuthSession,
     Device,
     InsuredPerson,
+    IntegrationClient,
     Language,
     Member,
     RefreshToken,
@@ -38,6 +40,7 @@ from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, veri
 from lsso_mobile.services.tokens import KeyRing
 
 ROLE_MEMBER = "member"
+ROLE_CORE = "core"  # the LSSO core system and other machine clients
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,12 @@ def _subject(kind: str, account_id: int) -> str:
 
 def _issue(session: Session, settings: Settings, keyring: KeyRing, auth_session: AuthSession, role: str,
            office_id: int | None, now: datetime) -> TokenPair:
-    kind, account_id = ("member", auth_session.member_id) if auth_session.member_id else ("staff",
-                                                                                          auth_session.staff_id)
+    if auth_session.member_id:
+        kind, account_id = "member", auth_session.member_id
+    elif auth_session.staff_id:
+        kind, account_id = "staff", auth_session.staff_id
+    else:
+        kind, account_id = "client", auth_session.integration_client_id
     subject = _subject(kind, account_id)
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     access, _ = keyring.encode(subject, "access", access_lifetime, now, role=role, sid=auth_session.id,
@@ -202,6 +209,8 @@ def refresh_tokens(session: Session, settings: Settings, keyring: KeyRing, refre
         raise NotAuthenticated("This refresh token was already used; the session is ended for safety.",
                                keep_changes=True)
     stored.used_at = now
+    if auth_session.integration_client_id is not None:
+        raise NotAuthenticated("Machine clients ask for a new token with their credentials.")
     if auth_session.member_id is not None:
         return _issue(session, settings, keyring, auth_session, ROLE_MEMBER, None, now)
     staff = session.get(StaffUser, auth_session.staff_id)
@@ -217,13 +226,18 @@ def authenticate_access_token(session: Session, keyring: KeyRing, access_token: 
     if auth_session is None or auth_session.revoked_at is not None:
         raise NotAuthenticated("This session has ended; sign in again.")
     kind, _, raw_id = verified.subject.partition(":")
-    if kind not in ("member", "staff") or not raw_id.isdigit():
+    if kind not in ("member", "staff", "client") or not raw_id.isdigit():
         raise NotAuthenticated("The token is not valid.")
     account_id = int(raw_id)
     if kind == "member":
         if auth_session.member_id != account_id:
             raise NotAuthenticated("The token is not valid.")
         return Principal(kind=kind, id=account_id, role=ROLE_MEMBER, office_id=None, session_id=auth_session.id)
+    if kind == "client":
+        client = session.get(IntegrationClient, account_id)
+        if auth_session.integration_client_id != account_id or client is None or not client.active:
+            raise NotAuthenticated("The token is not valid.")
+        return Principal(kind=kind, id=account_id, role=ROLE_CORE, office_id=None, session_id=auth_session.id)
     if auth_session.staff_id != account_id:
         raise NotAuthenticated("The token is not valid.")
     # Role and office come from the database, not the token: a disabled or moved officer loses access at once.
@@ -302,3 +316,27 @@ def create_staff_user(session: Session, settings: Settings, username: str, passw
     session.add(staff)
     session.flush()
     return staff
+
+
+def create_integration_client(session: Session, settings: Settings, name: str) -> tuple[IntegrationClient, str]:
+    """A new machine client; returns it and its secret, which is shown once and stored only hashed."""
+    secret = secrets.token_urlsafe(32)
+    client = IntegrationClient(client_id=f"core-{secrets.token_hex(6)}", name=name,
+                               secret_hash=hash_secret(secret, settings.password_hashing))
+    session.add(client)
+    session.flush()
+    return client, secret
+
+
+def client_token(session: Session, settings: Settings, keyring: KeyRing, client_id: str, client_secret: str,
+                 now: datetime, client_ip: str) -> TokenPair:
+    """OAuth2-style client credentials: an access token with role ``core`` (no refresh token use)."""
+    with _counting_failures(session, settings, client_ip, now):
+        client = session.scalars(select(IntegrationClient).where(IntegrationClient.client_id == client_id)).first()
+        stored = client.secret_hash if client is not None and client.active else None
+        if not verify_secret(stored, client_secret, settings.password_hashing) or client is None:
+            raise NotAuthenticated("The client credentials are wrong.")
+    auth_session = AuthSession(id=str(uuid.uuid4()), integration_client_id=client.id, created_at=now)
+    session.add(auth_session)
+    session.flush()
+    return _issue(session, settings, keyring, auth_session, ROLE_CORE, None, now)

@@ -1,0 +1,103 @@
+"""The machine-to-machine API for the LSSO core system: client credentials and bulk records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from marshmallow import fields, validate
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from lsso_mobile.api.access import CORE, PUBLIC, Blueprint, client_ip, now
+from lsso_mobile.api.auth import TokenPairSchema, tokens_body
+from lsso_mobile.api.context import commit, db_session, keyring, settings
+from lsso_mobile.api.schemas import StrictSchema
+from lsso_mobile.errors import InvalidInput
+from lsso_mobile.services import accounts
+from lsso_mobile.services.core_import import (
+    CONTRIBUTION_FIELDS,
+    MAX_RECORDS_PER_IMPORT,
+    import_contributions,
+    parse_csv,
+)
+
+blp = Blueprint("integration", __name__, url_prefix="/api/v1/integration",
+                description="For the LSSO core system: client credentials, bulk contributions")
+
+MAX_IMPORT_BYTES = 8 * 1024 * 1024
+
+
+class ClientCredentialsSchema(StrictSchema):
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    client_secret = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+
+
+class RejectedRecordSchema(StrictSchema):
+    line = fields.Integer(required=True, metadata={"description": "CSV line (header is 1) or JSON position (1-based)"})
+    source_id = fields.Raw(allow_none=True, required=True)
+    errors = fields.Dict(required=True)
+
+
+class ImportResultSchema(StrictSchema):
+    received = fields.Integer(required=True)
+    accepted = fields.Integer(required=True)
+    created = fields.Integer(required=True)
+    updated = fields.Integer(required=True)
+    unchanged = fields.Integer(required=True)
+    rejected = fields.List(fields.Nested(RejectedRecordSchema), required=True)
+    members_notified = fields.Integer(required=True)
+
+
+_IMPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["records"],
+                                        "properties": {"records": {"type": "array", "maxItems": MAX_RECORDS_PER_IMPORT,
+                                                                   "items": {"type": "object"}}}}},
+        "text/csv": {"schema": {"type": "string",
+                                "description": "header row: " + ",".join(CONTRIBUTION_FIELDS)}},
+    },
+}
+
+
+@blp.route("/token", methods=["POST"])
+@blp.access(PUBLIC)
+@blp.arguments(ClientCredentialsSchema)
+@blp.response(200, TokenPairSchema)
+@blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong client credentials")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Too many failures from this network")
+def client_token(body: dict[str, Any]) -> dict[str, Any]:
+    """An access token for a machine client (ask again when it expires)."""
+    pair = accounts.client_token(db_session(), settings(), keyring(), body["client_id"], body["client_secret"],
+                                 now(), client_ip())
+    commit()
+    return tokens_body(pair)
+
+
+def _numbered_records() -> list[tuple[int, dict[str, Any]]]:
+    request.max_content_length = MAX_IMPORT_BYTES
+    if request.mimetype == "text/csv":
+        records = parse_csv(request.get_data(as_text=True))
+    elif request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or set(body) != {"records"} or not isinstance(body["records"], list):
+            raise InvalidInput('Send {"records": [...]}.', errors={"json": ["expected an object with only 'records'"]})
+        records = list(enumerate(body["records"], start=1))
+    else:
+        raise InvalidInput("Send application/json or text/csv.", errors={"content_type": [request.mimetype]})
+    if len(records) > MAX_RECORDS_PER_IMPORT:
+        raise RequestEntityTooLarge(f"At most {MAX_RECORDS_PER_IMPORT} records per request; split the import.")
+    return records
+
+
+@blp.route("/contributions", methods=["POST"])
+@blp.access(CORE)
+@blp.doc(requestBody=_IMPORT_BODY)
+@blp.response(200, ImportResultSchema)
+@blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
+@blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+def import_contribution_records() -> Any:
+    """Upsert contributions by ``source_id``: good records are stored, each bad one is reported by line."""
+    result = import_contributions(db_session(), _numbered_records(), now())
+    commit()
+    return {**result.__dict__, "accepted": result.accepted}

@@ -1,0 +1,182 @@
+"""Bulk records from the LSSO core system: contributions, idempotent by the source system's id.
+
+Each record is checked on its own: the good ones are stored, each bad one is reported with its
+line number and reason. Sending the same records again changes nothing and notifies nobody. A
+member whose record gained paid months gets one notice per import ("3 contributions received"),
+not one per row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from lsso_mobile.models import Contribution, ContributionStatus, InsuredPerson, Member, Scheme
+from lsso_mobile.notify.outbox import record_notification
+from lsso_mobile.services.contributions import period_of
+
+MAX_RECORDS_PER_IMPORT = 5000
+PERIOD = re.compile(r"^(19[9]\d|2\d{3})-(0[1-9]|1[0-2])$")
+MAX_KIP = 10_000_000_000
+CONTRIBUTION_FIELDS = ("source_id", "member_number", "period", "scheme", "employer_name", "employer_registration_no",
+                       "insurable_earnings", "employee_share", "employer_share", "total", "status", "paid_date",
+                       "payment_channel", "receipt_reference")
+
+
+class ContributionRecordSchema(Schema):
+    source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    member_number = fields.String(required=True, validate=validate.Regexp(r"^\d{10}$"))
+    period = fields.String(required=True, validate=validate.Regexp(PERIOD, error="Expected YYYY-MM."))
+    scheme = fields.Enum(Scheme, by_value=True, required=True)
+    employer_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    employer_registration_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    insurable_earnings = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
+    employee_share = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
+    employer_share = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
+    total = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
+    status = fields.Enum(ContributionStatus, by_value=True, required=True)
+    paid_date = fields.Date(load_default=None, allow_none=True)
+    payment_channel = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    receipt_reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+    @validates_schema
+    def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["total"] != data["employee_share"] + data["employer_share"]:
+            raise ValidationError("total must equal employee_share + employer_share", "total")
+        if data["scheme"] is Scheme.VOLUNTARY and data["employer_share"]:
+            raise ValidationError("voluntary contributions have no employer share", "employer_share")
+        if data["status"] is ContributionStatus.UNPAID and data["paid_date"] is not None:
+            raise ValidationError("an unpaid month has no paid date", "paid_date")
+        if data["status"] is not ContributionStatus.UNPAID and data["paid_date"] is None:
+            raise ValidationError("a paid month needs its paid date", "paid_date")
+
+
+@dataclass
+class ImportResult:
+    received: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    members_notified: int = 0
+
+    @property
+    def accepted(self) -> int:
+        return self.created + self.updated + self.unchanged
+
+
+def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) pairs; empty cells become None; integers stay strings for the schema."""
+    reader = csv.DictReader(io.StringIO(text))
+    records = []
+    for row in reader:
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if key is None:  # more cells than columns
+                record["_extra_cells"] = value
+                continue
+            value = (value or "").strip()
+            record[key.strip()] = value if value != "" else None
+        for name in ("insurable_earnings", "employee_share", "employer_share", "total"):
+            if isinstance(record.get(name), str) and re.fullmatch(r"-?\d+", record[name]):
+                record[name] = int(record[name])
+        records.append((reader.line_num, record))
+    return records
+
+
+def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]],
+                         now: datetime) -> ImportResult:
+    result = ImportResult()
+    schema = ContributionRecordSchema()
+    valid: list[tuple[int, dict[str, Any]]] = []
+    seen: set[str] = set()
+    current = period_of(now)
+    for line, raw in numbered:
+        result.received += 1
+        try:
+            record = schema.load(raw)
+        except ValidationError as exc:
+            result.rejected.append({"line": line, "source_id": _source_id(raw), "errors": exc.messages})
+            continue
+        if record["period"] > current:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"period": ["is in the future"]}})
+            continue
+        if record["paid_date"] is not None and record["paid_date"] > now.date():
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"paid_date": ["is in the future"]}})
+            continue
+        if record["source_id"] in seen:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"source_id": ["appears twice in this import"]}})
+            continue
+        seen.add(record["source_id"])
+        valid.append((line, record))
+    people = dict(session.execute(
+        select(InsuredPerson.member_number, InsuredPerson.id)
+        .where(InsuredPerson.member_number.in_({r["member_number"] for _, r in valid}))
+    ).all()) if valid else {}
+    existing = {c.source_id: c for c in session.scalars(
+        select(Contribution).where(Contribution.source_id.in_([r["source_id"] for _, r in valid]))
+    )} if valid else {}
+    newly_paid: Counter[int] = Counter()
+    for line, record in valid:
+        person_id = people.get(record["member_number"])
+        if person_id is None:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"member_number": ["no insured person has this member number"]}})
+            continue
+        values = {k: v for k, v in record.items() if k != "member_number"}
+        row = existing.get(record["source_id"])
+        if row is None:
+            session.add(Contribution(insured_person_id=person_id, created_at=now, updated_at=now, **values))
+            result.created += 1
+            if record["status"] is not ContributionStatus.UNPAID:
+                newly_paid[person_id] += 1
+            continue
+        if row.insured_person_id != person_id:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"source_id": ["already used for another member"]}})
+            continue
+        changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+        if not changed:
+            result.unchanged += 1
+            continue
+        if row.status is ContributionStatus.UNPAID and record["status"] is not ContributionStatus.UNPAID:
+            newly_paid[person_id] += 1
+        for key, value in changed.items():
+            setattr(row, key, value)
+        row.updated_at = now
+        result.updated += 1
+    session.flush()
+    result.members_notified = _notify(session, newly_paid, now)
+    result.rejected.sort(key=lambda r: r["line"])
+    return result
+
+
+def _notify(session: Session, newly_paid: Counter[int], now: datetime) -> int:
+    if not newly_paid:
+        return 0
+    members = session.execute(
+        select(Member.id, Member.insured_person_id).where(Member.insured_person_id.in_(newly_paid))
+    ).all()
+    for member_id, person_id in members:
+        record_notification(session, member_id, "contributions_received", {"count": newly_paid[person_id]}, now,
+                            collapse_key="contributions")
+    return len(members)
+
+
+def _source_id(raw: Any) -> Any:
+    return raw.get("source_id") if isinstance(raw, dict) else None
+
+
