@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from lsso_mobile.api import (
     auth,
+    claims,
     contributions,
     health,
     integration,
@@ -27,6 +28,7 @@ def register_blueprints(api: Api) -> None:
         registrations.member_blp,
         registrations.staff_blp,
         staff.blp,
+        claims.blp,
         integration.blp,
         reference.blp,
     ):

@@ -17,12 +17,14 @@ from lsso_mobile.services import accounts
 from lsso_mobile.services.core_import import (
     CONTRIBUTION_FIELDS,
     MAX_RECORDS_PER_IMPORT,
+    import_claims,
     import_contributions,
+    import_payments,
     parse_csv,
 )
 
 blp = Blueprint("integration", __name__, url_prefix="/api/v1/integration",
-                description="For the LSSO core system: client credentials, bulk contributions")
+                description="For the LSSO core system: client credentials, bulk contributions, claims, payments")
 
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
@@ -99,5 +101,31 @@ def _numbered_records() -> list[tuple[int, dict[str, Any]]]:
 def import_contribution_records() -> Any:
     """Upsert contributions by ``source_id``: good records are stored, each bad one is reported by line."""
     result = import_contributions(db_session(), _numbered_records(), now())
+    commit()
+    return {**result.__dict__, "accepted": result.accepted}
+
+
+@blp.route("/claims", methods=["POST"])
+@blp.access(CORE)
+@blp.doc(requestBody=_IMPORT_BODY)
+@blp.response(200, ImportResultSchema)
+@blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
+@blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+def import_claim_records() -> Any:
+    """Upsert benefit claims by ``source_id``; each new claim or status change is pushed to the member."""
+    result = import_claims(db_session(), _numbered_records(), now())
+    commit()
+    return {**result.__dict__, "accepted": result.accepted}
+
+
+@blp.route("/payments", methods=["POST"])
+@blp.access(CORE)
+@blp.doc(requestBody=_IMPORT_BODY)
+@blp.response(200, ImportResultSchema)
+@blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
+@blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+def import_payment_records() -> Any:
+    """Add benefit payments by ``source_id`` (linked to claims by ``claim_source_id``); one push per member."""
+    result = import_payments(db_session(), _numbered_records(), now())
     commit()
     return {**result.__dict__, "accepted": result.accepted}

@@ -1,4 +1,5 @@
-"""Bulk records from the LSSO core system: contributions, idempotent by the source system's id.
+"""Bulk records from the LSSO core system: contributions, claims and payments, idempotent by the
+source system's id.
 
 Each record is checked on its own: the good ones are stored, each bad one is reported with its
 line number and reason. Sending the same records again changes nothing and notifies nobody. A
@@ -21,7 +22,19 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lsso_mobile.models import Contribution, ContributionStatus, InsuredPerson, Member, Scheme
+from lsso_mobile.errors import DomainError
+from lsso_mobile.models import (
+    BenefitClaim,
+    BenefitPayment,
+    BenefitType,
+    ClaimStatus,
+    ClaimStatusChange,
+    Contribution,
+    ContributionStatus,
+    InsuredPerson,
+    Member,
+    Scheme,
+)
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.contributions import period_of
 
@@ -94,10 +107,9 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
-def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]],
-                         now: datetime) -> ImportResult:
-    result = ImportResult()
-    schema = ContributionRecordSchema()
+def _validated(numbered: Iterable[tuple[int, dict[str, Any]]], schema: Schema, result: ImportResult,
+               now: datetime) -> list[tuple[int, dict[str, Any]]]:
+    """Schema-check each record, refuse future periods and dates and repeated source ids; count the rest."""
     valid: list[tuple[int, dict[str, Any]]] = []
     seen: set[str] = set()
     current = period_of(now)
@@ -108,24 +120,39 @@ def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[st
         except ValidationError as exc:
             result.rejected.append({"line": line, "source_id": _source_id(raw), "errors": exc.messages})
             continue
-        if record["period"] > current:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"period": ["is in the future"]}})
-            continue
-        if record["paid_date"] is not None and record["paid_date"] > now.date():
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"paid_date": ["is in the future"]}})
-            continue
-        if record["source_id"] in seen:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"source_id": ["appears twice in this import"]}})
+        problem = None
+        if record.get("period") and record["period"] > current:
+            problem = {"period": ["is in the future"]}
+        elif record.get("paid_date") is not None and record["paid_date"] > now.date():
+            problem = {"paid_date": ["is in the future"]}
+        elif record["source_id"] in seen:
+            problem = {"source_id": ["appears twice in this import"]}
+        if problem:
+            result.rejected.append({"line": line, "source_id": record["source_id"], "errors": problem})
             continue
         seen.add(record["source_id"])
         valid.append((line, record))
-    people = dict(session.execute(
-        select(InsuredPerson.member_number, InsuredPerson.id)
-        .where(InsuredPerson.member_number.in_({r["member_number"] for _, r in valid}))
-    ).all()) if valid else {}
+    return valid
+
+
+def _people(session: Session, valid: list[tuple[int, dict[str, Any]]]) -> dict[str, InsuredPerson]:
+    numbers = {r["member_number"] for _, r in valid}
+    if not numbers:
+        return {}
+    return {p.member_number: p for p in session.scalars(
+        select(InsuredPerson).where(InsuredPerson.member_number.in_(numbers)))}
+
+
+def _unknown_member(result: ImportResult, line: int, record: dict[str, Any]) -> None:
+    result.rejected.append({"line": line, "source_id": record["source_id"],
+                            "errors": {"member_number": ["no insured person has this member number"]}})
+
+
+def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]],
+                         now: datetime) -> ImportResult:
+    result = ImportResult()
+    valid = _validated(numbered, ContributionRecordSchema(), result, now)
+    people = {number: person.id for number, person in _people(session, valid).items()}
     existing = {c.source_id: c for c in session.scalars(
         select(Contribution).where(Contribution.source_id.in_([r["source_id"] for _, r in valid]))
     )} if valid else {}
@@ -133,8 +160,7 @@ def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[st
     for line, record in valid:
         person_id = people.get(record["member_number"])
         if person_id is None:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"member_number": ["no insured person has this member number"]}})
+            _unknown_member(result, line, record)
             continue
         values = {k: v for k, v in record.items() if k != "member_number"}
         row = existing.get(record["source_id"])
@@ -159,20 +185,22 @@ def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[st
         row.updated_at = now
         result.updated += 1
     session.flush()
-    result.members_notified = _notify(session, newly_paid, now)
+    result.members_notified = _notify(session, newly_paid, "contributions_received",
+                                      lambda person_id: {"count": newly_paid[person_id]}, "contributions", now)
     result.rejected.sort(key=lambda r: r["line"])
     return result
 
 
-def _notify(session: Session, newly_paid: Counter[int], now: datetime) -> int:
-    if not newly_paid:
+def _notify(session: Session, people: Counter[int], template: str, params: Any, collapse_key: str,
+            now: datetime) -> int:
+    """One notice per app user among ``people`` (insured person ids); returns how many were written."""
+    if not people:
         return 0
     members = session.execute(
-        select(Member.id, Member.insured_person_id).where(Member.insured_person_id.in_(newly_paid))
+        select(Member.id, Member.insured_person_id).where(Member.insured_person_id.in_(people))
     ).all()
     for member_id, person_id in members:
-        record_notification(session, member_id, "contributions_received", {"count": newly_paid[person_id]}, now,
-                            collapse_key="contributions")
+        record_notification(session, member_id, template, params(person_id), now, collapse_key=collapse_key)
     return len(members)
 
 
@@ -180,3 +208,106 @@ def _source_id(raw: Any) -> Any:
     return raw.get("source_id") if isinstance(raw, dict) else None
 
 
+
+
+class ClaimRecordSchema(Schema):
+    source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    member_number = fields.String(required=True, validate=validate.Regexp(r"^\d{10}$"))
+    benefit_type = fields.Enum(BenefitType, by_value=True, required=True)
+    status = fields.Enum(ClaimStatus, by_value=True, required=True)
+    amount_claimed = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                    validate=validate.Range(min=0, max=MAX_KIP))
+    amount_approved = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                     validate=validate.Range(min=0, max=MAX_KIP))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class PaymentRecordSchema(Schema):
+    source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    claim_source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    period = fields.String(required=True, validate=validate.Regexp(PERIOD, error="Expected YYYY-MM."))
+    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_KIP))
+    paid_date = fields.Date(required=True)
+    channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
+
+
+def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]], now: datetime) -> ImportResult:
+    """Upsert claims by source id; a new claim or a status change is kept in its history and told to the member."""
+    from lsso_mobile.services.claims import change_claim_status, notify_claim_change
+
+    result = ImportResult()
+    valid = _validated(numbered, ClaimRecordSchema(), result, now)
+    people = _people(session, valid)
+    existing = {c.source_id: c for c in session.scalars(
+        select(BenefitClaim).where(BenefitClaim.source_id.in_([r["source_id"] for _, r in valid])))} if valid else {}
+    for line, record in valid:
+        person = people.get(record["member_number"])
+        if person is None:
+            _unknown_member(result, line, record)
+            continue
+        claim = existing.get(record["source_id"])
+        if claim is not None and claim.insured_person_id != person.id:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"source_id": ["already used for another member"]}})
+            continue
+        if claim is None:
+            claim = BenefitClaim(insured_person_id=person.id, office_id=person.office_id, source_id=record["source_id"],
+                                 benefit_type=record["benefit_type"], status=record["status"],
+                                 amount_claimed=record["amount_claimed"], amount_approved=record["amount_approved"],
+                                 created_at=now, updated_at=now)
+            session.add(claim)
+            session.flush()
+            session.add(ClaimStatusChange(claim_id=claim.id, status=claim.status, reason=record["reason"],
+                                          created_at=now))
+            notify_claim_change(session, claim, record["reason"], now)
+            result.created += 1
+            continue
+        amounts_changed = (claim.amount_claimed, claim.amount_approved) != (record["amount_claimed"],
+                                                                            record["amount_approved"])
+        claim.amount_claimed, claim.amount_approved = record["amount_claimed"], record["amount_approved"]
+        try:
+            status_changed = claim.status is not record["status"] and change_claim_status(
+                session, claim, record["status"], record["reason"], now)
+        except DomainError as exc:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"status": [exc.message]}})
+            continue
+        if status_changed or amounts_changed:
+            claim.updated_at = now
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    session.flush()
+    result.rejected.sort(key=lambda r: r["line"])
+    return result
+
+
+def import_payments(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]], now: datetime) -> ImportResult:
+    """Insert payments by source id (a payment never changes); one notice per member per import."""
+    result = ImportResult()
+    valid = _validated(numbered, PaymentRecordSchema(), result, now)
+    claims = {c.source_id: c for c in session.scalars(
+        select(BenefitClaim).where(BenefitClaim.source_id.in_({r["claim_source_id"] for _, r in valid})))} \
+        if valid else {}
+    known = set(session.scalars(select(BenefitPayment.source_id).where(
+        BenefitPayment.source_id.in_([r["source_id"] for _, r in valid])))) if valid else set()
+    paid: Counter[int] = Counter()
+    for line, record in valid:
+        claim = claims.get(record["claim_source_id"])
+        if claim is None:
+            result.rejected.append({"line": line, "source_id": record["source_id"],
+                                    "errors": {"claim_source_id": ["no claim has this source id"]}})
+            continue
+        if record["source_id"] in known:
+            result.unchanged += 1
+            continue
+        session.add(BenefitPayment(claim_id=claim.id, source_id=record["source_id"], period=record["period"],
+                                   amount=record["amount"], paid_date=record["paid_date"], channel=record["channel"],
+                                   created_at=now))
+        paid[claim.insured_person_id] += record["amount"]
+        result.created += 1
+    session.flush()
+    result.members_notified = _notify(session, paid, "benefit_paid",
+                                      lambda person_id: {"amount": f"{paid[person_id]:,}"}, "payments", now)
+    result.rejected.sort(key=lambda r: r["line"])
+    return result

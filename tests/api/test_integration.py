@@ -116,3 +116,72 @@ def test_limits_and_bad_bodies(client, core, people):
     refresh_refused = client.post("/api/v1/integration/contributions", json={"records": ["not an object"]},
                                   headers=core).json
     assert refresh_refused["rejected"][0]["line"] == 1
+
+
+def claim(n, member_number="0100002000", **overrides):
+    base = {"source_id": f"claim-{n}", "member_number": member_number, "benefit_type": "sickness",
+            "status": "received", "amount_claimed": 600_000, "amount_approved": None, "reason": None}
+    base.update(overrides)
+    return base
+
+
+def test_claims_and_payments_reach_the_member(client, db, core, people):
+    from tests.support import PIN
+
+    member = bearer(client.post("/api/v1/auth/login", json={"phone": "+8562055591000", "pin": PIN}).json[
+        "access_token"])
+    records = [claim(1), claim(2, member_number="0100002001")]
+    created = client.post("/api/v1/integration/claims", json={"records": records}, headers=core).json
+    assert created["created"] == 2
+    decided = client.post("/api/v1/integration/claims", json={"records": [
+        claim(1, status="approved", amount_approved=500_000), claim(1, status="paid")]}, headers=core).json
+    assert decided["updated"] == 1
+    assert decided["rejected"][0]["errors"] == {"source_id": ["appears twice in this import"]}
+    again = client.post("/api/v1/integration/claims", json={"records": [claim(1, status="approved",
+                                                                             amount_approved=500_000)]},
+                        headers=core).json
+    assert again["unchanged"] == 1
+    paid = client.post("/api/v1/integration/payments", json={"records": [
+        {"source_id": "pay-1", "claim_source_id": "claim-1", "period": "2025-05", "amount": 250_000,
+         "paid_date": "2025-05-30", "channel": "bank"},
+        {"source_id": "pay-2", "claim_source_id": "claim-1", "period": "2025-06", "amount": 250_000,
+         "paid_date": "2025-06-30", "channel": "bank"},
+        {"source_id": "pay-3", "claim_source_id": "claim-404", "period": "2025-06", "amount": 1,
+         "paid_date": "2025-06-30", "channel": "bank"}]}, headers=core).json
+    assert paid["created"] == 2 and paid["members_notified"] == 1 and paid["rejected"][0]["line"] == 3
+    claims = client.get("/api/v1/me/claims", headers=member).json
+    assert [c["status"] for c in claims] == ["approved"]
+    assert [h["status"] for h in claims[0]["history"]] == ["received", "approved"]
+    assert len(client.get("/api/v1/me/payments", headers=member).json) == 2
+    templates = [n.template for n in db.scalars(select(Notification).order_by(Notification.id))]
+    assert templates == ["claim_status_changed", "claim_status_changed", "benefit_paid"]
+    assert "500,000" in db.scalars(select(Notification).where(Notification.template == "benefit_paid")).one().body_en
+
+
+def test_officers_update_claims_of_their_office_only(client, db, core, people, staff):
+    from tests.conftest import STAFF_PASSWORD
+    from tests.support import staff_sign_in
+
+    client.post("/api/v1/integration/claims", json={"records": [claim(1)]}, headers=core)
+    claim_id = client.get("/api/v1/staff/claims", headers=bearer(staff_sign_in(
+        client, staff["admin"], STAFF_PASSWORD)["access_token"])).json["items"][0]["id"]
+    # the claim belongs to the Vientiane Capital provincial office (P01): neither district officer's
+    other = bearer(staff_sign_in(client, staff["other_officer"], STAFF_PASSWORD)["access_token"])
+    refused = client.post(f"/api/v1/staff/claims/{claim_id}/status", json={"status": "approved"}, headers=other)
+    assert refused.status_code == 404
+    assert client.get("/api/v1/staff/claims", headers=other).json["items"] == []
+    from lsso_mobile.models import StaffRole
+    from lsso_mobile.services.accounts import create_staff_user
+
+    office_id = db.scalar(select(Office.id).where(Office.code == "P01"))
+    create_staff_user(db, runtime.current().settings, "officer.p01", STAFF_PASSWORD, StaffRole.OFFICER, "o",
+                      office_id)
+    db.commit()
+    mine = bearer(staff_sign_in(client, "officer.p01", STAFF_PASSWORD)["access_token"])
+    no_reason = client.post(f"/api/v1/staff/claims/{claim_id}/status", json={"status": "rejected"}, headers=mine)
+    assert no_reason.status_code == 422
+    updated = client.post(f"/api/v1/staff/claims/{claim_id}/status",
+                          json={"status": "more_info_needed", "reason": "Send the doctor's letter"}, headers=mine)
+    assert updated.status_code == 200 and updated.json["status"] == "more_info_needed"
+    notice = db.scalars(select(Notification).order_by(Notification.id.desc())).first()
+    assert notice.template == "claim_status_changed" and "doctor's letter" in notice.body_en

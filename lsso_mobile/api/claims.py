@@ -1,0 +1,66 @@
+"""Officers work the benefit claims of their office's members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate
+
+from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.context import commit, db_session
+from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.models import ClaimStatus
+from lsso_mobile.services import claims
+
+blp = Blueprint("staff_claims", __name__, url_prefix="/api/v1/staff/claims",
+                description="Officers update benefit claims of their office's members")
+
+
+class StaffClaimSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    insured_person_id = fields.Integer(required=True)
+    benefit_type = fields.String(required=True)
+    status = fields.String(required=True)
+    amount_claimed = fields.Integer(allow_none=True, required=True)
+    amount_approved = fields.Integer(allow_none=True, required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class StaffClaimPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(StaffClaimSchema), required=True)
+
+
+class ClaimListArgsSchema(PageArgsSchema):
+    status = fields.Enum(ClaimStatus, by_value=True, load_default=None)
+
+
+class ClaimStatusUpdateSchema(StrictSchema):
+    status = fields.Enum(ClaimStatus, by_value=True, required=True)
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+@blp.route("", methods=["GET"])
+@blp.access(OFFICER, ADMIN)
+@blp.arguments(ClaimListArgsSchema, location="query")
+@blp.response(200, StaffClaimPageSchema)
+def list_office_claims(args: dict[str, Any]) -> Any:
+    """Claims of the officer's office, oldest first; filter by status."""
+    items = claims.list_claims_for_staff(db_session(), current_principal(), args["status"],
+                                         decode_cursor(args["cursor"]), args["limit"] + 1)
+    return page(items, args["limit"])
+
+
+@blp.route("/<int:claim_id>/status", methods=["POST"])
+@blp.access(OFFICER, ADMIN)
+@blp.arguments(ClaimStatusUpdateSchema)
+@blp.response(200, StaffClaimSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="The claim is final")
+def update_claim_status(body: dict[str, Any], claim_id: int) -> Any:
+    """Set a claim's status with a reason; the member is told at once."""
+    principal = current_principal()
+    session = db_session()
+    claim = claims.claim_for_staff(session, principal, claim_id)
+    claims.change_claim_status(session, claim, body["status"], body["reason"], now(), staff_id=principal.id)
+    commit()
+    return claim
