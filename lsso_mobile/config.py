@@ -62,6 +62,7 @@ class Settings:
     relay_interval_seconds: int = 30
     push_max_attempts: int = 8
     push_retry_base_seconds: int = 15
+    reminder_days_before_due: int = 5
     log_level: str = "INFO"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -161,6 +162,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_RELAY_INTERVAL_SECONDS": ("relay_interval_seconds", _positive_int),
     "LSSO_PUSH_MAX_ATTEMPTS": ("push_max_attempts", _positive_int),
     "LSSO_PUSH_RETRY_BASE_SECONDS": ("push_retry_base_seconds", _positive_int),
+    "LSSO_REMINDER_DAYS_BEFORE_DUE": ("reminder_days_before_due", _non_negative_int),
     "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 }
 

@@ -135,3 +135,15 @@ class EligibilityRule(Base):
     recent_window_months: Mapped[int] = mapped_column(default=0)
     min_age: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContributionReminder(Base):
+    """A due-date reminder sent for one person and period: never twice."""
+
+    __tablename__ = "contribution_reminders"
+    __table_args__ = (UniqueConstraint("insured_person_id", "period", name="uq_contribution_reminders_person_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    insured_person_id: Mapped[int] = mapped_column(ForeignKey("insured_persons.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -97,6 +97,16 @@ TEMPLATES: dict[str, Template] = {
             deep_link="lsso://payments",
         ),
         Template(
+            key="contribution_due",
+            category=CATEGORY_CONTRIBUTIONS,
+            critical=False,
+            title_lo="ແຈ້ງເຕືອນການຈ່າຍເງິນສົມທົບ",
+            body_lo="ເງິນສົມທົບເດືອນ {period} ຍັງບໍ່ທັນໄດ້ຈ່າຍ. ກະລຸນາຈ່າຍກ່ອນວັນທີ {due_date}.",
+            title_en="Contribution due",
+            body_en="Your contribution for {period} is not paid yet. Please pay by {due_date}.",
+            deep_link="lsso://contributions",
+        ),
+        Template(
             key="registration_approved",
             category=CATEGORY_REGISTRATION,
             critical=True,
