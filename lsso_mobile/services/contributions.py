@@ -8,10 +8,11 @@ benefit and scheme; every answer says which rule is unmet and by how much.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import NotFound
@@ -22,6 +23,7 @@ from lsso_mobile.models import (
     EligibilityRule,
     InsuredPerson,
     Member,
+    Scheme,
     SchemeRule,
 )
 from lsso_mobile.notify.preferences import VIENTIANE
@@ -88,7 +90,8 @@ class ContributionSummary:
     last_change: datetime | None
 
 
-def evaluate_eligibility(rule: EligibilityRule, contributed: set[str], current_period: str, age: int) -> Eligibility:
+def evaluate_eligibility(rule: EligibilityRule | EligibilityRuleView, contributed: set[str], current_period: str,
+                         age: int) -> Eligibility:
     """One benefit's answer from the months contributed (as ``YYYY-MM``), the current period and age."""
     unmet = []
     if len(contributed) < rule.min_total_months:
@@ -104,40 +107,76 @@ def evaluate_eligibility(rule: EligibilityRule, contributed: set[str], current_p
 
 
 def insured_person_of(session: Session, member_id: int) -> InsuredPerson:
-    member = session.get(Member, member_id)
-    person = session.get(InsuredPerson, member.insured_person_id) if member and member.insured_person_id else None
+    person = session.scalars(
+        select(InsuredPerson).join(Member, Member.insured_person_id == InsuredPerson.id).where(Member.id == member_id)
+    ).first()
     if person is None:
         raise NotFound("Your app account is not linked to an LSSO member number yet.")
     return person
+
+
+@dataclass(frozen=True)
+class SchemeRules:
+    due_day: int
+    eligibility: tuple[EligibilityRuleView, ...]
+
+
+@dataclass(frozen=True)
+class EligibilityRuleView:
+    benefit_type: BenefitType
+    min_total_months: int
+    min_recent_months: int
+    recent_window_months: int
+    min_age: int | None
+
+
+RULES_TTL_SECONDS = 60.0
+_rules_cache: dict[tuple[str, str], tuple[float, SchemeRules]] = {}
+
+
+def rules_for(session: Session, scheme: Scheme) -> SchemeRules:
+    """The scheme's due day and eligibility rules, read at most once a minute per process: rules are
+    data the office changes rarely, and every summary needs them."""
+    key = (str(session.get_bind().url), scheme.value)
+    cached = _rules_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < RULES_TTL_SECONDS:
+        return cached[1]
+    rule = session.get(SchemeRule, scheme)
+    views = tuple(
+        EligibilityRuleView(r.benefit_type, r.min_total_months, r.min_recent_months, r.recent_window_months, r.min_age)
+        for r in session.scalars(select(EligibilityRule).where(EligibilityRule.scheme == scheme)
+                                 .order_by(EligibilityRule.benefit_type))
+    )
+    rules = SchemeRules(rule.due_day if rule else 20, views)
+    _rules_cache[key] = (time.monotonic(), rules)
+    return rules
+
+
+def forget_cached_rules() -> None:
+    _rules_cache.clear()
 
 
 def summarise(session: Session, person: InsuredPerson, now: datetime) -> ContributionSummary:
     current = period_of(now)
     today = now.astimezone(VIENTIANE).date()
     rows = session.execute(
-        select(Contribution.period, Contribution.status, Contribution.total)
+        select(Contribution.period, Contribution.status, Contribution.total, Contribution.updated_at)
         .where(Contribution.insured_person_id == person.id)
     ).all()
-    contributed = {period for period, status, _ in rows if status in CONTRIBUTED}
-    rule = session.get(SchemeRule, person.scheme)
-    due_day = rule.due_day if rule else 20
+    contributed = {period for period, status, _, _ in rows if status in CONTRIBUTED}
+    rules = rules_for(session, person.scheme)
     arrears = sorted(
-        (Arrear(period, total, due_date(period, due_day)) for period, status, total in rows
-         if status is ContributionStatus.UNPAID and due_date(period, due_day) < today),
+        (Arrear(period, total, due_date(period, rules.due_day)) for period, status, total, _ in rows
+         if status is ContributionStatus.UNPAID and due_date(period, rules.due_day) < today),
         key=lambda arrear: arrear.period,
     )
-    rules = session.scalars(
-        select(EligibilityRule).where(EligibilityRule.scheme == person.scheme).order_by(EligibilityRule.benefit_type)
-    ).all()
     age = age_on(person.date_of_birth, today)
-    last_change = session.scalar(
-        select(func.max(Contribution.updated_at)).where(Contribution.insured_person_id == person.id)
-    )
+    last_change = max((updated for _, _, _, updated in rows), default=None)
     return ContributionSummary(
         member_number=person.member_number, scheme=person.scheme.value, current_period=current,
         current_period_paid=current in contributed, total_months=len(contributed),
         last_paid_period=max(contributed) if contributed else None, arrears=arrears,
         arrears_total=sum(a.amount for a in arrears),
-        eligibility=[evaluate_eligibility(r, contributed, current, age) for r in rules],
+        eligibility=[evaluate_eligibility(r, contributed, current, age) for r in rules.eligibility],
         last_change=last_change,
     )

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from lsso_mobile.models import Contribution, ContributionStatus, InsuredPerson, Office, Scheme, Sex
-from lsso_mobile.services.contributions import shift_period, summarise
+from lsso_mobile.services.contributions import forget_cached_rules, shift_period, summarise
 
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)  # 12:00 in Vientiane
 
@@ -108,8 +108,10 @@ def test_rules_are_data_the_office_can_change(db, person):
     shipped = (rule.min_total_months, rule.min_recent_months)
     rule.min_total_months, rule.min_recent_months = 1, 1
     db.commit()
+    forget_cached_rules()  # a process re-reads rules within a minute; a test does not wait
     try:
         assert eligibility(summarise(db, person, NOW), "sickness").eligible
     finally:
         rule.min_total_months, rule.min_recent_months = shipped
         db.commit()
+        forget_cached_rules()
