@@ -53,6 +53,9 @@ class ContributionSummarySchema(StrictSchema):
     eligibility = fields.List(fields.Nested(EligibilitySchema), required=True)
 
 
+_SUMMARY_SCHEMA = ContributionSummarySchema()
+
+
 class ContributionSchema(StrictSchema):
     period = fields.String(required=True)
     scheme = fields.String(required=True)
@@ -127,7 +130,7 @@ def contribution_summary() -> Any:
     """Months contributed, this month paid or not, arrears with amounts, eligibility per benefit."""
     session = db_session()
     summary = summarise(session, insured_person_of(session, current_principal().id), now())
-    response = jsonify(ContributionSummarySchema().dump(summary))
+    response = jsonify(_SUMMARY_SCHEMA.dump(summary))
     response.add_etag()
     response.headers["Cache-Control"] = "private, no-cache"
     return response.make_conditional(request)

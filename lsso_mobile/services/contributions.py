@@ -87,7 +87,6 @@ class ContributionSummary:
     arrears: list[Arrear]
     arrears_total: int
     eligibility: list[Eligibility]
-    last_change: datetime | None
 
 
 def evaluate_eligibility(rule: EligibilityRule | EligibilityRuleView, contributed: set[str], current_period: str,
@@ -160,23 +159,21 @@ def summarise(session: Session, person: InsuredPerson, now: datetime) -> Contrib
     current = period_of(now)
     today = now.astimezone(VIENTIANE).date()
     rows = session.execute(
-        select(Contribution.period, Contribution.status, Contribution.total, Contribution.updated_at)
+        select(Contribution.period, Contribution.status, Contribution.total)
         .where(Contribution.insured_person_id == person.id)
     ).all()
-    contributed = {period for period, status, _, _ in rows if status in CONTRIBUTED}
+    contributed = {period for period, status, _ in rows if status in CONTRIBUTED}
     rules = rules_for(session, person.scheme)
     arrears = sorted(
-        (Arrear(period, total, due_date(period, rules.due_day)) for period, status, total, _ in rows
+        (Arrear(period, total, due_date(period, rules.due_day)) for period, status, total in rows
          if status is ContributionStatus.UNPAID and due_date(period, rules.due_day) < today),
         key=lambda arrear: arrear.period,
     )
     age = age_on(person.date_of_birth, today)
-    last_change = max((updated for _, _, _, updated in rows), default=None)
     return ContributionSummary(
         member_number=person.member_number, scheme=person.scheme.value, current_period=current,
         current_period_paid=current in contributed, total_months=len(contributed),
         last_paid_period=max(contributed) if contributed else None, arrears=arrears,
         arrears_total=sum(a.amount for a in arrears),
         eligibility=[evaluate_eligibility(r, contributed, current, age) for r in rules.eligibility],
-        last_change=last_change,
     )
