@@ -16,7 +16,7 @@ from lsso_mobile.api.context import db_session
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.models import BenefitClaim, BenefitPayment, ClaimStatusChange, Contribution
-from lsso_mobile.services.contributions import insured_person_of, summarise
+from lsso_mobile.services.contributions import annual_statement, insured_person_of, summarise
 
 blp = Blueprint("contributions", __name__, url_prefix="/api/v1/me",
                 description="The member's contributions, eligibility, claims and payments")
@@ -160,6 +160,34 @@ def list_contributions(args: dict[str, Any]) -> Any:
     more = len(rows) > args["limit"]
     rows = rows[:args["limit"]]
     return {"items": rows, "next_cursor": _period_cursor(rows[-1].period, rows[-1].id) if more and rows else None}
+
+
+class StatementArgsSchema(StrictSchema):
+    year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2200))
+
+
+class AnnualStatementSchema(StrictSchema):
+    member_number = fields.String(required=True)
+    name_lo = fields.String(required=True)
+    name_latin = fields.String(required=True)
+    year = fields.Integer(required=True)
+    months_contributed = fields.Integer(required=True)
+    employee_share = fields.Integer(required=True)
+    employer_share = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    unpaid_months = fields.List(fields.String(), required=True)
+    months = fields.List(fields.Nested(ContributionSchema), required=True)
+
+
+@blp.route("/contributions/statement", methods=["GET"])
+@blp.access(MEMBER)
+@blp.arguments(StatementArgsSchema, location="query")
+@blp.response(200, AnnualStatementSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+def contribution_statement(args: dict[str, Any]) -> Any:
+    """The annual statement: every month of the year and the totals paid."""
+    session = db_session()
+    return annual_statement(session, insured_person_of(session, current_principal().id), args["year"])
 
 
 @blp.route("/claims", methods=["GET"])

@@ -177,3 +177,34 @@ def summarise(session: Session, person: InsuredPerson, now: datetime) -> Contrib
         arrears_total=sum(a.amount for a in arrears),
         eligibility=[evaluate_eligibility(r, contributed, current, age) for r in rules.eligibility],
     )
+
+
+@dataclass(frozen=True)
+class AnnualStatement:
+    member_number: str
+    name_lo: str
+    name_latin: str
+    year: int
+    months_contributed: int
+    employee_share: int
+    employer_share: int
+    total: int
+    unpaid_months: list[str]
+    months: list[Contribution]
+
+
+def annual_statement(session: Session, person: InsuredPerson, year: int) -> AnnualStatement:
+    """One year of the record with its totals (paid and late-paid months only count towards them)."""
+    months = list(session.scalars(
+        select(Contribution).where(Contribution.insured_person_id == person.id,
+                                   Contribution.period.like(f"{year:04d}-%"))
+        .order_by(Contribution.period, Contribution.id)
+    ))
+    counted = [m for m in months if m.status in CONTRIBUTED]
+    return AnnualStatement(
+        member_number=person.member_number, name_lo=person.name_lo, name_latin=person.name_latin, year=year,
+        months_contributed=len({m.period for m in counted}),
+        employee_share=sum(m.employee_share for m in counted), employer_share=sum(m.employer_share for m in counted),
+        total=sum(m.total for m in counted),
+        unpaid_months=sorted({m.period for m in months if m.status is ContributionStatus.UNPAID}), months=months,
+    )

@@ -130,3 +130,14 @@ def test_304_also_works_for_a_client_that_accepts_gzip(client, sms_gateway, db):
     first = client.get("/api/v1/me/contributions/summary", headers=headers)
     again = client.get("/api/v1/me/contributions/summary", headers={**headers, "If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304 and len(again.data) == 0
+
+
+def test_annual_statement(client, sms_gateway, db):
+    member, person = _linked_member(client, sms_gateway, db, "+8562055590008", "0100001008")
+    _record(db, person, [f"2025-{m:02d}" for m in range(1, 11)])
+    _record(db, person, ["2025-11", "2025-12"], status=ContributionStatus.UNPAID)
+    _record(db, person, ["2024-12"])
+    statement = client.get("/api/v1/me/contributions/statement?year=2025", headers=member).json
+    assert statement["months_contributed"] == 10 and statement["total"] == 10 * 117_000
+    assert statement["unpaid_months"] == ["2025-11", "2025-12"] and len(statement["months"]) == 12
+    assert client.get("/api/v1/me/contributions/statement", headers=member).status_code == 422

@@ -85,7 +85,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('source_id', name=op.f('uq_contributions_source_id'))
     )
     with op.batch_alter_table('contributions', schema=None) as batch_op:
-        batch_op.create_index('ix_contributions_person_period', ['insured_person_id', 'period'], unique=False)
+        batch_op.create_index('ix_contributions_person_period', ['insured_person_id', 'period'], unique=False,
+                              postgresql_include=['status', 'total'])
         batch_op.create_index('ix_contributions_person_updated', ['insured_person_id', 'updated_at'], unique=False)
 
     op.create_table('benefit_payments',
