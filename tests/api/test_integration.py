@@ -185,3 +185,16 @@ def test_officers_update_claims_of_their_office_only(client, db, core, people, s
     assert updated.status_code == 200 and updated.json["status"] == "more_info_needed"
     notice = db.scalars(select(Notification).order_by(Notification.id.desc())).first()
     assert notice.template == "claim_status_changed" and "doctor's letter" in notice.body_en
+
+
+def test_a_large_import_within_the_limits_is_accepted(client, db, core, people):
+    def month(i):
+        return f"{1990 + (i // 12) % 36}-{1 + i % 12:02d}"
+
+    records = [record(1, source_id=f"big-{i}", period=month(i), paid_date=f"{month(i)}-18", employer_name="E" * 150)
+               for i in range(4000)]
+    body_size = len(__import__("json").dumps({"records": records}))
+    assert body_size > 1_048_576  # larger than the default body limit for other routes
+    result = client.post("/api/v1/integration/contributions", json={"records": records}, headers=core)
+    assert result.status_code == 200, result.json
+    assert result.json["created"] == 4000 and result.json["members_notified"] == 1
