@@ -14,6 +14,7 @@ from lsso_mobile.api import (
     notifications,
     reference,
     registrations,
+    rules,
     staff,
 )
 
@@ -31,5 +32,6 @@ def register_blueprints(api: Api) -> None:
         claims.blp,
         integration.blp,
         reference.blp,
+        rules.blp,
     ):
         api.register_blueprint(blueprint)

@@ -1,0 +1,113 @@
+"""Admins change contribution rates, earnings limits, due days and eligibility rules: data, not code.
+
+Other processes pick a change up within a minute (each caches the rules for that long)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import fields, validate, validates_schema
+from marshmallow.exceptions import ValidationError
+from sqlalchemy import select
+
+from lsso_mobile.api.access import ADMIN, Blueprint, now
+from lsso_mobile.api.context import commit, db_session
+from lsso_mobile.api.schemas import StrictSchema
+from lsso_mobile.errors import NotFound
+from lsso_mobile.models import BenefitType, EligibilityRule, Scheme, SchemeRule
+from lsso_mobile.services.contributions import forget_cached_rules
+
+blp = Blueprint("rules", __name__, url_prefix="/api/v1/admin",
+                description="Contribution and eligibility rules (admins)")
+
+MAX_KIP = 1_000_000_000
+
+
+class SchemeRuleSchema(StrictSchema):
+    scheme = fields.Enum(Scheme, by_value=True, dump_only=True)
+    employee_rate_bp = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000),
+                                      metadata={"description": "basis points of insurable earnings (550 = 5.5%)"})
+    employer_rate_bp = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000))
+    earnings_floor = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
+    earnings_ceiling = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
+    due_day = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=28))
+    updated_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _floor_below_ceiling(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["earnings_floor"] > data["earnings_ceiling"]:
+            raise ValidationError("must not exceed earnings_ceiling", "earnings_floor")
+
+
+class EligibilityRuleSchema(StrictSchema):
+    benefit_type = fields.Enum(BenefitType, by_value=True, dump_only=True)
+    scheme = fields.Enum(Scheme, by_value=True, dump_only=True)
+    min_total_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=1200))
+    min_recent_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=600))
+    recent_window_months = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=600))
+    min_age = fields.Integer(required=True, allow_none=True, strict=True, validate=validate.Range(min=0, max=120))
+    updated_at = fields.DateTime(dump_only=True)
+
+    @validates_schema
+    def _window_holds_the_months(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data["min_recent_months"] > data["recent_window_months"]:
+            raise ValidationError("must not exceed recent_window_months", "min_recent_months")
+
+
+@blp.route("/scheme-rules", methods=["GET"])
+@blp.access(ADMIN)
+@blp.response(200, SchemeRuleSchema(many=True))
+def list_scheme_rules() -> Any:
+    """Rates, earnings floor and ceiling and due day of each scheme."""
+    return db_session().scalars(select(SchemeRule).order_by(SchemeRule.scheme)).all()
+
+
+@blp.route("/scheme-rules/<string:scheme>", methods=["PUT"])
+@blp.access(ADMIN)
+@blp.arguments(SchemeRuleSchema)
+@blp.response(200, SchemeRuleSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme")
+def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
+    """Replace one scheme's rates, limits and due day."""
+    if scheme not in {s.value for s in Scheme}:
+        raise NotFound("Unknown scheme.")
+    session = db_session()
+    rule = session.get(SchemeRule, Scheme(scheme)) or SchemeRule(scheme=Scheme(scheme))
+    for key, value in body.items():
+        setattr(rule, key, value)
+    rule.updated_at = now()
+    session.add(rule)
+    commit()
+    forget_cached_rules()
+    return rule
+
+
+@blp.route("/eligibility-rules", methods=["GET"])
+@blp.access(ADMIN)
+@blp.response(200, EligibilityRuleSchema(many=True))
+def list_eligibility_rules() -> Any:
+    """Every benefit's eligibility rule per scheme."""
+    return db_session().scalars(select(EligibilityRule).order_by(EligibilityRule.scheme,
+                                                                 EligibilityRule.benefit_type)).all()
+
+
+@blp.route("/eligibility-rules/<string:scheme>/<string:benefit_type>", methods=["PUT"])
+@blp.access(ADMIN)
+@blp.arguments(EligibilityRuleSchema)
+@blp.response(200, EligibilityRuleSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme or benefit")
+def put_eligibility_rule(body: dict[str, Any], scheme: str, benefit_type: str) -> Any:
+    """Create or replace the rule for one benefit in one scheme."""
+    if scheme not in {s.value for s in Scheme} or benefit_type not in {b.value for b in BenefitType}:
+        raise NotFound("Unknown scheme or benefit type.")
+    session = db_session()
+    rule = session.scalars(select(EligibilityRule).where(EligibilityRule.scheme == Scheme(scheme),
+                                                         EligibilityRule.benefit_type == BenefitType(benefit_type))
+                           ).first() or EligibilityRule(scheme=Scheme(scheme), benefit_type=BenefitType(benefit_type))
+    for key, value in body.items():
+        setattr(rule, key, value)
+    rule.updated_at = now()
+    session.add(rule)
+    commit()
+    forget_cached_rules()
+    return rule
