@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import db_session
-from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema
+from lsso_mobile.api.schemas import SANE_TIMES, PageArgsSchema, PageMetaSchema, StrictSchema
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.models import BenefitClaim, BenefitPayment, ClaimStatusChange, Contribution
 from lsso_mobile.services.contributions import annual_statement, insured_person_of, summarise
@@ -77,7 +77,7 @@ class ContributionPageSchema(PageMetaSchema):
 
 class ContributionListArgsSchema(PageArgsSchema):
     year = fields.Integer(load_default=None, validate=validate.Range(min=1990, max=2200))
-    updated_since = fields.AwareDateTime(load_default=None)
+    updated_since = fields.AwareDateTime(load_default=None, validate=SANE_TIMES)
 
 
 class ClaimChangeSchema(StrictSchema):
@@ -114,7 +114,7 @@ def _decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
         return None
     try:
         kind, period, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
-        if kind == "p" and len(period) == 7 and row_id.isdigit():
+        if kind == "p" and len(period) == 7 and row_id.isascii() and row_id.isdigit() and len(row_id) <= 18:
             return period, int(row_id)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

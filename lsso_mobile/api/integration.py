@@ -81,7 +81,10 @@ def _numbered_records() -> list[tuple[int, dict[str, Any]]]:
     if request.mimetype == "text/csv":
         records = parse_csv(request.get_data(as_text=True))
     elif request.mimetype == "application/json":
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            body = None
         if not isinstance(body, dict) or set(body) != {"records"} or not isinstance(body["records"], list):
             raise InvalidInput('Send {"records": [...]}.', errors={"json": ["expected an object with only 'records'"]})
         records = list(enumerate(body["records"], start=1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import fields
 from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
@@ -13,6 +13,7 @@ from lsso_mobile.api.schemas import StrictSchema, code_field
 from lsso_mobile.errors import NotFound
 from lsso_mobile.models import InsuredPerson, Language, Member, Office, RegistrationApplication
 from lsso_mobile.services import accounts
+from lsso_mobile.validation import FullMatch
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1/me", description="The signed-in member")
 
@@ -39,7 +40,7 @@ class MemberUpdateSchema(StrictSchema):
 
 
 class LinkSchema(StrictSchema):
-    member_number = fields.String(required=True, validate=validate.Regexp(r"^\d{10}$",
+    member_number = fields.String(required=True, validate=FullMatch(r"^[0-9]{10}$",
                                   error="A member number is 10 digits."))
     date_of_birth = fields.Date(required=True)
     code = code_field()

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
-from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.api.schemas import SANE_TIMES, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import Language, Member, Platform
 from lsso_mobile.notify import devices, inbox
 from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
@@ -62,8 +62,10 @@ class NotificationPageSchema(PageMetaSchema):
 
 
 class NotificationListArgsSchema(PageArgsSchema):
-    updated_since = fields.AwareDateTime(load_default=None, metadata={"description": "Only notices created or "
-                                                                      "changed after this time (delta sync)"})
+    updated_since = fields.AwareDateTime(
+        load_default=None, validate=SANE_TIMES,
+        metadata={"description": "Only notices created or changed after this time (delta sync)"},
+    )
 
 
 class ReadAllSchema(StrictSchema):

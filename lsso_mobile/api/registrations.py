@@ -12,6 +12,7 @@ from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema
 from lsso_mobile.models import ApplicationStatus, Scheme, Sex
 from lsso_mobile.services import registrations
 from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
+from lsso_mobile.validation import FullMatch
 
 member_blp = Blueprint("registration", __name__, url_prefix="/api/v1/me/registration",
                        description="The member's registration for social security")
@@ -28,11 +29,11 @@ class ApplicationFormSchema(StrictSchema):
                                metadata={"example": "Somchai Phommavong"})
     date_of_birth = fields.Date(required=True)
     sex = fields.Enum(Sex, by_value=True, required=True)
-    national_id = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9-]{4,32}$"),
+    national_id = fields.String(required=True, validate=FullMatch(r"^[A-Za-z0-9-]{4,32}$"),
                                 metadata={"description": "National ID card or family-book number"})
-    province_code = fields.String(required=True, validate=validate.Regexp(r"^\d{2}$"))
-    district_code = fields.String(required=True, validate=validate.Regexp(r"^\d{4}$"))
-    village_code = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^\d{8}$"))
+    province_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{2}$"))
+    district_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{4}$"))
+    village_code = fields.String(load_default=None, allow_none=True, validate=FullMatch(r"^[0-9]{8}$"))
     occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
     scheme = fields.Enum(Scheme, by_value=True, load_default=Scheme.VOLUNTARY,
                          metadata={"description": "voluntary for the self-employed and informal workers"})

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.services.phones import normalise_lao_mobile
+from lsso_mobile.validation import FullMatch
 
 MAX_PAGE_SIZE = 100
+# Times a client may send (e.g. updated_since): far enough apart for any real use, never near overflow.
+SANE_TIMES = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2200, 1, 1, tzinfo=UTC),
+                            error="Out of range.")
 
 
 class StrictSchema(Schema):
@@ -35,12 +40,12 @@ class LaoPhone(fields.String):
 
 
 def pin_field(**kwargs: Any) -> fields.String:
-    return fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="A PIN is exactly 6 digits."),
+    return fields.String(required=True, validate=FullMatch(r"^[0-9]{6}$", error="A PIN is exactly 6 digits."),
                          metadata={"example": "482913"}, **kwargs)
 
 
 def code_field() -> fields.String:
-    return fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="A code is exactly 6 digits."),
+    return fields.String(required=True, validate=FullMatch(r"^[0-9]{6}$", error="A code is exactly 6 digits."),
                          metadata={"description": "The 6-digit code sent by SMS"})
 
 
@@ -64,7 +69,7 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind == "id" and value.isdigit():
+        if kind == "id" and value.isascii() and value.isdigit() and len(value) <= 18:
             return int(value)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

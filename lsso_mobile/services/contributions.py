@@ -166,7 +166,8 @@ def summarise(session: Session, person: InsuredPerson, now: datetime) -> Contrib
     rules = rules_for(session, person.scheme)
     arrears = sorted(
         (Arrear(period, total, due_date(period, rules.due_day)) for period, status, total in rows
-         if status is ContributionStatus.UNPAID and due_date(period, rules.due_day) < today),
+         if status is ContributionStatus.UNPAID and period not in contributed
+         and due_date(period, rules.due_day) < today),
         key=lambda arrear: arrear.period,
     )
     age = age_on(person.date_of_birth, today)

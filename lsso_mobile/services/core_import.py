@@ -22,7 +22,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from lsso_mobile.errors import DomainError
+from lsso_mobile.errors import DomainError, InvalidInput
 from lsso_mobile.models import (
     BenefitClaim,
     BenefitPayment,
@@ -36,11 +36,16 @@ from lsso_mobile.models import (
     Scheme,
 )
 from lsso_mobile.notify.outbox import record_notification
+from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.contributions import period_of
+from lsso_mobile.validation import FullMatch
 
 MAX_RECORDS_PER_IMPORT = 5000
-PERIOD = re.compile(r"^(19[9]\d|2\d{3})-(0[1-9]|1[0-2])$")
-MAX_KIP = 10_000_000_000
+PERIOD = r"^(199[0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"  # checked with FullMatch: no trailing newline
+MEMBER_NUMBER = r"^[0-9]{10}$"
+MAX_KIP = 2_147_483_647  # the columns are 32-bit; no monthly contribution or benefit comes near it
+INTEGER_FIELDS = ("insurable_earnings", "employee_share", "employer_share", "total", "amount", "amount_claimed",
+                  "amount_approved")
 CONTRIBUTION_FIELDS = ("source_id", "member_number", "period", "scheme", "employer_name", "employer_registration_no",
                        "insurable_earnings", "employee_share", "employer_share", "total", "status", "paid_date",
                        "payment_channel", "receipt_reference")
@@ -48,8 +53,8 @@ CONTRIBUTION_FIELDS = ("source_id", "member_number", "period", "scheme", "employ
 
 class ContributionRecordSchema(Schema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    member_number = fields.String(required=True, validate=validate.Regexp(r"^\d{10}$"))
-    period = fields.String(required=True, validate=validate.Regexp(PERIOD, error="Expected YYYY-MM."))
+    member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
+    period = fields.String(required=True, validate=FullMatch(PERIOD, error="Expected YYYY-MM."))
     scheme = fields.Enum(Scheme, by_value=True, required=True)
     employer_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
     employer_registration_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
@@ -89,21 +94,25 @@ class ImportResult:
 
 
 def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, record) pairs; empty cells become None; integers stay strings for the schema."""
+    """(line number, record) pairs; empty cells become None; whole numbers become ints for the schema."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark from spreadsheet exports
     reader = csv.DictReader(io.StringIO(text))
     records = []
-    for row in reader:
-        record: dict[str, Any] = {}
-        for key, value in row.items():
-            if key is None:  # more cells than columns
-                record["_extra_cells"] = value
-                continue
-            value = (value or "").strip()
-            record[key.strip()] = value if value != "" else None
-        for name in ("insurable_earnings", "employee_share", "employer_share", "total"):
-            if isinstance(record.get(name), str) and re.fullmatch(r"-?\d+", record[name]):
-                record[name] = int(record[name])
-        records.append((reader.line_num, record))
+    try:
+        for row in reader:
+            record: dict[str, Any] = {}
+            for key, value in row.items():
+                if key is None:  # more cells than columns
+                    record["_extra_cells"] = value
+                    continue
+                value = (value or "").strip() if isinstance(value, str) else value
+                record[key.strip()] = value if value != "" else None
+            for name in INTEGER_FIELDS:
+                if isinstance(record.get(name), str) and re.fullmatch(r"-?[0-9]{1,15}", record[name]):
+                    record[name] = int(record[name])
+            records.append((reader.line_num, record))
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV cannot be read at line {reader.line_num}: {exc}") from None
     return records
 
 
@@ -123,7 +132,7 @@ def _validated(numbered: Iterable[tuple[int, dict[str, Any]]], schema: Schema, r
         problem = None
         if record.get("period") and record["period"] > current:
             problem = {"period": ["is in the future"]}
-        elif record.get("paid_date") is not None and record["paid_date"] > now.date():
+        elif record.get("paid_date") is not None and record["paid_date"] > now.astimezone(VIENTIANE).date():
             problem = {"paid_date": ["is in the future"]}
         elif record["source_id"] in seen:
             problem = {"source_id": ["appears twice in this import"]}
@@ -212,7 +221,7 @@ def _source_id(raw: Any) -> Any:
 
 class ClaimRecordSchema(Schema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    member_number = fields.String(required=True, validate=validate.Regexp(r"^\d{10}$"))
+    member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
     benefit_type = fields.Enum(BenefitType, by_value=True, required=True)
     status = fields.Enum(ClaimStatus, by_value=True, required=True)
     amount_claimed = fields.Integer(load_default=None, allow_none=True, strict=True,
@@ -225,7 +234,7 @@ class ClaimRecordSchema(Schema):
 class PaymentRecordSchema(Schema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     claim_source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    period = fields.String(required=True, validate=validate.Regexp(PERIOD, error="Expected YYYY-MM."))
+    period = fields.String(required=True, validate=FullMatch(PERIOD, error="Expected YYYY-MM."))
     amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_KIP))
     paid_date = fields.Date(required=True)
     channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
@@ -264,14 +273,14 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
             continue
         amounts_changed = (claim.amount_claimed, claim.amount_approved) != (record["amount_claimed"],
                                                                             record["amount_approved"])
-        claim.amount_claimed, claim.amount_approved = record["amount_claimed"], record["amount_approved"]
-        try:
+        try:  # the status first: a refused change must leave the claim as it was
             status_changed = claim.status is not record["status"] and change_claim_status(
                 session, claim, record["status"], record["reason"], now)
         except DomainError as exc:
             result.rejected.append({"line": line, "source_id": record["source_id"],
                                     "errors": {"status": [exc.message]}})
             continue
+        claim.amount_claimed, claim.amount_approved = record["amount_claimed"], record["amount_approved"]
         if status_changed or amounts_changed:
             claim.updated_at = now
             result.updated += 1

@@ -198,3 +198,44 @@ def test_a_large_import_within_the_limits_is_accepted(client, db, core, people):
     result = client.post("/api/v1/integration/contributions", json={"records": records}, headers=core)
     assert result.status_code == 200, result.json
     assert result.json["created"] == 4000 and result.json["members_notified"] == 1
+
+
+def test_odd_input_is_refused_record_by_record_never_a_500(client, db, core, people):
+    odd = [
+        record(1, period="2025-01\n"),                 # a trailing newline
+        record(2, period="202໕-02"),                   # Lao digits
+        record(3, employee_share=3_000_000_000, total=3_000_120_000),  # beyond the columns
+    ]
+    result = client.post("/api/v1/integration/contributions", json={"records": odd}, headers=core)
+    assert result.status_code == 200
+    assert [r["line"] for r in result.json["rejected"]] == [1, 2, 3] and result.json["created"] == 0
+    deep = "{" + '"a":[' * 5000 + "]" * 5000 + "}"
+    assert client.post("/api/v1/integration/contributions", data=deep, content_type="application/json",
+                       headers=core).status_code == 422
+    bom_csv = "\ufeff" + ",".join(record(4)) + "\n" + ",".join(str(v) for v in record(4).values()) + "\n"
+    from_excel = client.post("/api/v1/integration/contributions", data=bom_csv.encode(), content_type="text/csv",
+                             headers=core).json
+    assert from_excel["created"] == 1, from_excel
+    payments_csv = ("source_id,claim_source_id,period,amount,paid_date,channel\n"
+                    "pay-x,claim-x,2025-05,1000,2025-05-30,bank\n")
+    paid = client.post("/api/v1/integration/payments", data=payments_csv, content_type="text/csv", headers=core).json
+    assert paid["rejected"][0]["errors"] == {"claim_source_id": ["no claim has this source id"]}  # amount parsed
+
+
+def test_a_refused_status_change_leaves_the_claim_as_it_was(client, db, core, people):
+    client.post("/api/v1/integration/claims", json={"records": [claim(9, status="paid", amount_approved=10)]},
+                headers=core)
+    refused = client.post("/api/v1/integration/claims", json={"records": [
+        claim(9, status="approved", amount_approved=999)]}, headers=core).json
+    assert refused["rejected"][0]["errors"]["status"]
+    from lsso_mobile.models import BenefitClaim
+
+    db.expire_all()
+    assert db.scalars(select(BenefitClaim).where(BenefitClaim.source_id == "claim-9")).one().amount_approved == 10
+
+
+def test_updated_since_out_of_range(client, sms_gateway):
+    member = bearer(sign_up(client, sms_gateway, "+8562055591009")["access_token"])
+    response = client.get("/api/v1/me/notifications", query_string={"updated_since": "9999-12-31T23:00:00-14:00"},
+                          headers=member)
+    assert response.status_code == 422

@@ -115,3 +115,13 @@ def test_rules_are_data_the_office_can_change(db, person):
         rule.min_total_months, rule.min_recent_months = shipped
         db.commit()
         forget_cached_rules()
+
+
+def test_a_month_paid_under_a_second_record_is_not_in_arrears(db, person):
+    db.add(Contribution(insured_person_id=person.id, period="2026-08", scheme=Scheme.VOLUNTARY,
+                        insurable_earnings=1_300_000, employee_share=117_000, employer_share=0, total=117_000,
+                        status=ContributionStatus.UNPAID, source_id="aug-expected"))
+    db.commit()
+    add(db, person, "2026-08", status=ContributionStatus.LATE)  # the payment came as a new record
+    summary = summarise(db, person, NOW)
+    assert summary.arrears == [] and summary.total_months == 1

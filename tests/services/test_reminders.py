@@ -27,7 +27,7 @@ def _person(db, n, scheme, phone):
     office = db.scalars(select(Office).where(Office.code == "P01")).one()
     person = InsuredPerson(member_number=f"01000030{n:02d}", name_lo="ທ", name_latin="T", sex=Sex.FEMALE,
                            date_of_birth=date(1990, 1, 1), national_id=f"R{n}", scheme=scheme, office_id=office.id,
-                           province_code="01")
+                           province_code="01", created_at=datetime(2025, 1, 1, tzinfo=UTC))
     db.add(person)
     db.flush()
     member_id = make_member_with_devices(db, phone, [])
@@ -57,3 +57,24 @@ def test_reminders_go_once_to_voluntary_members_who_owe_last_month(app, db):
     assert set(notices) == {owing_member, muted_member}
     assert "2026-10" in notices[owing_member].body_en and "2026-11-20" in notices[owing_member].body_en
     assert notices[muted_member].dispatch_status is DispatchStatus.SKIPPED  # muted: inbox only, no push
+
+
+def test_people_insured_after_the_period_are_not_reminded(app, db):
+    newcomer, _ = _person(db, 5, Scheme.VOLUNTARY, "+8562055592005")
+    newcomer.created_at = datetime(2026, 11, 3, 3, tzinfo=UTC)  # insured in November: owes nothing for October
+    db.commit()
+    assert send_due_reminders(db, datetime(2026, 11, 17, 5, tzinfo=UTC), 5) == 0
+
+
+def test_the_job_commits_batch_by_batch(app, db):
+    from lsso_mobile.services import reminders
+
+    for n in range(6, 9):
+        person, _ = _person(db, n, Scheme.VOLUNTARY, f"+85620555920{n:02d}")
+        person.created_at = datetime(2026, 1, 1, tzinfo=UTC)
+    db.commit()
+    round_ = reminders.reminder_round(db, datetime(2026, 11, 17, 5, tzinfo=UTC), 5)
+    sent, last = reminders.remind_batch(db, round_, datetime(2026, 11, 17, 5, tzinfo=UTC), 0, batch=2)
+    assert sent == 2 and last is not None
+    sent, last = reminders.remind_batch(db, round_, datetime(2026, 11, 17, 5, tzinfo=UTC), last, batch=2)
+    assert sent == 1
