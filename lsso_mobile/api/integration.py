@@ -95,6 +95,13 @@ def _numbered_records() -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
+def _run_import(importer: Any) -> dict[str, Any]:
+    """One import: parse the body, run the importer, commit (its notices go out after commit)."""
+    result = importer(db_session(), _numbered_records(), now())
+    commit()
+    return {**result.__dict__, "accepted": result.accepted}
+
+
 @blp.route("/contributions", methods=["POST"])
 @blp.access(CORE)
 @blp.doc(requestBody=_IMPORT_BODY)
@@ -103,9 +110,7 @@ def _numbered_records() -> list[tuple[int, dict[str, Any]]]:
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 def import_contribution_records() -> Any:
     """Upsert contributions by ``source_id``: good records are stored, each bad one is reported by line."""
-    result = import_contributions(db_session(), _numbered_records(), now())
-    commit()
-    return {**result.__dict__, "accepted": result.accepted}
+    return _run_import(import_contributions)
 
 
 @blp.route("/claims", methods=["POST"])
@@ -116,9 +121,7 @@ def import_contribution_records() -> Any:
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 def import_claim_records() -> Any:
     """Upsert benefit claims by ``source_id``; each new claim or status change is pushed to the member."""
-    result = import_claims(db_session(), _numbered_records(), now())
-    commit()
-    return {**result.__dict__, "accepted": result.accepted}
+    return _run_import(import_claims)
 
 
 @blp.route("/payments", methods=["POST"])
@@ -129,6 +132,4 @@ def import_claim_records() -> Any:
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 def import_payment_records() -> Any:
     """Add benefit payments by ``source_id`` (linked to claims by ``claim_source_id``); one push per member."""
-    result = import_payments(db_session(), _numbered_records(), now())
-    commit()
-    return {**result.__dict__, "accepted": result.accepted}
+    return _run_import(import_payments)
