@@ -1,4 +1,4 @@
-"""Shared handles: the database, the flask-smorest Api and the job queue."""
+"""The database handle: an engine and a request-scoped session (jobs and commands open their own)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask_smorest import Api
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
-
-api = Api()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

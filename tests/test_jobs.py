@@ -34,10 +34,3 @@ def test_rollback_drops_jobs(app, db):
     db.rollback()
     db.commit()
     assert queue.submitted == []
-
-
-def test_failed_request_enqueues_nothing(app, client, db, sms_gateway):
-    """A request whose service fails after recording its notice (and its job) pushes nothing."""
-    response = client.post("/api/v1/auth/otp", json={"phone": "bad"})
-    assert response.status_code == 422
-    assert sms_gateway.messages == []

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from flask import jsonify, request
@@ -13,8 +11,14 @@ from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import db_session
-from lsso_mobile.api.schemas import SANE_TIMES, PageArgsSchema, PageMetaSchema, StrictSchema
-from lsso_mobile.errors import InvalidInput
+from lsso_mobile.api.schemas import (
+    SANE_TIMES,
+    PageArgsSchema,
+    PageMetaSchema,
+    StrictSchema,
+    decode_period_cursor,
+    encode_period_cursor,
+)
 from lsso_mobile.models import BenefitClaim, BenefitPayment, ClaimStatusChange, Contribution
 from lsso_mobile.services.contributions import annual_statement, insured_person_of, summarise
 
@@ -105,22 +109,6 @@ class PaymentSchema(StrictSchema):
     channel = fields.String(required=True)
 
 
-def _period_cursor(period: str, row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"p:{period}:{row_id}".encode()).decode().rstrip("=")
-
-
-def _decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
-    if cursor is None:
-        return None
-    try:
-        kind, period, row_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
-        if kind == "p" and len(period) == 7 and row_id.isascii() and row_id.isdigit() and len(row_id) <= 18:
-            return period, int(row_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
-
-
 @blp.route("/contributions/summary", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, ContributionSummarySchema)
@@ -150,7 +138,7 @@ def list_contributions(args: dict[str, Any]) -> Any:
         query = query.where(Contribution.period.like(f"{args['year']:04d}-%"))
     if args["updated_since"] is not None:
         query = query.where(Contribution.updated_at > args["updated_since"])
-    position = _decode_period_cursor(args["cursor"])
+    position = decode_period_cursor(args["cursor"])
     if position is not None:
         period, row_id = position
         query = query.where((Contribution.period < period)
@@ -159,7 +147,7 @@ def list_contributions(args: dict[str, Any]) -> Any:
                                 .limit(args["limit"] + 1)))
     more = len(rows) > args["limit"]
     rows = rows[:args["limit"]]
-    return {"items": rows, "next_cursor": _period_cursor(rows[-1].period, rows[-1].id) if more and rows else None}
+    return {"items": rows, "next_cursor": encode_period_cursor(rows[-1].period, rows[-1].id) if more and rows else None}
 
 
 class StatementArgsSchema(StrictSchema):

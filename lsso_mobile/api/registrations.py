@@ -60,18 +60,12 @@ class ApplicationSchema(ApplicationFormSchema):
     id = fields.Integer(required=True)
     status = fields.Enum(ApplicationStatus, by_value=True, required=True)
     office_id = fields.Integer(required=True)
-    member_number = fields.Method("_member_number")
+    member_number = fields.Function(
+        lambda application: application.insured_person.member_number if application.insured_person else None
+    )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
     history = fields.List(fields.Nested(ApplicationEventSchema), attribute="events", required=True)
-
-    def _member_number(self, application: Any) -> str | None:
-        from lsso_mobile.models import InsuredPerson
-
-        if application.insured_person_id is None:
-            return None
-        person = db_session().get(InsuredPerson, application.insured_person_id)
-        return person.member_number if person else None
 
 
 class ApplicationPageSchema(PageMetaSchema):

@@ -59,21 +59,42 @@ class PageMetaSchema(Schema):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+def _encode(*parts: object) -> str:
+    return base64.urlsafe_b64encode(":".join(map(str, parts)).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str, count: int) -> list[str]:
+    """The parts after ``kind`` of a cursor made by _encode; 422 for anything else."""
+    try:
+        parts = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        parts = []
+    row_id = parts[-1] if parts else ""
+    if len(parts) == count + 1 and parts[0] == kind and row_id.isascii() and row_id.isdigit() and len(row_id) <= 18:
+        return parts[1:]
+    raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+
+
 def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+    return _encode("id", last_id)
 
 
 def decode_cursor(cursor: str | None) -> int | None:
+    return None if cursor is None else int(_decode(cursor, "id", 1)[0])
+
+
+def encode_period_cursor(period: str, row_id: int) -> str:
+    return _encode("p", period, row_id)
+
+
+def decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
+    """Position in a list ordered by (period, id) descending."""
     if cursor is None:
         return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind == "id" and value.isascii() and value.isdigit() and len(value) <= 18:
-            return int(value)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+    period, row_id = _decode(cursor, "p", 2)
+    if len(period) != 7:
+        raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+    return period, int(row_id)
 
 
 def page(items: list[Any], limit: int, id_of: Any = lambda item: item.id) -> dict[str, Any]:

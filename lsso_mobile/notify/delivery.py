@@ -359,11 +359,13 @@ def deliver_notification(notification_id: int) -> str:
                     and notification.deliver_after > utcnow() + timedelta(seconds=1):
                 return "not due yet"
         return "nothing to do"
-    for outcome in ("done", "retry", "exhausted", "in_flight"):
-        if result.get(outcome):
-            return {"retry": "retry scheduled", "exhausted": "retries exhausted",
-                    "in_flight": "other deliveries still in flight"}.get(outcome, outcome)
-    return "nothing to do"
+    if result.get("done"):
+        return "done"
+    if result.get("retry"):
+        return "retry scheduled"
+    if result.get("exhausted"):
+        return "retries exhausted"
+    return "other deliveries still in flight"
 
 
 def relay_undelivered(limit: int = 5000) -> int:

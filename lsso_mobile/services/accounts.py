@@ -312,7 +312,7 @@ def create_staff_user(session: Session, settings: Settings, username: str, passw
         raise Conflict(f"The username {username!r} is taken.")
     staff = StaffUser(username=username, display_name=display_name,
                       password_hash=hash_secret(password, settings.password_hashing), role=role,
-                      office_id=office_id if role is StaffRole.OFFICER else office_id)
+                      office_id=office_id)
     session.add(staff)
     session.flush()
     return staff

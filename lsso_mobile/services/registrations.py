@@ -221,7 +221,7 @@ def _enrol(session: Session, application: RegistrationApplication, now: datetime
     session.add(person)
     session.flush()
     person.member_number = f"{application.province_code}{person.id:08d}"
-    application.insured_person_id = person.id
+    application.insured_person = person
     member = session.get(Member, application.member_id)
     member.insured_person_id = person.id
     member.office_id = application.office_id
