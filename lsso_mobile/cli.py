@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from lsso_mobile.config import ConfigError, load_settings
+from lsso_mobile.jobs import ALL_QUEUES
 
 log = logging.getLogger("lsso_mobile.cli")
 
@@ -139,16 +140,18 @@ def seed_demo_command() -> None:
 
 @main.command()
 def relay() -> None:
-    """Re-enqueue undelivered notifications once (the worker also does this on a schedule)."""
+    """Re-enqueue undelivered notifications and stalled broadcasts once (the worker does this on a schedule)."""
+    from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
     from lsso_mobile.notify.delivery import relay_undelivered
 
     _runtime()
     click.echo(f"re-enqueued {relay_undelivered()} notification(s)")
+    click.echo(f"broadcasts: {relay_broadcasts()}")
 
 
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests, one-off runs)")
-@click.option("--queues", default="sms,push,maintenance", show_default=True)
+@click.option("--queues", default=",".join(ALL_QUEUES), show_default=True)
 def worker(burst: bool, queues: str) -> None:
     """Run an RQ worker with its scheduler (retries, deferred pushes) and the periodic relay."""
     from lsso_mobile.worker import run_worker
@@ -168,6 +171,7 @@ def dev(host: str, port: int, no_seed: bool) -> None:
     from lsso_mobile import create_app
     from lsso_mobile.demo import seed_demo
     from lsso_mobile.migrate import upgrade
+    from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
     from lsso_mobile.notify.delivery import relay_undelivered
 
     settings = _settings()
@@ -188,6 +192,7 @@ def dev(host: str, port: int, no_seed: bool) -> None:
             time.sleep(settings.relay_interval_seconds)
             try:
                 relay_undelivered()
+                relay_broadcasts()
             except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
                 log.exception("relay failed")
 

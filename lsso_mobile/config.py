@@ -63,6 +63,7 @@ class Settings:
     push_max_attempts: int = 8
     push_retry_base_seconds: int = 15
     reminder_days_before_due: int = 5
+    broadcast_slice_devices: int = 5000
     log_level: str = "INFO"
 
     @property
@@ -162,6 +163,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_PUSH_MAX_ATTEMPTS": ("push_max_attempts", _positive_int),
     "LSSO_PUSH_RETRY_BASE_SECONDS": ("push_retry_base_seconds", _positive_int),
     "LSSO_REMINDER_DAYS_BEFORE_DUE": ("reminder_days_before_due", _non_negative_int),
+    "LSSO_BROADCAST_SLICE_DEVICES": ("broadcast_slice_devices", _positive_int),
     "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 }
 

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 # Purpose-named queues, so a flood of broadcast pushes never holds back a sign-in code.
 QUEUE_SMS = "sms"
 QUEUE_PUSH = "push"
+QUEUE_BROADCAST = "broadcast"  # after personal pushes: a broadcast's slices never hold back a decision notice
 QUEUE_MAINTENANCE = "maintenance"
-ALL_QUEUES = (QUEUE_SMS, QUEUE_PUSH, QUEUE_MAINTENANCE)
+ALL_QUEUES = (QUEUE_SMS, QUEUE_PUSH, QUEUE_BROADCAST, QUEUE_MAINTENANCE)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,10 @@ class JobQueue:
         for request in requests:
             self.submit(request)
 
+    def waiting(self, queue_name: str) -> int:
+        """Jobs waiting in a queue (not counting running ones); 0 when jobs run in-process."""
+        return 0
+
 
 class InlineJobQueue(JobQueue):
     """Runs each job in the calling process right away; scheduled jobs are left to the relay."""
@@ -121,6 +126,14 @@ class RQJobQueue(JobQueue):
 
             self._queues[name] = Queue(f"{self.prefix}-{name}", connection=self.connection())
         return self._queues[name]
+
+    def waiting(self, queue_name: str) -> int:
+        from redis.exceptions import RedisError
+
+        try:
+            return int(self.queue(queue_name).count)
+        except RedisError:
+            return 1  # unknown: assume jobs wait, so nothing is re-enqueued while Redis is away
 
     def ready_key(self, key: str) -> str:
         return f"{self.prefix}:ready:{key}"

@@ -22,6 +22,7 @@ REMINDER_INTERVAL_SECONDS = 3600
 
 def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
     from lsso_mobile.models import utcnow
+    from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
     from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
     from lsso_mobile.services.housekeeping import prune_expired_auth_rows
     from lsso_mobile.services.reminders import send_due_reminders_job
@@ -33,6 +34,7 @@ def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
         try:
             if redis.set(f"{prefix}:lock:relay", "1", nx=True, ex=max(1, interval - 1)):
                 relay_undelivered()
+                relay_broadcasts()
             if redis.set(f"{prefix}:lock:reminders", "1", nx=True, ex=REMINDER_INTERVAL_SECONDS):
                 send_due_reminders_job()  # idempotent: each member and period is reminded once
             if redis.set(f"{prefix}:lock:prune", "1", nx=True, ex=PRUNE_INTERVAL_SECONDS):

@@ -6,6 +6,7 @@ from flask_smorest import Api
 
 from lsso_mobile.api import (
     auth,
+    broadcasts,
     claims,
     contributions,
     health,
@@ -33,5 +34,6 @@ def register_blueprints(api: Api) -> None:
         integration.blp,
         reference.blp,
         rules.blp,
+        broadcasts.blp,
     ):
         api.register_blueprint(blueprint)

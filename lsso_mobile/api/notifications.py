@@ -9,7 +9,14 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
-from lsso_mobile.api.schemas import SANE_TIMES, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.api.schemas import (
+    SANE_TIMES,
+    PageArgsSchema,
+    PageMetaSchema,
+    StrictSchema,
+    decode_key_cursor,
+    encode_key_cursor,
+)
 from lsso_mobile.models import Language, Member, Platform
 from lsso_mobile.notify import devices, inbox
 from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
@@ -39,7 +46,12 @@ class DeviceSchema(StrictSchema):
 
 
 class NotificationSchema(StrictSchema):
-    id = fields.Integer(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf([inbox.NOTICE, inbox.BROADCAST]),
+                         metadata={"description": "notice: personal (read it at /notifications/{id}/read); "
+                                                  "broadcast: to many members (read it at /broadcasts/{id}/read)"})
+    id = fields.Integer(required=True, metadata={"description": "Unique within its kind"})
+    withdrawn = fields.Boolean(required=True, metadata={
+        "description": "Only in delta sync: the office withdrew this broadcast; remove it (its texts are empty)"})
     category = fields.String(required=True)
     critical = fields.Boolean(required=True)
     title = fields.String(required=True)
@@ -86,10 +98,11 @@ def _language() -> str:
     return member.language.value if member else Language.LAO.value
 
 
-def _notification_view(notification: Any, language: str) -> dict[str, Any]:
+def _notification_view(notification: inbox.InboxItem, language: str) -> dict[str, Any]:
     english = language == Language.ENGLISH.value
     return {
-        "id": notification.id, "category": notification.category, "critical": notification.critical,
+        "kind": notification.kind, "id": notification.id, "withdrawn": notification.withdrawn,
+        "category": notification.category, "critical": notification.critical,
         "title": notification.title_en if english else notification.title_lo,
         "body": notification.body_en if english else notification.body_lo,
         "title_lo": notification.title_lo, "body_lo": notification.body_lo,
@@ -141,21 +154,26 @@ def remove_device(device_id: int) -> None:
 @blp.arguments(NotificationListArgsSchema, location="query")
 @blp.response(200, NotificationPageSchema)
 def list_notifications(args: dict[str, Any]) -> Any:
-    """The inbox, newest first, with the unread count; ``updated_since`` returns only what changed."""
+    """The inbox, newest first: personal notices and the broadcasts meant for this member, with the
+    unread count; ``updated_since`` returns only what changed (withdrawn broadcasts come marked)."""
     session = db_session()
     member_id = current_principal().id
     # Rows are stamped when their request starts and become visible when it commits: hand back a
     # time a little in the past, so the next delta sync cannot miss a slow commit (repeats are
     # harmless: the app keys notices by id).
     server_time = now() - SYNC_MARGIN
-    items = inbox.list_notifications(session, member_id, decode_cursor(args["cursor"]), args["updated_since"],
-                                     args["limit"] + 1)
-    result = page(items, args["limit"])
+    key = decode_key_cursor(args["cursor"], "inbox", 3)
+    before = inbox.InboxPosition.from_key(*key) if key else None
+    items = inbox.list_inbox(session, member_id, before, args["updated_since"], args["limit"] + 1, now())
+    has_more = len(items) > args["limit"]
+    items = items[:args["limit"]]
     language = _language()
-    result["items"] = [_notification_view(n, language) for n in result["items"]]
-    result["unread_count"] = inbox.unread_count(session, member_id)
-    result["server_time"] = server_time
-    return result
+    return {
+        "items": [_notification_view(item, language) for item in items],
+        "next_cursor": encode_key_cursor("inbox", items[-1].position.key()) if has_more else None,
+        "unread_count": inbox.unread_count(session, member_id, now()),
+        "server_time": server_time,
+    }
 
 
 @blp.route("/notifications/<int:notification_id>/read", methods=["POST"])
@@ -173,11 +191,22 @@ def mark_read(notification_id: int) -> Any:
 @blp.access(MEMBER)
 @blp.response(200, ReadAllSchema)
 def mark_all_read() -> Any:
-    """Mark every notice read."""
+    """Mark every notice and current broadcast read."""
     session = db_session()
     marked = inbox.mark_all_read(session, current_principal().id, now())
     commit()
-    return {"marked": marked, "unread_count": inbox.unread_count(session, current_principal().id)}
+    return {"marked": marked, "unread_count": inbox.unread_count(session, current_principal().id, now())}
+
+
+@blp.route("/broadcasts/<int:broadcast_id>/read", methods=["POST"])
+@blp.access(MEMBER)
+@blp.response(200, NotificationSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast in your inbox")
+def mark_broadcast_read(broadcast_id: int) -> Any:
+    """Mark one broadcast read (only for this member)."""
+    item = inbox.mark_broadcast_read(db_session(), current_principal().id, broadcast_id, now())
+    commit()
+    return _notification_view(item, _language())
 
 
 def _preferences_view(preference: Any) -> dict[str, Any]:

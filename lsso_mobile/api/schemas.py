@@ -97,6 +97,20 @@ def decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
     return period, int(row_id)
 
 
+def encode_key_cursor(kind: str, key: tuple[int, ...]) -> str:
+    """A cursor over a list ordered by a tuple of integers (e.g. time, rank, id)."""
+    return _encode(kind, *key)
+
+
+def decode_key_cursor(cursor: str | None, kind: str, size: int) -> tuple[int, ...] | None:
+    if cursor is None:
+        return None
+    parts = _decode(cursor, kind, size)
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
+        raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+    return tuple(int(part) for part in parts)
+
+
 def page(items: list[Any], limit: int, id_of: Any = lambda item: item.id) -> dict[str, Any]:
     """Callers fetch limit + 1 rows; the extra one only says there is a next page."""
     has_more = len(items) > limit

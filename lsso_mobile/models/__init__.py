@@ -3,6 +3,16 @@
 from lsso_mobile.models.areas import District, Office, OfficeLevel, Province, Village
 from lsso_mobile.models.auth import AuthSession, IntegrationClient, OtpCode, RefreshToken, SignInFailure
 from lsso_mobile.models.base import Base, utcnow
+from lsso_mobile.models.broadcast import (
+    Broadcast,
+    BroadcastDeferral,
+    BroadcastEvent,
+    BroadcastRead,
+    BroadcastSlice,
+    BroadcastStatus,
+    DeferralStatus,
+    SliceStatus,
+)
 from lsso_mobile.models.contributions import (
     BenefitClaim,
     BenefitPayment,
@@ -28,6 +38,14 @@ from lsso_mobile.models.people import InsuredPerson, Language, Member, Scheme, S
 from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
 
 __all__ = [
+    "Broadcast",
+    "BroadcastDeferral",
+    "BroadcastEvent",
+    "BroadcastRead",
+    "BroadcastSlice",
+    "BroadcastStatus",
+    "DeferralStatus",
+    "SliceStatus",
     "BenefitClaim",
     "BenefitPayment",
     "BenefitType",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
@@ -29,6 +29,9 @@ class Contribution(Base):
         Index("ix_contributions_person_period", "insured_person_id", "period",
               postgresql_include=["status", "total"]),
         Index("ix_contributions_person_updated", "insured_person_id", "updated_at"),
+        # Few rows are unpaid: the "members in arrears" audience probes this, not the whole table.
+        Index("ix_contributions_unpaid", "insured_person_id", "period",
+              postgresql_where=text("status = 'unpaid'"), sqlite_where=text("status = 'unpaid'")),
     )
 
     # 300 million rows and growing: a 64-bit key (SQLite needs INTEGER to autoincrement)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
+from lsso_mobile.api.schemas import encode_key_cursor
 from lsso_mobile.models import Device, Notification
 from tests.support import PIN, bearer, notify, sign_up
 
@@ -34,7 +35,8 @@ def test_member_a_cannot_read_or_mark_member_b_notices(client, sms_gateway, db):
     assert client.post(f"/api/v1/me/notifications/{notice_of_a}/read", headers=b).status_code == 404
     assert client.post("/api/v1/me/notifications/read-all", headers=b).json == {"marked": 0, "unread_count": 0}
     # cursors only ever narrow the member's own list
-    cursor_past_a = client.get("/api/v1/me/notifications?cursor=aWQ6OTk5OTk5", headers=b).json
+    far_future = encode_key_cursor("inbox", (9_000_000_000_000_000, 0, 999999))
+    cursor_past_a = client.get(f"/api/v1/me/notifications?cursor={far_future}", headers=b).json
     assert cursor_past_a["items"] == []
     assert client.get("/api/v1/me/notifications", headers=a).json["unread_count"] == 1
     assert client.post(f"/api/v1/me/notifications/{notice_of_a}/read", headers=a).status_code == 200

@@ -1,0 +1,276 @@
+"""Ops staff write broadcast notices, a second ops user approves them, and ops watch them go out."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from marshmallow import fields, validate
+
+from lsso_mobile.api.access import ADMIN, OPS, Blueprint, current_principal, now
+from lsso_mobile.api.context import commit, db_session
+from lsso_mobile.api.schemas import SANE_TIMES, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.models import Broadcast, BroadcastStatus, Scheme
+from lsso_mobile.notify.broadcast_delivery import broadcast_stats, slice_progress
+from lsso_mobile.notify.templates import CATEGORIES
+from lsso_mobile.services import broadcasts
+from lsso_mobile.services.audience import Audience
+from lsso_mobile.validation import FullMatch
+
+blp = Blueprint("broadcasts", __name__, url_prefix="/api/v1/staff/broadcasts",
+                description="Broadcast notices to all members or a segment: four eyes, progress and results")
+
+MAX_CODES = 200
+
+
+class AudienceSchema(StrictSchema):
+    provinces = fields.List(fields.String(validate=FullMatch(r"^[0-9]{2}$")), load_default=list,
+                            validate=validate.Length(max=MAX_CODES), metadata={"description": "Province codes"})
+    districts = fields.List(fields.String(validate=FullMatch(r"^[0-9]{4}$")), load_default=list,
+                            validate=validate.Length(max=MAX_CODES),
+                            metadata={"description": "District codes; a member in any listed province or district"})
+    schemes = fields.List(fields.Enum(Scheme, by_value=True), load_default=list, validate=validate.Length(max=2))
+    in_arrears = fields.Boolean(load_default=False,
+                                metadata={"description": "Only members with an overdue unpaid month"})
+    pending_application = fields.Boolean(load_default=False,
+                                         metadata={"description": "Only members whose registration awaits a decision"})
+
+
+class BroadcastBodySchema(StrictSchema):
+    title_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body_lo = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    title_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body_en = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    category = fields.String(load_default="news", validate=validate.OneOf(CATEGORIES),
+                             metadata={"description": "What members mute; non-critical notices respect it"})
+    critical = fields.Boolean(load_default=False,
+                              metadata={"description": "Ignores muting and quiet hours: for urgent notices only"})
+    audience = fields.Nested(AudienceSchema, load_default=dict, metadata={"description": "Empty: every member"})
+    send_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=SANE_TIMES,
+                                   metadata={"description": "Omit to send as soon as it is approved"})
+    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=SANE_TIMES,
+                                      metadata={"description": "Leaves inboxes then; default 30 days after sending"})
+
+
+class AudienceOutSchema(StrictSchema):
+    provinces = fields.List(fields.String(), required=True)
+    districts = fields.List(fields.String(), required=True)
+    schemes = fields.List(fields.String(), required=True)
+    in_arrears = fields.Boolean(required=True)
+    pending_application = fields.Boolean(required=True)
+
+
+class BroadcastSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    status = fields.Enum(BroadcastStatus, by_value=True, required=True)
+    title_lo = fields.String(required=True)
+    body_lo = fields.String(required=True)
+    title_en = fields.String(required=True)
+    body_en = fields.String(required=True)
+    category = fields.String(required=True)
+    critical = fields.Boolean(required=True)
+    audience = fields.Nested(AudienceOutSchema, required=True)
+    send_at = fields.DateTime(allow_none=True, required=True)
+    expires_at = fields.DateTime(required=True)
+    created_by = fields.Integer(required=True)
+    approved_by = fields.Integer(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    published_at = fields.DateTime(allow_none=True, required=True)
+    finished_at = fields.DateTime(allow_none=True, required=True)
+    withdrawn_at = fields.DateTime(allow_none=True, required=True)
+    audience_members = fields.Integer(allow_none=True, required=True,
+                                      metadata={"description": "Members in the audience when sending began"})
+    audience_devices = fields.Integer(allow_none=True, required=True)
+
+
+class BroadcastEventSchema(StrictSchema):
+    action = fields.String(required=True)
+    status = fields.Enum(BroadcastStatus, by_value=True, required=True)
+    staff_id = fields.Integer(allow_none=True, required=True, metadata={"description": "None: the system"})
+    note = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class BroadcastDetailSchema(BroadcastSchema):
+    events = fields.List(fields.Nested(BroadcastEventSchema), required=True)
+
+
+class BroadcastPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(BroadcastSchema), required=True)
+
+
+class BroadcastListArgsSchema(PageArgsSchema):
+    status = fields.Enum(BroadcastStatus, by_value=True, load_default=None)
+
+
+class RejectSchema(StrictSchema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=2000),
+                         metadata={"description": "What the author should change"})
+
+
+class PreviewSchema(StrictSchema):
+    members = fields.Integer(required=True)
+    devices = fields.Integer(required=True, metadata={"description": "Active devices of those members"})
+    elapsed_ms = fields.Float(required=True)
+
+
+OUTCOMES = ("sent", "failed", "unregistered", "muted", "waiting", "dropped")
+
+
+class OutcomeCountsSchema(StrictSchema):
+    sent = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    unregistered = fields.Integer(required=True, metadata={"description": "Dead tokens found and switched off"})
+    muted = fields.Integer(required=True, metadata={"description": "Members who muted this category"})
+    waiting = fields.Integer(required=True, metadata={"description": "Quiet hours, or FCM asked us to retry later"})
+    dropped = fields.Integer(required=True, metadata={"description": "Waiting when it was withdrawn or expired"})
+
+
+class ProvinceOutcomeSchema(OutcomeCountsSchema):
+    province_code = fields.String(required=True, metadata={"description": "Empty: members with no known province"})
+
+
+class BroadcastStatsSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    status = fields.Enum(BroadcastStatus, by_value=True, required=True)
+    slices_done = fields.Integer(required=True)
+    slices_total = fields.Integer(required=True)
+    audience_devices = fields.Integer(allow_none=True, required=True)
+    totals = fields.Nested(OutcomeCountsSchema, required=True)
+    by_province = fields.List(fields.Nested(ProvinceOutcomeSchema), required=True)
+
+
+def _draft(body: dict[str, Any]) -> broadcasts.BroadcastDraft:
+    audience = body["audience"] or {}
+    return broadcasts.BroadcastDraft(
+        title_lo=body["title_lo"], body_lo=body["body_lo"], title_en=body["title_en"], body_en=body["body_en"],
+        category=body["category"], critical=body["critical"],
+        audience=Audience.from_json({**audience, "schemes": [s.value for s in audience.get("schemes", [])]}),
+        send_at=body["send_at"], expires_at=body["expires_at"],
+    )
+
+
+def _view(broadcast: Broadcast) -> dict[str, Any]:
+    view = {column.name: getattr(broadcast, column.name) for column in Broadcast.__table__.columns}
+    view["audience"] = Audience.from_json(broadcast.audience).to_json()
+    return view
+
+
+def _detail(broadcast: Broadcast) -> dict[str, Any]:
+    return {**_view(broadcast), "events": broadcasts.events_of(db_session(), broadcast.id)}
+
+
+@blp.route("", methods=["POST"])
+@blp.access(OPS)
+@blp.arguments(BroadcastBodySchema)
+@blp.response(201, BroadcastDetailSchema)
+def create_broadcast(body: dict[str, Any]) -> Any:
+    """Write a broadcast (a draft). Submit it for approval when it is ready."""
+    broadcast = broadcasts.create_broadcast(db_session(), current_principal(), _draft(body), now())
+    commit()
+    return _detail(broadcast)
+
+
+@blp.route("", methods=["GET"])
+@blp.access(OPS, ADMIN)
+@blp.arguments(BroadcastListArgsSchema, location="query")
+@blp.response(200, BroadcastPageSchema)
+def list_broadcasts(args: dict[str, Any]) -> Any:
+    """Broadcasts, newest first; filter by status."""
+    items = broadcasts.list_broadcasts(db_session(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1)
+    result = page(items, args["limit"])
+    result["items"] = [_view(b) for b in result["items"]]
+    return result
+
+
+@blp.route("/preview", methods=["POST"])
+@blp.access(OPS)
+@blp.arguments(AudienceSchema)
+@blp.response(200, PreviewSchema)
+def preview_audience(body: dict[str, Any]) -> Any:
+    """How many members, and active devices, an audience reaches right now."""
+    started = time.perf_counter()
+    audience = Audience.from_json({**body, "schemes": [s.value for s in body["schemes"]]})
+    size = broadcasts.preview(db_session(), audience, now())
+    return {"members": size.members, "devices": size.devices, "elapsed_ms": (time.perf_counter() - started) * 1000}
+
+
+@blp.route("/<int:broadcast_id>", methods=["GET"])
+@blp.access(OPS, ADMIN)
+@blp.response(200, BroadcastDetailSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
+def get_broadcast(broadcast_id: int) -> Any:
+    """One broadcast with its history (who did what, when)."""
+    return _detail(broadcasts.get_broadcast(db_session(), broadcast_id))
+
+
+@blp.route("/<int:broadcast_id>", methods=["PUT"])
+@blp.access(OPS)
+@blp.arguments(BroadcastBodySchema)
+@blp.response(200, BroadcastDetailSchema)
+@blp.alt_response(403, response="DEFAULT_ERROR", description="Not the author")
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="No longer a draft")
+def update_broadcast(body: dict[str, Any], broadcast_id: int) -> Any:
+    """Change a draft (its author only)."""
+    broadcast = broadcasts.update_draft(db_session(), current_principal(), broadcast_id, _draft(body), now())
+    commit()
+    return _detail(broadcast)
+
+
+def _transition_route(action: str, summary: str, forbidden: str | None = None) -> None:
+    def view(broadcast_id: int) -> Any:
+        broadcast = getattr(broadcasts, action)(db_session(), current_principal(), broadcast_id, now())
+        commit()
+        return _detail(broadcast)
+
+    view.__name__ = f"{action}_broadcast"
+    view.__doc__ = summary
+    decorated = blp.alt_response(409, response="DEFAULT_ERROR", description="Not possible in its status")(view)
+    decorated = blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")(decorated)
+    if forbidden:
+        decorated = blp.alt_response(403, response="DEFAULT_ERROR", description=forbidden)(decorated)
+    decorated = blp.response(200, BroadcastDetailSchema)(decorated)
+    decorated = blp.access(OPS)(decorated)
+    blp.route(f"/<int:broadcast_id>/{action.replace('_for_approval', '')}", methods=["POST"])(decorated)
+
+
+_transition_route("submit_for_approval", "Ask another ops user to approve the draft.", "Not the author")
+_transition_route("approve", "Approve (a different ops user than the author): it goes out now or at send_at.",
+                  "The author cannot approve their own broadcast")
+_transition_route("cancel", "Cancel a draft, a broadcast awaiting approval, or a scheduled one.")
+_transition_route("withdraw", "Withdraw a sending or sent broadcast: it leaves every inbox, unsent pushes stop.")
+
+
+@blp.route("/<int:broadcast_id>/reject", methods=["POST"])
+@blp.access(OPS)
+@blp.arguments(RejectSchema)
+@blp.response(200, BroadcastDetailSchema)
+@blp.alt_response(403, response="DEFAULT_ERROR", description="The author cancels instead")
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="Not awaiting approval")
+def reject_broadcast(body: dict[str, Any], broadcast_id: int) -> Any:
+    """Send it back to its author as a draft, saying why."""
+    broadcast = broadcasts.reject(db_session(), current_principal(), broadcast_id, body["note"], now())
+    commit()
+    return _detail(broadcast)
+
+
+@blp.route("/<int:broadcast_id>/stats", methods=["GET"])
+@blp.access(OPS, ADMIN)
+@blp.response(200, BroadcastStatsSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
+def broadcast_statistics(broadcast_id: int) -> Any:
+    """Progress while sending (slices done of all), then what happened, in total and by province."""
+    session = db_session()
+    broadcast = broadcasts.get_broadcast(session, broadcast_id)
+    by_province = broadcast_stats(session, broadcast_id)
+    done, total = slice_progress(session, broadcast_id)
+    totals = {outcome: sum(counts.get(outcome, 0) for counts in by_province.values()) for outcome in OUTCOMES}
+    return {
+        "id": broadcast.id, "status": broadcast.status, "slices_done": done, "slices_total": total,
+        "audience_devices": broadcast.audience_devices, "totals": totals,
+        "by_province": [{"province_code": province, **{o: counts.get(o, 0) for o in OUTCOMES}}
+                        for province, counts in by_province.items()],
+    }

@@ -1,0 +1,151 @@
+"""Who a broadcast is for: a filter over members, evaluated in SQL.
+
+The same conditions serve the audience preview (counts at national scale), the send (one range of
+device ids at a time) and the inbox (does this one member match?), so the three can never disagree.
+
+A member's area is their insured person's province and district once registered, else their
+office's. Within the area, provinces and districts are alternatives; the other criteria narrow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql import Select
+
+from lsso_mobile.models import (
+    ApplicationStatus,
+    Contribution,
+    ContributionStatus,
+    Device,
+    InsuredPerson,
+    Member,
+    Office,
+    RegistrationApplication,
+    Scheme,
+)
+from lsso_mobile.services.contributions import (
+    CONTRIBUTED,
+    VIENTIANE,
+    due_date,
+    period_of,
+    rules_for,
+    shift_period,
+)
+
+PENDING_APPLICATION = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)
+
+
+@dataclass(frozen=True)
+class Audience:
+    provinces: tuple[str, ...] = ()
+    districts: tuple[str, ...] = ()
+    schemes: tuple[str, ...] = ()
+    in_arrears: bool = False
+    pending_application: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Audience:
+        data = data or {}
+        return cls(provinces=tuple(sorted(set(data.get("provinces") or ()))),
+                   districts=tuple(sorted(set(data.get("districts") or ()))),
+                   schemes=tuple(sorted(set(data.get("schemes") or ()))),
+                   in_arrears=bool(data.get("in_arrears")), pending_application=bool(data.get("pending_application")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"provinces": list(self.provinces), "districts": list(self.districts), "schemes": list(self.schemes),
+                "in_arrears": self.in_arrears, "pending_application": self.pending_application}
+
+    @property
+    def everyone(self) -> bool:
+        return self == Audience()
+
+
+def province_of_member() -> ColumnElement[str]:
+    """The member's province (needs ``with_member_area``'s joins)."""
+    return func.coalesce(InsuredPerson.province_code, Office.province_code)
+
+
+def with_member_area(query: Select) -> Select:
+    """Outer-join what a member's area and scheme come from onto a query that has ``members``."""
+    return (query.outerjoin(InsuredPerson, InsuredPerson.id == Member.insured_person_id)
+            .outerjoin(Office, Office.id == Member.office_id))
+
+
+def latest_overdue_period(session: Session, scheme: Scheme, now: datetime) -> str:
+    """The newest period whose payment date has passed for this scheme (Vientiane time)."""
+    current = period_of(now)
+    due_day = rules_for(session, scheme).due_day
+    today = now.astimezone(VIENTIANE).date()
+    return current if due_date(current, due_day) < today else shift_period(current, -1)
+
+
+def _in_arrears(session: Session, now: datetime) -> ColumnElement[bool]:
+    """An unpaid month whose payment date has passed, not paid under another record (as the summary counts)."""
+    paid = aliased(Contribution)
+    unpaid = Contribution
+    overdue_by_scheme = or_(*(
+        and_(InsuredPerson.scheme == scheme, unpaid.period <= latest_overdue_period(session, scheme, now))
+        for scheme in Scheme
+    ))
+    return exists(
+        select(unpaid.id).where(
+            unpaid.insured_person_id == InsuredPerson.id, unpaid.status == ContributionStatus.UNPAID,
+            overdue_by_scheme,
+            ~exists(select(paid.id).where(paid.insured_person_id == unpaid.insured_person_id,
+                                          paid.period == unpaid.period, paid.status.in_(CONTRIBUTED))),
+        )
+    )
+
+
+def audience_condition(session: Session, audience: Audience, now: datetime) -> ColumnElement[bool]:
+    """A condition over members (with ``with_member_area``'s joins) that keeps exactly the audience."""
+    conditions: list[ColumnElement[bool]] = []
+    area = []
+    if audience.provinces:
+        area.append(province_of_member().in_(audience.provinces))
+    if audience.districts:
+        area.append(func.coalesce(InsuredPerson.district_code, Office.district_code).in_(audience.districts))
+    if area:
+        conditions.append(or_(*area))
+    if audience.schemes:
+        conditions.append(InsuredPerson.scheme.in_([Scheme(s) for s in audience.schemes]))
+    if audience.in_arrears:
+        conditions.append(_in_arrears(session, now))
+    if audience.pending_application:
+        conditions.append(exists(select(RegistrationApplication.id).where(
+            RegistrationApplication.member_id == Member.id, RegistrationApplication.status.in_(PENDING_APPLICATION))))
+    return and_(true(), *conditions)
+
+
+@dataclass(frozen=True)
+class AudienceSize:
+    members: int
+    devices: int
+
+
+def audience_size(session: Session, audience: Audience, now: datetime) -> AudienceSize:
+    """Members, and their active devices, that a broadcast to ``audience`` would reach now."""
+    if audience.everyone:
+        members = session.scalar(select(func.count()).select_from(Member)) or 0
+        devices = session.scalar(select(func.count()).select_from(Device).where(Device.active.is_(True))) or 0
+        return AudienceSize(members, devices)
+    condition = audience_condition(session, audience, now)
+    members = session.scalar(with_member_area(select(func.count()).select_from(Member)).where(condition)) or 0
+    devices = session.scalar(
+        with_member_area(select(func.count()).select_from(Device).join(Member, Member.id == Device.member_id))
+        .where(Device.active.is_(True), condition)
+    ) or 0
+    return AudienceSize(members, devices)
+
+
+def member_matches(session: Session, audience: Audience, member_id: int, now: datetime) -> bool:
+    if audience.everyone:
+        return True
+    query = with_member_area(select(Member.id).select_from(Member)).where(
+        Member.id == member_id, audience_condition(session, audience, now))
+    return session.scalar(query.limit(1)) is not None
