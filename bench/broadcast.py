@@ -1,0 +1,262 @@
+"""A broadcast to every member at national scale, against firebase-admin's own ceiling.
+
+    python bench/broadcast.py [--members N] [--workers W]
+
+1. Fills a throwaway PostgreSQL database with N members (default 1,000,000) with one device each;
+   1% of them mute the "news" category (so the muting path runs at scale too).
+2. Audience preview latency through the API (everyone; three provinces; a scheme in two provinces).
+3. Ceiling: the same number of messages as the broadcast will push, straight through firebase-admin
+   ``send_each`` (500 a call) from W processes at once to the local FCM server (its own process).
+4. The broadcast: created, submitted and approved over the API by two ops users, then sent by W
+   ``lsso-mobile worker`` processes with the real SDK to the same FCM server. Figures: time from the
+   approval request to the last slice job enqueued, delivery rate (approval -> last push received),
+   its ratio to the ceiling, peak RSS per worker, and duplicates / misses counted at the server.
+
+Needs PostgreSQL and Redis (see bench/common.py). The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    REDIS_URL,
+    FakeFcmProcess,
+    clear_redis_prefix,
+    peak_rss_mb,
+    start_worker,
+    stop_process,
+    throwaway_database,
+)
+
+MUTED_EVERY = 100  # one member in a hundred mutes "news"
+PASSWORD = "bench-password-1"
+TEXTS = {"title_lo": "ແຈ້ງການ: ອັດຕາເງິນສົມທົບໃໝ່", "body_lo": "ອັດຕາເງິນສົມທົບໃໝ່ ເລີ່ມແຕ່ເດືອນໜ້າ.",
+         "title_en": "Notice: new contribution rate", "body_en": "The new contribution rate starts next month."}
+
+
+def _content(broadcast_id: int):
+    from datetime import timedelta
+
+    from lsso_mobile.models import BroadcastStatus, utcnow
+    from lsso_mobile.notify.broadcast_delivery import BroadcastContent
+    from lsso_mobile.services.audience import Audience
+
+    return BroadcastContent(broadcast_id, BroadcastStatus.SENDING, "news", False, Audience(), TEXTS["title_lo"],
+                            TEXTS["body_lo"], TEXTS["title_en"], TEXTS["body_en"], utcnow() + timedelta(days=30))
+
+
+def ceiling_child(fcm_url: str, count: int, offset: int) -> None:
+    """One sending process of the ceiling: ``count`` messages, 500 per ``send_each``."""
+    from lsso_mobile.models import utcnow
+    from lsso_mobile.notify.fcm import MAX_BATCH, FcmPushSender
+
+    sender = FcmPushSender(credentials_path=None, endpoint=fcm_url, project_id="lsso-bench", http_timeout=60)
+    content = _content(0)
+    now = utcnow()
+    sender.send([content.message(f"warm-{offset}-{i}", i % 2 == 0, now) for i in range(MAX_BATCH)])
+    print("ready", flush=True)
+    sys.stdin.readline()  # the parent starts every child at once
+    started, sent = time.time(), 0
+    for start in range(offset, offset + count, MAX_BATCH):
+        messages = [content.message(f"ceiling-{i:08d}-token", i % 2 == 0, now)
+                    for i in range(start, min(offset + count, start + MAX_BATCH))]
+        sent += sum(r.outcome == "sent" for r in sender.send(messages))
+    print(json.dumps({"started": started, "finished": time.time(), "sent": sent}), flush=True)
+    sender.close()
+
+
+def run_ceiling(fcm_url: str, total: int, processes: int) -> float:
+    share = -(-total // processes)
+    children = [subprocess.Popen([sys.executable, __file__, "--ceiling-child", fcm_url,
+                                  str(min(share, total - p * share)), str(p * share)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                for p in range(processes)]
+    for child in children:
+        assert child.stdout.readline().strip() == "ready"
+    for child in children:
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    reports = [json.loads(child.stdout.readline()) for child in children]
+    for child in children:
+        child.wait(timeout=60)
+    assert sum(r["sent"] for r in reports) == total, "the ceiling run lost messages"
+    return total / (max(r["finished"] for r in reports) - min(r["started"] for r in reports))
+
+
+def fill(database_url: str, members: int) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        offices = [row[0] for row in connection.execute(text("SELECT id FROM offices ORDER BY id"))]
+        connection.execute(text("""
+            INSERT INTO members (phone, pin_hash, language, office_id, failed_logins, created_at, updated_at)
+            SELECT '+85620' || lpad(i::text, 8, '0'), 'x', CASE WHEN i % 2 = 0 THEN 'en' ELSE 'lo' END,
+                   (CAST(:offices AS integer[]))[1 + i % :office_count], 0, now(), now()
+            FROM generate_series(1, :n) AS i
+        """), {"offices": offices, "office_count": len(offices), "n": members})
+        connection.execute(text("""
+            INSERT INTO devices (member_id, token, platform, app_version, locale, active, created_at, last_seen_at)
+            SELECT id, 'bc-' || lpad(id::text, 8, '0') || '-token', 'android', '1.0', 'lo', true, now(), now()
+            FROM members
+        """))
+        connection.execute(text("""
+            INSERT INTO notification_preferences (member_id, muted_categories, updated_at)
+            SELECT id, '["news"]', now() FROM members WHERE id % :every = 0
+        """), {"every": MUTED_EVERY})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--ceiling-child":
+        ceiling_child(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes, and ceiling processes")
+    args = parser.parse_args()
+
+    from rq import Queue
+
+    from lsso_mobile import create_app
+    from lsso_mobile import runtime as runtime_module
+    from lsso_mobile.config import load_settings
+    from lsso_mobile.models import Broadcast, BroadcastStatus, StaffRole
+    from lsso_mobile.services.accounts import create_staff_user
+
+    fcm = FakeFcmProcess()
+    prefix = f"lsso-bench-{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="lsso-bench-"))
+    result: dict = {"benchmark": "broadcast", "members": args.members, "devices": args.members,
+                    "workers": args.workers}
+    workers: list[subprocess.Popen] = []
+    try:
+        with throwaway_database("lsso_bench_broadcast") as database_url:
+            started = time.perf_counter()
+            fill(database_url, args.members)
+            result["fill_seconds"] = round(time.perf_counter() - started, 1)
+            settings = load_settings(environ={}, env="test", database_url=database_url, instance_dir=str(workdir),
+                                     redis_url=REDIS_URL, queue_prefix=prefix, push_backend="fcm",
+                                     fcm_endpoint=fcm.url, fcm_project_id="lsso-bench", fcm_http_timeout=60.0,
+                                     password_hashing="fast", log_level="WARNING")
+            app = create_app(settings)
+            rt = runtime_module.current()
+            with rt.db.unit_of_work() as session:
+                for username in ("ops.author", "ops.approver"):
+                    create_staff_user(session, settings, username, PASSWORD, StaffRole.OPS, username, None)
+            client = app.test_client()
+
+            def bearer(username: str) -> dict[str, str]:
+                token = client.post("/api/v1/auth/staff/login", json={"username": username, "password": PASSWORD})
+                return {"Authorization": f"Bearer {token.json['access_token']}"}
+
+            author, approver = bearer("ops.author"), bearer("ops.approver")
+
+            preview_ms = {}
+            for name, audience in (("everyone", {}), ("three_provinces", {"provinces": ["01", "02", "16"]}),
+                                   ("scheme_in_two_provinces", {"provinces": ["01", "16"], "schemes": ["voluntary"]})):
+                timings = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    response = client.post("/api/v1/staff/broadcasts/preview", json=audience, headers=author)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                    assert response.status_code == 200, response.json
+                preview_ms[name] = round(min(timings), 1)
+                preview_ms[f"{name}_worst"] = round(max(timings), 1)
+                if name == "everyone":
+                    assert response.json == {**response.json, "members": args.members, "devices": args.members}
+            result["preview_ms"] = preview_ms
+            expected = args.members - args.members // MUTED_EVERY
+
+            result["ceiling_per_second"] = round(run_ceiling(fcm.url, expected, args.workers), 1)
+            fcm.reset()
+
+            workers = [start_worker(settings, workdir / f"worker-{i}.log") for i in range(args.workers)]
+            time.sleep(3)  # workers up and idle
+            created = client.post("/api/v1/staff/broadcasts", headers=author, json=TEXTS)
+            broadcast_id = created.json["id"]
+            assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author).status_code == 200
+            approved_at = time.time()
+            assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver).status_code == 200
+
+            queue = Queue(f"{prefix}-broadcast", connection=rt.job_queue.connection())
+            start_job = _wait_for(lambda: _finished_job(queue, f"start_broadcast({broadcast_id})"), 120,
+                                  "the start job")
+            result["send_to_all_jobs_enqueued_seconds"] = round(start_job.ended_at.timestamp() - approved_at, 2)
+            result["slices"] = start_job.result["slices"]
+
+            peak = [0.0] * len(workers)
+            deadline = time.monotonic() + 7200
+            while fcm.total() < expected and time.monotonic() < deadline:
+                peak = [max(p, peak_rss_mb(w.pid)) for p, w in zip(peak, workers, strict=True)]
+                time.sleep(1)
+            time.sleep(3)  # any duplicate shows up
+            counts = fcm.counts()["by_token"]
+            last = max(t for t, _ in fcm.receipts())
+            result["delivered"] = len(counts)
+            result["delivery_per_second"] = round(len(counts) / (last - approved_at), 1)
+            result["ratio"] = round(result["delivery_per_second"] / result["ceiling_per_second"], 3)
+            result["worker_peak_rss_mb"] = [round(max(p, peak_rss_mb(w.pid)), 1) for p, w in zip(peak, workers,
+                                                                                                   strict=True)]
+            expected_tokens = {f"bc-{i:08d}-token" for i in range(1, args.members + 1) if i % MUTED_EVERY}
+            result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
+            result["misses"] = len(expected_tokens - counts.keys())
+            result["unexpected"] = len(counts.keys() - expected_tokens)
+            stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author).json
+            result["stats_totals"] = stats["totals"]
+            def sent() -> bool:
+                with rt.db.unit_of_work() as session:
+                    return session.get(Broadcast, broadcast_id).status is BroadcastStatus.SENT
+
+            _wait_for(sent, 60, "the broadcast to be marked sent")
+            rt.close()
+        result["targets"] = {"send_to_all_jobs_enqueued_seconds": "<= 10", "ratio": ">= 0.8",
+                             "worker_peak_rss_mb": "<= 300", "preview_ms": "<= 1000", "duplicates": 0, "misses": 0}
+        result["met"] = (result["send_to_all_jobs_enqueued_seconds"] <= 10 and result["ratio"] >= 0.8
+                         and max(result["worker_peak_rss_mb"]) <= 300
+                         and max(v for v in preview_ms.values()) <= 1000
+                         and result["duplicates"] == 0 and result["misses"] == 0 and result["unexpected"] == 0)
+    finally:
+        for worker in workers:
+            stop_process(worker)
+        fcm.stop()
+        clear_redis_prefix(REDIS_URL, prefix)
+    print(json.dumps(result))
+
+
+def _finished_job(queue, description: str):
+    from rq.job import Job
+
+    for job_id in queue.finished_job_registry.get_job_ids():
+        job = Job.fetch(job_id, connection=queue.connection)
+        if job.description == description:
+            return job
+    return None
+
+
+def _wait_for(probe, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+if __name__ == "__main__":
+    main()
