@@ -206,7 +206,10 @@ def main() -> None:
                 time.sleep(1)
             time.sleep(3)  # any duplicate shows up
             counts = fcm.counts()["by_token"]
-            last = max(t for t, _ in fcm.receipts())
+            receipts = [t for t, _ in fcm.receipts()]
+            first, last = min(receipts), max(receipts)
+            result["first_push_after_seconds"] = round(first - approved_at, 2)
+            result["steady_per_second"] = round(len(receipts) / (last - first), 1)
             result["delivered"] = len(counts)
             result["delivery_per_second"] = round(len(counts) / (last - approved_at), 1)
             result["ratio"] = round(result["delivery_per_second"] / result["ceiling_per_second"], 3)
