@@ -164,14 +164,15 @@ def list_notifications(args: dict[str, Any]) -> Any:
     server_time = now() - SYNC_MARGIN
     key = decode_key_cursor(args["cursor"], "inbox", 3)
     before = inbox.InboxPosition.from_key(*key) if key else None
-    items = inbox.list_inbox(session, member_id, before, args["updated_since"], args["limit"] + 1, now())
+    matched = inbox.member_broadcasts(session, member_id, now(), withdrawn_since=args["updated_since"])
+    items = inbox.list_inbox(session, member_id, before, args["updated_since"], args["limit"] + 1, now(), matched)
     has_more = len(items) > args["limit"]
     items = items[:args["limit"]]
     language = _language()
     return {
         "items": [_notification_view(item, language) for item in items],
         "next_cursor": encode_key_cursor("inbox", items[-1].position.key()) if has_more else None,
-        "unread_count": inbox.unread_count(session, member_id, now()),
+        "unread_count": inbox.unread_count(session, member_id, now(), matched),
         "server_time": server_time,
     }
 

@@ -111,10 +111,14 @@ def _notices_before(query: Any, position: InboxPosition) -> Any:
                            and_(Notification.created_at == position.time, Notification.id < position.id)))
 
 
+Matched = list[tuple[Broadcast, datetime | None]]
+
+
 def list_inbox(session: Session, member_id: int, before: InboxPosition | None, updated_since: datetime | None,
-               limit: int, now: datetime) -> list[InboxItem]:
+               limit: int, now: datetime, matched: Matched | None = None) -> list[InboxItem]:
     """Up to ``limit`` items, newest first; with ``updated_since`` only those changed since (withdrawn
-    broadcasts included, marked, so the app can remove them)."""
+    broadcasts included, marked, so the app can remove them). ``matched``: member_broadcasts(...,
+    withdrawn_since=updated_since), if the caller has it already."""
     query = select(Notification).where(Notification.member_id == member_id)
     if before is not None:
         query = _notices_before(query, before)
@@ -122,20 +126,24 @@ def list_inbox(session: Session, member_id: int, before: InboxPosition | None, u
         query = query.where(Notification.updated_at > updated_since)
     notices = [InboxItem.of_notice(n) for n in session.scalars(
         query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))]
-    broadcasts = [InboxItem.of_broadcast(b, read_at) for b, read_at in member_broadcasts(
-        session, member_id, now, withdrawn_since=updated_since)]
+    if matched is None:
+        matched = member_broadcasts(session, member_id, now, withdrawn_since=updated_since)
+    broadcasts = [InboxItem.of_broadcast(b, read_at) for b, read_at in matched]
     broadcasts = [item for item in broadcasts
                   if (before is None or item.position.key() < before.key())
                   and (updated_since is None or item.updated_at > updated_since)]
     return sorted(notices + broadcasts, key=lambda item: item.position.key(), reverse=True)[:limit]
 
 
-def unread_count(session: Session, member_id: int, now: datetime) -> int:
+def unread_count(session: Session, member_id: int, now: datetime, matched: Matched | None = None) -> int:
     notices = session.scalar(
         select(func.count()).select_from(Notification)
         .where(Notification.member_id == member_id, Notification.read_at.is_(None))
     ) or 0
-    return notices + sum(1 for _, read_at in member_broadcasts(session, member_id, now) if read_at is None)
+    if matched is None:
+        matched = member_broadcasts(session, member_id, now)
+    return notices + sum(1 for b, read_at in matched if read_at is None and b.status is not BroadcastStatus.WITHDRAWN)
+
 
 
 def mark_read(session: Session, member_id: int, notification_id: int, now: datetime) -> InboxItem:
