@@ -3,6 +3,7 @@ real `lsso-mobile worker` processes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,24 +67,30 @@ class Workers:
         env = settings_env(settings or self.settings)
         env.update(extra_env or {})
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
+        # Its own process group: RQ's scheduler runs in a child process, which must go with the worker.
         process = subprocess.Popen([sys.executable, "-m", "lsso_mobile.cli", "worker"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(process)
         return process
 
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("worker-*.log")))
 
+    @staticmethod
+    def kill(process: subprocess.Popen) -> None:
+        """SIGKILL the worker and its scheduler child, as a machine that dies would."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         for process in self.processes:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            self.kill(process)  # whatever is left of the group (a killed worker's scheduler child)
 
 
 @pytest.fixture

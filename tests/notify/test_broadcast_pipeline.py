@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import time
 
 import pytest
@@ -46,8 +45,7 @@ def test_worker_killed_mid_broadcast_gives_every_device_exactly_one_push(app, cl
     assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver).status_code == 200
     wait_until(lambda: fcm_server.accepted_count() >= 500 and any(fcm_server.attempts(t) for t in held),
                timeout=30, message="the worker to be inside the slice's second send_each call")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    workers.kill(victim)
     fcm_server.clear_rules()
     before_recovery = fcm_server.accepted_count()
     assert before_recovery < DEVICES

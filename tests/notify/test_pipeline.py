@@ -4,7 +4,6 @@ worker` processes -> firebase-admin SDK -> local FCM server. Counted at the FCM 
 from __future__ import annotations
 
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -205,8 +204,7 @@ def test_worker_killed_mid_send_leaves_every_device_with_exactly_one_push(app, d
     notification_id = notify(member_id)
     wait_until(lambda: fcm_server.accepted_count() == 500 and any(fcm_server.attempts(t) for t in second_batch),
                timeout=30, message="the worker to be inside its second send_each call")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=10)
+    workers.kill(victim)
     fcm_server.clear_rules()  # FCM is healthy again; the held requests die with their client
     assert fcm_server.accepted_count() == 500
 
