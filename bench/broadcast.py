@@ -6,7 +6,8 @@
    1% of them mute the "news" category (so the muting path runs at scale too).
 2. Audience preview latency through the API (everyone; three provinces; a scheme in two provinces).
 3. Ceiling: the same number of messages as the broadcast will push, straight through firebase-admin
-   ``send_each`` (500 a call) from W processes at once to the local FCM server (its own process).
+   ``send_each`` (500 a call) from W processes at once to the local FCM server (its own process);
+   half before the broadcast and half after, so the shared machine's drift hits both alike.
 4. The broadcast: created, submitted and approved over the API by two ops users, then sent by W
    ``lsso-mobile worker`` processes with the real SDK to the same FCM server. Figures: time from the
    approval request to the last slice job enqueued, delivery rate (approval -> last push received),
@@ -78,6 +79,7 @@ def ceiling_child(fcm_url: str, count: int, offset: int) -> None:
 
 
 def run_ceiling(fcm_url: str, total: int, processes: int) -> float:
+    """Seconds for ``total`` messages from ``processes`` processes at once."""
     share = -(-total // processes)
     children = [subprocess.Popen([sys.executable, __file__, "--ceiling-child", fcm_url,
                                   str(min(share, total - p * share)), str(p * share)],
@@ -92,7 +94,7 @@ def run_ceiling(fcm_url: str, total: int, processes: int) -> float:
     for child in children:
         child.wait(timeout=60)
     assert sum(r["sent"] for r in reports) == total, "the ceiling run lost messages"
-    return total / (max(r["finished"] for r in reports) - min(r["started"] for r in reports))
+    return max(r["finished"] for r in reports) - min(r["started"] for r in reports)
 
 
 def fill(database_url: str, members: int) -> None:
@@ -164,7 +166,7 @@ def main() -> None:
                 token = client.post("/api/v1/auth/staff/login", json={"username": username, "password": PASSWORD})
                 return {"Authorization": f"Bearer {token.json['access_token']}"}
 
-            author, approver = bearer("ops.author"), bearer("ops.approver")
+            author = bearer("ops.author")  # access tokens live 15 minutes: sign in again before each step
 
             preview_ms = {}
             for name, audience in (("everyone", {}), ("three_provinces", {"provinces": ["01", "02", "16"]}),
@@ -180,13 +182,16 @@ def main() -> None:
                 if name == "everyone":
                     assert response.json == {**response.json, "members": args.members, "devices": args.members}
             result["preview_ms"] = preview_ms
+            print(f"progress: {json.dumps(result)}", file=sys.stderr, flush=True)
             expected = args.members - args.members // MUTED_EVERY
 
-            result["ceiling_per_second"] = round(run_ceiling(fcm.url, expected, args.workers), 1)
+            # The ceiling runs half before and half after the broadcast, so the machine's drift hits both alike.
+            ceiling_seconds = run_ceiling(fcm.url, expected // 2, args.workers)
             fcm.reset()
 
             workers = [start_worker(settings, workdir / f"worker-{i}.log") for i in range(args.workers)]
             time.sleep(3)  # workers up and idle
+            author, approver = bearer("ops.author"), bearer("ops.approver")
             created = client.post("/api/v1/staff/broadcasts", headers=author, json=TEXTS)
             broadcast_id = created.json["id"]
             assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author).status_code == 200
@@ -212,20 +217,23 @@ def main() -> None:
             result["steady_per_second"] = round(len(receipts) / (last - first), 1)
             result["delivered"] = len(counts)
             result["delivery_per_second"] = round(len(counts) / (last - approved_at), 1)
-            result["ratio"] = round(result["delivery_per_second"] / result["ceiling_per_second"], 3)
             result["worker_peak_rss_mb"] = [round(max(p, peak_rss_mb(w.pid)), 1) for p, w in zip(peak, workers,
                                                                                                    strict=True)]
             expected_tokens = {f"bc-{i:08d}-token" for i in range(1, args.members + 1) if i % MUTED_EVERY}
             result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
             result["misses"] = len(expected_tokens - counts.keys())
             result["unexpected"] = len(counts.keys() - expected_tokens)
-            stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author).json
+            stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=bearer("ops.author")).json
             result["stats_totals"] = stats["totals"]
             def sent() -> bool:
                 with rt.db.unit_of_work() as session:
                     return session.get(Broadcast, broadcast_id).status is BroadcastStatus.SENT
 
             _wait_for(sent, 60, "the broadcast to be marked sent")
+            fcm.reset()
+            ceiling_seconds += run_ceiling(fcm.url, expected - expected // 2, args.workers)
+            result["ceiling_per_second"] = round(expected / ceiling_seconds, 1)
+            result["ratio"] = round(result["delivery_per_second"] / result["ceiling_per_second"], 3)
             rt.close()
         result["targets"] = {"send_to_all_jobs_enqueued_seconds": "<= 10", "ratio": ">= 0.8",
                              "worker_peak_rss_mb": "<= 300", "preview_ms": "<= 1000", "duplicates": 0, "misses": 0}
