@@ -130,6 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes, and ceiling processes")
+    parser.add_argument("--preview-only", action="store_true", help="fill, time the preview, stop")
     args = parser.parse_args()
 
     from rq import Queue
@@ -183,6 +184,11 @@ def main() -> None:
                     assert response.json == {**response.json, "members": args.members, "devices": args.members}
             result["preview_ms"] = preview_ms
             print(f"progress: {json.dumps(result)}", file=sys.stderr, flush=True)
+            if args.preview_only:
+                rt.close()
+                result["met"] = max(preview_ms.values()) <= 1000
+                print(json.dumps(result))
+                return
             expected = args.members - args.members // MUTED_EVERY
 
             # The ceiling runs half before and half after the broadcast, so the machine's drift hits both alike.
