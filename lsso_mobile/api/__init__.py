@@ -8,10 +8,12 @@ from lsso_mobile.api import (
     auth,
     claims,
     contributions,
+    conversations,
     health,
     integration,
     members,
     notifications,
+    office_calendar,
     reference,
     registrations,
     rules,
@@ -33,5 +35,9 @@ def register_blueprints(api: Api) -> None:
         integration.blp,
         reference.blp,
         rules.blp,
+        conversations.member_blp,
+        conversations.staff_blp,
+        conversations.canned_blp,
+        office_calendar.blp,
     ):
         api.register_blueprint(blueprint)

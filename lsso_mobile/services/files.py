@@ -138,7 +138,7 @@ def _check_jpeg(data: bytes) -> None:
 
 
 def _check_pdf(data: bytes) -> None:
-    if not data[5:8] in (b"1.0", b"1.1", b"1.2", b"1.3", b"1.4", b"1.5", b"1.6", b"1.7", b"2.0"):
+    if data[5:8] not in (b"1.0", b"1.1", b"1.2", b"1.3", b"1.4", b"1.5", b"1.6", b"1.7", b"2.0"):
         raise _broken("PDF", "unknown version")
     if b"%%EOF" not in data[-1024:]:
         raise _broken("PDF", "no end-of-file marker")
