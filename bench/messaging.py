@@ -120,6 +120,11 @@ def sign_in_members(port: int, phones: list[str], stats: Stats) -> list[str]:
     return tokens  # type: ignore[return-value]
 
 
+def _pause(rng: random.Random, think: float, deadline: float) -> None:
+    """A person's pause between actions (exponential, mean ``think``), never past the end of the run."""
+    time.sleep(max(0.0, min(rng.expovariate(1 / think), deadline - time.monotonic())))
+
+
 def member_loop(port: int, token: str, office_code: str, device: str, stats: Stats, deadline: float,
                 think: float, seed: int) -> None:
     rng = random.Random(seed)
@@ -148,12 +153,12 @@ def member_loop(port: int, token: str, office_code: str, device: str, stats: Sta
                 stats.count("member_retries")
                 if again == 201 and (not retry["_replayed"] or retry["message"]["id"] != answer["message"]["id"]):
                     stats.count("retry_mismatch")
-        time.sleep(rng.expovariate(1 / think))
+        _pause(rng, think, deadline)
         if conversation_id is not None and rng.random() < 0.5:
             client.call("GET", "/api/v1/conversations?limit=20")
             client.call("GET", f"/api/v1/conversations/{conversation_id}/messages?limit=20")
             client.call("POST", f"/api/v1/conversations/{conversation_id}/read")
-            time.sleep(rng.expovariate(1 / think))
+            _pause(rng, think, deadline)
 
 
 def officer_loop(port: int, token: str, stats: Stats, deadline: float, think: float, seed: int) -> None:
@@ -165,7 +170,7 @@ def officer_loop(port: int, token: str, stats: Stats, deadline: float, think: fl
         status, inbox = client.call("GET", "/api/v1/staff/conversations?status=open&limit=20")
         items = inbox.get("items", []) if status == 200 else []
         if not items:
-            time.sleep(rng.expovariate(1 / think))
+            _pause(rng, think, deadline)
             continue
         conversation = rng.choice(items)
         cid = conversation["id"]
@@ -181,7 +186,7 @@ def officer_loop(port: int, token: str, stats: Stats, deadline: float, think: fl
                                       "idempotency_key": str(uuid.uuid4())}, expect=(201,))
         if status == 201:
             stats.count("staff_replies")
-        time.sleep(rng.expovariate(1 / think))
+        _pause(rng, think, deadline)
 
 
 def main() -> None:
@@ -239,7 +244,8 @@ def main() -> None:
             port = free_port()
             server = subprocess.Popen(
                 [str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.gunicorn_workers), "-k", "gthread",
-                 "--threads", "8", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+                 "--threads", "8", "--keep-alive", "300",  # connections outlive the clients' pauses
+                 "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
                 env=worker_env(settings), cwd=ROOT, stdout=(workdir / "gunicorn.log").open("wb"),
                 stderr=subprocess.STDOUT)
             worker = start_worker(settings, workdir / "worker.log")
