@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ from bench.common import (  # noqa: E402
     ROOT,
     FakeFcmProcess,
     clear_redis_prefix,
+    cpu_seconds,
     free_port,
     percentile,
     start_worker,
@@ -87,10 +89,13 @@ class Stats:
         self.latencies: list[float] = []
         self.errors: Counter[str] = Counter()
         self.counts: Counter[str] = Counter()
+        self.by_route: dict[str, list[float]] = {}
 
     def record(self, method: str, path: str, ms: float, ok: bool, status: str) -> None:
+        route = method + " " + re.sub(r"/[0-9]+", "/{id}", path.split("?")[0])
         with self.lock:
             self.latencies.append(ms)
+            self.by_route.setdefault(route, []).append(ms)
             if not ok:
                 self.errors[f"{method} {path.split('?')[0]} -> {status}"] += 1
 
@@ -259,6 +264,7 @@ def main() -> None:
                                               {"username": f"officer{j}", "password": STAFF_PASSWORD})
                     officer_tokens.append(body["access_token"])
                 stats.latencies.clear()  # sign-in is not what is measured
+                stats.by_route.clear()
 
                 deadline = time.monotonic() + args.seconds
                 threads = [threading.Thread(target=member_loop, args=(
@@ -267,12 +273,16 @@ def main() -> None:
                 threads += [threading.Thread(target=officer_loop, args=(port, token, stats, deadline, args.think,
                                                                         10_000 + j))
                             for j, token in enumerate(officer_tokens)]
+                cpu_before = _tree_cpu(server.pid), cpu_seconds(worker.pid), time.process_time()
+                load_before = os.getloadavg()[0]
                 started = time.perf_counter()
                 for thread in threads:
                     thread.start()
                 for thread in threads:
                     thread.join()
                 elapsed = time.perf_counter() - started
+                cpu_after = _tree_cpu(server.pid), cpu_seconds(worker.pid), time.process_time()
+                load_after = os.getloadavg()[0]
 
                 replies = stats.counts["staff_replies"]
                 drain_started = time.monotonic()
@@ -287,6 +297,14 @@ def main() -> None:
                 result.update({
                     "requests": len(latencies), "requests_per_second": round(len(latencies) / elapsed, 1),
                     "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
+                    "by_route": {route: {"n": len(v), "p50_ms": round(percentile(v, 50), 1),
+                                         "p99_ms": round(percentile(v, 99), 1)}
+                                 for route, v in sorted(stats.by_route.items())},
+                    # CPU per request is what the machine's other load does not change
+                    "gunicorn_cpu_ms_per_request": round((cpu_after[0] - cpu_before[0]) * 1000 / len(latencies), 2),
+                    "worker_cpu_ms_per_push": round((cpu_after[1] - cpu_before[1]) * 1000 / max(replies, 1), 2),
+                    "bench_client_cpu_seconds": round(cpu_after[2] - cpu_before[2], 1),
+                    "load_average_1m": [round(load_before, 1), round(load_after, 1)], "cpus": os.cpu_count(),
                     "errors": sum(stats.errors.values()), "error_kinds": dict(stats.errors.most_common(5)),
                     "member_messages": stats.counts["member_messages_accepted"],
                     "member_retries_same_key": stats.counts["member_retries"],
@@ -306,6 +324,12 @@ def main() -> None:
                      and result.get("pushes_received") == result.get("staff_replies")
                      and result.get("retry_mismatches") == 0)
     print(json.dumps(result))
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the gunicorn arbiter and its workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
 def _wait_http(port: int) -> None:

@@ -61,6 +61,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation_id", "conversation_id", "id"),
         Index("ix_messages_conversation_updated", "conversation_id", "updated_at"),
+        Index("ix_messages_member_created", "member_id", "created_at"),  # the per-minute limit
         # A retried send (same client key) is found here, and two racing retries cannot both insert.
         UniqueConstraint("member_id", "idempotency_key", name="uq_messages_member_key"),
         UniqueConstraint("staff_id", "idempotency_key", name="uq_messages_staff_key"),

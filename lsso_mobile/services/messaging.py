@@ -107,7 +107,9 @@ def _earlier_send(session: Session, author: Any, key: str | None, digest: str) -
 
 def _store_once(session: Session, author: Any, key: str | None, digest: str) -> Message | None:
     """Flush the new rows. If a concurrent send with the same key won the unique constraint, roll this
-    request back (nothing of it is kept) and return the winner's message instead."""
+    request back and return the winner's message instead. (The one place a service ends a transaction:
+    nothing was written before the new rows, and after a failed statement PostgreSQL accepts nothing
+    but a rollback; a savepoint would do the same with more round trips on every send.)"""
     try:
         session.flush()
     except IntegrityError:
@@ -309,11 +311,14 @@ def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[A
 
 def mark_read_by_member(session: Session, member_id: int, conversation_id: int, now: datetime) -> int:
     conversation = member_conversation(session, member_id, conversation_id)
-    return session.execute(
+    marked = session.execute(
         update(Message).where(Message.conversation_id == conversation.id, Message.staff_id.is_not(None),
                               Message.internal.is_(False), Message.read_at.is_(None))
         .values(read_at=now, updated_at=now).execution_options(synchronize_session=False)
     ).rowcount or 0
+    if marked:
+        conversation.updated_at = now  # the member's other devices sync the unread count
+    return marked
 
 
 def unread_for_member(session: Session, conversation_id: int) -> int:

@@ -125,6 +125,7 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index('ix_messages_conversation_id', ['conversation_id', 'id'], unique=False)
         batch_op.create_index('ix_messages_conversation_updated', ['conversation_id', 'updated_at'], unique=False)
+        batch_op.create_index('ix_messages_member_created', ['member_id', 'created_at'], unique=False)
 
     op.create_table('attachments',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -169,6 +170,7 @@ def downgrade() -> None:
 
     op.drop_table('attachments')
     with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_messages_member_created')
         batch_op.drop_index('ix_messages_conversation_updated')
         batch_op.drop_index('ix_messages_conversation_id')
 
