@@ -15,6 +15,7 @@ from typing import Any
 from flask import Response, request
 from flask_smorest.fields import Upload
 from marshmallow import fields, validate
+from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
@@ -258,7 +259,7 @@ def _office_codes(conversations: list[Conversation]) -> dict[int, str]:
     ids = {c.office_id for c in conversations}
     if not ids:
         return {}
-    return dict(db_session().query(Office.id, Office.code).filter(Office.id.in_(ids)).all())
+    return dict(db_session().execute(select(Office.id, Office.code).where(Office.id.in_(ids))).all())
 
 
 def _author(message: Message) -> str:

@@ -133,7 +133,8 @@ def _check_jpeg(data: bytes) -> None:
         offset += 2 + length
     if not frame:
         raise _broken("JPEG", "no frame header")
-    if b"\xff\xd9" not in data[-64:]:
+    # Some phones (Samsung's, for one) append their own data after the end marker, so look past the scan.
+    if data.find(b"\xff\xd9", offset) == -1:
         raise _broken("JPEG", "no end of image")
 
 

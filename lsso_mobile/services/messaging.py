@@ -144,12 +144,12 @@ def _attach(session: Session, message: Message, attachment_ids: list[int], uploa
 def upload_attachment(session: Session, settings: Settings, data: bytes, now: datetime, *,
                       member_id: int | None = None, staff_id: int | None = None) -> Attachment:
     """Check and store an upload; the same bytes uploaded again and not yet sent give the same attachment."""
-    content_type = check_upload(data, settings.attachment_max_bytes)
     uploader = (Attachment.uploader_member_id == member_id) if member_id is not None else \
         (Attachment.uploader_staff_id == staff_id)
     check_window_limit(session, Attachment.created_at, uploader,
                        settings.messages_per_minute * UPLOADS_PER_MINUTE_FACTOR, timedelta(minutes=1), now,
                        "Too many uploads; wait a moment and try again.")
+    content_type = check_upload(data, settings.attachment_max_bytes)
     sha256 = hashlib.sha256(data).hexdigest()
     existing = session.scalars(select(Attachment).where(uploader, Attachment.sha256 == sha256,
                                                         Attachment.message_id.is_(None))).first()

@@ -428,3 +428,11 @@ def test_openapi_documents_the_messaging_routes(client):
     assert {"201", "401", "403", "413", "415", "422", "429"} <= set(upload_doc["responses"])
     send = spec["paths"]["/api/v1/conversations/{conversation_id}/messages"]["post"]
     assert {"201", "404", "409", "422", "429"} <= set(send["responses"])
+
+
+@pytest.mark.parametrize("settings_overrides", [{"messages_per_minute": 1}])
+def test_uploads_per_minute(client, sms_gateway, db):
+    alice = member(client, sms_gateway, "+8562055580084")
+    statuses = [upload(client, alice, png_bytes(i + 1, 1)).status_code for i in range(4)]
+    assert statuses == [201, 201, 201, 429]  # three times the messages a minute
+    assert _count(db, Attachment) == 3

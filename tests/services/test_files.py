@@ -47,3 +47,8 @@ def test_store_is_content_addressed_and_refuses_other_keys(tmp_path):
     assert len(list(tmp_path.rglob("*"))) == 3  # two directory levels and one file
     with pytest.raises(ValueError):
         store.get("../../etc/passwd")
+
+
+def test_phone_trailers_after_a_jpeg_are_accepted():
+    """Some Android cameras append their own data after the end-of-image marker."""
+    assert sniff_content_type(jpeg_bytes() + b"SEFH" + b"\x00" * 500 + b"SEFT") == JPEG
