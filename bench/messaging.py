@@ -333,7 +333,7 @@ def _tree_cpu(pid: int) -> float:
 
 
 def _wait_http(port: int) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180  # a busy machine starts gunicorn's workers slowly
     while time.monotonic() < deadline:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
