@@ -30,15 +30,19 @@ from lsso_mobile.api.schemas import (
     encode_time_cursor,
     page,
 )
+from lsso_mobile.errors import PayloadTooLarge
 from lsso_mobile.models import Attachment, Conversation, ConversationCategory, ConversationStatus, Message, Office
 from lsso_mobile.services import messaging
-from lsso_mobile.services.files import EXTENSIONS, FileTooLarge
+from lsso_mobile.services.files import EXTENSIONS
 from lsso_mobile.validation import FullMatch
 
+UPLOADS = ("Attachments are uploaded first (POST .../attachments, multipart/form-data, field `file`, one file; "
+           "JPEG, PNG or PDF judged by content) and then sent by id with a message (`attachment_ids`, at most 3).")
 member_blp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations",
-                       description="Members write to their social security office")
+                       description="Members write to their social security office. Every message carries an "
+                                   "`idempotency_key`: a retry returns the first answer. " + UPLOADS)
 staff_blp = Blueprint("staff_conversations", __name__, url_prefix="/api/v1/staff/conversations",
-                      description="Officers work their office's conversations")
+                      description="Officers work their office's conversations. " + UPLOADS)
 canned_blp = Blueprint("canned_replies", __name__, url_prefix="/api/v1/staff/canned-replies",
                        description="Prepared answers of the officer's office, in Lao and English")
 
@@ -338,7 +342,7 @@ def _upload_size_limit(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         limit = settings().attachment_max_bytes
         if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-            raise FileTooLarge(f"The file is larger than {limit} bytes ({limit // (1024 * 1024)} MB).",
+            raise PayloadTooLarge(f"The file is larger than {limit} bytes ({limit // (1024 * 1024)} MB).",
                                errors={"file": [f"at most {limit} bytes"]})
         request.max_content_length = limit + MULTIPART_OVERHEAD
         return view(*args, **kwargs)

@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 from typing import Protocol
 
-from lsso_mobile.errors import DomainError, InvalidInput
+from lsso_mobile.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -22,14 +22,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_SIDE = 20_000
 # Active content a PDF viewer may run; members' documents are scans and never need it.
 PDF_ACTIVE_CONTENT = (b"/JavaScript", b"/JS", b"/Launch", b"/EmbeddedFile", b"/RichMedia", b"/XFA")
-
-
-class UnsupportedFile(DomainError):
-    status = 415
-
-
-class FileTooLarge(DomainError):
-    status = 413
 
 
 def sniff_content_type(data: bytes) -> str:
@@ -45,7 +37,7 @@ def sniff_content_type(data: bytes) -> str:
     if data.startswith(b"%PDF-"):
         _check_pdf(data)
         return PDF
-    raise UnsupportedFile(f"Only JPEG, PNG and PDF files are accepted; this file {_looks_like(data)}.",
+    raise UnsupportedMediaType(f"Only JPEG, PNG and PDF files are accepted; this file {_looks_like(data)}.",
                           errors={"file": ["unsupported type"]})
 
 
@@ -59,8 +51,8 @@ def _looks_like(data: bytes) -> str:
     return "is of another or unknown type"
 
 
-def _broken(kind: str, why: str) -> UnsupportedFile:
-    return UnsupportedFile(f"The file starts like a {kind} but is not a valid one ({why}).",
+def _broken(kind: str, why: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(f"The file starts like a {kind} but is not a valid one ({why}).",
                            errors={"file": [f"invalid {kind}"]})
 
 
@@ -149,7 +141,7 @@ def _check_pdf(data: bytes) -> None:
         while index != -1:
             following = data[index + len(name):index + len(name) + 1]
             if not following.isalnum():
-                raise UnsupportedFile("PDF files with scripts, launch actions or embedded files are not accepted.",
+                raise UnsupportedMediaType("PDF files with scripts, launch actions or embedded files are not accepted.",
                                       errors={"file": ["active content"]})
             index = data.find(name, index + 1)
 
@@ -157,7 +149,7 @@ def _check_pdf(data: bytes) -> None:
 def check_upload(data: bytes, max_bytes: int) -> str:
     """The sniffed content type of an acceptable upload; 413, 415 or 422 with the reason otherwise."""
     if len(data) > max_bytes:
-        raise FileTooLarge(f"The file is larger than {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
+        raise PayloadTooLarge(f"The file is larger than {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
                            errors={"file": [f"at most {max_bytes} bytes"]})
     return sniff_content_type(data)
 
