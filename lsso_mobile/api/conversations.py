@@ -198,7 +198,7 @@ class StaffThreadSchema(PageMetaSchema):
 class CountsSchema(StrictSchema):
     open = fields.Integer(required=True)
     pending = fields.Integer(required=True)
-    resolved = fields.Integer(required=True)
+    resolved = fields.Integer(required=True, metadata={"description": "Resolved in the last 30 days"})
     overdue = fields.Integer(required=True)
     open_unassigned = fields.Integer(required=True)
 

@@ -49,6 +49,7 @@ MAX_ATTACHMENTS_PER_MESSAGE = 3
 PREVIEW_CHARS = 120
 UPLOADS_PER_MINUTE_FACTOR = 3  # uploads per minute = this x messages per minute
 OPEN_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
+RESOLVED_COUNT_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -399,19 +400,26 @@ def list_overdue(session: Session, staff: Principal, now: datetime, after: tuple
 
 
 def office_counts(session: Session, staff: Principal, now: datetime) -> dict[str, int]:
+    """Open and pending conversations of the office, and those resolved in the last RESOLVED_COUNT_DAYS
+    (resolved ones pile up for ever; counting all of them on every inbox poll would grow without end)."""
     rows = session.execute(
         select(Conversation.status, func.count(),
                func.sum(case((and_(Conversation.status == ConversationStatus.OPEN, Conversation.reply_due_at < now),
                               1), else_=0)),
                func.sum(case((and_(Conversation.status == ConversationStatus.OPEN,
                                    Conversation.assignee_id.is_(None)), 1), else_=0)))
-        .where(Conversation.office_id == staff.office_id).group_by(Conversation.status)).all()
+        .where(Conversation.office_id == staff.office_id, Conversation.status.in_(OPEN_STATUSES))
+        .group_by(Conversation.status)).all()
     counts = {status.value: 0 for status in ConversationStatus}
     overdue = unassigned = 0
     for status, count, late, nobody in rows:
         counts[ConversationStatus(status).value] = count
         overdue += late or 0
         unassigned += nobody or 0
+    counts[ConversationStatus.RESOLVED.value] = session.scalar(
+        select(func.count()).select_from(Conversation).where(
+            Conversation.office_id == staff.office_id,
+            Conversation.resolved_at >= now - timedelta(days=RESOLVED_COUNT_DAYS))) or 0
     return {**counts, "overdue": overdue, "open_unassigned": unassigned}
 
 

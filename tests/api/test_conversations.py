@@ -310,6 +310,10 @@ def test_inbox_filters_assignment_and_overdue(client, sms_gateway, staff, db):
     assert [c["id"] for c in listed["items"]] == [claims] and listed["items"][0]["overdue"] is True
     counts = client.get(STAFF, headers=desk).json["counts"]
     assert counts == {"open": 1, "pending": 1, "resolved": 0, "overdue": 1, "open_unassigned": 1}
+    client.post(f"{STAFF}/{contributions}/resolve", headers=desk)
+    counts = client.get(STAFF, headers=desk).json["counts"]
+    assert counts == {"open": 1, "pending": 0, "resolved": 1, "overdue": 1, "open_unassigned": 1}
+    assert ids(status="resolved") == [contributions]
     assert client.get(STAFF, query_string={"assignee": "someone"}, headers=desk).status_code == 422
 
 

@@ -99,6 +99,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_conversations_member_last', ['member_id', 'last_message_at', 'id'], unique=False)
         batch_op.create_index('ix_conversations_member_updated', ['member_id', 'updated_at'], unique=False)
         batch_op.create_index('ix_conversations_office_due', ['office_id', 'status', 'reply_due_at'], unique=False)
+        batch_op.create_index('ix_conversations_office_resolved', ['office_id', 'resolved_at'], unique=False)
         batch_op.create_index('ix_conversations_office_status_last', ['office_id', 'status', 'last_message_at'], unique=False)
 
     op.create_table('messages',
@@ -177,6 +178,7 @@ def downgrade() -> None:
     op.drop_table('messages')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index('ix_conversations_office_status_last')
+        batch_op.drop_index('ix_conversations_office_resolved')
         batch_op.drop_index('ix_conversations_office_due')
         batch_op.drop_index('ix_conversations_member_updated')
         batch_op.drop_index('ix_conversations_member_last')
