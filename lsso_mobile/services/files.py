@@ -161,6 +161,8 @@ class AttachmentStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def delete_if_older(self, key: str, cutoff: float) -> bool: ...
+
 
 class LocalAttachmentStore:
     """Content-addressed files under one directory: ``ab/cd/<sha256>``; identical uploads share a file."""
@@ -177,6 +179,7 @@ class LocalAttachmentStore:
         key = hashlib.sha256(data).hexdigest()
         path = self._path(key)
         if path.exists():
+            os.utime(path)  # in use again: the purge of unsent uploads leaves recently touched files alone
             return key
         path.parent.mkdir(parents=True, exist_ok=True)
         # Written under a temporary name and renamed: a reader never sees half a file.
@@ -194,6 +197,17 @@ class LocalAttachmentStore:
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def delete_if_older(self, key: str, cutoff: float) -> bool:
+        """Remove the file unless it was written or uploaded again after ``cutoff`` (a Unix time)."""
+        path = self._path(key)
+        try:
+            if path.stat().st_mtime >= cutoff:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
 
 _stores: dict[str, LocalAttachmentStore] = {}

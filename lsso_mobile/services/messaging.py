@@ -48,6 +48,7 @@ MAX_SUBJECT_CHARS = 200
 MAX_ATTACHMENTS_PER_MESSAGE = 3
 PREVIEW_CHARS = 120
 UPLOADS_PER_MINUTE_FACTOR = 3  # uploads per minute = this x messages per minute
+UNSENT_UPLOAD_HOURS = 24  # an upload not sent with a message by then is removed by the daily purge
 OPEN_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
 RESOLVED_COUNT_DAYS = 30
 
@@ -162,6 +163,27 @@ def upload_attachment(session: Session, settings: Settings, data: bytes, now: da
     session.add(attachment)
     session.flush()
     return attachment
+
+
+def purge_unsent_uploads(session: Session, now: datetime, batch: int = 50_000) -> list[str]:
+    """Delete upload rows never sent with a message within UNSENT_UPLOAD_HOURS; answer the storage keys no
+    attachment uses any more, for ``remove_unused_files`` once this is committed."""
+    cutoff = now - timedelta(hours=UNSENT_UPLOAD_HOURS)
+    stale = session.execute(select(Attachment.id, Attachment.storage_key).where(
+        Attachment.message_id.is_(None), Attachment.created_at < cutoff).limit(batch)).all()
+    if not stale:
+        return []
+    session.execute(delete(Attachment).where(Attachment.id.in_([row.id for row in stale])))
+    keys = {row.storage_key for row in stale}
+    still_used = set(session.scalars(select(Attachment.storage_key).where(Attachment.storage_key.in_(keys))))
+    return sorted(keys - still_used)
+
+
+def remove_unused_files(settings: Settings, keys: list[str], now: datetime) -> int:
+    """Remove the files, except any uploaded again since the cutoff (a concurrent upload keeps its file)."""
+    store = attachment_store(settings.attachment_dir)
+    cutoff = (now - timedelta(hours=UNSENT_UPLOAD_HOURS)).timestamp()
+    return sum(store.delete_if_older(key, cutoff) for key in keys)
 
 
 def read_attachment_bytes(settings: Settings, attachment: Attachment) -> bytes:

@@ -440,3 +440,35 @@ def test_uploads_per_minute(client, sms_gateway, db):
     statuses = [upload(client, alice, png_bytes(i + 1, 1)).status_code for i in range(4)]
     assert statuses == [201, 201, 201, 429]  # three times the messages a minute
     assert _count(db, Attachment) == 3
+
+
+def test_uploads_never_sent_are_purged_with_their_files(client, sms_gateway, db, settings):
+    import os
+
+    from lsso_mobile.services.files import LocalAttachmentStore
+    from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
+
+    alice = member(client, sms_gateway, "+8562055580090")
+    sent = upload(client, alice, png_bytes(5, 5)).json["id"]
+    start(client, alice, attachment_ids=[sent])
+    abandoned = upload(client, alice, png_bytes(6, 6)).json["id"]
+    shared_a = upload(client, alice, png_bytes(7, 7)).json["id"]
+    bob = member(client, sms_gateway, "+8562055580091")
+    shared_b = upload(client, bob, png_bytes(7, 7)).json["id"]  # same bytes, same file, recent
+    long_ago = datetime.now(VIENTIANE) - timedelta(days=2)
+    db.execute(update(Attachment).where(Attachment.id.in_([sent, abandoned, shared_a])).values(created_at=long_ago))
+    db.commit()
+    store = LocalAttachmentStore(settings.attachment_dir)
+    keys = {row.id: row.storage_key for row in db.scalars(select(Attachment))}
+    for key in keys.values():
+        path = store._path(key)
+        os.utime(path, (long_ago.timestamp(), long_ago.timestamp()))
+
+    unused = purge_unsent_uploads(db, datetime.now(VIENTIANE))
+    db.commit()
+    assert unused == [keys[abandoned]]  # shared_a's file is still bob's
+    assert remove_unused_files(settings, unused, datetime.now(VIENTIANE)) == 1
+    assert {a.id for a in db.scalars(select(Attachment))} == {sent, shared_b}
+    assert client.get(f"{BASE}/attachments/{sent}", headers=alice).data == png_bytes(5, 5)
+    assert client.get(f"{BASE}/attachments/{shared_b}", headers=bob).data == png_bytes(7, 7)
+    assert not store._path(keys[abandoned]).exists()

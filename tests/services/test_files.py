@@ -52,3 +52,18 @@ def test_store_is_content_addressed_and_refuses_other_keys(tmp_path):
 def test_phone_trailers_after_a_jpeg_are_accepted():
     """Some Android cameras append their own data after the end-of-image marker."""
     assert sniff_content_type(jpeg_bytes() + b"SEFH" + b"\x00" * 500 + b"SEFT") == JPEG
+
+
+def test_a_file_uploaded_again_after_the_cutoff_is_kept(tmp_path):
+    import os
+    import time
+
+    store = LocalAttachmentStore(tmp_path)
+    key = store.put(png_bytes())
+    old = time.time() - 3 * 86400
+    os.utime(store._path(key), (old, old))
+    cutoff = time.time() - 86400
+    store.put(png_bytes())  # the same bytes again: the file is touched
+    assert store.delete_if_older(key, cutoff) is False and store.get(key) == png_bytes()
+    os.utime(store._path(key), (old, old))
+    assert store.delete_if_older(key, cutoff) is True and store.delete_if_older(key, cutoff) is False
