@@ -64,6 +64,11 @@ class Settings:
     push_retry_base_seconds: int = 15
     reminder_days_before_due: int = 5
     broadcast_slice_devices: int = 5000
+    attachment_dir: str = ""
+    attachment_max_bytes: int = 5 * 1024 * 1024
+    first_response_hours: int = 8
+    messages_per_minute: int = 10
+    max_open_conversations: int = 5
     log_level: str = "INFO"
 
     @property
@@ -164,6 +169,11 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_PUSH_RETRY_BASE_SECONDS": ("push_retry_base_seconds", _positive_int),
     "LSSO_REMINDER_DAYS_BEFORE_DUE": ("reminder_days_before_due", _non_negative_int),
     "LSSO_BROADCAST_SLICE_DEVICES": ("broadcast_slice_devices", _positive_int),
+    "LSSO_ATTACHMENT_DIR": ("attachment_dir", str.strip),
+    "LSSO_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", _positive_int),
+    "LSSO_FIRST_RESPONSE_HOURS": ("first_response_hours", _positive_int),
+    "LSSO_MESSAGES_PER_MINUTE": ("messages_per_minute", _positive_int),
+    "LSSO_MAX_OPEN_CONVERSATIONS": ("max_open_conversations", _positive_int),
     "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 }
 
@@ -194,6 +204,8 @@ def _with_defaults(settings: Settings) -> Settings:
         if settings.is_production:
             raise ConfigError("LSSO_DATABASE_URL is required in production")
         changes["database_url"] = f"sqlite:///{(instance / 'lsso.db').resolve()}"
+    if not settings.attachment_dir:
+        changes["attachment_dir"] = str((instance / "attachments").resolve())
     if settings.is_production:
         for name, value in (
             ("LSSO_SECRET_KEY", settings.secret_key),

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
-from lsso_mobile.models import Device, Language, Member, Office, Platform, Scheme, Sex, StaffRole, StaffUser, utcnow
+from lsso_mobile.models import (
+    ConversationCategory,
+    Device,
+    Language,
+    Member,
+    Office,
+    Platform,
+    Scheme,
+    Sex,
+    StaffRole,
+    StaffUser,
+    utcnow,
+)
 from lsso_mobile.runtime import Runtime
-from lsso_mobile.services import registrations
+from lsso_mobile.services import messaging, registrations
 from lsso_mobile.services.accounts import Principal, create_staff_user
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
 from lsso_mobile.services.registrations import ApplicationForm
@@ -25,6 +39,20 @@ def _form(name_lo: str, name_latin: str, born: date, sex: Sex) -> ApplicationFor
                            national_id="LA-0101-123456", province_code="01", district_code="0101",
                            village_code="01010001", occupation="Market vendor", scheme=Scheme.VOLUNTARY,
                            declared_monthly_income=2_500_000, consent=True)
+
+
+def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Principal, at: datetime) -> None:
+    """A member's question answered with a canned reply, and a new question still open."""
+    canned = messaging.save_canned_reply(
+        session, staff, None, "Contribution recorded", "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ. ຂອບໃຈ.",
+        "Your contribution has been recorded. Thank you.", at)
+    asked = messaging.start_conversation(
+        session, rt.settings, member_id, None, ConversationCategory.CONTRIBUTIONS, "ເງິນສົມທົບເດືອນນີ້",
+        "ຂ້ອຍໄດ້ຈ່າຍເງິນສົມທົບເດືອນນີ້ແລ້ວ, ແຕ່ຍັງບໍ່ເຫັນໃນແອັບ.", [], str(uuid.uuid4()), at)
+    messaging.post_staff_message(session, rt.settings, staff, asked.conversation.id, None, canned.id, [], None,
+                                 False, at + timedelta(hours=1))
+    messaging.post_member_message(session, rt.settings, member_id, asked.conversation.id,
+                                  "ຂອບໃຈ! ແລ້ວເດືອນກ່ອນເດ?", [], str(uuid.uuid4()), at + timedelta(hours=2))
 
 
 def seed_demo(rt: Runtime) -> list[str]:
@@ -62,6 +90,7 @@ def seed_demo(rt: Runtime) -> list[str]:
         registrations.submit_application(
             session, applicant.id, _form("ທ້າວ ສົມພອນ ແກ້ວມະນີ", "Somphone Keomany", date(1995, 9, 1), Sex.MALE), now
         )
+        _demo_conversation(session, rt, member.id, staff, now + timedelta(days=2, hours=3))
     return [
         "demo data loaded:",
         f"  member (registered, with history):  phone {DEMO_MEMBER_PHONE}  PIN {DEMO_PIN}",
@@ -69,5 +98,6 @@ def seed_demo(rt: Runtime) -> list[str]:
         f"  officer, Chanthabouly office:        officer.vte / {DEMO_STAFF_PASSWORD}",
         f"  ops:                                 ops.central / {DEMO_STAFF_PASSWORD}",
         f"  admin:                               admin / {DEMO_STAFF_PASSWORD}",
+        "  a conversation of the registered member with the Chanthabouly office (answered, then asked again)",
         "  sign-in codes (SMS) are written to this log (LSSO_SMS_BACKEND=log)",
     ]

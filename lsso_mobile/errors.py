@@ -45,6 +45,14 @@ class Conflict(DomainError):
     status = 409
 
 
+class PayloadTooLarge(DomainError):
+    status = 413
+
+
+class UnsupportedMediaType(DomainError):
+    status = 415
+
+
 class TooManyRequests(DomainError):
     """A limit was reached; the caller may try again after ``retry_after`` seconds."""
 

@@ -9,10 +9,12 @@ from lsso_mobile.api import (
     broadcasts,
     claims,
     contributions,
+    conversations,
     health,
     integration,
     members,
     notifications,
+    office_calendar,
     reference,
     registrations,
     rules,
@@ -35,5 +37,9 @@ def register_blueprints(api: Api) -> None:
         reference.blp,
         rules.blp,
         broadcasts.blp,
+        conversations.member_blp,
+        conversations.staff_blp,
+        conversations.canned_blp,
+        office_calendar.blp,
     ):
         api.register_blueprint(blueprint)

@@ -109,7 +109,7 @@ class RejectSchema(StrictSchema):
                          metadata={"description": "What the author should change"})
 
 
-class PreviewSchema(StrictSchema):
+class AudiencePreviewSchema(StrictSchema):
     members = fields.Integer(required=True)
     devices = fields.Integer(required=True, metadata={"description": "Active devices of those members"})
     elapsed_ms = fields.Float(required=True)
@@ -187,7 +187,7 @@ def list_broadcasts(args: dict[str, Any]) -> Any:
 @blp.route("/preview", methods=["POST"])
 @blp.access(OPS)
 @blp.arguments(AudienceSchema)
-@blp.response(200, PreviewSchema)
+@blp.response(200, AudiencePreviewSchema)
 def preview_audience(body: dict[str, Any]) -> Any:
     """How many members, and active devices, an audience reaches right now."""
     started = time.perf_counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -97,6 +97,9 @@ def decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
     return period, int(row_id)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def encode_key_cursor(kind: str, key: tuple[int, ...]) -> str:
     """A cursor over a list ordered by a tuple of integers (e.g. time, rank, id)."""
     return _encode(kind, *key)
@@ -109,6 +112,14 @@ def decode_key_cursor(cursor: str | None, kind: str, size: int) -> tuple[int, ..
     if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
         raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
     return tuple(int(part) for part in parts)
+def encode_time_cursor(at: datetime, row_id: int) -> str:
+    """Position in a list ordered by (time, id): the time as whole microseconds since 1970."""
+    return encode_key_cursor("t", ((at - _EPOCH) // timedelta(microseconds=1), row_id))
+
+
+def decode_time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    key = decode_key_cursor(cursor, "t", 2)
+    return None if key is None else (_EPOCH + timedelta(microseconds=key[0]), key[1])
 
 
 def page(items: list[Any], limit: int, id_of: Any = lambda item: item.id) -> dict[str, Any]:

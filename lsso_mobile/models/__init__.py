@@ -25,6 +25,16 @@ from lsso_mobile.models.contributions import (
     EligibilityRule,
     SchemeRule,
 )
+from lsso_mobile.models.messaging import (
+    Attachment,
+    CannedReply,
+    Conversation,
+    ConversationCategory,
+    ConversationStatus,
+    Holiday,
+    Message,
+    WorkingHours,
+)
 from lsso_mobile.models.notification import (
     Delivery,
     DeliveryStatus,
@@ -85,4 +95,13 @@ __all__ = [
     "StaffUser",
     "Village",
     "utcnow",
+    # messaging
+    "Attachment",
+    "CannedReply",
+    "Conversation",
+    "ConversationCategory",
+    "ConversationStatus",
+    "Holiday",
+    "Message",
+    "WorkingHours",
 ]

@@ -136,6 +136,16 @@ TEMPLATES: dict[str, Template] = {
             body_en="Please correct it and send it again: {reason}",
             deep_link="lsso://registration/{application_id}",
         ),
+        Template(
+            key="conversation_reply",
+            category=CATEGORY_MESSAGES,
+            critical=False,
+            title_lo="ຄຳຕອບຈາກ {office_name_lo}",
+            body_lo="{subject}: {preview}",
+            title_en="Reply from the {office_name_en}",
+            body_en="{subject}: {preview}",
+            deep_link="lsso://conversations/{conversation_id}",
+        ),
     )
 }
 
