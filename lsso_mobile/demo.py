@@ -22,8 +22,9 @@ from lsso_mobile.models import (
     utcnow,
 )
 from lsso_mobile.runtime import Runtime
-from lsso_mobile.services import messaging, registrations
+from lsso_mobile.services import broadcasts, messaging, registrations
 from lsso_mobile.services.accounts import Principal, create_staff_user
+from lsso_mobile.services.audience import Audience
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
 from lsso_mobile.services.registrations import ApplicationForm
 from lsso_mobile.services.secrets_hashing import hash_secret
@@ -55,6 +56,22 @@ def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Princip
                                   "ຂອບໃຈ! ແລ້ວເດືອນກ່ອນເດ?", [], str(uuid.uuid4()), at + timedelta(hours=2))
 
 
+def _demo_broadcast(session: Any, author_id: int, approver_id: int) -> None:
+    """A notice to the capital, through the four-eyes path; it goes out after this commit."""
+    def ops(staff_id: int) -> Principal:
+        return Principal(kind="staff", id=staff_id, role="ops", office_id=None, session_id="demo")
+
+    at = utcnow()
+    draft = broadcasts.BroadcastDraft(
+        title_lo="ຫ້ອງການປະກັນສັງຄົມ ປິດວັນບຸນ", body_lo="ຫ້ອງການທຸກແຫ່ງໃນນະຄອນຫຼວງ ປິດໃນວັນບຸນທາດຫຼວງ.",
+        title_en="Offices closed for That Luang festival",
+        body_en="All social security offices in Vientiane Capital are closed on That Luang festival day.",
+        category="news", critical=False, audience=Audience(provinces=("01",)), send_at=None, expires_at=None)
+    broadcast = broadcasts.create_broadcast(session, ops(author_id), draft, at)
+    broadcasts.submit_for_approval(session, ops(author_id), broadcast.id, at)
+    broadcasts.approve(session, ops(approver_id), broadcast.id, at)
+
+
 def seed_demo(rt: Runtime) -> list[str]:
     """Idempotent: does nothing if the demo officer exists. Returns lines to print."""
     with rt.db.unit_of_work() as session:
@@ -68,8 +85,10 @@ def seed_demo(rt: Runtime) -> list[str]:
         office_id = session.scalar(select(Office.id).where(Office.code == "D0101"))
         officer = create_staff_user(session, rt.settings, "officer.vte", DEMO_STAFF_PASSWORD, StaffRole.OFFICER,
                                     "Demo officer, Chanthabouly", office_id)
-        create_staff_user(session, rt.settings, "ops.central", DEMO_STAFF_PASSWORD, StaffRole.OPS,
-                          "Demo ops officer", None)
+        ops = create_staff_user(session, rt.settings, "ops.central", DEMO_STAFF_PASSWORD, StaffRole.OPS,
+                                "Demo ops officer", None)
+        approver = create_staff_user(session, rt.settings, "ops.approver", DEMO_STAFF_PASSWORD, StaffRole.OPS,
+                                     "Demo second ops officer (approves broadcasts)", None)
         create_staff_user(session, rt.settings, "admin", DEMO_STAFF_PASSWORD, StaffRole.ADMIN, "Demo admin", None)
         now = utcnow() - timedelta(days=3)
         member = Member(phone=DEMO_MEMBER_PHONE, pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
@@ -91,13 +110,16 @@ def seed_demo(rt: Runtime) -> list[str]:
             session, applicant.id, _form("ທ້າວ ສົມພອນ ແກ້ວມະນີ", "Somphone Keomany", date(1995, 9, 1), Sex.MALE), now
         )
         _demo_conversation(session, rt, member.id, staff, now + timedelta(days=2, hours=3))
+        _demo_broadcast(session, ops.id, approver.id)
     return [
         "demo data loaded:",
         f"  member (registered, with history):  phone {DEMO_MEMBER_PHONE}  PIN {DEMO_PIN}",
         f"  member (application to review):     phone {DEMO_APPLICANT_PHONE}  PIN {DEMO_PIN}",
         f"  officer, Chanthabouly office:        officer.vte / {DEMO_STAFF_PASSWORD}",
         f"  ops:                                 ops.central / {DEMO_STAFF_PASSWORD}",
+        f"  ops approving broadcasts:            ops.approver / {DEMO_STAFF_PASSWORD}",
         f"  admin:                               admin / {DEMO_STAFF_PASSWORD}",
+        "  a broadcast to Vientiane Capital (written by ops.central, approved by ops.approver, sent)",
         "  a conversation of the registered member with the Chanthabouly office (answered, then asked again)",
         "  sign-in codes (SMS) are written to this log (LSSO_SMS_BACKEND=log)",
     ]

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, func, select
 
 from lsso_mobile import runtime
 from lsso_mobile.cli import main
-from lsso_mobile.models import District, Member, Office, StaffUser
+from lsso_mobile.models import Broadcast, BroadcastStatus, District, Member, Office, StaffUser
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV
 
 
@@ -45,6 +45,9 @@ def test_commands_on_a_fresh_database(tmp_path):
         assert connection.scalar(select(StaffUser.username).where(StaffUser.role == "officer")
                                  .order_by(StaffUser.id)) == "officer.pakse"
         assert connection.scalar(select(func.count()).select_from(Member)) == 2
+        # the demo broadcast went through both ops users and out (pushes logged, jobs in-process)
+        assert connection.execute(select(Broadcast.status, Broadcast.audience_members)).one() == (
+            BroadcastStatus.SENT, 2)  # both demo members are in the capital
     engine.dispose()
 
 
