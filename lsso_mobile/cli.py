@@ -191,8 +191,10 @@ def dev(host: str, port: int, no_seed: bool) -> None:
         while True:
             time.sleep(settings.relay_interval_seconds)
             try:
-                relay_undelivered()
-                relay_broadcasts()
+                try:
+                    relay_undelivered()
+                finally:
+                    relay_broadcasts()
             except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
                 log.exception("relay failed")
 

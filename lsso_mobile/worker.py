@@ -34,8 +34,10 @@ def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             if redis.set(f"{prefix}:lock:relay", "1", nx=True, ex=max(1, interval - 1)):
-                relay_undelivered()
-                relay_broadcasts()
+                try:
+                    relay_undelivered()
+                finally:
+                    relay_broadcasts()  # runs even if the notices' relay failed
             if redis.set(f"{prefix}:lock:reminders", "1", nx=True, ex=REMINDER_INTERVAL_SECONDS):
                 send_due_reminders_job()  # idempotent: each member and period is reminded once
             if redis.set(f"{prefix}:lock:prune", "1", nx=True, ex=PRUNE_INTERVAL_SECONDS):

@@ -119,12 +119,16 @@ OUTCOMES = ("sent", "failed", "unregistered", "muted", "waiting", "dropped")
 
 
 class OutcomeCountsSchema(StrictSchema):
+    """Counts of devices (a member may have several)."""
+
     sent = fields.Integer(required=True)
     failed = fields.Integer(required=True)
     unregistered = fields.Integer(required=True, metadata={"description": "Dead tokens found and switched off"})
-    muted = fields.Integer(required=True, metadata={"description": "Members who muted this category"})
-    waiting = fields.Integer(required=True, metadata={"description": "Quiet hours, or FCM asked us to retry later"})
-    dropped = fields.Integer(required=True, metadata={"description": "Waiting when it was withdrawn or expired"})
+    muted = fields.Integer(required=True, metadata={"description": "Devices of members who muted this category"})
+    waiting = fields.Integer(required=True,
+                             metadata={"description": "Devices waiting: quiet hours, or FCM asked us to retry later"})
+    dropped = fields.Integer(required=True, metadata={"description": "Devices still waiting when it was withdrawn "
+                                                                     "or expired, or no longer in the audience"})
 
 
 class ProvinceOutcomeSchema(OutcomeCountsSchema):
@@ -219,7 +223,7 @@ def update_broadcast(body: dict[str, Any], broadcast_id: int) -> Any:
     return _detail(broadcast)
 
 
-def _transition_route(action: str, summary: str, forbidden: str | None = None) -> None:
+def _transition_route(action: str, summary: str, forbidden: str | None = None, invalid: str | None = None) -> None:
     def view(broadcast_id: int) -> Any:
         broadcast = getattr(broadcasts, action)(db_session(), current_principal(), broadcast_id, now())
         commit()
@@ -231,12 +235,15 @@ def _transition_route(action: str, summary: str, forbidden: str | None = None) -
     decorated = blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")(decorated)
     if forbidden:
         decorated = blp.alt_response(403, response="DEFAULT_ERROR", description=forbidden)(decorated)
+    if invalid:
+        decorated = blp.alt_response(422, response="DEFAULT_ERROR", description=invalid)(decorated)
     decorated = blp.response(200, BroadcastDetailSchema)(decorated)
     decorated = blp.access(OPS)(decorated)
     blp.route(f"/<int:broadcast_id>/{action.replace('_for_approval', '')}", methods=["POST"])(decorated)
 
 
-_transition_route("submit_for_approval", "Ask another ops user to approve the draft.", "Not the author")
+_transition_route("submit_for_approval", "Ask another ops user to approve the draft.", "Not the author",
+                  "send_at has passed")
 _transition_route("approve", "Approve (a different ops user than the author): it goes out now or at send_at.",
                   "The author cannot approve their own broadcast")
 _transition_route("cancel", "Cancel a draft, a broadcast awaiting approval, or a scheduled one.")

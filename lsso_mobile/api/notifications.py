@@ -49,9 +49,11 @@ class NotificationSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf([inbox.NOTICE, inbox.BROADCAST]),
                          metadata={"description": "notice: personal (read it at /notifications/{id}/read); "
                                                   "broadcast: to many members (read it at /broadcasts/{id}/read)"})
-    id = fields.Integer(required=True, metadata={"description": "Unique within its kind"})
-    withdrawn = fields.Boolean(required=True, metadata={
-        "description": "Only in delta sync: the office withdrew this broadcast; remove it (its texts are empty)"})
+    id = fields.Integer(required=True, metadata={"description": "Unique within its kind: key items by (kind, id)"})
+    removed = fields.Boolean(required=True, metadata={
+        "description": "Only in delta sync: this broadcast was withdrawn or has expired; remove it (texts empty)"})
+    expires_at = fields.DateTime(allow_none=True, required=True,
+                                 metadata={"description": "Broadcasts: leaves the inbox then. Notices: null"})
     category = fields.String(required=True)
     critical = fields.Boolean(required=True)
     title = fields.String(required=True)
@@ -101,7 +103,8 @@ def _language() -> str:
 def _notification_view(notification: inbox.InboxItem, language: str) -> dict[str, Any]:
     english = language == Language.ENGLISH.value
     return {
-        "kind": notification.kind, "id": notification.id, "withdrawn": notification.withdrawn,
+        "kind": notification.kind, "id": notification.id, "removed": notification.removed,
+        "expires_at": notification.expires_at,
         "category": notification.category, "critical": notification.critical,
         "title": notification.title_en if english else notification.title_lo,
         "body": notification.body_en if english else notification.body_lo,
@@ -164,7 +167,7 @@ def list_notifications(args: dict[str, Any]) -> Any:
     server_time = now() - SYNC_MARGIN
     key = decode_key_cursor(args["cursor"], "inbox", 3)
     before = inbox.InboxPosition.from_key(*key) if key else None
-    matched = inbox.member_broadcasts(session, member_id, now(), withdrawn_since=args["updated_since"])
+    matched = inbox.member_broadcasts(session, member_id, now(), removed_since=args["updated_since"])
     items = inbox.list_inbox(session, member_id, before, args["updated_since"], args["limit"] + 1, now(), matched)
     has_more = len(items) > args["limit"]
     items = items[:args["limit"]]

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
-from lsso_mobile.jobs import QUEUE_BROADCAST, JobRequest
+from lsso_mobile.jobs import QUEUE_BROADCAST, QUEUE_PUSH, JobRequest
 from lsso_mobile.models import (
     Broadcast,
     BroadcastDeferral,
@@ -49,26 +49,36 @@ from lsso_mobile.services.audience import Audience, audience_condition, province
 
 log = logging.getLogger(__name__)
 
-SLICE_JOB_TIMEOUT_SECONDS = 1800
 UNKNOWN_PROVINCE = ""
 # What a slice counts per province. "deferred" and "retry" rows are counted again when they are sent.
 SLICE_OUTCOMES = ("sent", "failed", "unregistered", "muted", "deferred", "retry")
 
 
+def _job_timeout(devices: int) -> int:
+    """Room for every call of a slice at its worst (the HTTP timeout, twice), so RQ never kills a run mid-call."""
+    settings = runtime_module.current().settings
+    calls = -(-devices // MAX_BATCH)
+    return int(300 + calls * 2 * settings.fcm_http_timeout)
+
+
 def slice_job(slice_id: int) -> JobRequest:
-    return JobRequest(send_broadcast_slice, (slice_id,), QUEUE_BROADCAST, timeout=SLICE_JOB_TIMEOUT_SECONDS,
+    """On the ``broadcast`` queue: after personal notices, so a national broadcast never holds them back."""
+    return JobRequest(send_broadcast_slice, (slice_id,), QUEUE_BROADCAST,
+                      timeout=_job_timeout(runtime_module.current().settings.broadcast_slice_devices),
                       description=f"send_broadcast_slice({slice_id})")
 
 
+# Starting a broadcast and sending its due deferrals are short: they go on the ``push`` queue, so a
+# scheduled notice starts on time even while another broadcast's slices fill the ``broadcast`` queue.
 def deferrals_job(broadcast_id: int) -> JobRequest:
-    return JobRequest(send_broadcast_deferrals, (broadcast_id,), QUEUE_BROADCAST, timeout=SLICE_JOB_TIMEOUT_SECONDS,
+    return JobRequest(send_broadcast_deferrals, (broadcast_id,), QUEUE_PUSH, timeout=_job_timeout(10 * MAX_BATCH),
                       description=f"send_broadcast_deferrals({broadcast_id})")
 
 
 def start_job(broadcast_id: int, at: datetime | None = None) -> JobRequest:
     from lsso_mobile.services.broadcasts import start_broadcast_job
 
-    return JobRequest(start_broadcast_job, (broadcast_id,), QUEUE_BROADCAST, at=at, timeout=300,
+    return JobRequest(start_broadcast_job, (broadcast_id,), QUEUE_PUSH, at=at, timeout=300,
                       description=f"start_broadcast({broadcast_id})")
 
 
@@ -377,13 +387,12 @@ def send_broadcast_deferrals(broadcast_id: int) -> dict[str, int]:
             # Switched off, handed to a member outside the audience, or muted since: not sent.
             gone = [i for i in device_ids if i not in targets or targets[i].muted]
             still_quiet = {i: t.quiet_until for i, t in targets.items() if t.quiet_until is not None}
+            ours = (BroadcastDeferral.broadcast_id == broadcast_id) & (BroadcastDeferral.claim_token == claim)
             if gone:
-                session.execute(update(BroadcastDeferral).where(BroadcastDeferral.broadcast_id == broadcast_id,
-                                                                BroadcastDeferral.device_id.in_(gone))
+                session.execute(update(BroadcastDeferral).where(ours, BroadcastDeferral.device_id.in_(gone))
                                 .values(status=DeferralStatus.DROPPED))
             for device_id, until in still_quiet.items():
-                session.execute(update(BroadcastDeferral).where(BroadcastDeferral.broadcast_id == broadcast_id,
-                                                                BroadcastDeferral.device_id == device_id)
+                session.execute(update(BroadcastDeferral).where(ours, BroadcastDeferral.device_id == device_id)
                                 .values(status=DeferralStatus.WAITING, due_at=until,
                                         attempts=BroadcastDeferral.attempts - 1))
         totals["dropped"] += len(gone)
@@ -436,8 +445,10 @@ def relay_broadcasts() -> dict[str, int]:
     grace = timedelta(seconds=rt.settings.relay_grace_seconds)
     requests: list[JobRequest] = []
     with rt.db.unit_of_work() as session:
-        due = list(session.scalars(select(Broadcast.id).where(Broadcast.status == BroadcastStatus.SCHEDULED,
-                                                              Broadcast.send_at <= now)))
+        # Approved ones without send_at are due at once: their start job may have been lost with Redis.
+        due = list(session.scalars(select(Broadcast.id).where(
+            Broadcast.status == BroadcastStatus.SCHEDULED,
+            or_(Broadcast.send_at.is_(None), Broadcast.send_at <= now))))
         requests += [start_job(broadcast_id) for broadcast_id in due]
         sending = list(session.scalars(select(Broadcast.id).where(Broadcast.status == BroadcastStatus.SENDING)))
         # A run that died: release its claim (a live run that lost it stops at its next commit).

@@ -19,14 +19,15 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from lsso_mobile.errors import NotFound
+from lsso_mobile.errors import InvalidInput, NotFound
 from lsso_mobile.models import Broadcast, BroadcastRead, BroadcastStatus, Notification
-from lsso_mobile.services.audience import Audience, member_matches
+from lsso_mobile.services.audience import Audience, member_facts
 
 NOTICE, BROADCAST = "notice", "broadcast"
 _RANK = {NOTICE: 0, BROADCAST: 1}
-MAX_CURRENT_BROADCASTS = 200
+MAX_CURRENT_BROADCASTS = 5000  # a safety bound: broadcasts live at most 90 days
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_CURSOR_MICROS = 10**17  # year 5138: beyond it a datetime overflows
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class InboxPosition:
 
     @classmethod
     def from_key(cls, micros: int, rank: int, item_id: int) -> InboxPosition:
+        if micros > MAX_CURSOR_MICROS or rank > 1:
+            raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
         return cls(_EPOCH + timedelta(microseconds=micros), NOTICE if rank == 0 else BROADCAST, item_id)
 
 
@@ -59,7 +62,8 @@ class InboxItem:
     created_at: datetime
     updated_at: datetime
     read_at: datetime | None
-    withdrawn: bool = False
+    expires_at: datetime | None = None
+    removed: bool = False
 
     @property
     def position(self) -> InboxPosition:
@@ -71,30 +75,37 @@ class InboxItem:
                    dict(n.data or {}), n.created_at, n.updated_at, n.read_at)
 
     @classmethod
-    def of_broadcast(cls, b: Broadcast, read_at: datetime | None) -> InboxItem:
-        withdrawn = b.status is BroadcastStatus.WITHDRAWN
-        changed = max(t for t in (b.published_at, read_at, b.withdrawn_at) if t is not None)
-        return cls(BROADCAST, b.id, b.category, b.critical, "" if withdrawn else b.title_lo,
-                   "" if withdrawn else b.body_lo, "" if withdrawn else b.title_en, "" if withdrawn else b.body_en,
-                   {"deep_link": f"lsso://inbox/broadcasts/{b.id}"}, b.published_at, changed, read_at, withdrawn)
+    def of_broadcast(cls, b: Broadcast, read_at: datetime | None, now: datetime) -> InboxItem:
+        expired = b.expires_at <= now
+        removed = b.status is BroadcastStatus.WITHDRAWN or expired
+        changed = max(t for t in (b.published_at, read_at, b.withdrawn_at, b.expires_at if expired else None)
+                      if t is not None)
+        return cls(BROADCAST, b.id, b.category, b.critical, "" if removed else b.title_lo,
+                   "" if removed else b.body_lo, "" if removed else b.title_en, "" if removed else b.body_en,
+                   {"deep_link": f"lsso://inbox/broadcasts/{b.id}"}, b.published_at, changed, read_at, b.expires_at,
+                   removed)
 
 
 def member_broadcasts(session: Session, member_id: int, now: datetime,
-                      withdrawn_since: datetime | None = None) -> list[tuple[Broadcast, datetime | None]]:
+                      removed_since: datetime | None = None) -> list[tuple[Broadcast, datetime | None]]:
     """Current broadcasts this member is in the audience of, with when the member read each.
 
-    With ``withdrawn_since``, also those withdrawn after that time (for delta sync to remove them)."""
-    current = and_(Broadcast.status.in_([BroadcastStatus.SENDING, BroadcastStatus.SENT]), Broadcast.expires_at > now)
-    if withdrawn_since is not None:
-        current = or_(current, and_(Broadcast.status == BroadcastStatus.WITHDRAWN,
-                                    Broadcast.withdrawn_at > withdrawn_since))
-    broadcasts = [
-        b for b in session.scalars(
-            select(Broadcast).where(current, Broadcast.published_at.is_not(None), Broadcast.published_at <= now)
-            .order_by(Broadcast.published_at.desc()).limit(MAX_CURRENT_BROADCASTS)
-        )
-        if member_matches(session, Audience.from_json(b.audience), member_id, now)
-    ]
+    With ``removed_since``, also those withdrawn or expired after that time (for delta sync to remove
+    them). The member's facts are read once and every broadcast is checked against them."""
+    sent = Broadcast.status.in_([BroadcastStatus.SENDING, BroadcastStatus.SENT])
+    shown = and_(sent, Broadcast.expires_at > now)
+    if removed_since is not None:
+        shown = or_(shown,
+                    and_(Broadcast.status == BroadcastStatus.WITHDRAWN, Broadcast.withdrawn_at > removed_since),
+                    and_(sent, Broadcast.expires_at > removed_since, Broadcast.expires_at <= now))
+    candidates = list(session.scalars(
+        select(Broadcast).where(shown, Broadcast.published_at.is_not(None), Broadcast.published_at <= now)
+        .order_by(Broadcast.published_at.desc()).limit(MAX_CURRENT_BROADCASTS)
+    ))
+    if not candidates:
+        return []
+    facts = member_facts(session, member_id, now)
+    broadcasts = [b for b in candidates if Audience.from_json(b.audience).matches(facts)]
     if not broadcasts:
         return []
     reads = dict(session.execute(
@@ -118,7 +129,7 @@ def list_inbox(session: Session, member_id: int, before: InboxPosition | None, u
                limit: int, now: datetime, matched: Matched | None = None) -> list[InboxItem]:
     """Up to ``limit`` items, newest first; with ``updated_since`` only those changed since (withdrawn
     broadcasts included, marked, so the app can remove them). ``matched``: member_broadcasts(...,
-    withdrawn_since=updated_since), if the caller has it already."""
+    removed_since=updated_since), if the caller has it already."""
     query = select(Notification).where(Notification.member_id == member_id)
     if before is not None:
         query = _notices_before(query, before)
@@ -127,8 +138,8 @@ def list_inbox(session: Session, member_id: int, before: InboxPosition | None, u
     notices = [InboxItem.of_notice(n) for n in session.scalars(
         query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))]
     if matched is None:
-        matched = member_broadcasts(session, member_id, now, withdrawn_since=updated_since)
-    broadcasts = [InboxItem.of_broadcast(b, read_at) for b, read_at in matched]
+        matched = member_broadcasts(session, member_id, now, removed_since=updated_since)
+    broadcasts = [InboxItem.of_broadcast(b, read_at, now) for b, read_at in matched]
     broadcasts = [item for item in broadcasts
                   if (before is None or item.position.key() < before.key())
                   and (updated_since is None or item.updated_at > updated_since)]
@@ -142,7 +153,8 @@ def unread_count(session: Session, member_id: int, now: datetime, matched: Match
     ) or 0
     if matched is None:
         matched = member_broadcasts(session, member_id, now)
-    return notices + sum(1 for b, read_at in matched if read_at is None and b.status is not BroadcastStatus.WITHDRAWN)
+    return notices + sum(1 for b, read_at in matched
+                         if read_at is None and b.status is not BroadcastStatus.WITHDRAWN and b.expires_at > now)
 
 
 
@@ -171,7 +183,7 @@ def mark_broadcast_read(session: Session, member_id: int, broadcast_id: int, now
             if read_at is None:
                 _record_reads(session, member_id, [broadcast_id], now)
                 read_at = now
-            return InboxItem.of_broadcast(broadcast, read_at)
+            return InboxItem.of_broadcast(broadcast, read_at, now)
     raise NotFound("No such notification.")
 
 

@@ -9,7 +9,7 @@ office's. Within the area, provinces and districts are alternatives; the other c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -63,6 +63,52 @@ class Audience:
     @property
     def everyone(self) -> bool:
         return self == Audience()
+
+    def matches(self, member: MemberFacts) -> bool:
+        """The same test as ``audience_condition``, on one member's facts (the inbox checks many broadcasts)."""
+        if (self.provinces or self.districts) and not (
+                member.province in self.provinces or member.district in self.districts):
+            return False
+        if self.schemes and member.scheme not in self.schemes:
+            return False
+        if self.in_arrears and not member.in_arrears():
+            return False
+        return not self.pending_application or member.pending_application()
+
+
+@dataclass
+class MemberFacts:
+    """What audiences look at, for one member; the two that need a query are asked only when needed."""
+
+    member_id: int
+    province: str | None
+    district: str | None
+    scheme: str | None
+    _session: Session
+    _now: datetime
+    _answers: dict[str, bool] = field(default_factory=dict)
+
+    def _ask(self, name: str, audience: Audience) -> bool:
+        if name not in self._answers:  # the SQL condition itself, so both ways agree
+            self._answers[name] = member_matches(self._session, audience, self.member_id, self._now)
+        return self._answers[name]
+
+    def in_arrears(self) -> bool:
+        return self.scheme is not None and self._ask("in_arrears", Audience(in_arrears=True))
+
+    def pending_application(self) -> bool:
+        return self._ask("pending_application", Audience(pending_application=True))
+
+
+def member_facts(session: Session, member_id: int, now: datetime) -> MemberFacts:
+    row = session.execute(
+        with_member_area(select(province_of_member(),
+                                func.coalesce(InsuredPerson.district_code, Office.district_code),
+                                InsuredPerson.scheme).select_from(Member))
+        .where(Member.id == member_id)
+    ).one()
+    province, district, scheme = row
+    return MemberFacts(member_id, province, district, scheme.value if scheme is not None else None, session, now)
 
 
 def province_of_member() -> ColumnElement[str]:

@@ -102,7 +102,9 @@ def create_broadcast(session: Session, author: Principal, draft: BroadcastDraft,
 
 def get_broadcast(session: Session, broadcast_id: int, *, lock: bool = False) -> Broadcast:
     query = select(Broadcast).where(Broadcast.id == broadcast_id)
-    broadcast = session.scalar(query.with_for_update() if lock else query)
+    # FOR NO KEY UPDATE: slice runs insert deferrals whose foreign key takes KEY SHARE on this row;
+    # a plain FOR UPDATE here would deadlock a withdrawal against them.
+    broadcast = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if broadcast is None:
         raise NotFound("No such broadcast.")
     return broadcast
@@ -155,6 +157,9 @@ def approve(session: Session, approver: Principal, broadcast_id: int, now: datet
     _require(broadcast, (BroadcastStatus.AWAITING_APPROVAL,), "approved")
     if broadcast.created_by == approver.id:
         raise Forbidden("A broadcast must be approved by a different ops user than its author.")
+    if broadcast.expires_at < max(now, broadcast.send_at or now) + timedelta(hours=1):
+        raise Conflict("It would expire within an hour of going out; the author must set a later expiry.",
+                       errors={"expires_at": ["too soon"]})
     broadcast.approved_by = approver.id
     _transition(session, broadcast, BroadcastStatus.SCHEDULED, "approved", approver.id, now)
     from lsso_mobile.notify.broadcast_delivery import start_job
@@ -221,9 +226,11 @@ def start_broadcast(session: Session, broadcast: Broadcast, now: datetime, slice
     """
     size = audience_size(session, Audience.from_json(broadcast.audience), now)
     broadcast.audience_members, broadcast.audience_devices = size.members, size.devices
-    broadcast.published_at = now
-    _transition(session, broadcast, BroadcastStatus.SENDING, "sending", None, now)
     low, high = session.execute(select(func.min(Device.id), func.max(Device.id))).one()
+    # Stamped after the counting, just before the commit: a member's delta sync (which looks back
+    # 30 s) cannot miss it.
+    broadcast.published_at = utcnow()
+    _transition(session, broadcast, BroadcastStatus.SENDING, "sending", None, now)
     if low is None:
         return []
     rows = [{"broadcast_id": broadcast.id, "first_device_id": first,

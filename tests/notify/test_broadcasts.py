@@ -12,21 +12,27 @@ import pytest
 from sqlalchemy import select, update
 
 from lsso_mobile import runtime
+from lsso_mobile.api.schemas import encode_key_cursor
 from lsso_mobile.models import (
+    Broadcast,
     BroadcastDeferral,
+    BroadcastSlice,
     BroadcastStatus,
     DeferralStatus,
     Device,
     Member,
+    Notification,
     NotificationPreference,
+    SliceStatus,
     StaffRole,
     utcnow,
 )
-from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
+from lsso_mobile.notify.broadcast_delivery import relay_broadcasts, send_broadcast_slice
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.accounts import create_staff_user
+from lsso_mobile.services.broadcasts import start_broadcast
 from tests.conftest import STAFF_PASSWORD, office_id
-from tests.support import bearer, sign_up, staff_sign_in
+from tests.support import bearer, notify, sign_up, staff_sign_in
 
 OPS2 = "ops.second"
 
@@ -75,7 +81,7 @@ def _inbox(client, headers, **query):
 
 
 def _broadcast_ids(page):
-    return [item["id"] for item in page["items"] if item["kind"] == "broadcast" and not item["withdrawn"]]
+    return [item["id"] for item in page["items"] if item["kind"] == "broadcast" and not item["removed"]]
 
 
 def test_four_eyes_audience_muting_late_joiners_and_withdrawal(client, sms_gateway, db, ops, fcm_server, staff):
@@ -146,7 +152,7 @@ def test_four_eyes_audience_muting_late_joiners_and_withdrawal(client, sms_gatew
     assert _broadcast_ids(_inbox(client, in_vientiane)) == []
     assert _inbox(client, in_vientiane)["unread_count"] == 0
     delta = _inbox(client, in_vientiane, updated_since=since)["items"]
-    assert [(i["kind"], i["id"], i["withdrawn"], i["title"]) for i in delta] == [
+    assert [(i["kind"], i["id"], i["removed"], i["title"]) for i in delta] == [
         ("broadcast", broadcast_id, True, "")]
     assert _inbox(client, in_champasak, updated_since=since)["items"] == []
     assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/withdraw", headers=approver).status_code == 409
@@ -230,3 +236,80 @@ def test_schedule_cancel_edit_and_validation(client, db, ops, fcm_server):
     assert cancelled.json["status"] == BroadcastStatus.CANCELLED.value
     assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver).status_code == 409
     assert fcm_server.accepted_count() == 0
+
+
+def test_lost_start_job_expiry_read_all_and_mixed_pages(client, sms_gateway, db, ops, fcm_server, staff):
+    author, approver = ops
+    member = _member(client, sms_gateway, db, "+8562055584001", "tok-bc-pages-00000001", "01")
+    member_id = db.scalar(select(Member.id).where(Member.phone == "+8562055584001"))
+
+    # approved while Redis was away: its start job never ran; the relay starts it
+    created = client.post("/api/v1/staff/broadcasts", json=NOTICE, headers=author).json["id"]
+    client.post(f"/api/v1/staff/broadcasts/{created}/submit", headers=author)
+    db.execute(update(Broadcast).where(Broadcast.id == created).values(status=BroadcastStatus.SCHEDULED))
+    db.commit()
+    relay_broadcasts()
+    assert client.get(f"/api/v1/staff/broadcasts/{created}", headers=author).json["status"] == "sent"
+    assert fcm_server.counts_by_token() == {"tok-bc-pages-00000001": 1}
+
+    # notices and the broadcast at the very same moment page through in one order, each once
+    published = db.scalar(select(Broadcast.published_at).where(Broadcast.id == created))
+    notice_ids = [notify(member_id) for _ in range(3)]
+    db.execute(update(Notification).where(Notification.id.in_(notice_ids)).values(created_at=published))
+    db.commit()
+    seen, cursor = [], None
+    while True:
+        page = _inbox(client, member, limit=1, **({"cursor": cursor} if cursor else {}))
+        seen += [(i["kind"], i["id"]) for i in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert seen == [("broadcast", created)] + [("notice", i) for i in sorted(notice_ids, reverse=True)]
+    assert _inbox(client, member)["unread_count"] == 4
+    read_all = client.post("/api/v1/me/notifications/read-all", headers=member).json
+    assert read_all == {"marked": 4, "unread_count": 0}
+
+    # expired: out of the list; delta sync marks it removed
+    since = _inbox(client, member)["server_time"]
+    db.execute(update(Broadcast).where(Broadcast.id == created).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.commit()
+    assert _broadcast_ids(_inbox(client, member)) == []
+    delta = [i for i in _inbox(client, member, updated_since=since)["items"] if i["kind"] == "broadcast"]
+    assert [(i["id"], i["removed"]) for i in delta] == [(created, True)]
+
+    # forged cursors are refused, not a server error
+    forged = encode_key_cursor("inbox", (999_999_999_999_999_999, 0, 1))
+    assert client.get("/api/v1/me/notifications", query_string={"cursor": forged}, headers=member).status_code == 422
+
+    # admins read broadcasts but do not write, approve or preview them
+    admin = bearer(staff_sign_in(client, staff["admin"], STAFF_PASSWORD)["access_token"])
+    assert client.get("/api/v1/staff/broadcasts", headers=admin).status_code == 200
+    assert client.post("/api/v1/staff/broadcasts", json=NOTICE, headers=admin).status_code == 403
+    assert client.post("/api/v1/staff/broadcasts/preview", json={}, headers=admin).status_code == 403
+    assert client.post(f"/api/v1/staff/broadcasts/{created}/withdraw", headers=admin).status_code == 403
+
+
+def test_withdrawn_while_sending_stops_its_slices_and_waiting_pushes(client, sms_gateway, db, ops, fcm_server):
+    author, approver = ops
+    for n in range(3):
+        _member(client, sms_gateway, db, f"+856205558500{n}", f"tok-bc-stop-00000000{n}", "01")
+    broadcast_id = client.post("/api/v1/staff/broadcasts", json=NOTICE, headers=author).json["id"]
+    client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author)
+    # sending has begun (slices cut) but no slice job has run yet; one device waits for quiet hours
+    db.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=BroadcastStatus.SCHEDULED))
+    slice_ids = start_broadcast(db, db.get(Broadcast, broadcast_id), utcnow(), 2)
+    device_id = db.scalar(select(Device.id).where(Device.token == "tok-bc-stop-000000000"))
+    db.add(BroadcastDeferral(broadcast_id=broadcast_id, device_id=device_id, province_code="01", reason="quiet_hours",
+                             status=DeferralStatus.WAITING, due_at=utcnow(), attempts=0))
+    db.commit()
+    assert len(slice_ids) >= 2
+
+    assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/withdraw", headers=approver).status_code == 200
+    for slice_id in slice_ids:
+        assert send_broadcast_slice(slice_id) == {"claimed": 0}
+    relay_broadcasts()
+    assert fcm_server.accepted_count() == 0
+    db.expire_all()
+    assert {s.status for s in db.scalars(select(BroadcastSlice))} == {SliceStatus.STOPPED}
+    assert db.scalar(select(BroadcastDeferral.status)) is DeferralStatus.DROPPED
+    stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author).json
+    assert stats["status"] == "withdrawn" and stats["totals"]["dropped"] == 1 and stats["totals"]["sent"] == 0

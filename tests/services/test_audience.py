@@ -17,7 +17,7 @@ from lsso_mobile.models import (
     Scheme,
     Sex,
 )
-from lsso_mobile.services.audience import Audience, audience_size, member_matches
+from lsso_mobile.services.audience import Audience, audience_size, member_facts, member_matches
 from tests.support import make_member_with_devices
 
 NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)  # November; October is due on 20 November, so overdue
@@ -76,7 +76,10 @@ def test_each_criterion_selects_exactly_its_members(app, db):
     everyone = {owing, settled, early, applicant, nowhere}
 
     def matching(audience: Audience) -> set[int]:
-        return {m for m in everyone if member_matches(db, audience, m, NOW)}
+        in_sql = {m for m in everyone if member_matches(db, audience, m, NOW)}
+        # the inbox's check on one member's facts agrees with the SQL condition
+        assert in_sql == {m for m in everyone if audience.matches(member_facts(db, m, NOW))}, audience
+        return in_sql
 
     cases = [
         (Audience(), everyone, 5),
