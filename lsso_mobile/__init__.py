@@ -6,10 +6,20 @@ import logging
 from typing import Any
 
 from flask import Flask
+from flask_smorest.spec.plugins import integerconverter2paramschema
+from werkzeug.routing import IntegerConverter
 
 from lsso_mobile.config import Settings, load_settings
 
 __all__ = ["create_app"]
+
+
+class RowIdConverter(IntegerConverter):
+    """``<int:...>`` in paths: ids fit the 32-bit columns; anything larger is a 404, not a database error."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -25,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowIdConverter
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -52,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)
     register_error_handlers(app)
     from flask_compress import Compress

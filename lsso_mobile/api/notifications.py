@@ -11,6 +11,7 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import (
     SANE_TIMES,
+    LocalTime,
     PageArgsSchema,
     PageMetaSchema,
     StrictSchema,
@@ -90,8 +91,8 @@ class ReadAllSchema(StrictSchema):
 class PreferencesSchema(StrictSchema):
     muted_categories = fields.List(fields.String(validate=validate.OneOf(CATEGORIES)), required=True,
                                    validate=validate.Length(max=len(CATEGORIES)))
-    quiet_start = fields.Time(allow_none=True, required=True, metadata={"description": "Local time, Asia/Vientiane"})
-    quiet_end = fields.Time(allow_none=True, required=True)
+    quiet_start = LocalTime(allow_none=True, required=True, metadata={"description": "Local time, Asia/Vientiane"})
+    quiet_end = LocalTime(allow_none=True, required=True)
     mutable_categories = fields.List(fields.String(), dump_only=True)
 
 

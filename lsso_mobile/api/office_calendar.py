@@ -8,7 +8,14 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, Blueprint
 from lsso_mobile.api.context import commit, db_session
-from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, encode_cursor
+from lsso_mobile.api.schemas import (
+    LocalTime,
+    PageArgsSchema,
+    PageMetaSchema,
+    StrictSchema,
+    decode_cursor,
+    encode_cursor,
+)
 from lsso_mobile.models import Office
 from lsso_mobile.services import messaging
 
@@ -20,8 +27,8 @@ ERROR = "DEFAULT_ERROR"
 class DayHoursSchema(StrictSchema):
     weekday = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=6),
                              metadata={"description": "0 = Monday ... 6 = Sunday"})
-    opens = fields.Time(required=True, metadata={"description": "Local time, Asia/Vientiane"})
-    closes = fields.Time(required=True)
+    opens = LocalTime(required=True, metadata={"description": "Local time, Asia/Vientiane"})
+    closes = LocalTime(required=True)
 
 
 class WeekSchema(StrictSchema):

@@ -7,7 +7,7 @@ import binascii
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.services.phones import normalise_lao_mobile
@@ -19,11 +19,40 @@ SANE_TIMES = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2
                             error="Out of range.")
 
 
+def _unstorable_text(value: Any) -> bool:
+    """NUL (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (no encoding can store it)."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_unstorable_text(k) or _unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unstorable_text(v) for v in value)
+    return False
+
+
 class StrictSchema(Schema):
-    """Unknown fields are an error, never silently dropped."""
+    """Unknown fields are an error, never silently dropped; text that cannot be stored is refused (422)."""
 
     class Meta:
         unknown = RAISE
+
+    @pre_load
+    def _refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
+        items = data.items() if hasattr(data, "items") else []
+        bad = sorted(str(key) for key, value in items if _unstorable_text(key) or _unstorable_text(value))
+        if bad:
+            raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
+        return data
+
+
+class LocalTime(fields.Time):
+    """A wall-clock time in Asia/Vientiane: a time with a UTC offset is refused, not silently shifted."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed is not None and parsed.tzinfo is not None:
+            raise ValidationError("Give the local time (Asia/Vientiane) without a UTC offset.")
+        return parsed
 
 
 class LaoPhone(fields.String):
@@ -117,9 +146,16 @@ def encode_time_cursor(at: datetime, row_id: int) -> str:
     return encode_key_cursor("t", ((at - _EPOCH) // timedelta(microseconds=1), row_id))
 
 
+MAX_CURSOR_MICROS = 10**17  # year 5138; beyond it a datetime overflows
+
+
 def decode_time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     key = decode_key_cursor(cursor, "t", 2)
-    return None if key is None else (_EPOCH + timedelta(microseconds=key[0]), key[1])
+    if key is None:
+        return None
+    if key[0] > MAX_CURSOR_MICROS:
+        raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+    return _EPOCH + timedelta(microseconds=key[0]), key[1]
 
 
 def page(items: list[Any], limit: int, id_of: Any = lambda item: item.id) -> dict[str, Any]:

@@ -156,6 +156,8 @@ def upload_attachment(session: Session, settings: Settings, data: bytes, now: da
     existing = session.scalars(select(Attachment).where(uploader, Attachment.sha256 == sha256,
                                                         Attachment.message_id.is_(None))).first()
     if existing is not None:
+        existing.created_at = now  # uploaded again: not stale, and its file is touched below
+        attachment_store(settings.attachment_dir).put(data)
         return existing
     key = attachment_store(settings.attachment_dir).put(data)
     attachment = Attachment(uploader_member_id=member_id, uploader_staff_id=staff_id, content_type=content_type,
@@ -165,7 +167,7 @@ def upload_attachment(session: Session, settings: Settings, data: bytes, now: da
     return attachment
 
 
-def purge_unsent_uploads(session: Session, now: datetime, batch: int = 50_000) -> list[str]:
+def purge_unsent_uploads(session: Session, now: datetime, batch: int = 20_000) -> list[str]:
     """Delete upload rows never sent with a message within UNSENT_UPLOAD_HOURS; answer the storage keys no
     attachment uses any more, for ``remove_unused_files`` once this is committed."""
     cutoff = now - timedelta(hours=UNSENT_UPLOAD_HOURS)
@@ -173,8 +175,13 @@ def purge_unsent_uploads(session: Session, now: datetime, batch: int = 50_000) -
         Attachment.message_id.is_(None), Attachment.created_at < cutoff).limit(batch)).all()
     if not stale:
         return []
-    session.execute(delete(Attachment).where(Attachment.id.in_([row.id for row in stale])))
-    keys = {row.storage_key for row in stale}
+    # Still unsent: a send may have attached one since the select above.
+    deleted = session.execute(delete(Attachment).where(Attachment.id.in_([row.id for row in stale]),
+                                                       Attachment.message_id.is_(None))
+                              .returning(Attachment.storage_key)).scalars().all()
+    keys = set(deleted)
+    if not keys:
+        return []
     still_used = set(session.scalars(select(Attachment.storage_key).where(Attachment.storage_key.in_(keys))))
     return sorted(keys - still_used)
 

@@ -4,12 +4,13 @@ office scoping, the office inbox, canned replies, due times and every limit."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from lsso_mobile.models import Attachment, Conversation, Message, Notification
+from lsso_mobile.api.schemas import encode_key_cursor, encode_time_cursor
+from lsso_mobile.models import Attachment, Conversation, Message, Notification, StaffUser
 from lsso_mobile.services.working_time import VIENTIANE
 from tests.messaging_support import jpeg_bytes, member, new_key, officer, pdf_bytes, png_bytes, start, upload
 
@@ -254,8 +255,9 @@ def test_others_can_neither_read_nor_write(client, sms_gateway, staff):
                      client.get(f"{BASE}/attachments/{spare}", headers=bob)):
         assert response.status_code == 404, response.json
     assert client.get(BASE, headers=bob).json["items"] == []
-    stolen = start(client, bob, attachment_ids=[attachment_id])
-    assert stolen.status_code == 422
+    for someone_elses in (attachment_id, spare):  # sent, and not yet sent: neither is Bob's to attach
+        assert start(client, bob, attachment_ids=[someone_elses]).status_code == 422
+    assert start(client, alice, attachment_ids=[spare]).status_code == 201  # still Alice's to send
 
     pakse = officer(client, staff["other_officer"])
     for response in (client.get(f"{STAFF}/{cid}", headers=pakse), client.get(f"{STAFF}/{cid}/messages", headers=pakse),
@@ -286,6 +288,9 @@ def test_inbox_filters_assignment_and_overdue(client, sms_gateway, staff, db):
         assert response.status_code == 200, response.json
         return [c["id"] for c in response.json["items"]]
 
+    def staff_id(key: str) -> int:
+        return db.scalar(select(StaffUser.id).where(StaffUser.username == staff[key]))
+
     assert ids(category="claims") == [claims]
     assert ids(assignee="unassigned") == [contributions, claims]
     assigned = client.post(f"{STAFF}/{claims}/assign", json={"assignee": "me"}, headers=desk)
@@ -295,8 +300,9 @@ def test_inbox_filters_assignment_and_overdue(client, sms_gateway, staff, db):
     assert ids(assignee="unassigned") == [contributions]
     colleagues = client.get(f"{STAFF}/assignees", headers=desk).json
     assert [c["username"] for c in colleagues] == [staff["officer"]]
-    other_office = client.post(f"{STAFF}/{claims}/assign", json={"assignee": "999999"}, headers=desk)
-    assert other_office.status_code == 422
+    for outsider in ("999999", *(str(staff_id(name)) for name in ("other_officer", "ops", "admin"))):
+        refused = client.post(f"{STAFF}/{claims}/assign", json={"assignee": outsider}, headers=desk)
+        assert refused.status_code == 422, outsider  # unknown, another office's officer, or not an officer
     assert client.post(f"{STAFF}/{claims}/assign", json={"assignee": None}, headers=desk).json["assignee_id"] is None
 
     client.post(f"{STAFF}/{contributions}/replies", json={"body": "answered"}, headers=desk)
@@ -472,3 +478,23 @@ def test_uploads_never_sent_are_purged_with_their_files(client, sms_gateway, db,
     assert client.get(f"{BASE}/attachments/{sent}", headers=alice).data == png_bytes(5, 5)
     assert client.get(f"{BASE}/attachments/{shared_b}", headers=bob).data == png_bytes(7, 7)
     assert not store._path(keys[abandoned]).exists()
+
+
+def test_text_that_cannot_be_stored_forged_cursors_and_zoned_times_are_refused(client, sms_gateway, staff):
+    alice = member(client, sms_gateway, "+8562055580090")
+    for bad in ("\ud800", "nul\x00byte"):
+        refused = client.post("/api/v1/conversations", headers=alice, json={
+            "category": "other", "subject": "Question", "body": bad, "idempotency_key": new_key()})
+        assert refused.status_code == 422 and "body" in refused.json["errors"]["json"], refused.json
+    assert client.get("/api/v1/conversations", headers=alice).json["items"] == []
+    old = encode_time_cursor(datetime(2000, 1, 1, tzinfo=UTC), 1)
+    huge = encode_key_cursor("t", (999_999_999_999_999_999, 1))
+    assert client.get("/api/v1/conversations", query_string={"cursor": huge}, headers=alice).status_code == 422
+    assert client.get("/api/v1/conversations", query_string={"cursor": old}, headers=alice).status_code == 200
+    admin = officer(client, staff["admin"])
+    zoned = client.put("/api/v1/admin/working-hours", headers=admin,
+                       json={"days": [{"weekday": 0, "opens": "08:00:00+07:00", "closes": "16:00:00"}]})
+    assert zoned.status_code == 422
+    quiet = client.put("/api/v1/me/notification-preferences", headers=alice,
+                       json={"muted_categories": [], "quiet_start": "22:00:00Z", "quiet_end": "06:00:00"})
+    assert quiet.status_code == 422
