@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile import runtime as runtime_module
     from lsso_mobile.api import register_blueprints
     from lsso_mobile.api.errors import register_error_handlers
+    from lsso_mobile.api.security import install_security
     from lsso_mobile.jobs import bind_job_queue
     from lsso_mobile.services.tokens import KeyRing
 
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)
     register_error_handlers(app)
+    install_security(app, settings)
     from flask_compress import Compress
 
     Compress(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,7 @@ class Settings:
     push_retry_base_seconds: int = 15
     reminder_days_before_due: int = 5
     broadcast_slice_devices: int = 5000
+    cors_origins: tuple[str, ...] = ()
     attachment_dir: str = ""
     attachment_max_bytes: int = 5 * 1024 * 1024
     first_response_hours: int = 8
@@ -128,6 +130,18 @@ def _path_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origin_list(raw: str) -> tuple[str, ...]:
+    """Browser origins allowed to call the API (``https://staff.lsso.gov.la``), comma-separated."""
+    origins = _path_list(raw)
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"{origin!r} is not an origin like https://staff.example.la (no path, no wildcard)")
+    return origins
+
+
 FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_ENV": ("env", _choice(*ENVIRONMENTS)),
     "LSSO_DATABASE_URL": ("database_url", str.strip),
@@ -169,6 +183,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_PUSH_RETRY_BASE_SECONDS": ("push_retry_base_seconds", _positive_int),
     "LSSO_REMINDER_DAYS_BEFORE_DUE": ("reminder_days_before_due", _non_negative_int),
     "LSSO_BROADCAST_SLICE_DEVICES": ("broadcast_slice_devices", _positive_int),
+    "LSSO_CORS_ORIGINS": ("cors_origins", _origin_list),
     "LSSO_ATTACHMENT_DIR": ("attachment_dir", str.strip),
     "LSSO_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", _positive_int),
     "LSSO_FIRST_RESPONSE_HOURS": ("first_response_hours", _positive_int),

@@ -1,0 +1,38 @@
+"""Headers every response carries, and CORS for the configured browser origins only."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from flask_cors import CORS
+
+from lsso_mobile.config import Settings
+
+# The API answers JSON (and files): nothing in it may run, frame or be framed.
+API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
+# Swagger UI (/api/docs) is served by the app itself: its own scripts and styles, nothing else.
+DOCS_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+               "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+DOCS_PATHS = ("/api/docs", "/api/swagger-ui/")
+HEADERS_EXPOSED_TO_BROWSERS = ["ETag", "Retry-After", "Idempotent-Replayed", "Content-Disposition"]
+
+
+def install_security(app: Flask, settings: Settings) -> None:
+    if settings.cors_origins:
+        CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}}, supports_credentials=False,
+             expose_headers=HEADERS_EXPOSED_TO_BROWSERS, max_age=600)
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        docs = request.path.startswith(DOCS_PATHS)
+        headers.setdefault("Content-Security-Policy", DOCS_POLICY if docs else API_POLICY)
+        if not docs:
+            headers.setdefault("Cache-Control", "no-store")  # answers are personal; routes that allow caching say so
+        if settings.is_production:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
