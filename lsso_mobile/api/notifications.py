@@ -159,12 +159,13 @@ def remove_device(device_id: int) -> None:
 @blp.response(200, NotificationPageSchema)
 def list_notifications(args: dict[str, Any]) -> Any:
     """The inbox, newest first: personal notices and the broadcasts meant for this member, with the
-    unread count; ``updated_since`` returns only what changed (withdrawn broadcasts come marked)."""
+    unread count; ``updated_since`` returns only what changed (withdrawn or expired broadcasts come
+    marked ``removed``). Items are unique by (kind, id)."""
     session = db_session()
     member_id = current_principal().id
     # Rows are stamped when their request starts and become visible when it commits: hand back a
     # time a little in the past, so the next delta sync cannot miss a slow commit (repeats are
-    # harmless: the app keys notices by id).
+    # harmless: the app keys items by kind and id).
     server_time = now() - SYNC_MARGIN
     key = decode_key_cursor(args["cursor"], "inbox", 3)
     before = inbox.InboxPosition.from_key(*key) if key else None
