@@ -26,7 +26,6 @@ from lsso_mobile.api.schemas import (
     StrictSchema,
     decode_cursor,
     decode_time_cursor,
-    encode_cursor,
     encode_time_cursor,
     page,
 )
@@ -325,11 +324,11 @@ def _replayed(body: dict[str, Any], posted: messaging.Posted, status: int) -> tu
     return body, status, {"Idempotent-Replayed": "true" if posted.replayed else "false"}
 
 
-def _time_page(items: list[Conversation], limit: int, key: Callable[[Conversation], Any]) -> tuple[list, str | None]:
-    has_more = len(items) > limit
-    items = items[:limit]
-    cursor = encode_time_cursor(key(items[-1]), items[-1].id) if has_more and items else None
-    return items, cursor
+def _conversation_page(items: list[Conversation], limit: int, key: Callable[[Conversation], Any],
+                       for_member: bool) -> dict[str, Any]:
+    result = page(items, limit, lambda c: encode_time_cursor(key(c), c.id))
+    result["items"] = _conversation_views(result["items"], for_member=for_member)
+    return result
 
 
 def _key(value: Any) -> str | None:
@@ -395,8 +394,8 @@ def list_conversations(args: dict[str, Any]) -> Any:
     items = messaging.list_member_conversations(db_session(), current_principal().id,
                                                 decode_time_cursor(args["cursor"]), args["updated_since"],
                                                 args["limit"] + 1)
-    items, cursor = _time_page(items, args["limit"], lambda c: c.last_message_at)
-    return {"items": _conversation_views(items, for_member=True), "next_cursor": cursor, "server_time": server_time}
+    return {**_conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=True),
+            "server_time": server_time}
 
 
 @member_blp.route("/<int:conversation_id>", methods=["GET"])
@@ -495,8 +494,7 @@ def inbox(args: dict[str, Any]) -> Any:
     filters = messaging.InboxFilter(args["status"], args["category"], args["assignee"], args["overdue"])
     items = messaging.list_office_conversations(session, staff, filters, moment, decode_time_cursor(args["cursor"]),
                                                 args["limit"] + 1)
-    items, cursor = _time_page(items, args["limit"], lambda c: c.last_message_at)
-    return {"items": _conversation_views(items, for_member=False), "next_cursor": cursor,
+    return {**_conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=False),
             "counts": messaging.office_counts(session, staff, moment)}
 
 
@@ -508,8 +506,7 @@ def overdue(args: dict[str, Any]) -> Any:
     """Open conversations past their due time, longest overdue first."""
     items = messaging.list_overdue(db_session(), current_principal(), now(), decode_time_cursor(args["cursor"]),
                                    args["limit"] + 1)
-    items, cursor = _time_page(items, args["limit"], lambda c: c.reply_due_at)
-    return {"items": _conversation_views(items, for_member=False), "next_cursor": cursor}
+    return _conversation_page(items, args["limit"], lambda c: c.reply_due_at, for_member=False)
 
 
 @staff_blp.route("/assignees", methods=["GET"])
@@ -654,11 +651,8 @@ def staff_download(attachment_id: int) -> Any:
 @canned_blp.response(200, CannedReplyPageSchema)
 def list_canned(args: dict[str, Any]) -> Any:
     """Your office's canned replies."""
-    items = messaging.list_canned_replies(db_session(), current_principal(), decode_cursor(args["cursor"]),
-                                          args["limit"] + 1)
-    has_more = len(items) > args["limit"]
-    items = items[:args["limit"]]
-    return {"items": items, "next_cursor": encode_cursor(items[-1].id) if has_more and items else None}
+    return page(messaging.list_canned_replies(db_session(), current_principal(), decode_cursor(args["cursor"]),
+                                              args["limit"] + 1), args["limit"])
 
 
 @canned_blp.route("", methods=["POST"])

@@ -15,8 +15,9 @@ from lsso_mobile.api.schemas import (
     PageArgsSchema,
     PageMetaSchema,
     StrictSchema,
-    decode_key_cursor,
-    encode_key_cursor,
+    decode_time_cursor,
+    encode_time_cursor,
+    page,
 )
 from lsso_mobile.models import Language, Member, Platform
 from lsso_mobile.notify import devices, inbox
@@ -167,19 +168,15 @@ def list_notifications(args: dict[str, Any]) -> Any:
     # time a little in the past, so the next delta sync cannot miss a slow commit (repeats are
     # harmless: the app keys items by kind and id).
     server_time = now() - SYNC_MARGIN
-    key = decode_key_cursor(args["cursor"], "inbox", 3)
+    key = decode_time_cursor(args["cursor"], "inbox", 3)
     before = inbox.InboxPosition.from_key(*key) if key else None
     matched = inbox.member_broadcasts(session, member_id, now(), removed_since=args["updated_since"])
     items = inbox.list_inbox(session, member_id, before, args["updated_since"], args["limit"] + 1, now(), matched)
-    has_more = len(items) > args["limit"]
-    items = items[:args["limit"]]
+    result = page(items, args["limit"], lambda item: encode_time_cursor(*item.position.key(), kind="inbox"))
     language = _language()
-    return {
-        "items": [_notification_view(item, language) for item in items],
-        "next_cursor": encode_key_cursor("inbox", items[-1].position.key()) if has_more else None,
-        "unread_count": inbox.unread_count(session, member_id, now(), matched),
-        "server_time": server_time,
-    }
+    result["items"] = [_notification_view(item, language) for item in result["items"]]
+    return {**result, "unread_count": inbox.unread_count(session, member_id, now(), matched),
+            "server_time": server_time}
 
 
 @blp.route("/notifications/<int:notification_id>/read", methods=["POST"])

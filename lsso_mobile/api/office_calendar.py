@@ -14,7 +14,7 @@ from lsso_mobile.api.schemas import (
     PageMetaSchema,
     StrictSchema,
     decode_cursor,
-    encode_cursor,
+    page,
 )
 from lsso_mobile.models import Office
 from lsso_mobile.services import messaging
@@ -120,10 +120,8 @@ def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
 @blp.response(200, HolidayPageSchema)
 def list_holidays(args: dict[str, Any]) -> Any:
     """National and office holidays, optionally of one year."""
-    items = messaging.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1)
-    has_more = len(items) > args["limit"]
-    items = items[:args["limit"]]
-    return {"items": items, "next_cursor": encode_cursor(items[-1].id) if has_more and items else None}
+    return page(messaging.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1),
+                args["limit"])
 
 
 @blp.route("/holidays", methods=["POST"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -141,25 +142,28 @@ def decode_key_cursor(cursor: str | None, kind: str, size: int) -> tuple[int, ..
     if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
         raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
     return tuple(int(part) for part in parts)
-def encode_time_cursor(at: datetime, row_id: int) -> str:
-    """Position in a list ordered by (time, id): the time as whole microseconds since 1970."""
-    return encode_key_cursor("t", ((at - _EPOCH) // timedelta(microseconds=1), row_id))
+def encode_time_cursor(at: datetime, *rest: int, kind: str = "t") -> str:
+    """Position in a list ordered by (time, ..., id): the time as whole microseconds since 1970."""
+    return encode_key_cursor(kind, ((at - _EPOCH) // timedelta(microseconds=1), *rest))
 
 
 MAX_CURSOR_MICROS = 10**17  # year 5138; beyond it a datetime overflows
 
 
-def decode_time_cursor(cursor: str | None) -> tuple[datetime, int] | None:
-    key = decode_key_cursor(cursor, "t", 2)
+def decode_time_cursor(cursor: str | None, kind: str = "t", size: int = 2) -> tuple[Any, ...] | None:
+    """(time, ..., id) from a cursor made by ``encode_time_cursor`` with the same ``kind``."""
+    key = decode_key_cursor(cursor, kind, size)
     if key is None:
         return None
     if key[0] > MAX_CURSOR_MICROS:
         raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
-    return _EPOCH + timedelta(microseconds=key[0]), key[1]
+    return (_EPOCH + timedelta(microseconds=key[0]), *key[1:])
 
 
-def page(items: list[Any], limit: int, id_of: Any = lambda item: item.id) -> dict[str, Any]:
-    """Callers fetch limit + 1 rows; the extra one only says there is a next page."""
+def page(items: list[Any], limit: int, cursor_of: Callable[[Any], str] = lambda item: encode_cursor(item.id),
+         ) -> dict[str, Any]:
+    """Callers fetch limit + 1 rows; the extra one only says there is a next page. ``cursor_of`` makes
+    the cursor from the last item shown (an id cursor unless the list has another order)."""
     has_more = len(items) > limit
     items = items[:limit]
-    return {"items": items, "next_cursor": encode_cursor(id_of(items[-1])) if has_more and items else None}
+    return {"items": items, "next_cursor": cursor_of(items[-1]) if has_more and items else None}

@@ -11,7 +11,7 @@ broadcast's when it was published. Cursors carry that key, so pages never skip o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -24,10 +24,8 @@ from lsso_mobile.models import Broadcast, BroadcastRead, BroadcastStatus, Notifi
 from lsso_mobile.services.audience import Audience, member_facts
 
 NOTICE, BROADCAST = "notice", "broadcast"
-_RANK = {NOTICE: 0, BROADCAST: 1}
+RANK = {NOTICE: 0, BROADCAST: 1}  # at equal times notices sort below broadcasts
 MAX_CURRENT_BROADCASTS = 5000  # a safety bound: broadcasts live at most 90 days
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_CURSOR_MICROS = 10**17  # year 5138: beyond it a datetime overflows
 
 
 @dataclass(frozen=True)
@@ -38,14 +36,14 @@ class InboxPosition:
     kind: str
     id: int
 
-    def key(self) -> tuple[int, int, int]:
-        return (self.time - _EPOCH) // timedelta(microseconds=1), _RANK[self.kind], self.id
+    def key(self) -> tuple[datetime, int, int]:
+        return self.time, RANK[self.kind], self.id
 
     @classmethod
-    def from_key(cls, micros: int, rank: int, item_id: int) -> InboxPosition:
-        if micros > MAX_CURSOR_MICROS or rank > 1:
+    def from_key(cls, time: datetime, rank: int, item_id: int) -> InboxPosition:
+        if rank not in (0, 1):
             raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
-        return cls(_EPOCH + timedelta(microseconds=micros), NOTICE if rank == 0 else BROADCAST, item_id)
+        return cls(time, NOTICE if rank == 0 else BROADCAST, item_id)
 
 
 @dataclass(frozen=True)
