@@ -24,11 +24,11 @@ class RowIdConverter(IntegerConverter):
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The application factory. ``settings`` defaults to the ``LSSO_*`` environment."""
-    from flask_smorest import Api
-
     from lsso_mobile import runtime as runtime_module
     from lsso_mobile.api import register_blueprints
     from lsso_mobile.api.errors import register_error_handlers
+    from lsso_mobile.api.openapi import build_api
+    from lsso_mobile.api.rate_limits import install_rate_limits
     from lsso_mobile.api.security import install_security
     from lsso_mobile.jobs import bind_job_queue
     from lsso_mobile.services.tokens import KeyRing
@@ -62,12 +62,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lsso_runtime"] = runtime
     app.extensions["lsso_keyring"] = KeyRing.from_settings(settings)
 
-    api = Api(app, spec_kwargs={"info": {"description": _API_DESCRIPTION}})
-    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api = build_api(app, _API_DESCRIPTION)
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)
     register_error_handlers(app)
     install_security(app, settings)
+    install_rate_limits(app, settings)
     from flask_compress import Compress
 
     Compress(app)

@@ -71,6 +71,9 @@ class Settings:
     first_response_hours: int = 8
     messages_per_minute: int = 10
     max_open_conversations: int = 5
+    writes_per_minute: int = 60
+    core_writes_per_minute: int = 600
+    anonymous_writes_per_minute: int = 300
     log_level: str = "INFO"
 
     @property
@@ -189,6 +192,9 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_FIRST_RESPONSE_HOURS": ("first_response_hours", _positive_int),
     "LSSO_MESSAGES_PER_MINUTE": ("messages_per_minute", _positive_int),
     "LSSO_MAX_OPEN_CONVERSATIONS": ("max_open_conversations", _positive_int),
+    "LSSO_WRITES_PER_MINUTE": ("writes_per_minute", _positive_int),
+    "LSSO_CORE_WRITES_PER_MINUTE": ("core_writes_per_minute", _positive_int),
+    "LSSO_ANONYMOUS_WRITES_PER_MINUTE": ("anonymous_writes_per_minute", _positive_int),
     "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
 }
 

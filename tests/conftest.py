@@ -77,6 +77,9 @@ def make_settings(database_url: str, instance_dir: Path, **overrides: object) ->
         "env": "test", "database_url": database_url, "instance_dir": str(instance_dir),
         "secret_key": "test-secret-key-with-enough-length-0123456789", "password_hashing": "fast",
         "sms_backend": "log", "push_backend": "log",
+        # The write-rate limiter is on in every test app, with budgets no ordinary test reaches;
+        # tests/api/test_rate_limits.py sets small ones.
+        "writes_per_minute": 100_000, "core_writes_per_minute": 100_000, "anonymous_writes_per_minute": 100_000,
     }
     base.update(overrides)
     return load_settings(environ={}, **base)

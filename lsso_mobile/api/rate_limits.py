@@ -1,0 +1,90 @@
+"""Request rate on every writing endpoint: per account when the caller is signed in, per address when not.
+
+Runs before the view (and before the database is touched), for every POST, PUT, PATCH and DELETE the URL
+map knows. The caller is told apart by the access token's signed subject alone (no database read); a
+missing or bad token counts against the address. A caller over the limit gets a 429 in the common error
+shape with ``Retry-After``. The narrower limits that guard one action (OTP sends per phone, sign-in
+failures, messages per minute) stay in their services and count rows in the database.
+
+Counts live in Redis when ``LSSO_REDIS_URL`` is set, so every gunicorn process shares them; otherwise in
+the process (development). If Redis cannot be reached the request is let through and a warning is logged:
+a limiter outage must not take the service down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, request
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.errors import StorageError
+from limits.storage import Storage, storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from lsso_mobile.api.context import keyring
+from lsso_mobile.config import Settings
+from lsso_mobile.errors import NotAuthenticated, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WriteRateLimiter:
+    """The three budgets: signed-in members and staff, the core system's client, and anonymous addresses."""
+
+    def __init__(self, settings: Settings, storage: Storage) -> None:
+        self.account = RateLimitItemPerMinute(settings.writes_per_minute)
+        self.core = RateLimitItemPerMinute(settings.core_writes_per_minute)
+        self.anonymous = RateLimitItemPerMinute(settings.anonymous_writes_per_minute)
+        self.limiter = SlidingWindowCounterRateLimiter(storage)
+
+    def check(self, caller: str | None, address: str) -> None:
+        """Count one write; raise TooManyRequests if the caller's budget for this minute is spent."""
+        if caller is None:
+            item, key, who = self.anonymous, f"ip:{address}", "this network address"
+        else:
+            item, key, who = (self.core if caller.startswith("client:") else self.account), caller, "your account"
+        try:
+            allowed = self.limiter.hit(item, key)
+            if allowed:
+                return
+            reset_at = self.limiter.get_window_stats(item, key).reset_time
+        except StorageError as exc:
+            log.warning("rate limit storage unavailable, request let through: %s", type(exc.storage_error).__name__)
+            return
+        raise TooManyRequests(f"Too many changes from {who}; wait a moment and try again.",
+                              retry_after=_seconds_until(reset_at, item))
+
+
+def _seconds_until(reset_at: float, item: RateLimitItem) -> int:
+    return min(max(1, int(reset_at - time.time()) + 1), item.get_expiry())
+
+
+def _signed_caller() -> str | None:
+    """The token's subject (``member:12``, ``staff:3``, ``client:1``) if its signature verifies, else None."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return keyring().decode(token.strip(), "access").subject
+    except NotAuthenticated:
+        return None
+
+
+def build_storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        return storage_from_string(settings.redis_url, key_prefix=f"{settings.queue_prefix}:ratelimit",
+                                   wrap_exceptions=True)
+    return storage_from_string("memory://")
+
+
+def install_rate_limits(app: Flask, settings: Settings) -> None:
+    limiter = WriteRateLimiter(settings, build_storage(settings))
+    app.extensions["lsso_write_rate_limiter"] = limiter
+
+    @app.before_request
+    def _limit_writes() -> None:
+        if request.method in WRITING_METHODS and request.url_rule is not None:
+            limiter.check(_signed_caller(), request.remote_addr or "unknown")
