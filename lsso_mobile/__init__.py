@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest.spec.plugins import integerconverter2paramschema
-from werkzeug.routing import IntegerConverter
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter, ValidationError
 
 from lsso_mobile.config import Settings, load_settings
 
@@ -18,8 +19,18 @@ class RowIdConverter(IntegerConverter):
     """``<int:...>`` in paths: ids fit the 32-bit columns; anything larger is a 404, not a database error."""
 
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**31 - 1)
+        from lsso_mobile.api.schemas import MAX_ROW_ID
+
+        kwargs.setdefault("max", MAX_ROW_ID)
         super().__init__(url_map, *args, **kwargs)
+
+    def to_python(self, value: str) -> Any:
+        # Out of range is "no such row" for every method: werkzeug's own refusal (a ValidationError) lets
+        # the router answer 405 when another method's rule shares the path.
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            raise NotFound() from None
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -49,6 +49,10 @@ class PayloadTooLarge(DomainError):
     status = 413
 
 
+class UriTooLong(DomainError):
+    status = 414
+
+
 class UnsupportedMediaType(DomainError):
     status = 415
 

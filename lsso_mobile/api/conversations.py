@@ -28,8 +28,9 @@ from lsso_mobile.api.schemas import (
     decode_time_cursor,
     encode_time_cursor,
     page,
+    row_id_field,
 )
-from lsso_mobile.errors import PayloadTooLarge
+from lsso_mobile.errors import InvalidInput, PayloadTooLarge
 from lsso_mobile.models import Attachment, Conversation, ConversationCategory, ConversationStatus, Message, Office
 from lsso_mobile.services import messaging
 from lsso_mobile.services.files import EXTENSIONS
@@ -61,7 +62,7 @@ def _key_field(required: bool) -> fields.UUID:
 
 
 def _attachment_ids() -> fields.List:
-    return fields.List(fields.Integer(strict=True), load_default=list,
+    return fields.List(row_id_field(), load_default=list,
                        validate=validate.Length(max=messaging.MAX_ATTACHMENTS_PER_MESSAGE),
                        metadata={"description": f"Ids from the upload endpoint; at most "
                                                 f"{messaging.MAX_ATTACHMENTS_PER_MESSAGE}"})
@@ -92,8 +93,8 @@ class MemberMessageInSchema(StrictSchema):
 
 class StaffReplyInSchema(StrictSchema):
     body = _body_field(required=False)
-    canned_reply_id = fields.Integer(load_default=None, strict=True,
-                                     metadata={"description": "Send this canned reply, in the member's language"})
+    canned_reply_id = row_id_field(load_default=None,
+                                   metadata={"description": "Send this canned reply, in the member's language"})
     attachment_ids = _attachment_ids()
     idempotency_key = _key_field(required=False)
 
@@ -219,13 +220,13 @@ class SyncArgsSchema(PageArgsSchema):
 class InboxArgsSchema(PageArgsSchema):
     status = fields.Enum(ConversationStatus, by_value=True, load_default=None)
     category = fields.Enum(ConversationCategory, by_value=True, load_default=None)
-    assignee = fields.String(load_default=None, validate=FullMatch(r"^(me|unassigned|[0-9]{1,12})$"),
+    assignee = fields.String(load_default=None, validate=FullMatch(r"^(me|unassigned|[1-9][0-9]{0,8})$"),
                              metadata={"description": "me, unassigned, or a staff id"})
     overdue = fields.Boolean(load_default=False, metadata={"description": "Open and past the due time"})
 
 
 class AssignSchema(StrictSchema):
-    assignee = fields.String(required=True, allow_none=True, validate=FullMatch(r"^(me|[0-9]{1,12})$"),
+    assignee = fields.String(required=True, allow_none=True, validate=FullMatch(r"^(me|[1-9][0-9]{0,8})$"),
                              metadata={"description": "me, a colleague's staff id, or null to unassign"})
 
 
@@ -336,7 +337,8 @@ def _key(value: Any) -> str | None:
 
 
 def _upload_size_limit(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Uploads may be larger than other requests (LSSO_ATTACHMENT_MAX_BYTES, not LSSO_MAX_BODY_BYTES)."""
+    """Uploads may be larger than other requests (LSSO_ATTACHMENT_MAX_BYTES, not LSSO_MAX_BODY_BYTES), and
+    carry the one file part only: other form fields are refused like unknown JSON fields."""
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         limit = settings().attachment_max_bytes
@@ -344,6 +346,9 @@ def _upload_size_limit(view: Callable[..., Any]) -> Callable[..., Any]:
             raise PayloadTooLarge(f"The file is larger than {limit} bytes ({limit // (1024 * 1024)} MB).",
                                errors={"file": [f"at most {limit} bytes"]})
         request.max_content_length = limit + MULTIPART_OVERHEAD
+        if request.form:
+            raise InvalidInput("Send the file part only.",
+                               errors={"form": {name: ["Unknown field."] for name in request.form}})
         return view(*args, **kwargs)
 
     return wrapper

@@ -4,8 +4,10 @@ flask-smorest puts a ``default`` error response on every operation; that would m
 "documented" and the contract check blind to an undocumented one, so it is switched off here. What the
 routes cannot each declare for themselves is added to every operation it applies to:
 
+- 414 on every operation (a URL over 4 KB, see ``api/security.py``);
 - 429 with ``Retry-After`` on every writing operation (the write-rate limiter runs before every one);
-- 413 on every operation that takes a request body (``LSSO_MAX_BODY_BYTES``);
+- 400 (a body that is not JSON, or an unreadable form) and 413 (``LSSO_MAX_BODY_BYTES``) on every operation
+  that takes a request body;
 - 401 and 403 come from ``Blueprint.access``; 404, 409, 415 and the rest from each route's own
   ``alt_response``; 422 from flask-smorest wherever a route parses input.
 """
@@ -21,7 +23,9 @@ from flask_smorest import Api
 WRITING_METHODS = ("post", "put", "patch", "delete")
 
 TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS_RETRY"
-PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # flask-smorest registers one component per HTTP status name
+PAYLOAD_TOO_LARGE = "BODY_TOO_LARGE"
+URI_TOO_LONG = "ADDRESS_TOO_LONG"
+BAD_REQUEST = "UNREADABLE_BODY"
 
 
 class CommonResponsesPlugin(BasePlugin):
@@ -30,11 +34,13 @@ class CommonResponsesPlugin(BasePlugin):
     def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
                          **kwargs: Any) -> None:
         for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("414", URI_TOO_LONG)
             if method not in WRITING_METHODS:
                 continue
-            responses = operation.setdefault("responses", {})
             responses.setdefault("429", TOO_MANY_REQUESTS)
             if "requestBody" in operation:
+                responses.setdefault("400", BAD_REQUEST)
                 responses.setdefault("413", PAYLOAD_TOO_LARGE)
 
 
@@ -45,10 +51,16 @@ class LssoApi(Api):
 def build_api(app: Flask, description: str) -> LssoApi:
     api = LssoApi(app, spec_kwargs={"info": {"description": description},
                                     "extra_plugins": [CommonResponsesPlugin()]})
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    api.spec.components.response(PAYLOAD_TOO_LARGE, {"description": "The request body is too large",
+                                                     "content": error})
+    api.spec.components.response(BAD_REQUEST, {"description": "The body could not be read (not JSON, say)",
+                                                "content": error})
+    api.spec.components.response(URI_TOO_LONG, {"description": "The URL is longer than 4 KB", "content": error})
     api.spec.components.response(TOO_MANY_REQUESTS, {
         "description": "Too many requests; try again after the number of seconds in Retry-After",
         "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": error,
     })
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     return api

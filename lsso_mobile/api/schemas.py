@@ -15,6 +15,12 @@ from lsso_mobile.services.phones import normalise_lao_mobile
 from lsso_mobile.validation import FullMatch
 
 MAX_PAGE_SIZE = 100
+MAX_ROW_ID = 2**31 - 1  # ids are 32-bit columns; a larger one in a body or path can name no row
+
+
+def row_id_field(**kwargs: Any) -> fields.Integer:
+    """An id given in a body: a positive 32-bit integer, so a database never sees one out of range."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID), **kwargs)
 # Times a client may send (e.g. updated_since): far enough apart for any real use, never near overflow.
 SANE_TIMES = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2200, 1, 1, tzinfo=UTC),
                             error="Out of range.")

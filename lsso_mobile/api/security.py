@@ -1,4 +1,4 @@
-"""Headers every response carries, and CORS for the configured browser origins only."""
+"""Headers every response carries, CORS for the configured browser origins only, and a bound on URL length."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Flask, Response, request
 from flask_cors import CORS
 
 from lsso_mobile.config import Settings
+from lsso_mobile.errors import UriTooLong
 
 # The API answers JSON (and files): nothing in it may run, frame or be framed.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
@@ -16,7 +17,16 @@ DOCS_PATHS = ("/api/docs", "/api/swagger-ui/")
 HEADERS_EXPOSED_TO_BROWSERS = ["ETag", "Retry-After", "Idempotent-Replayed", "Content-Disposition"]
 
 
+MAX_URL_BYTES = 4096  # path and query string; far above any URL the app builds
+
+
 def install_security(app: Flask, settings: Settings) -> None:
+    @app.before_request
+    def _bounded_url() -> None:
+        # gunicorn.conf.py leaves the request line to us, so an over-long URL is answered in the common shape.
+        if len(request.full_path.encode()) > MAX_URL_BYTES:
+            raise UriTooLong(f"The address is longer than {MAX_URL_BYTES} bytes.")
+
     if settings.cors_origins:
         CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}}, supports_credentials=False,
              expose_headers=HEADERS_EXPOSED_TO_BROWSERS, max_age=600)

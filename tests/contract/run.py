@@ -1,0 +1,106 @@
+"""The contract gate: schemathesis against the live service, as a member, an officer and an ops user in turn.
+
+    python -m tests.contract.run            # what `make test` runs (PostgreSQL; TEST_POSTGRES_URL, TEST_REDIS_URL)
+    python -m tests.contract.run --roles member --max-examples 20    # a quicker look while working
+
+Every phase (examples, coverage, fuzzing, stateful), a fixed seed, at least 100 examples per operation,
+and the checks for server errors, status codes, content types, response headers and schemas, and
+negative-data rejection. Exits non-zero if any role's run finds anything; the last line is a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tests.contract.service import BIN, ROOT, Service, running_service
+
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_headers_conformance", "response_schema_conformance", "negative_data_rejection")
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+SEED = 20261122
+MAX_EXAMPLES = 100
+ROLES = ("member", "officer", "ops")
+
+
+@dataclass
+class RoleResult:
+    role: str
+    exit_code: int
+    seconds: float
+    summary: str
+    test_cases: int
+
+
+def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXAMPLES, seed: int = SEED,
+                     phases: tuple[str, ...] = PHASES, include_path: str | None = None,
+                     report_dir: Path | None = None) -> RoleResult:
+    args = [str(BIN / "st"), "--no-color", "run", f"{service.base_url}/api/openapi.json",
+            "--checks", ",".join(CHECKS), "--phases", ",".join(phases), "--max-examples", str(max_examples),
+            "--seed", str(seed), "--workers", "2", "--continue-on-failure", "--request-timeout", "30",
+            "--suppress-health-check", "too_slow,filter_too_much", "--warnings", "off"]
+    if include_path:
+        args += ["--include-path", include_path]
+    if report_dir:
+        args += ["--report", "junit", "--report-dir", str(report_dir / role)]
+    environ = {**{k: v for k, v in os.environ.items() if not k.startswith("LSSO_")},
+               "SCHEMATHESIS_HOOKS": "tests.contract.hooks", "CONTRACT_BASE_URL": service.base_url,
+               "CONTRACT_ROLE": role, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    completed = subprocess.run(args, env=environ, cwd=ROOT, capture_output=True, text=True)
+    output = completed.stdout + completed.stderr
+    return RoleResult(role=role, exit_code=completed.returncode, seconds=round(time.monotonic() - started, 1),
+                      summary=output, test_cases=_test_cases(output))
+
+
+def _test_cases(output: str) -> int:
+    """The total number of generated test cases schemathesis reports ("Test cases: N generated, ...")."""
+    match = re.search(r"Test cases:\s*\n?\s*(\d+) generated", output) or re.search(r"(\d+) generated", output)
+    return int(match.group(1)) if match else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--roles", default=",".join(ROLES))
+    parser.add_argument("--max-examples", type=int, default=MAX_EXAMPLES)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--report-dir", type=Path, default=None)
+    options = parser.parse_args(argv)
+
+    from lsso_mobile.migrate import scratch_postgres_database
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    results: list[RoleResult] = []
+    with tempfile.TemporaryDirectory(prefix="lsso-contract-") as tmp:
+        for role in options.roles.split(","):
+            # Each role starts from the same fresh, seeded database, so a run is reproducible on its own.
+            with scratch_postgres_database(admin_url, "lsso_contract") as database_url, \
+                    running_service(database_url, redis_url, Path(tmp) / role) as service:
+                result = run_schemathesis(service, role, max_examples=options.max_examples, seed=options.seed,
+                                          report_dir=options.report_dir)
+                results.append(result)
+                print(f"--- schemathesis as {role}: exit {result.exit_code} in {result.seconds} s", flush=True)
+                if result.exit_code != 0:
+                    print(result.summary[-20000:], flush=True)
+                    for log in ("gunicorn.log", "worker.log"):
+                        print(f"--- {log} (tail)\n" + (service.log_dir / log).read_text(errors="replace")[-4000:])
+                else:
+                    print("\n".join(result.summary.strip().splitlines()[-12:]), flush=True)
+    summary = {"passed": all(r.exit_code == 0 for r in results), "seed": options.seed,
+               "max_examples": options.max_examples,
+               "roles": [{k: v for k, v in asdict(r).items() if k != "summary"} for r in results]}
+    print(json.dumps(summary))
+    return 0 if summary["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
