@@ -56,7 +56,7 @@ _IMPORT_BODY = {
         "application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["records"],
                                         "properties": {"records": {"type": "array", "maxItems": MAX_RECORDS_PER_IMPORT,
                                                                    "items": {"type": "object"}}}}},
-        "text/csv": {"schema": {"type": "string",
+        "text/csv": {"schema": {"type": "string", "maxLength": MAX_IMPORT_BYTES,
                                 "description": "header row: " + ",".join(CONTRIBUTION_FIELDS)}},
     },
 }

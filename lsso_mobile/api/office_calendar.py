@@ -91,7 +91,7 @@ def put_national_hours(body: dict[str, Any]) -> Any:
     return _week(None)
 
 
-@blp.route("/offices/<string:office_code>/working-hours", methods=["GET"])
+@blp.route("/offices/<string(maxlength=16):office_code>/working-hours", methods=["GET"])
 @blp.access(ADMIN)
 @blp.response(200, WeekSchema)
 @blp.alt_response(404, response=ERROR, description="No such office")
@@ -100,7 +100,7 @@ def get_office_hours(office_code: str) -> Any:
     return _week(messaging.office_by_code(db_session(), office_code).id)
 
 
-@blp.route("/offices/<string:office_code>/working-hours", methods=["PUT"])
+@blp.route("/offices/<string(maxlength=16):office_code>/working-hours", methods=["PUT"])
 @blp.access(ADMIN)
 @blp.arguments(WeekSchema)
 @blp.response(200, WeekSchema)

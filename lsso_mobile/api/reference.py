@@ -40,7 +40,7 @@ def list_provinces() -> Any:
     return db_session().scalars(select(Province).order_by(Province.code)).all()
 
 
-@blp.route("/provinces/<string:province_code>/districts", methods=["GET"])
+@blp.route("/provinces/<string(length=2):province_code>/districts", methods=["GET"])
 @blp.access(PUBLIC)
 @blp.response(200, AreaSchema(many=True))
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown province")
@@ -53,7 +53,7 @@ def list_districts(province_code: str) -> Any:
                            .order_by(District.code)).all()
 
 
-@blp.route("/districts/<string:district_code>/villages", methods=["GET"])
+@blp.route("/districts/<string(length=4):district_code>/villages", methods=["GET"])
 @blp.access(PUBLIC)
 @blp.response(200, AreaSchema(many=True))
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown district")

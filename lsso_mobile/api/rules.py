@@ -62,7 +62,7 @@ def list_scheme_rules() -> Any:
     return db_session().scalars(select(SchemeRule).order_by(SchemeRule.scheme)).all()
 
 
-@blp.route("/scheme-rules/<string:scheme>", methods=["PUT"])
+@blp.route("/scheme-rules/<string(maxlength=32):scheme>", methods=["PUT"])
 @blp.access(ADMIN)
 @blp.arguments(SchemeRuleSchema)
 @blp.response(200, SchemeRuleSchema)
@@ -91,7 +91,7 @@ def list_eligibility_rules() -> Any:
                                                                  EligibilityRule.benefit_type)).all()
 
 
-@blp.route("/eligibility-rules/<string:scheme>/<string:benefit_type>", methods=["PUT"])
+@blp.route("/eligibility-rules/<string(maxlength=32):scheme>/<string(maxlength=32):benefit_type>", methods=["PUT"])
 @blp.access(ADMIN)
 @blp.arguments(EligibilityRuleSchema)
 @blp.response(200, EligibilityRuleSchema)

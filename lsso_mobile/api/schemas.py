@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,10 +53,20 @@ class StrictSchema(Schema):
         return data
 
 
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
 class LocalTime(fields.Time):
-    """A wall-clock time in Asia/Vientiane: a time with a UTC offset is refused, not silently shifted."""
+    """A wall-clock time in Asia/Vientiane, ``HH:MM`` or ``HH:MM:SS``: a time with a UTC offset is refused,
+    not silently shifted."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        metadata = {"pattern": LOCAL_TIME_PATTERN, "maxLength": 8, "example": "08:00", **kwargs.pop("metadata", {})}
+        super().__init__(*args, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and not re.fullmatch(LOCAL_TIME_PATTERN, value):
+            raise ValidationError("Give the local time as HH:MM (Asia/Vientiane), without a UTC offset.")
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed is not None and parsed.tzinfo is not None:
             raise ValidationError("Give the local time (Asia/Vientiane) without a UTC offset.")
@@ -64,6 +75,10 @@ class LocalTime(fields.Time):
 
 class LaoPhone(fields.String):
     """A Lao mobile number in any common spelling, normalised to E.164."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        metadata = {"maxLength": 32, **kwargs.pop("metadata", {})}
+        super().__init__(*args, metadata=metadata, **kwargs)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         raw = super()._deserialize(value, attr, data, **kwargs)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from sqlalchemy import func, select
 
 from lsso_mobile.api.access import ALL_ROLES, declared_roles
+from lsso_mobile.api.schemas import MAX_PAGE_SIZE
 from lsso_mobile.models import Member, OtpCode
+from tests.support import bearer, sign_up
 
 UNDECLARED_OK = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "swagger_ui_assets.static"}
 
@@ -73,6 +78,85 @@ def test_not_json(client):
 def test_unknown_route_and_method(client):
     _shape(client.get("/api/v1/nothing-here"), 404)
     _shape(client.delete("/api/v1/auth/otp"), 405)
+
+
+BOUNDED_FORMATS = {"date", "date-time", "uuid", "binary"}
+OPEN_QUANTIFIER = re.compile(r"[*+]|\{\d+,\}")
+
+
+def unbounded_inputs(spec: dict[str, Any]) -> list[str]:
+    """Every input the document leaves without a size: a string without maxLength, enum, a fixed format or
+    an anchored pattern of bounded length; an array without maxItems; a number without maximum."""
+    schemas = spec["components"]["schemas"]
+    found: list[str] = []
+
+    def walk(schema: dict[str, Any], where: str) -> None:
+        while "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
+        for key in ("anyOf", "oneOf", "allOf"):
+            for part in schema.get(key, []):
+                walk(part, where)
+        kind = schema.get("type")
+        if kind == "string":
+            pattern = schema.get("pattern", "")
+            bounded_pattern = pattern.startswith("^") and pattern.endswith("$") and not OPEN_QUANTIFIER.search(pattern)
+            if not ("maxLength" in schema or "enum" in schema or schema.get("format") in BOUNDED_FORMATS
+                    or bounded_pattern):
+                found.append(f"{where}: string without a bound")
+        elif kind == "array":
+            if "maxItems" not in schema:
+                found.append(f"{where}: array without maxItems")
+            walk(schema.get("items", {}), f"{where}[]")
+        elif kind in ("integer", "number") and "maximum" not in schema and "enum" not in schema:
+            found.append(f"{where}: number without maximum")
+        for name, part in schema.get("properties", {}).items():
+            if not part.get("readOnly"):
+                walk(part, f"{where}.{name}")
+
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for parameter in operation.get("parameters", []) + operations.get("parameters", []):
+                walk(parameter.get("schema", {}), f"{method.upper()} {path} {parameter['in']} {parameter['name']}")
+            for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+                walk(content.get("schema", {}), f"{method.upper()} {path} body ({media_type})")
+    return found
+
+
+def test_every_input_has_a_documented_bound(client):
+    """Page sizes, text, lists and numbers: nothing a caller sends is unbounded (the code enforces what the
+    document says; schemathesis's negative phase checks that in CI)."""
+    spec = client.get("/api/openapi.json").json
+    assert unbounded_inputs(spec) == []
+    limits = [p["schema"] for ops in spec["paths"].values() for op in ops.values() if isinstance(op, dict)
+              for p in op.get("parameters", []) if p["name"] == "limit"]
+    assert len(limits) >= 10 and all(limit["maximum"] <= MAX_PAGE_SIZE for limit in limits)
+
+
+def test_the_bound_check_finds_an_unbounded_input():
+    spec = {"components": {"schemas": {}}, "paths": {"/x": {"post": {
+        "parameters": [{"in": "query", "name": "q", "schema": {"type": "string"}}],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}},
+            "n": {"type": "integer"}, "ok": {"type": "string", "maxLength": 5}}}}}}}}}}
+    assert unbounded_inputs(spec) == [
+        "POST /x query q: string without a bound",
+        "POST /x body (application/json).tags: array without maxItems",
+        "POST /x body (application/json).tags[]: string without a bound",
+        "POST /x body (application/json).n: number without maximum",
+    ]
+
+
+def test_page_size_and_long_urls_are_refused(client, sms_gateway):
+    member = bearer(sign_up(client, sms_gateway, "+8562055512399")["access_token"])
+    for path in ("/api/v1/me/notifications", "/api/v1/conversations", "/api/v1/me/contributions"):
+        body = _shape(client.get(f"{path}?limit={MAX_PAGE_SIZE + 1}", headers=member), 422)
+        assert "limit" in body["errors"]["query"], path
+        assert client.get(f"{path}?limit={MAX_PAGE_SIZE}", headers=member).status_code in (200, 404), path
+    response = client.get(f"/api/v1/provinces?padding={'x' * 5000}")
+    body = _shape(response, 414)
+    assert "4096" in body["message"]
 
 
 def test_openapi_document_and_docs(client):

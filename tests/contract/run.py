@@ -94,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
                     for log in ("gunicorn.log", "worker.log"):
                         print(f"--- {log} (tail)\n" + (service.log_dir / log).read_text(errors="replace")[-4000:])
                 else:
-                    print("\n".join(result.summary.strip().splitlines()[-12:]), flush=True)
+                    lines = result.summary.strip().splitlines()
+                    phases = [line for line in lines if re.search(r"\((in [0-9.]+s)\)", line)]
+                    print("\n".join(phases + lines[-10:]), flush=True)
     summary = {"passed": all(r.exit_code == 0 for r in results), "seed": options.seed,
                "max_examples": options.max_examples,
                "roles": [{k: v for k, v in asdict(r).items() if k != "summary"} for r in results]}
