@@ -45,6 +45,7 @@ from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add
 
 MAX_BODY_CHARS = 4000
 MAX_SUBJECT_CHARS = 200
+MAX_TITLE_CHARS = 200  # canned-reply titles, holiday names
 MAX_ATTACHMENTS_PER_MESSAGE = 3
 PREVIEW_CHARS = 120
 UPLOADS_PER_MINUTE_FACTOR = 3  # uploads per minute = this x messages per minute
@@ -86,14 +87,19 @@ def _digest(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _check_body(body: str) -> str:
-    body = body.strip()
-    if not body:
-        raise InvalidInput("Write a message.", errors={"body": ["empty"]})
-    if len(body) > MAX_BODY_CHARS:
-        raise InvalidInput(f"A message is at most {MAX_BODY_CHARS} characters.",
-                           errors={"body": [f"at most {MAX_BODY_CHARS} characters"]})
-    return body
+def _required_text(value: str, field: str, max_chars: int) -> str:
+    """The text without surrounding white space; refused if nothing is left or it is too long."""
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"Write the {field.replace('_', ' ')}: it is empty.", errors={field: ["empty"]})
+    if len(text) > max_chars:
+        raise InvalidInput(f"The {field.replace('_', ' ')} is at most {max_chars} characters.",
+                           errors={field: [f"at most {max_chars} characters"]})
+    return text
+
+
+def _check_body(body: str, field: str = "body") -> str:
+    return _required_text(body, field, MAX_BODY_CHARS)
 
 
 def _earlier_send(session: Session, author: Any, key: str | None, digest: str) -> Message | None:
@@ -222,10 +228,7 @@ def start_conversation(session: Session, settings: Settings, member_id: int, off
     earlier = _earlier_send(session, author, key, digest)
     if earlier is not None:
         return Posted(session.get(Conversation, earlier.conversation_id), earlier, True)
-    subject, body = subject.strip(), _check_body(body)
-    if not subject or len(subject) > MAX_SUBJECT_CHARS:
-        raise InvalidInput(f"A subject is 1 to {MAX_SUBJECT_CHARS} characters.",
-                           errors={"subject": [f"1 to {MAX_SUBJECT_CHARS} characters"]})
+    subject, body = _required_text(subject, "subject", MAX_SUBJECT_CHARS), _check_body(body)
     member = session.get(Member, member_id)
     if member is None:
         raise NotFound("No such member.")
@@ -586,7 +589,8 @@ def save_canned_reply(session: Session, staff: Principal, canned_id: int | None,
         session.add(canned)
     else:
         canned = canned_reply(session, staff, canned_id)
-    canned.title, canned.body_lo, canned.body_en = title.strip(), _check_body(body_lo), _check_body(body_en)
+    canned.title = _required_text(title, "title", MAX_TITLE_CHARS)
+    canned.body_lo, canned.body_en = _check_body(body_lo, "body_lo"), _check_body(body_en, "body_en")
     canned.updated_at = now
     session.flush()
     return canned
@@ -642,7 +646,8 @@ def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str
     owner = Holiday.office_id == office_id if office_id is not None else Holiday.office_id.is_(None)
     if session.scalar(select(Holiday.id).where(owner, Holiday.day == day)) is not None:
         raise Conflict("This day is already a holiday here.")
-    holiday = Holiday(office_id=office_id, day=day, name_lo=name_lo.strip(), name_en=name_en.strip())
+    holiday = Holiday(office_id=office_id, day=day, name_lo=_required_text(name_lo, "name_lo", MAX_TITLE_CHARS),
+                      name_en=_required_text(name_en, "name_en", MAX_TITLE_CHARS))
     session.add(holiday)
     session.flush()
     return holiday

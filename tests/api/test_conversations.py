@@ -397,6 +397,23 @@ def test_message_and_subject_length(client, sms_gateway, db):
     assert _count(db, Message) == 1
 
 
+def test_text_of_white_space_only_is_refused_everywhere_it_is_stored(client, sms_gateway, staff, db):
+    """Found by schemathesis: a title of "\v" passed minLength 1, was stripped and stored empty."""
+    alice = member(client, sms_gateway, "+8562055580082")
+    blank = start(client, alice, subject="\u000b \t")
+    assert blank.status_code == 422 and blank.json["errors"] == {"subject": ["empty"]}
+    desk = officer(client, staff["officer"])
+    canned = client.post("/api/v1/staff/canned-replies", headers=desk,
+                         json={"title": "\u000b", "body_lo": "ສະບາຍດີ", "body_en": "Hello"})
+    assert canned.status_code == 422 and canned.json["errors"] == {"title": ["empty"]}
+    admin = officer(client, staff["admin"])
+    holiday = client.post("/api/v1/admin/holidays", headers=admin,
+                          json={"day": "2027-11-03", "name_lo": " ", "name_en": "Office day"})
+    assert holiday.status_code == 422 and holiday.json["errors"] == {"name_lo": ["empty"]}
+    assert _count(db, Conversation) == 0
+    assert client.get("/api/v1/staff/canned-replies", headers=desk).json["items"] == []
+
+
 @pytest.mark.parametrize("settings_overrides", [{"messages_per_minute": 3}])
 def test_messages_per_minute(client, sms_gateway, db):
     alice = member(client, sms_gateway, "+8562055580081")
