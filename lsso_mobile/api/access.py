@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import flask_smorest
-from flask import g, request
+from flask import Request, g, request
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from lsso_mobile.api.context import db_session, keyring
-from lsso_mobile.errors import Forbidden, NotAuthenticated
+from lsso_mobile.errors import Forbidden, NotAuthenticated, UnsupportedMediaType
 from lsso_mobile.services.accounts import Principal, authenticate_access_token
 
 PUBLIC = "public"
@@ -77,8 +78,21 @@ def require(*roles: str) -> Callable[[F], F]:
     return decorator
 
 
+class JsonBodyParser(FlaskParser):
+    """webargs reads a body that is not ``application/json`` as no body, and an all-optional schema then
+    accepts it; a route that documents a JSON body refuses anything else with a 415."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
+                                       errors={"content_type": [req.mimetype or "none"]})
+        return super()._raw_load_json(req)
+
+
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's Blueprint with ``access(*roles)``: the check and its OpenAPI security/401/403."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
     def access(self, *roles: str) -> Callable[[F], F]:
         check = require(*roles)

@@ -6,8 +6,8 @@ routes cannot each declare for themselves is added to every operation it applies
 
 - 414 on every operation (a URL over 4 KB, see ``api/security.py``);
 - 429 with ``Retry-After`` on every writing operation (the write-rate limiter runs before every one);
-- 400 (a body that is not JSON, or an unreadable form) and 413 (``LSSO_MAX_BODY_BYTES``) on every operation
-  that takes a request body;
+- 400 (a body that does not parse), 413 (``LSSO_MAX_BODY_BYTES``) and 415 (not the documented media type,
+  or no body at all) on every operation that takes a request body;
 - 401 and 403 come from ``Blueprint.access``; 404, 409, 415 and the rest from each route's own
   ``alt_response``; 422 from flask-smorest wherever a route parses input.
 """
@@ -26,6 +26,7 @@ TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS_RETRY"
 PAYLOAD_TOO_LARGE = "BODY_TOO_LARGE"
 URI_TOO_LONG = "ADDRESS_TOO_LONG"
 BAD_REQUEST = "UNREADABLE_BODY"
+NOT_JSON = "NOT_JSON"
 
 
 class CommonResponsesPlugin(BasePlugin):
@@ -41,6 +42,7 @@ class CommonResponsesPlugin(BasePlugin):
             responses.setdefault("429", TOO_MANY_REQUESTS)
             if "requestBody" in operation:
                 responses.setdefault("400", BAD_REQUEST)
+                responses.setdefault("415", NOT_JSON)
                 responses.setdefault("413", PAYLOAD_TOO_LARGE)
 
 
@@ -56,6 +58,7 @@ def build_api(app: Flask, description: str) -> LssoApi:
                                                      "content": error})
     api.spec.components.response(BAD_REQUEST, {"description": "The body could not be read (not JSON, say)",
                                                 "content": error})
+    api.spec.components.response(NOT_JSON, {"description": "The body is missing or not JSON", "content": error})
     api.spec.components.response(URI_TOO_LONG, {"description": "The URL is longer than 4 KB", "content": error})
     api.spec.components.response(TOO_MANY_REQUESTS, {
         "description": "Too many requests; try again after the number of seconds in Retry-After",
