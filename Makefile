@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 TEST_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/13
 
-.PHONY: dev test test-postgresql test-sqlite lint install
+.PHONY: dev test test-postgresql test-sqlite contract lint install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,19 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/lsso-mobile dev
 
-# The whole suite on PostgreSQL, then on SQLite; both use the real Redis. A missing server fails.
-test: lint test-postgresql test-sqlite
+# The whole suite on PostgreSQL, the contract gate (schemathesis against gunicorn + PostgreSQL + Redis +
+# a worker), then the suite on SQLite; all use the real Redis. A missing server fails.
+test: lint test-postgresql contract test-sqlite
 
 test-postgresql: $(STAMP)
 	TEST_BACKEND=postgresql TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q
 
+# tests/contract starts the service as production runs it, on PostgreSQL: it runs in the PostgreSQL pass.
 test-sqlite: $(STAMP)
-	TEST_BACKEND=sqlite TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q
+	TEST_BACKEND=sqlite TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q --ignore=tests/contract
+
+contract: $(STAMP)
+	TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m tests.contract.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -17,7 +17,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ PHASES = ("examples", "coverage", "fuzzing", "stateful")
 SEED = 20261122
 MAX_EXAMPLES = 100
 ROLES = ("member", "officer", "ops")
+PRINT_LOCK = threading.Lock()
 
 
 @dataclass
@@ -46,7 +50,8 @@ def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXA
     args = [str(BIN / "st"), "--no-color", "run", f"{service.base_url}/api/openapi.json",
             "--checks", ",".join(CHECKS), "--phases", ",".join(phases), "--max-examples", str(max_examples),
             "--seed", str(seed), "--workers", "2", "--continue-on-failure", "--request-timeout", "30",
-            "--suppress-health-check", "too_slow,filter_too_much", "--warnings", "off"]
+            "--suppress-health-check", "too_slow,filter_too_much", "--warnings", "off",
+            "--generation-database", "none"]  # decided by the seed alone, not by earlier runs' examples
     if include_path:
         args += ["--include-path", include_path]
     if report_dir:
@@ -67,6 +72,25 @@ def _test_cases(output: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def _run_role(role: str, database_url: str, work_dir: Path, options: argparse.Namespace) -> RoleResult:
+    """One role on its own fresh, seeded database and service, so each run is reproducible on its own."""
+    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    with running_service(database_url, redis_url, work_dir) as service:
+        result = run_schemathesis(service, role, max_examples=options.max_examples, seed=options.seed,
+                                  report_dir=options.report_dir)
+        lines = [f"--- schemathesis as {role}: exit {result.exit_code} in {result.seconds} s"]
+        if result.exit_code != 0:
+            lines.append(result.summary[-20000:])
+            for log in ("gunicorn.log", "worker.log"):
+                lines.append(f"--- {log} (tail)\n" + (service.log_dir / log).read_text(errors="replace")[-4000:])
+        else:
+            output = result.summary.strip().splitlines()
+            lines += [line for line in output if re.search(r"\((in [0-9.]+s)\)", line)] + output[-10:]
+        with PRINT_LOCK:
+            print("\n".join(lines), flush=True)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--roles", default=",".join(ROLES))
@@ -78,25 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     from lsso_mobile.migrate import scratch_postgres_database
 
     admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
-    results: list[RoleResult] = []
-    with tempfile.TemporaryDirectory(prefix="lsso-contract-") as tmp:
-        for role in options.roles.split(","):
-            # Each role starts from the same fresh, seeded database, so a run is reproducible on its own.
-            with scratch_postgres_database(admin_url, "lsso_contract") as database_url, \
-                    running_service(database_url, redis_url, Path(tmp) / role) as service:
-                result = run_schemathesis(service, role, max_examples=options.max_examples, seed=options.seed,
-                                          report_dir=options.report_dir)
-                results.append(result)
-                print(f"--- schemathesis as {role}: exit {result.exit_code} in {result.seconds} s", flush=True)
-                if result.exit_code != 0:
-                    print(result.summary[-20000:], flush=True)
-                    for log in ("gunicorn.log", "worker.log"):
-                        print(f"--- {log} (tail)\n" + (service.log_dir / log).read_text(errors="replace")[-4000:])
-                else:
-                    lines = result.summary.strip().splitlines()
-                    phases = [line for line in lines if re.search(r"\((in [0-9.]+s)\)", line)]
-                    print("\n".join(phases + lines[-10:]), flush=True)
+    roles = options.roles.split(",")
+    with ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lsso-contract-")))
+        # Databases one after another (Alembic's migration context is process-wide, not per thread) ...
+        databases = [stack.enter_context(scratch_postgres_database(admin_url, "lsso_contract")) for _ in roles]
+        # ... then the roles side by side: schemathesis is bound by one core, the service by the other.
+        with ThreadPoolExecutor(max_workers=len(roles)) as pool:
+            futures = [pool.submit(_run_role, role, database, tmp / role, options)
+                       for role, database in zip(roles, databases, strict=True)]
+            results = [future.result() for future in futures]
     summary = {"passed": all(r.exit_code == 0 for r in results), "seed": options.seed,
                "max_examples": options.max_examples,
                "roles": [{k: v for k, v in asdict(r).items() if k != "summary"} for r in results]}
