@@ -9,7 +9,15 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, OPS, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session
-from lsso_mobile.api.schemas import SANE_TIMES, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.api.schemas import (
+    SANE_TIMES,
+    JsonBoolean,
+    PageArgsSchema,
+    PageMetaSchema,
+    StrictSchema,
+    decode_cursor,
+    page,
+)
 from lsso_mobile.models import Broadcast, BroadcastStatus, Scheme
 from lsso_mobile.notify.broadcast_delivery import broadcast_stats, slice_progress
 from lsso_mobile.notify.templates import CATEGORIES
@@ -30,9 +38,9 @@ class AudienceSchema(StrictSchema):
                             validate=validate.Length(max=MAX_CODES),
                             metadata={"description": "District codes; a member in any listed province or district"})
     schemes = fields.List(fields.Enum(Scheme, by_value=True), load_default=list, validate=validate.Length(max=2))
-    in_arrears = fields.Boolean(load_default=False,
+    in_arrears = JsonBoolean(load_default=False,
                                 metadata={"description": "Only members with an overdue unpaid month"})
-    pending_application = fields.Boolean(load_default=False,
+    pending_application = JsonBoolean(load_default=False,
                                          metadata={"description": "Only members whose registration awaits a decision"})
 
 
@@ -43,7 +51,7 @@ class BroadcastBodySchema(StrictSchema):
     body_en = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     category = fields.String(load_default="news", validate=validate.OneOf(CATEGORIES),
                              metadata={"description": "What members mute; non-critical notices respect it"})
-    critical = fields.Boolean(load_default=False,
+    critical = JsonBoolean(load_default=False,
                               metadata={"description": "Ignores muting and quiet hours: for urgent notices only"})
     audience = fields.Nested(AudienceSchema, load_default=dict, metadata={"description": "Empty: every member"})
     send_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=SANE_TIMES,

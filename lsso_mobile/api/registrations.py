@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session
-from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.api.schemas import JsonBoolean, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import ApplicationStatus, Scheme, Sex
 from lsso_mobile.services import registrations
 from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
@@ -40,7 +40,7 @@ class ApplicationFormSchema(StrictSchema):
     declared_monthly_income = fields.Integer(required=True, strict=True,
                                              validate=validate.Range(min=0, max=MAX_INCOME_KIP),
                                              metadata={"description": "Whole kip (LAK)"})
-    consent = fields.Boolean(required=True)
+    consent = JsonBoolean(required=True)
 
 
 class ApplicationEventSchema(StrictSchema):

@@ -19,6 +19,16 @@ MAX_PAGE_SIZE = 100
 MAX_ROW_ID = 2**31 - 1  # ids are 32-bit columns; a larger one in a body or path can name no row
 
 
+class JsonBoolean(fields.Boolean):
+    """``true`` or ``false`` only, for JSON bodies: not 0, 1, "yes" or "true" (query strings keep
+    ``fields.Boolean``, where "true" is the only way to say it)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):  # 0 == False in Python, so truthy/falsy sets cannot say this
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 def row_id_field(**kwargs: Any) -> fields.Integer:
     """An id given in a body: a positive 32-bit integer, so a database never sees one out of range."""
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID), **kwargs)

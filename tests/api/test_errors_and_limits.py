@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from lsso_mobile.api.access import ALL_ROLES, declared_roles
 from lsso_mobile.api.schemas import MAX_PAGE_SIZE
 from lsso_mobile.models import Member, OtpCode
-from tests.support import bearer, sign_up
+from tests.conftest import STAFF_PASSWORD
+from tests.support import bearer, sign_up, staff_sign_in
 
 UNDECLARED_OK = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "swagger_ui_assets.static"}
 
@@ -194,3 +195,13 @@ def test_a_route_with_a_json_body_refuses_a_missing_or_other_body(client, sms_ga
         assert "JSON" in body["message"]
     assert db.scalar(select(Member.language).where(Member.phone == "+8562055512398")) == "lo"
     assert client.patch("/api/v1/me", headers=member, json={"language": "en"}).status_code == 200
+
+
+def test_booleans_in_bodies_are_true_or_false_only(client, sms_gateway, staff):
+    """Found by schemathesis: 0 and 1 were taken for false and true."""
+    ops = bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"])
+    for value in (0, 1, "true", None):
+        response = client.post("/api/v1/staff/broadcasts/preview", headers=ops, json={"pending_application": value})
+        assert _shape(response, 422)["errors"]["json"]["pending_application"], value
+    assert client.post("/api/v1/staff/broadcasts/preview", headers=ops,
+                       json={"pending_application": True}).status_code == 200
