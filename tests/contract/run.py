@@ -42,6 +42,9 @@ class RoleResult:
     seconds: float
     summary: str
     test_cases: int
+    operations: int = 0
+    fewest_cases: int = 0  # the operation with the fewest test cases across the phases
+    fewest_cases_operation: str = ""
 
 
 def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXAMPLES, seed: int = SEED,
@@ -54,16 +57,34 @@ def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXA
             "--generation-database", "none"]  # decided by the seed alone, not by earlier runs' examples
     if include_path:
         args += ["--include-path", include_path]
-    if report_dir:
-        args += ["--report", "junit", "--report-dir", str(report_dir / role)]
+    report_dir = report_dir or service.log_dir
+    events = report_dir / f"{role}.ndjson"
+    args += ["--report", "junit,ndjson", "--report-junit-path", str(report_dir / f"{role}.xml"),
+             "--report-ndjson-path", str(events)]
     environ = {**{k: v for k, v in os.environ.items() if not k.startswith("LSSO_")},
                "SCHEMATHESIS_HOOKS": "tests.contract.hooks", "CONTRACT_BASE_URL": service.base_url,
                "CONTRACT_ROLE": role, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()
     completed = subprocess.run(args, env=environ, cwd=ROOT, capture_output=True, text=True)
     output = completed.stdout + completed.stderr
-    return RoleResult(role=role, exit_code=completed.returncode, seconds=round(time.monotonic() - started, 1),
-                      summary=output, test_cases=_test_cases(output))
+    result = RoleResult(role=role, exit_code=completed.returncode, seconds=round(time.monotonic() - started, 1),
+                        summary=output, test_cases=_test_cases(output))
+    per_operation = cases_per_operation(events) if events.exists() else {}
+    if per_operation:
+        result.operations = len(per_operation)
+        result.fewest_cases_operation, result.fewest_cases = min(per_operation.items(), key=lambda item: item[1])
+    return result
+
+
+def cases_per_operation(events: Path) -> dict[str, int]:
+    """Test cases each operation got in the examples, coverage and fuzzing phases (from the NDJSON report)."""
+    counts: dict[str, int] = {}
+    for line in events.read_text().splitlines():
+        finished = json.loads(line).get("ScenarioFinished")
+        if finished and finished.get("phase") in ("examples", "coverage", "fuzzing"):
+            label = finished["recorder"]["label"]
+            counts[label] = counts.get(label, 0) + len(finished["recorder"].get("cases", {}))
+    return counts
 
 
 def _test_cases(output: str) -> int:
