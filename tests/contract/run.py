@@ -45,6 +45,7 @@ class RoleResult:
     operations: int = 0
     fewest_cases: int = 0  # the operation with the fewest test cases across the phases
     fewest_cases_operation: str = ""
+    under_max_examples: dict[str, int] | None = None  # operations that got fewer cases than --max-examples
 
 
 def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXAMPLES, seed: int = SEED,
@@ -73,6 +74,7 @@ def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXA
     if per_operation:
         result.operations = len(per_operation)
         result.fewest_cases_operation, result.fewest_cases = min(per_operation.items(), key=lambda item: item[1])
+        result.under_max_examples = {op: n for op, n in sorted(per_operation.items()) if n < max_examples}
     return result
 
 
