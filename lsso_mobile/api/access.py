@@ -79,11 +79,11 @@ def require(*roles: str) -> Callable[[F], F]:
 
 
 class JsonBodyParser(FlaskParser):
-    """webargs reads a body that is not ``application/json`` as no body, and an all-optional schema then
-    accepts it; a route that documents a JSON body refuses anything else with a 415."""
+    """webargs reads a body that is not ``application/json``, or an empty one, as ``{}``, and an all-optional
+    schema then accepts it; a route that documents a JSON body refuses both with a 415."""
 
     def _raw_load_json(self, req: Request) -> Any:
-        if not is_json_request(req):
+        if not is_json_request(req) or not req.get_data(cache=True):
             raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
                                        errors={"content_type": [req.mimetype or "none"]})
         return super()._raw_load_json(req)

@@ -58,7 +58,8 @@ def build_api(app: Flask, description: str) -> LssoApi:
                                                      "content": error})
     api.spec.components.response(BAD_REQUEST, {"description": "The body could not be read (not JSON, say)",
                                                 "content": error})
-    api.spec.components.response(NOT_JSON, {"description": "The body is missing or not JSON", "content": error})
+    api.spec.components.response(NOT_JSON, {"description": "The body is missing or not of a media type given here",
+                                               "content": error})
     api.spec.components.response(URI_TOO_LONG, {"description": "The URL is longer than 4 KB", "content": error})
     api.spec.components.response(TOO_MANY_REQUESTS, {
         "description": "Too many requests; try again after the number of seconds in Retry-After",

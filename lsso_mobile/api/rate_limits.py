@@ -1,18 +1,24 @@
 """Request rate on every writing endpoint: per account when the caller is signed in, per address when not.
 
 Runs before the view (and before the database is touched), for every POST, PUT, PATCH and DELETE the URL
-map knows. The caller is told apart by the access token's signed subject alone (no database read); a
-missing or bad token counts against the address. A caller over the limit gets a 429 in the common error
-shape with ``Retry-After``. The narrower limits that guard one action (OTP sends per phone, sign-in
-failures, messages per minute) stay in their services and count rows in the database.
+map knows. On a route that needs a signed-in caller, the caller is told apart by the access token's signed
+subject alone (no database read); a missing or bad token counts against the address. On a public route
+(sign-up, codes, sign-in, refresh) every request counts against the address, token or not, so holding
+accounts buys no extra budget there. IPv6 addresses count per /64, the block one subscriber gets.
+
+A caller over the limit gets a 429 in the common error shape with ``Retry-After``. The narrower limits
+that guard one action (OTP sends per phone, sign-in failures, messages per minute) stay in their services
+and count rows in the database.
 
 Counts live in Redis when ``LSSO_REDIS_URL`` is set, so every gunicorn process shares them; otherwise in
-the process (development). If Redis cannot be reached the request is let through and a warning is logged:
-a limiter outage must not take the service down with it.
+the process (development). If Redis cannot be reached or does not answer within half a second, the
+request is let through and a warning is logged (at most once a minute): a limiter outage must not take
+the service down with it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 
@@ -22,6 +28,7 @@ from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from lsso_mobile.api.access import PUBLIC, declared_roles
 from lsso_mobile.api.context import keyring
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import NotAuthenticated, TooManyRequests
@@ -29,6 +36,8 @@ from lsso_mobile.errors import NotAuthenticated, TooManyRequests
 log = logging.getLogger(__name__)
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REDIS_TIMEOUT_SECONDS = 0.5
+WARNING_INTERVAL_SECONDS = 60.0
 
 
 class WriteRateLimiter:
@@ -39,11 +48,12 @@ class WriteRateLimiter:
         self.core = RateLimitItemPerMinute(settings.core_writes_per_minute)
         self.anonymous = RateLimitItemPerMinute(settings.anonymous_writes_per_minute)
         self.limiter = SlidingWindowCounterRateLimiter(storage)
+        self._last_warning = float("-inf")
 
     def check(self, caller: str | None, address: str) -> None:
         """Count one write; raise TooManyRequests if the caller's budget for this minute is spent."""
         if caller is None:
-            item, key, who = self.anonymous, f"ip:{address}", "this network address"
+            item, key, who = self.anonymous, f"ip:{address_key(address)}", "this network address"
         else:
             item, key, who = (self.core if caller.startswith("client:") else self.account), caller, "your account"
         try:
@@ -52,18 +62,37 @@ class WriteRateLimiter:
                 return
             reset_at = self.limiter.get_window_stats(item, key).reset_time
         except StorageError as exc:
-            log.warning("rate limit storage unavailable, request let through: %s", type(exc.storage_error).__name__)
+            if time.monotonic() - self._last_warning >= WARNING_INTERVAL_SECONDS:
+                self._last_warning = time.monotonic()
+                log.warning("rate limit storage unavailable, writes let through: %s",
+                            type(exc.storage_error).__name__)
             return
         raise TooManyRequests(f"Too many changes from {who}; wait a moment and try again.",
                               retry_after=_seconds_until(reset_at, item))
+
+
+def address_key(address: str) -> str:
+    """The address an abuser cannot cheaply change: IPv4 as it is, IPv6 by its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _seconds_until(reset_at: float, item: RateLimitItem) -> int:
     return min(max(1, int(reset_at - time.time()) + 1), item.get_expiry())
 
 
-def _signed_caller() -> str | None:
-    """The token's subject (``member:12``, ``staff:3``, ``client:1``) if its signature verifies, else None."""
+def _signed_caller(public_route: bool) -> str | None:
+    """The token's subject (``member:12``, ``staff:3``, ``client:1``) if its signature verifies and the route
+    needs a signed-in caller; None (count the address) otherwise."""
+    if public_route:
+        return None
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -76,7 +105,8 @@ def _signed_caller() -> str | None:
 def build_storage(settings: Settings) -> Storage:
     if settings.redis_url:
         return storage_from_string(settings.redis_url, key_prefix=f"{settings.queue_prefix}:ratelimit",
-                                   wrap_exceptions=True)
+                                   wrap_exceptions=True, socket_timeout=REDIS_TIMEOUT_SECONDS,
+                                   socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
     return storage_from_string("memory://")
 
 
@@ -87,4 +117,5 @@ def install_rate_limits(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _limit_writes() -> None:
         if request.method in WRITING_METHODS and request.url_rule is not None:
-            limiter.check(_signed_caller(), request.remote_addr or "unknown")
+            roles = declared_roles(app.view_functions[request.url_rule.endpoint]) or ()
+            limiter.check(_signed_caller(PUBLIC in roles), request.remote_addr or "unknown")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import time
 import uuid
 
 import pytest
@@ -121,13 +123,46 @@ def test_processes_share_counts_through_redis(database_url, instance_dir):
     two.check("member:2", "10.5.0.1")  # another member is not affected
 
 
-def test_an_unreachable_redis_lets_writes_through_with_a_warning(database_url, instance_dir, caplog):
-    settings = make_settings(database_url, instance_dir, redis_url="redis://127.0.0.1:1/0", writes_per_minute=1)
-    limiter = WriteRateLimiter(settings, build_storage(settings))
-    with caplog.at_level(logging.WARNING, logger="lsso_mobile.api.rate_limits"):
-        for _ in range(3):
-            limiter.check("member:1", "10.6.0.1")
-    assert "rate limit storage unavailable" in caplog.text
+def test_a_token_buys_no_budget_on_public_routes(client, sms_gateway):
+    """Sign-up, codes, sign-in and refresh count the address even when a signed token comes along."""
+    address = {"REMOTE_ADDR": "10.7.0.1"}
+    token = member(client, sms_gateway, "+8562055512320")  # the default address's budget, not 10.7.0.1's
+    for i in range(ANONYMOUS):
+        response = client.post("/api/v1/auth/otp", json={"phone": f"+856205551233{i}"}, headers=token,
+                               environ_base=address)
+        assert response.status_code == 202, response.json
+    assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512339"}, headers=token,
+                               environ_base=address))
+
+
+def test_ipv6_addresses_count_per_64_block(client):
+    same_block = ("2001:db8:77:1::1", "2001:db8:77:1:ffff:ffff:ffff:fffe")
+    for i in range(ANONYMOUS):
+        response = client.post("/api/v1/auth/otp", json={"phone": f"+856205551234{i}"},
+                               environ_base={"REMOTE_ADDR": same_block[i % 2]})
+        assert response.status_code == 202, response.json
+    assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512349"},
+                               environ_base={"REMOTE_ADDR": same_block[0]}))
+    assert client.post("/api/v1/auth/otp", json={"phone": "+8562055512349"},
+                       environ_base={"REMOTE_ADDR": "2001:db8:77:2::1"}).status_code == 202
+
+
+@pytest.mark.parametrize("server", ["refuses", "never answers"])
+def test_a_redis_that_fails_lets_writes_through_quickly_with_one_warning(database_url, instance_dir, caplog, server):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        if server == "never answers":
+            silent.listen(8)  # connections are queued by the kernel and never read
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        settings = make_settings(database_url, instance_dir, redis_url=url, writes_per_minute=1)
+        limiter = WriteRateLimiter(settings, build_storage(settings))
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="lsso_mobile.api.rate_limits"):
+            for _ in range(3):
+                limiter.check("member:1", "10.6.0.1")  # over the budget of 1, yet let through
+        elapsed = time.monotonic() - started
+    assert caplog.text.count("rate limit storage unavailable") == 1
+    assert elapsed < 3.5, elapsed  # 0.5 s a check (REDIS_TIMEOUT_SECONDS), not redis-py's default of waiting
 
 
 def test_the_openapi_document_gives_429_and_retry_after_on_every_writing_operation(client):

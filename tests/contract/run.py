@@ -1,11 +1,14 @@
-"""The contract gate: schemathesis against the live service, as a member, an officer and an ops user in turn.
+"""The contract gate: schemathesis against the live service, as a member, an officer and an ops user.
 
     python -m tests.contract.run            # what `make test` runs (PostgreSQL; TEST_POSTGRES_URL, TEST_REDIS_URL)
     python -m tests.contract.run --roles member --max-examples 20    # a quicker look while working
 
-Every phase (examples, coverage, fuzzing, stateful), a fixed seed, at least 100 examples per operation,
-and the checks for server errors, status codes, content types, response headers and schemas, and
-negative-data rejection. Exits non-zero if any role's run finds anything; the last line is a JSON summary.
+Each role has its own fresh, seeded database and service, and the three run side by side. Every phase
+(examples, coverage, fuzzing, stateful), a fixed seed, ``--max-examples 100`` (schemathesis's per-operation
+setting; an operation with no inputs has only a few distinct requests to make), and the checks for server
+errors, status codes, content types, response headers and schemas, and negative-data rejection. Exits
+non-zero if any role's run finds anything; the last line is a JSON summary with the test cases per role,
+the fewest any operation got, and the operations that got fewer than --max-examples.
 """
 
 from __future__ import annotations

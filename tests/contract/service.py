@@ -40,10 +40,13 @@ class Service:
     log_dir: Path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def listening_socket() -> socket.socket:
+    """A socket already bound to a free port, handed to gunicorn (``fd://``): no other run can take the port
+    between choosing it and binding it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 def service_environ(database_url: str, redis_url: str, work_dir: Path, fcm_url: str) -> dict[str, str]:
@@ -79,10 +82,11 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
 
 
 @contextmanager
-def _process(args: list[str], environ: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+def _process(args: list[str], environ: dict[str, str], log: Path,
+             pass_fds: tuple[int, ...] = ()) -> Iterator[subprocess.Popen]:
     with log.open("wb") as out:
         process = subprocess.Popen(args, env=environ, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+                                   start_new_session=True, pass_fds=pass_fds)
         try:
             yield process
         finally:
@@ -108,10 +112,10 @@ def running_service(database_url: str, redis_url: str, work_dir: Path, wsgi: str
             subprocess.run([str(BIN / "lsso-mobile"), "seed-demo"], env=environ, cwd=ROOT, check=True,
                            stdout=subprocess.DEVNULL)
         stack.enter_context(_process([str(BIN / "lsso-mobile"), "worker"], environ, work_dir / "worker.log"))
-        port = free_port()
+        sock = stack.enter_context(listening_socket())
         gunicorn = stack.enter_context(_process(
-            [str(BIN / "gunicorn"), "--workers", str(gunicorn_workers), "--bind", f"127.0.0.1:{port}",
-             "--timeout", "60", wsgi], environ, work_dir / "gunicorn.log"))
-        base_url = f"http://127.0.0.1:{port}"
+            [str(BIN / "gunicorn"), "--workers", str(gunicorn_workers), "--bind", f"fd://{sock.fileno()}",
+             "--timeout", "60", wsgi], environ, work_dir / "gunicorn.log", pass_fds=(sock.fileno(),)))
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         _wait_healthy(base_url, gunicorn)
         yield Service(base_url=base_url, environ=environ, log_dir=work_dir)
