@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify
 from sqlalchemy.exc import IntegrityError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from lsso_mobile.api.context import db_session
 from lsso_mobile.errors import DomainError
@@ -44,6 +44,12 @@ def register_error_handlers(app: Flask) -> None:
         else:
             session.rollback()
         return error_response(exc.status, exc.message, exc.errors, exc.headers)
+
+    @app.errorhandler(MethodNotAllowed)
+    def handle_method_not_allowed(exc: MethodNotAllowed) -> Any:
+        # flask-smorest's own handler drops the Allow header the HTTP standard asks of a 405.
+        allowed = ", ".join(sorted(exc.valid_methods or ()))
+        return error_response(405, "This address does not take this method.", headers={"Allow": allowed})
 
     @app.errorhandler(IntegrityError)
     def handle_integrity_error(exc: IntegrityError) -> Any:

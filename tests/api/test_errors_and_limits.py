@@ -78,7 +78,9 @@ def test_not_json(client):
 
 def test_unknown_route_and_method(client):
     _shape(client.get("/api/v1/nothing-here"), 404)
-    _shape(client.delete("/api/v1/auth/otp"), 405)
+    not_allowed = client.delete("/api/v1/auth/otp")
+    _shape(not_allowed, 405)
+    assert not_allowed.headers["Allow"] == "OPTIONS, POST"
 
 
 BOUNDED_FORMATS = {"date", "date-time", "uuid", "binary"}
