@@ -20,7 +20,9 @@ from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
 
-WRITING_METHODS = ("post", "put", "patch", "delete")
+from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
+
+WRITING_METHODS = {method.lower() for method in RATE_LIMITED_METHODS}  # the spec spells methods in lower case
 
 TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS_RETRY"
 PAYLOAD_TOO_LARGE = "BODY_TOO_LARGE"
