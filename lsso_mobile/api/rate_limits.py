@@ -3,8 +3,10 @@
 Runs before the view (and before the database is touched), for every POST, PUT, PATCH and DELETE the URL
 map knows. On a route that needs a signed-in caller, the caller is told apart by the access token's signed
 subject alone (no database read); a missing or bad token counts against the address. On a public route
-(sign-up, codes, sign-in, refresh) every request counts against the address, token or not, so holding
-accounts buys no extra budget there. IPv6 addresses count per /64, the block one subscriber gets.
+(sign-up, codes, sign-in) every request counts against the address, token or not, so holding accounts buys
+no extra budget there. The one exception is refresh: a refresh token whose signature verifies counts
+against its account, because every app refreshes every quarter hour and mobile carriers put thousands of
+phones behind one address. IPv6 addresses count per /64, the block one subscriber gets.
 
 A caller over the limit gets a 429 in the common error shape with ``Retry-After``. The narrower limits
 that guard one action (OTP sends per phone, sign-in failures, messages per minute) stay in their services
@@ -36,6 +38,8 @@ from lsso_mobile.errors import NotAuthenticated, TooManyRequests
 log = logging.getLogger(__name__)
 
 WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Public routes whose JSON body carries a token of the caller's account: endpoint -> (field, token type).
+ACCOUNT_TOKEN_IN_BODY = {"auth.refresh": ("refresh_token", "refresh")}
 REDIS_TIMEOUT_SECONDS = 0.5
 WARNING_INTERVAL_SECONDS = 60.0
 
@@ -88,16 +92,22 @@ def _seconds_until(reset_at: float, item: RateLimitItem) -> int:
     return min(max(1, int(reset_at - time.time()) + 1), item.get_expiry())
 
 
-def _signed_caller(public_route: bool) -> str | None:
-    """The token's subject (``member:12``, ``staff:3``, ``client:1``) if its signature verifies and the route
-    needs a signed-in caller; None (count the address) otherwise."""
+def _signed_caller(endpoint: str, public_route: bool) -> str | None:
+    """The account (``member:12``, ``staff:3``, ``client:1``) whose budget this request spends, from a token
+    whose signature verifies; None to count the address."""
     if public_route:
-        return None
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+        if endpoint not in ACCOUNT_TOKEN_IN_BODY:
+            return None
+        field, token_type = ACCOUNT_TOKEN_IN_BODY[endpoint]
+        body = request.get_json(silent=True)
+        token = body.get(field) if isinstance(body, dict) else None
+    else:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        token, token_type = (token if scheme.lower() == "bearer" else None), "access"
+    if not isinstance(token, str) or not token.strip() or len(token) > 4096:
         return None
     try:
-        return keyring().decode(token.strip(), "access").subject
+        return keyring().decode(token.strip(), token_type).subject
     except NotAuthenticated:
         return None
 
@@ -117,5 +127,6 @@ def install_rate_limits(app: Flask, settings: Settings) -> None:
     @app.before_request
     def _limit_writes() -> None:
         if request.method in WRITING_METHODS and request.url_rule is not None:
-            roles = declared_roles(app.view_functions[request.url_rule.endpoint]) or ()
-            limiter.check(_signed_caller(PUBLIC in roles), request.remote_addr or "unknown")
+            endpoint = request.url_rule.endpoint
+            roles = declared_roles(app.view_functions[endpoint]) or ()
+            limiter.check(_signed_caller(endpoint, PUBLIC in roles), request.remote_addr or "unknown")

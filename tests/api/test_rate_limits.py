@@ -12,13 +12,13 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from lsso_mobile.api.rate_limits import WRITING_METHODS, WriteRateLimiter, build_storage
+from lsso_mobile.api.rate_limits import ACCOUNT_TOKEN_IN_BODY, WRITING_METHODS, WriteRateLimiter, build_storage
 from lsso_mobile.errors import TooManyRequests
 from lsso_mobile.models import Member, OtpCode
 from tests.api.test_errors_and_limits import UNDECLARED_OK
 from tests.conftest import REDIS_URL, make_settings
 from tests.messaging_support import member
-from tests.support import bearer
+from tests.support import bearer, sign_up
 
 BUDGET = 2  # writes per minute per account
 ANONYMOUS = 4  # per address: enough for two sign-ups (a code and the sign-up each) from the default address
@@ -133,6 +133,25 @@ def test_a_token_buys_no_budget_on_public_routes(client, sms_gateway):
         assert response.status_code == 202, response.json
     assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512339"}, headers=token,
                                environ_base=address))
+
+
+def test_a_refresh_counts_against_its_account_not_the_address(app, client, sms_gateway):
+    """Thousands of phones refresh every quarter hour from one carrier address: refresh spends the account's
+    budget when its refresh token verifies, and the address's otherwise."""
+    assert set(ACCOUNT_TOKEN_IN_BODY) <= set(app.view_functions)
+    address = {"REMOTE_ADDR": "10.8.0.1"}
+    for i in range(ANONYMOUS):  # the address's budget is spent
+        client.post("/api/v1/auth/otp", json={"phone": f"+856205551235{i}"}, environ_base=address)
+    assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512359"}, environ_base=address))
+    refresh = sign_up(client, sms_gateway, "+8562055512360")["refresh_token"]
+    for _ in range(BUDGET):
+        response = client.post("/api/v1/auth/refresh", json={"refresh_token": refresh}, environ_base=address)
+        assert response.status_code == 200, response.json
+        refresh = response.json["refresh_token"]
+    assert_limited(client.post("/api/v1/auth/refresh", json={"refresh_token": refresh}, environ_base=address))
+    # A token that does not verify is the address's, which is spent.
+    assert_limited(client.post("/api/v1/auth/refresh", json={"refresh_token": "not-a-token"},
+                               environ_base={"REMOTE_ADDR": "10.8.0.1"}))
 
 
 def test_ipv6_addresses_count_per_64_block(client):
