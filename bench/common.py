@@ -85,10 +85,9 @@ class FakeFcmProcess:
 
 
 def worker_env(settings: Any) -> dict[str, str]:
-    from lsso_mobile.config import settings_to_environ
+    from lsso_mobile.config import child_environ
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LSSO_")}
-    env.update(settings_to_environ(settings))
+    env = child_environ(settings)
     env["LSSO_LOG_LEVEL"] = "WARNING"
     return env
 

@@ -273,6 +273,15 @@ def _with_defaults(settings: Settings) -> Settings:
     return settings.replace(**changes) if changes else settings
 
 
+def child_environ(settings: Settings | None = None) -> dict[str, str]:
+    """This process's environment without its ``LSSO_*`` variables, plus those that reproduce ``settings``:
+    the environment for a worker or a server started from here."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("LSSO_")}
+    if settings is not None:
+        environ.update(settings_to_environ(settings))
+    return environ
+
+
 def settings_to_environ(settings: Settings) -> dict[str, str]:
     """The ``LSSO_*`` variables that reproduce ``settings`` in another process (a worker, say)."""
     environ: dict[str, str] = {}

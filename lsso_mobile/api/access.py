@@ -47,13 +47,18 @@ def current_principal() -> Principal:
     return principal
 
 
+def bearer_token() -> str | None:
+    """The token of ``Authorization: Bearer <token>``, or None if the header is missing or has no token."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def _authenticate() -> Principal:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token()
+    if token is None:
         raise NotAuthenticated("Sign in first: send 'Authorization: Bearer <access token>'.",
                                headers={"WWW-Authenticate": "Bearer"})
-    return authenticate_access_token(db_session(), keyring(), token.strip())
+    return authenticate_access_token(db_session(), keyring(), token)
 
 
 def require(*roles: str) -> Callable[[F], F]:

@@ -4,7 +4,7 @@ flask-smorest puts a ``default`` error response on every operation; that would m
 "documented" and the contract check blind to an undocumented one, so it is switched off here. What the
 routes cannot each declare for themselves is added to every operation it applies to:
 
-- 414 on every operation (a URL over 4 KB, see ``api/security.py``);
+- 414 on every operation (a URL over ``MAX_URL_BYTES``, see ``api/security.py``);
 - 429 with ``Retry-After`` on every writing operation (the write-rate limiter runs before every one);
 - 400 (a body that does not parse), 413 (``LSSO_MAX_BODY_BYTES``) and 415 (not the documented media type,
   or no body at all) on every operation that takes a request body;
@@ -21,6 +21,7 @@ from flask import Flask
 from flask_smorest import Api
 
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
+from lsso_mobile.api.security import MAX_URL_BYTES
 
 WRITING_METHODS = {method.lower() for method in RATE_LIMITED_METHODS}  # the spec spells methods in lower case
 
@@ -62,7 +63,8 @@ def build_api(app: Flask, description: str) -> LssoApi:
                                                 "content": error})
     api.spec.components.response(NOT_JSON, {"description": "The body is missing or not of a media type given here",
                                                "content": error})
-    api.spec.components.response(URI_TOO_LONG, {"description": "The URL is longer than 4 KB", "content": error})
+    api.spec.components.response(URI_TOO_LONG, {"description": f"The URL is longer than {MAX_URL_BYTES} bytes",
+                                                 "content": error})
     api.spec.components.response(TOO_MANY_REQUESTS, {
         "description": "Too many requests; try again after the number of seconds in Retry-After",
         "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},

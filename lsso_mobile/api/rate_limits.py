@@ -30,7 +30,7 @@ from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
-from lsso_mobile.api.access import PUBLIC, declared_roles
+from lsso_mobile.api.access import PUBLIC, bearer_token, declared_roles
 from lsso_mobile.api.context import keyring
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import NotAuthenticated, TooManyRequests
@@ -102,8 +102,7 @@ def _signed_caller(endpoint: str, public_route: bool) -> str | None:
         body = request.get_json(silent=True)
         token = body.get(field) if isinstance(body, dict) else None
     else:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        token, token_type = (token if scheme.lower() == "bearer" else None), "access"
+        token, token_type = bearer_token(), "access"
     if not isinstance(token, str) or not token.strip() or len(token) > 4096:
         return None
     try:

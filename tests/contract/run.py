@@ -27,6 +27,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from lsso_mobile.config import child_environ
 from tests.contract.service import BIN, ROOT, Service, running_service
 
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
@@ -65,7 +66,7 @@ def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXA
     events = report_dir / f"{role}.ndjson"
     args += ["--report", "junit,ndjson", "--report-junit-path", str(report_dir / f"{role}.xml"),
              "--report-ndjson-path", str(events)]
-    environ = {**{k: v for k, v in os.environ.items() if not k.startswith("LSSO_")},
+    environ = {**child_environ(),
                "SCHEMATHESIS_HOOKS": "tests.contract.hooks", "CONTRACT_BASE_URL": service.base_url,
                "CONTRACT_ROLE": role, "PYTHONPATH": str(ROOT)}
     started = time.monotonic()

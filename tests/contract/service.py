@@ -5,7 +5,6 @@ Pushes go through the real firebase-admin SDK to the local FCM-compatible server
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from lsso_mobile.config import settings_to_environ
+from lsso_mobile.config import child_environ
 from lsso_mobile.notify.fake_fcm import FakeFcmServer
 from lsso_mobile.services.tokens import generate_private_key_pem
 
@@ -62,9 +61,7 @@ def service_environ(database_url: str, redis_url: str, work_dir: Path, fcm_url: 
         fcm_project_id="lsso-contract", attachment_dir=str(work_dir / "attachments"), log_level="WARNING",
         **CONTRACT_LIMITS,
     )
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LSSO_")}
-    environ.update(settings_to_environ(settings))
-    return environ
+    return child_environ(settings)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:

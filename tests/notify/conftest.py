@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from lsso_mobile.config import Settings, settings_to_environ
+from lsso_mobile.config import Settings, child_environ
 from lsso_mobile.notify.fake_fcm import FakeFcmServer
 from tests.conftest import REDIS_URL
 
@@ -48,13 +48,6 @@ def pipeline_overrides(fcm_url: str, redis_url: str, prefix: str) -> dict[str, o
     }
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """This environment without its LSSO_* variables, plus those that reproduce ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LSSO_")}
-    env.update(settings_to_environ(settings))
-    return env
-
-
 class Workers:
     """Starts `lsso-mobile worker` processes and stops (or kills) only those it started."""
 
@@ -64,7 +57,7 @@ class Workers:
         self.processes: list[subprocess.Popen] = []
 
     def start(self, settings: Settings | None = None, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-        env = settings_env(settings or self.settings)
+        env = child_environ(settings or self.settings)
         env.update(extra_env or {})
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         # Its own process group: RQ's scheduler runs in a child process, which must go with the worker.
