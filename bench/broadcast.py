@@ -43,8 +43,12 @@ from bench.common import (  # noqa: E402
 
 MUTED_EVERY = 100  # one member in a hundred mutes "news"
 PASSWORD = "bench-password-1"
-TEXTS = {"title_lo": "ແຈ້ງການ: ອັດຕາເງິນສົມທົບໃໝ່", "body_lo": "ອັດຕາເງິນສົມທົບໃໝ່ ເລີ່ມແຕ່ເດືອນໜ້າ.",
-         "title_en": "Notice: new contribution rate", "body_en": "The new contribution rate starts next month."}
+TEXTS = {
+    "title_lo": "ແຈ້ງການ: ອັດຕາເງິນສົມທົບໃໝ່",
+    "body_lo": "ອັດຕາເງິນສົມທົບໃໝ່ ເລີ່ມແຕ່ເດືອນໜ້າ.",
+    "title_en": "Notice: new contribution rate",
+    "body_en": "The new contribution rate starts next month.",
+}
 
 
 def _content(broadcast_id: int):
@@ -54,8 +58,18 @@ def _content(broadcast_id: int):
     from lsso_mobile.notify.broadcast_delivery import BroadcastContent
     from lsso_mobile.services.audience import Audience
 
-    return BroadcastContent(broadcast_id, BroadcastStatus.SENDING, "news", False, Audience(), TEXTS["title_lo"],
-                            TEXTS["body_lo"], TEXTS["title_en"], TEXTS["body_en"], utcnow() + timedelta(days=30))
+    return BroadcastContent(
+        broadcast_id,
+        BroadcastStatus.SENDING,
+        "news",
+        False,
+        Audience(),
+        TEXTS["title_lo"],
+        TEXTS["body_lo"],
+        TEXTS["title_en"],
+        TEXTS["body_en"],
+        utcnow() + timedelta(days=30),
+    )
 
 
 def ceiling_child(fcm_url: str, count: int, offset: int) -> None:
@@ -71,8 +85,10 @@ def ceiling_child(fcm_url: str, count: int, offset: int) -> None:
     sys.stdin.readline()  # the parent starts every child at once
     started, sent = time.time(), 0
     for start in range(offset, offset + count, MAX_BATCH):
-        messages = [content.message(f"ceiling-{i:08d}-token", i % 2 == 0, now)
-                    for i in range(start, min(offset + count, start + MAX_BATCH))]
+        messages = [
+            content.message(f"ceiling-{i:08d}-token", i % 2 == 0, now)
+            for i in range(start, min(offset + count, start + MAX_BATCH))
+        ]
         sent += sum(r.outcome == "sent" for r in sender.send(messages))
     print(json.dumps({"started": started, "finished": time.time(), "sent": sent}), flush=True)
     sender.close()
@@ -81,10 +97,15 @@ def ceiling_child(fcm_url: str, count: int, offset: int) -> None:
 def run_ceiling(fcm_url: str, total: int, processes: int) -> float:
     """Seconds for ``total`` messages from ``processes`` processes at once."""
     share = -(-total // processes)
-    children = [subprocess.Popen([sys.executable, __file__, "--ceiling-child", fcm_url,
-                                  str(min(share, total - p * share)), str(p * share)],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                for p in range(processes)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--ceiling-child", fcm_url, str(min(share, total - p * share)), str(p * share)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(processes)
+    ]
     for child in children:
         assert child.stdout.readline().strip() == "ready"
     for child in children:
@@ -103,21 +124,29 @@ def fill(database_url: str, members: int) -> None:
     engine = create_engine(database_url)
     with engine.begin() as connection:
         offices = [row[0] for row in connection.execute(text("SELECT id FROM offices ORDER BY id"))]
-        connection.execute(text("""
+        connection.execute(
+            text("""
             INSERT INTO members (phone, pin_hash, language, office_id, failed_logins, created_at, updated_at)
             SELECT '+85620' || lpad(i::text, 8, '0'), 'x', CASE WHEN i % 2 = 0 THEN 'en' ELSE 'lo' END,
                    (CAST(:offices AS integer[]))[1 + i % :office_count], 0, now(), now()
             FROM generate_series(1, :n) AS i
-        """), {"offices": offices, "office_count": len(offices), "n": members})
-        connection.execute(text("""
+        """),
+            {"offices": offices, "office_count": len(offices), "n": members},
+        )
+        connection.execute(
+            text("""
             INSERT INTO devices (member_id, token, platform, app_version, locale, active, created_at, last_seen_at)
             SELECT id, 'bc-' || lpad(id::text, 8, '0') || '-token', 'android', '1.0', 'lo', true, now(), now()
             FROM members
-        """))
-        connection.execute(text("""
+        """)
+        )
+        connection.execute(
+            text("""
             INSERT INTO notification_preferences (member_id, muted_categories, updated_at)
             SELECT id, '["news"]', now() FROM members WHERE id % :every = 0
-        """), {"every": MUTED_EVERY})
+        """),
+            {"every": MUTED_EVERY},
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE"))
     engine.dispose()
@@ -144,18 +173,27 @@ def main() -> None:
     fcm = FakeFcmProcess()
     prefix = f"lsso-bench-{uuid.uuid4().hex[:8]}"
     workdir = Path(tempfile.mkdtemp(prefix="lsso-bench-"))
-    result: dict = {"benchmark": "broadcast", "members": args.members, "devices": args.members,
-                    "workers": args.workers}
+    result: dict = {"benchmark": "broadcast", "members": args.members, "devices": args.members, "workers": args.workers}
     workers: list[subprocess.Popen] = []
     try:
         with throwaway_database("lsso_bench_broadcast") as database_url:
             started = time.perf_counter()
             fill(database_url, args.members)
             result["fill_seconds"] = round(time.perf_counter() - started, 1)
-            settings = load_settings(environ={}, env="test", database_url=database_url, instance_dir=str(workdir),
-                                     redis_url=REDIS_URL, queue_prefix=prefix, push_backend="fcm",
-                                     fcm_endpoint=fcm.url, fcm_project_id="lsso-bench", fcm_http_timeout=60.0,
-                                     password_hashing="fast", log_level="WARNING")
+            settings = load_settings(
+                environ={},
+                env="test",
+                database_url=database_url,
+                instance_dir=str(workdir),
+                redis_url=REDIS_URL,
+                queue_prefix=prefix,
+                push_backend="fcm",
+                fcm_endpoint=fcm.url,
+                fcm_project_id="lsso-bench",
+                fcm_http_timeout=60.0,
+                password_hashing="fast",
+                log_level="WARNING",
+            )
             app = create_app(settings)
             rt = runtime_module.current()
             with rt.db.unit_of_work() as session:
@@ -170,8 +208,11 @@ def main() -> None:
             author = bearer("ops.author")  # access tokens live 15 minutes: sign in again before each step
 
             preview_ms = {}
-            for name, audience in (("everyone", {}), ("three_provinces", {"provinces": ["01", "02", "16"]}),
-                                   ("scheme_in_two_provinces", {"provinces": ["01", "16"], "schemes": ["voluntary"]})):
+            for name, audience in (
+                ("everyone", {}),
+                ("three_provinces", {"provinces": ["01", "02", "16"]}),
+                ("scheme_in_two_provinces", {"provinces": ["01", "16"], "schemes": ["voluntary"]}),
+            ):
                 timings = []
                 for _ in range(3):
                     t0 = time.perf_counter()
@@ -205,8 +246,9 @@ def main() -> None:
             assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver).status_code == 200
 
             queue = Queue(f"{prefix}-broadcast", connection=rt.job_queue.connection())
-            start_job = _wait_for(lambda: _finished_job(queue, f"start_broadcast({broadcast_id})"), 120,
-                                  "the start job")
+            start_job = _wait_for(
+                lambda: _finished_job(queue, f"start_broadcast({broadcast_id})"), 120, "the start job"
+            )
             result["send_to_all_jobs_enqueued_seconds"] = round(start_job.ended_at.timestamp() - approved_at, 2)
             result["slices"] = start_job.result["slices"]
 
@@ -223,14 +265,16 @@ def main() -> None:
             result["steady_per_second"] = round(len(receipts) / (last - first), 1)
             result["delivered"] = len(counts)
             result["delivery_per_second"] = round(len(counts) / (last - approved_at), 1)
-            result["worker_peak_rss_mb"] = [round(max(p, peak_rss_mb(w.pid)), 1) for p, w in zip(peak, workers,
-                                                                                                   strict=True)]
+            result["worker_peak_rss_mb"] = [
+                round(max(p, peak_rss_mb(w.pid)), 1) for p, w in zip(peak, workers, strict=True)
+            ]
             expected_tokens = {f"bc-{i:08d}-token" for i in range(1, args.members + 1) if i % MUTED_EVERY}
             result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
             result["misses"] = len(expected_tokens - counts.keys())
             result["unexpected"] = len(counts.keys() - expected_tokens)
             stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=bearer("ops.author")).json
             result["stats_totals"] = stats["totals"]
+
             def sent() -> bool:
                 with rt.db.unit_of_work() as session:
                     return session.get(Broadcast, broadcast_id).status is BroadcastStatus.SENT
@@ -241,12 +285,23 @@ def main() -> None:
             result["ceiling_per_second"] = round(expected / ceiling_seconds, 1)
             result["ratio"] = round(result["delivery_per_second"] / result["ceiling_per_second"], 3)
             rt.close()
-        result["targets"] = {"send_to_all_jobs_enqueued_seconds": "<= 10", "ratio": ">= 0.8",
-                             "worker_peak_rss_mb": "<= 300", "preview_ms": "<= 1000", "duplicates": 0, "misses": 0}
-        result["met"] = (result["send_to_all_jobs_enqueued_seconds"] <= 10 and result["ratio"] >= 0.8
-                         and max(result["worker_peak_rss_mb"]) <= 300
-                         and max(v for v in preview_ms.values()) <= 1000
-                         and result["duplicates"] == 0 and result["misses"] == 0 and result["unexpected"] == 0)
+        result["targets"] = {
+            "send_to_all_jobs_enqueued_seconds": "<= 10",
+            "ratio": ">= 0.8",
+            "worker_peak_rss_mb": "<= 300",
+            "preview_ms": "<= 1000",
+            "duplicates": 0,
+            "misses": 0,
+        }
+        result["met"] = (
+            result["send_to_all_jobs_enqueued_seconds"] <= 10
+            and result["ratio"] >= 0.8
+            and max(result["worker_peak_rss_mb"]) <= 300
+            and max(v for v in preview_ms.values()) <= 1000
+            and result["duplicates"] == 0
+            and result["misses"] == 0
+            and result["unexpected"] == 0
+        )
     finally:
         for worker in workers:
             stop_process(worker)

@@ -50,8 +50,11 @@ class FakeFcmProcess:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen([sys.executable, "-m", "lsso_mobile.notify.fake_fcm", "--port",
-                                         str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "lsso_mobile.notify.fake_fcm", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
@@ -93,8 +96,13 @@ def worker_env(settings: Any) -> dict[str, str]:
 
 
 def start_worker(settings: Any, log_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "lsso_mobile.cli", "worker"], env=worker_env(settings),
-                            stdout=log_path.open("wb"), stderr=subprocess.STDOUT, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lsso_mobile.cli", "worker"],
+        env=worker_env(settings),
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
 
 
 def stop_process(process: subprocess.Popen) -> None:

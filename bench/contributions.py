@@ -40,7 +40,8 @@ APP_USERS = 2000
 def load_people(engine, first: int, last: int) -> None:
     """Insured persons first..last with 120 months each; every 7th month of every 5th person unpaid."""
     with engine.begin() as connection:
-        connection.execute(text("""
+        connection.execute(
+            text("""
             INSERT INTO insured_persons (id, member_number, name_lo, name_latin, date_of_birth, sex, national_id,
                                          scheme, office_id, province_code, created_at)
             SELECT g, lpad(g::text, 10, '0'), 'ທ້າວ ທົດສອບ', 'Test ' || g, DATE '1970-01-01' + (g % 15000),
@@ -48,8 +49,11 @@ def load_people(engine, first: int, last: int) -> None:
                    CASE WHEN g % 3 = 0 THEN 'voluntary' ELSE 'compulsory' END,
                    (SELECT id FROM offices WHERE code = 'P01'), '01', now()
             FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS g
-        """), {"first": first, "last": last})
-        connection.execute(text("""
+        """),
+            {"first": first, "last": last},
+        )
+        connection.execute(
+            text("""
             INSERT INTO contributions (insured_person_id, period, scheme, employer_name, employer_registration_no,
                                        insurable_earnings, employee_share, employer_share, total, status, paid_date,
                                        payment_channel, receipt_reference, source_id, created_at, updated_at)
@@ -65,9 +69,12 @@ def load_people(engine, first: int, last: int) -> None:
                    'bank', 'RC-' || p || '-' || m, 'c-' || p || '-' || m, now(), now()
             FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS p
                  CROSS JOIN generate_series(0, CAST(:months AS integer) - 1) AS m
-        """), {"first": first, "last": last, "months": MONTHS})
-        connection.execute(text("SELECT setval(pg_get_serial_sequence('insured_persons', 'id'), :last)"),
-                           {"last": last})
+        """),
+            {"first": first, "last": last, "months": MONTHS},
+        )
+        connection.execute(
+            text("SELECT setval(pg_get_serial_sequence('insured_persons', 'id'), :last)"), {"last": last}
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("VACUUM ANALYZE contributions"))
         connection.execute(text("VACUUM ANALYZE insured_persons"))
@@ -81,17 +88,23 @@ def app_users(engine, keyring, person_ids: list[int], settings) -> list[str]:
     tokens = []
     with engine.begin() as connection:
         for person_id in person_ids:
-            member_id = connection.execute(text("""
+            member_id = connection.execute(
+                text("""
                 INSERT INTO members (phone, pin_hash, language, insured_person_id, failed_logins, created_at,
                                      updated_at)
                 VALUES (:phone, 'x', 'lo', :person, 0, now(), now())
                 ON CONFLICT (insured_person_id) DO UPDATE SET updated_at = now() RETURNING id
-            """), {"phone": f"+85620{person_id:08d}", "person": person_id}).scalar()
+            """),
+                {"phone": f"+85620{person_id:08d}", "person": person_id},
+            ).scalar()
             session_id = str(uuid.uuid4())
-            connection.execute(text("INSERT INTO auth_sessions (id, member_id, created_at) VALUES (:id, :m, now())"),
-                               {"id": session_id, "m": member_id})
-            token, _ = keyring.encode(f"member:{member_id}", "access", timedelta(hours=2), now, role="member",
-                                      sid=session_id, office=None)
+            connection.execute(
+                text("INSERT INTO auth_sessions (id, member_id, created_at) VALUES (:id, :m, now())"),
+                {"id": session_id, "m": member_id},
+            )
+            token, _ = keyring.encode(
+                f"member:{member_id}", "access", timedelta(hours=2), now, role="member", sid=session_id, office=None
+            )
             tokens.append(token)
     return tokens
 
@@ -110,8 +123,7 @@ def drive(port: int, path: str, tokens: list[str], clients: int, seconds: float)
         while time.monotonic() < deadline:
             token = rng.choice(tokens)
             started = time.perf_counter()
-            connection.request("GET", path, headers={"Authorization": f"Bearer {token}",
-                                                     "Accept-Encoding": "gzip"})
+            connection.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"})
             response = connection.getresponse()
             response.read()
             mine.append((time.perf_counter() - started) * 1000)
@@ -128,14 +140,22 @@ def drive(port: int, path: str, tokens: list[str], clients: int, seconds: float)
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    return {"rps": round(len(latencies) / elapsed, 1), "p50_ms": round(percentile(latencies, 50), 1),
-            "p99_ms": round(percentile(latencies, 99), 1), "requests": len(latencies), "errors": errors}
+    return {
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p99_ms": round(percentile(latencies, 99), 1),
+        "requests": len(latencies),
+        "errors": errors,
+    }
 
 
 def measure(port: int, tokens: list[str], clients: int, seconds: float) -> dict:
     figures = {}
-    for name, path in (("baseline", "/api/v1/me/devices"), ("summary", "/api/v1/me/contributions/summary"),
-                       ("list", "/api/v1/me/contributions?limit=12")):
+    for name, path in (
+        ("baseline", "/api/v1/me/devices"),
+        ("summary", "/api/v1/me/contributions/summary"),
+        ("list", "/api/v1/me/contributions?limit=12"),
+    ):
         drive(port, path, tokens, clients, 2)  # warm-up
         figures[name] = drive(port, path, tokens, clients, seconds)
     figures["summary_vs_baseline"] = round(figures["summary"]["rps"] / figures["baseline"]["rps"], 3)
@@ -146,8 +166,9 @@ def measure(port: int, tokens: list[str], clients: int, seconds: float) -> dict:
 def sizes(port: int, token: str) -> dict:
     def get(path: str, headers: dict) -> http.client.HTTPResponse:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        connection.request("GET", path, headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip",
-                                                 **headers})
+        connection.request(
+            "GET", path, headers={"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip", **headers}
+        )
         response = connection.getresponse()
         response.body = response.read()
         connection.close()
@@ -157,9 +178,12 @@ def sizes(port: int, token: str) -> dict:
     first_page = get("/api/v1/me/contributions?limit=12", {})
     unchanged = get("/api/v1/me/contributions/summary", {"If-None-Match": summary.getheader("ETag")})
     assert json.loads(gzip.decompress(summary.body)) and unchanged.status == 304
-    return {"summary_gzip_bytes": len(summary.body), "first_page_gzip_bytes": len(first_page.body),
-            "summary_plus_first_page_gzip_bytes": len(summary.body) + len(first_page.body),
-            "resync_304_body_bytes": len(unchanged.body)}
+    return {
+        "summary_gzip_bytes": len(summary.body),
+        "first_page_gzip_bytes": len(first_page.body),
+        "summary_plus_first_page_gzip_bytes": len(summary.body) + len(first_page.body),
+        "resync_304_body_bytes": len(unchanged.body),
+    }
 
 
 def main() -> None:
@@ -178,19 +202,46 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lsso-bench-contrib-"))
     key_file = workdir / "jwt.pem"
     key_file.write_bytes(generate_private_key_pem())
-    result: dict = {"benchmark": "contributions", "months_per_person": MONTHS, "clients": args.clients,
-                    "gunicorn_workers": args.gunicorn_workers}
+    result: dict = {
+        "benchmark": "contributions",
+        "months_per_person": MONTHS,
+        "clients": args.clients,
+        "gunicorn_workers": args.gunicorn_workers,
+    }
     with throwaway_database("lsso_bench_contrib") as database_url:
-        settings = load_settings(environ={}, env="test", database_url=database_url, instance_dir=str(workdir),
-                                 jwt_private_key_file=str(key_file), log_level="WARNING", password_hashing="fast")
+        settings = load_settings(
+            environ={},
+            env="test",
+            database_url=database_url,
+            instance_dir=str(workdir),
+            jwt_private_key_file=str(key_file),
+            log_level="WARNING",
+            password_hashing="fast",
+        )
         engine = create_engine(database_url)
         keyring = KeyRing.from_settings(settings)
         port = free_port()
         env = worker_env(settings)
         server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.gunicorn_workers), "-k", "gthread",
-             "--threads", "4", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-            env=env, cwd=ROOT, stdout=(workdir / "gunicorn.log").open("wb"), stderr=subprocess.STDOUT)
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-w",
+                str(args.gunicorn_workers),
+                "-k",
+                "gthread",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=(workdir / "gunicorn.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         try:
             for step, (first, last) in (("tenth", (1, tenth)), ("full", (tenth + 1, people))):
                 started = time.perf_counter()
@@ -208,8 +259,12 @@ def main() -> None:
             engine.dispose()
     full, tenth_figures = result["full"], result["tenth"]
     result["p99_full_vs_tenth"] = round(full["summary"]["p99_ms"] / max(tenth_figures["summary"]["p99_ms"], 0.1), 3)
-    result["targets"] = {"summary_p99_ms_at_full": "<= 50", "summary_vs_baseline": ">= 0.5",
-                         "p99_full_vs_tenth": "<= 1.5", "summary_plus_first_page_gzip_bytes": "<= 4096"}
+    result["targets"] = {
+        "summary_p99_ms_at_full": "<= 50",
+        "summary_vs_baseline": ">= 0.5",
+        "p99_full_vs_tenth": "<= 1.5",
+        "summary_plus_first_page_gzip_bytes": "<= 4096",
+    }
     result["met"] = {
         "p99": full["summary"]["p99_ms"] <= 50 and full["list"]["p99_ms"] <= 50,
         "throughput": full["summary_vs_baseline"] >= 0.5,

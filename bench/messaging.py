@@ -77,8 +77,9 @@ class Client:
             self.stats.record(method, path, (time.perf_counter() - started) * 1000, False, f"{type(exc).__name__}")
             return 0, {}
         self.stats.record(method, path, (time.perf_counter() - started) * 1000, status in expect, str(status))
-        answer = json.loads(raw) if raw and response.getheader("Content-Type", "").startswith("application/json") \
-            else {}
+        answer = (
+            json.loads(raw) if raw and response.getheader("Content-Type", "").startswith("application/json") else {}
+        )
         answer["_replayed"] = replayed
         return status, answer
 
@@ -130,21 +131,27 @@ def _pause(rng: random.Random, think: float, deadline: float) -> None:
     time.sleep(max(0.0, min(rng.expovariate(1 / think), deadline - time.monotonic())))
 
 
-def member_loop(port: int, token: str, office_code: str, device: str, stats: Stats, deadline: float,
-                think: float, seed: int) -> None:
+def member_loop(
+    port: int, token: str, office_code: str, device: str, stats: Stats, deadline: float, think: float, seed: int
+) -> None:
     rng = random.Random(seed)
     client = Client(port, stats)
     client.headers = {"Authorization": f"Bearer {token}"}
-    client.call("POST", "/api/v1/me/devices", {"token": device, "platform": "android", "app_version": "1.0"},
-                expect=(200, 201))
+    client.call(
+        "POST", "/api/v1/me/devices", {"token": device, "platform": "android", "app_version": "1.0"}, expect=(200, 201)
+    )
     conversation_id = None
     time.sleep(rng.uniform(0, think))
     while time.monotonic() < deadline:
         key = str(uuid.uuid4())
         if conversation_id is None:
-            body = {"office_code": office_code, "category": rng.choice(["contributions", "claims", "other"]),
-                    "subject": "ຄຳຖາມກ່ຽວກັບເງິນສົມທົບ", "body": f"ສະບາຍດີ, question {rng.random():.6f}",
-                    "idempotency_key": key}
+            body = {
+                "office_code": office_code,
+                "category": rng.choice(["contributions", "claims", "other"]),
+                "subject": "ຄຳຖາມກ່ຽວກັບເງິນສົມທົບ",
+                "body": f"ສະບາຍດີ, question {rng.random():.6f}",
+                "idempotency_key": key,
+            }
             path = "/api/v1/conversations"
         else:
             body = {"body": f"More about it: {rng.random():.6f}", "idempotency_key": key}
@@ -181,14 +188,20 @@ def officer_loop(port: int, token: str, stats: Stats, deadline: float, think: fl
         cid = conversation["id"]
         client.call("GET", f"/api/v1/staff/conversations/{cid}/messages?limit=20")
         if rng.random() < 0.1:
-            status, _ = client.call("POST", f"/api/v1/staff/conversations/{cid}/notes",
-                                    {"body": "Checked with the employer", "idempotency_key": str(uuid.uuid4())},
-                                    expect=(201,))
+            status, _ = client.call(
+                "POST",
+                f"/api/v1/staff/conversations/{cid}/notes",
+                {"body": "Checked with the employer", "idempotency_key": str(uuid.uuid4())},
+                expect=(201,),
+            )
             if status == 201:
                 stats.count("staff_notes")
-        status, answer = client.call("POST", f"/api/v1/staff/conversations/{cid}/replies",
-                                     {"body": "ພວກເຮົາໄດ້ກວດສອບແລ້ວ / We checked it.",
-                                      "idempotency_key": str(uuid.uuid4())}, expect=(201,))
+        status, answer = client.call(
+            "POST",
+            f"/api/v1/staff/conversations/{cid}/replies",
+            {"body": "ພວກເຮົາໄດ້ກວດສອບແລ້ວ / We checked it.", "idempotency_key": str(uuid.uuid4())},
+            expect=(201,),
+        )
         if status == 201:
             stats.count("staff_replies")
         _pause(rng, think, deadline)
@@ -216,19 +229,36 @@ def main() -> None:
     key_file.write_bytes(generate_private_key_pem())
     prefix = f"lsso-bench-{uuid.uuid4().hex[:8]}"
     fcm = FakeFcmProcess()
-    result: dict = {"benchmark": "messaging", "members": args.members, "officers": args.officers,
-                    "offices": offices_used, "seconds": args.seconds, "think_seconds": args.think,
-                    "gunicorn_workers": args.gunicorn_workers}
+    result: dict = {
+        "benchmark": "messaging",
+        "members": args.members,
+        "officers": args.officers,
+        "offices": offices_used,
+        "seconds": args.seconds,
+        "think_seconds": args.think,
+        "gunicorn_workers": args.gunicorn_workers,
+    }
     stats = Stats()
     try:
         with throwaway_database("lsso_bench_msg") as database_url:
             settings = load_settings(
-                environ={}, env="test", database_url=database_url, instance_dir=str(workdir),
-                jwt_private_key_file=str(key_file), log_level="WARNING", password_hashing="fast",
-                redis_url=REDIS_URL, queue_prefix=prefix, push_backend="fcm", fcm_endpoint=fcm.url,
-                fcm_project_id="lsso-bench", fcm_http_timeout=30.0, attachment_dir=str(workdir / "files"),
+                environ={},
+                env="test",
+                database_url=database_url,
+                instance_dir=str(workdir),
+                jwt_private_key_file=str(key_file),
+                log_level="WARNING",
+                password_hashing="fast",
+                redis_url=REDIS_URL,
+                queue_prefix=prefix,
+                push_backend="fcm",
+                fcm_endpoint=fcm.url,
+                fcm_project_id="lsso-bench",
+                fcm_http_timeout=30.0,
+                attachment_dir=str(workdir / "files"),
                 # a load test, not a test of the per-member limit: members write faster than people do
-                messages_per_minute=1000, access_token_minutes=max(15, int(args.seconds / 60) + 10),
+                messages_per_minute=1000,
+                access_token_minutes=max(15, int(args.seconds / 60) + 10),
             )
             engine = create_engine(database_url)
             from sqlalchemy.orm import Session
@@ -238,21 +268,54 @@ def main() -> None:
                 now = utcnow()
                 pin_hash = hash_secret(PIN, "fast")
                 phones = [f"+85620{7000000 + i:08d}" for i in range(args.members)]
-                session.add_all([Member(phone=p, pin_hash=pin_hash, created_at=now, updated_at=now,
-                                        office_id=offices[i % len(offices)].id) for i, p in enumerate(phones)])
+                session.add_all(
+                    [
+                        Member(
+                            phone=p,
+                            pin_hash=pin_hash,
+                            created_at=now,
+                            updated_at=now,
+                            office_id=offices[i % len(offices)].id,
+                        )
+                        for i, p in enumerate(phones)
+                    ]
+                )
                 for j in range(args.officers):
-                    create_staff_user(session, settings, f"officer{j}", STAFF_PASSWORD, StaffRole.OFFICER,
-                                      f"Officer {j}", offices[j % len(offices)].id)
+                    create_staff_user(
+                        session,
+                        settings,
+                        f"officer{j}",
+                        STAFF_PASSWORD,
+                        StaffRole.OFFICER,
+                        f"Officer {j}",
+                        offices[j % len(offices)].id,
+                    )
                 session.commit()
                 office_codes = [o.code for o in offices]
 
             port = free_port()
             server = subprocess.Popen(
-                [str(Path(sys.executable).parent / "gunicorn"), "-w", str(args.gunicorn_workers), "-k", "gthread",
-                 "--threads", "8", "--keep-alive", "300",  # connections outlive the clients' pauses
-                 "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-                env=worker_env(settings), cwd=ROOT, stdout=(workdir / "gunicorn.log").open("wb"),
-                stderr=subprocess.STDOUT)
+                [
+                    str(Path(sys.executable).parent / "gunicorn"),
+                    "-w",
+                    str(args.gunicorn_workers),
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    "8",
+                    "--keep-alive",
+                    "300",  # connections outlive the clients' pauses
+                    "-b",
+                    f"127.0.0.1:{port}",
+                    "--log-level",
+                    "warning",
+                    "wsgi:app",
+                ],
+                env=worker_env(settings),
+                cwd=ROOT,
+                stdout=(workdir / "gunicorn.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
             worker = start_worker(settings, workdir / "worker.log")
             try:
                 _wait_http(port)
@@ -260,19 +323,34 @@ def main() -> None:
                 officer_tokens = []
                 login = Client(port, stats)
                 for j in range(args.officers):
-                    status, body = login.call("POST", "/api/v1/auth/staff/login",
-                                              {"username": f"officer{j}", "password": STAFF_PASSWORD})
+                    status, body = login.call(
+                        "POST", "/api/v1/auth/staff/login", {"username": f"officer{j}", "password": STAFF_PASSWORD}
+                    )
                     officer_tokens.append(body["access_token"])
                 stats.latencies.clear()  # sign-in is not what is measured
                 stats.by_route.clear()
 
                 deadline = time.monotonic() + args.seconds
-                threads = [threading.Thread(target=member_loop, args=(
-                    port, token, office_codes[i % len(office_codes)], f"bench-device-{i:06d}-token", stats, deadline,
-                    args.think, i)) for i, token in enumerate(member_tokens)]
-                threads += [threading.Thread(target=officer_loop, args=(port, token, stats, deadline, args.think,
-                                                                        10_000 + j))
-                            for j, token in enumerate(officer_tokens)]
+                threads = [
+                    threading.Thread(
+                        target=member_loop,
+                        args=(
+                            port,
+                            token,
+                            office_codes[i % len(office_codes)],
+                            f"bench-device-{i:06d}-token",
+                            stats,
+                            deadline,
+                            args.think,
+                            i,
+                        ),
+                    )
+                    for i, token in enumerate(member_tokens)
+                ]
+                threads += [
+                    threading.Thread(target=officer_loop, args=(port, token, stats, deadline, args.think, 10_000 + j))
+                    for j, token in enumerate(officer_tokens)
+                ]
                 cpu_before = _tree_cpu(server.pid), cpu_seconds(worker.pid), time.process_time()
                 load_before = os.getloadavg()[0]
                 started = time.perf_counter()
@@ -294,25 +372,39 @@ def main() -> None:
                     stored = session.scalar(select(func.count()).select_from(Message))
                 sent = stats.counts["member_messages_accepted"] + replies + stats.counts["staff_notes"]
                 latencies = stats.latencies
-                result.update({
-                    "requests": len(latencies), "requests_per_second": round(len(latencies) / elapsed, 1),
-                    "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
-                    "by_route": {route: {"n": len(v), "p50_ms": round(percentile(v, 50), 1),
-                                         "p99_ms": round(percentile(v, 99), 1)}
-                                 for route, v in sorted(stats.by_route.items())},
-                    # CPU per request is what the machine's other load does not change
-                    "gunicorn_cpu_ms_per_request": round((cpu_after[0] - cpu_before[0]) * 1000 / len(latencies), 2),
-                    "worker_cpu_ms_per_push": round((cpu_after[1] - cpu_before[1]) * 1000 / max(replies, 1), 2),
-                    "bench_client_cpu_seconds": round(cpu_after[2] - cpu_before[2], 1),
-                    "load_average_1m": [round(load_before, 1), round(load_after, 1)], "cpus": os.cpu_count(),
-                    "errors": sum(stats.errors.values()), "error_kinds": dict(stats.errors.most_common(5)),
-                    "member_messages": stats.counts["member_messages_accepted"],
-                    "member_retries_same_key": stats.counts["member_retries"],
-                    "retry_mismatches": stats.counts["retry_mismatch"],
-                    "staff_replies": replies, "staff_notes": stats.counts["staff_notes"],
-                    "messages_sent": sent, "messages_stored": stored,
-                    "pushes_received": pushes, "push_drain_seconds": round(time.monotonic() - drain_started - 2, 1),
-                })
+                result.update(
+                    {
+                        "requests": len(latencies),
+                        "requests_per_second": round(len(latencies) / elapsed, 1),
+                        "p50_ms": round(percentile(latencies, 50), 1),
+                        "p99_ms": round(percentile(latencies, 99), 1),
+                        "by_route": {
+                            route: {
+                                "n": len(v),
+                                "p50_ms": round(percentile(v, 50), 1),
+                                "p99_ms": round(percentile(v, 99), 1),
+                            }
+                            for route, v in sorted(stats.by_route.items())
+                        },
+                        # CPU per request is what the machine's other load does not change
+                        "gunicorn_cpu_ms_per_request": round((cpu_after[0] - cpu_before[0]) * 1000 / len(latencies), 2),
+                        "worker_cpu_ms_per_push": round((cpu_after[1] - cpu_before[1]) * 1000 / max(replies, 1), 2),
+                        "bench_client_cpu_seconds": round(cpu_after[2] - cpu_before[2], 1),
+                        "load_average_1m": [round(load_before, 1), round(load_after, 1)],
+                        "cpus": os.cpu_count(),
+                        "errors": sum(stats.errors.values()),
+                        "error_kinds": dict(stats.errors.most_common(5)),
+                        "member_messages": stats.counts["member_messages_accepted"],
+                        "member_retries_same_key": stats.counts["member_retries"],
+                        "retry_mismatches": stats.counts["retry_mismatch"],
+                        "staff_replies": replies,
+                        "staff_notes": stats.counts["staff_notes"],
+                        "messages_sent": sent,
+                        "messages_stored": stored,
+                        "pushes_received": pushes,
+                        "push_drain_seconds": round(time.monotonic() - drain_started - 2, 1),
+                    }
+                )
             finally:
                 stop_process(server)
                 stop_process(worker)
@@ -320,9 +412,12 @@ def main() -> None:
     finally:
         fcm.stop()
         clear_redis_prefix(REDIS_URL, prefix)
-    result["met"] = (result.get("errors") == 0 and result.get("messages_sent") == result.get("messages_stored")
-                     and result.get("pushes_received") == result.get("staff_replies")
-                     and result.get("retry_mismatches") == 0)
+    result["met"] = (
+        result.get("errors") == 0
+        and result.get("messages_sent") == result.get("messages_stored")
+        and result.get("pushes_received") == result.get("staff_replies")
+        and result.get("retry_mismatches") == 0
+    )
     print(json.dumps(result))
 
 

@@ -65,32 +65,69 @@ def main() -> None:
         sender = FcmPushSender(credentials_path=None, endpoint=fcm.url, project_id="lsso-bench", http_timeout=30)
         sender.send([_same_message_as_pipeline(i) for i in range(500)])  # warm-up: connections, token
         with throwaway_database("lsso_bench_push") as database_url:
-            settings = load_settings(environ={}, env="test", database_url=database_url,
-                                     instance_dir=str(workdir), redis_url=REDIS_URL, queue_prefix=prefix,
-                                     push_backend="fcm", fcm_endpoint=fcm.url, fcm_project_id="lsso-bench",
-                                     fcm_http_timeout=30.0, password_hashing="fast", log_level="WARNING",
-                                     relay_interval_seconds=3600)
+            settings = load_settings(
+                environ={},
+                env="test",
+                database_url=database_url,
+                instance_dir=str(workdir),
+                redis_url=REDIS_URL,
+                queue_prefix=prefix,
+                push_backend="fcm",
+                fcm_endpoint=fcm.url,
+                fcm_project_id="lsso-bench",
+                fcm_http_timeout=30.0,
+                password_hashing="fast",
+                log_level="WARNING",
+                relay_interval_seconds=3600,
+            )
             rt = runtime_module.build_runtime(settings)
             runtime_module.install(rt)
             now = utcnow()
             total_members = n + args.latency_samples + 1
             with rt.db.unit_of_work() as session:
-                session.execute(insert(Member), [
-                    {"phone": f"+85620{i:08d}", "pin_hash": "x", "created_at": now, "updated_at": now,
-                     "language": Language.LAO if i % 2 else Language.ENGLISH, "failed_logins": 0}
-                    for i in range(total_members)])
+                session.execute(
+                    insert(Member),
+                    [
+                        {
+                            "phone": f"+85620{i:08d}",
+                            "pin_hash": "x",
+                            "created_at": now,
+                            "updated_at": now,
+                            "language": Language.LAO if i % 2 else Language.ENGLISH,
+                            "failed_logins": 0,
+                        }
+                        for i in range(total_members)
+                    ],
+                )
                 member_ids = list(session.scalars(select(Member.id).order_by(Member.id)))
-                session.execute(insert(Device), [
-                    {"member_id": mid, "token": f"pipeline-{mid:08d}-token", "platform": Platform.ANDROID,
-                     "app_version": "1.0", "locale": "lo", "active": True, "created_at": now, "last_seen_at": now}
-                    for mid in member_ids])
+                session.execute(
+                    insert(Device),
+                    [
+                        {
+                            "member_id": mid,
+                            "token": f"pipeline-{mid:08d}-token",
+                            "platform": Platform.ANDROID,
+                            "app_version": "1.0",
+                            "locale": "lo",
+                            "active": True,
+                            "created_at": now,
+                            "last_seen_at": now,
+                        }
+                        for mid in member_ids
+                    ],
+                )
 
             def record(ids: list[int]) -> float:
                 with rt.db.unit_of_work() as session:
                     bind_job_queue(session, rt.job_queue)
                     for mid in ids:
-                        record_notification(session, mid, "registration_approved",
-                                            {"application_id": mid, "member_number": f"01{mid:08d}"}, utcnow())
+                        record_notification(
+                            session,
+                            mid,
+                            "registration_approved",
+                            {"application_id": mid, "member_number": f"01{mid:08d}"},
+                            utcnow(),
+                        )
                 return time.time()  # the commit (and the after-commit enqueue) is done here
 
             worker = start_worker(settings, workdir / "worker.log")
@@ -105,8 +142,10 @@ def main() -> None:
                 ceiling_seconds = pipeline_seconds = ceiling_cpu = worker_cpu = 0.0
                 delivered = 0
                 for round_index in range(args.rounds):
-                    messages = [_same_message_as_pipeline(i) for i in range(round_index * per_round,
-                                                                              (round_index + 1) * per_round)]
+                    messages = [
+                        _same_message_as_pipeline(i)
+                        for i in range(round_index * per_round, (round_index + 1) * per_round)
+                    ]
                     started, cpu_started = time.perf_counter(), time.process_time()
                     results = sender.send(messages)
                     ceiling_seconds += time.perf_counter() - started
@@ -114,7 +153,7 @@ def main() -> None:
                     assert sum(r.outcome == "sent" for r in results) == per_round, "ceiling run lost messages"
 
                     cpu_before = cpu_seconds(worker.pid)
-                    batch = member_ids[round_index * per_round:(round_index + 1) * per_round]
+                    batch = member_ids[round_index * per_round : (round_index + 1) * per_round]
                     before = fcm.total()
                     committed_at = record(batch)
                     _wait(lambda before=before: fcm.total() >= before + per_round, 600, "pipeline delivery", 0.2)
@@ -138,7 +177,7 @@ def main() -> None:
 
                 # 3. latency of single notices at low load
                 latencies = []
-                for mid in member_ids[n:n + args.latency_samples]:
+                for mid in member_ids[n : n + args.latency_samples]:
                     token = f"pipeline-{mid:08d}-token"
                     before = fcm.total()
                     committed = record([mid])
@@ -146,16 +185,23 @@ def main() -> None:
                     received = next(t for t, tok in fcm.receipts() if tok == token)
                     latencies.append((received - committed) * 1000)
                     time.sleep(0.05)
-                result["latency_ms"] = {"p50": round(percentile(latencies, 50), 1),
-                                        "p95": round(percentile(latencies, 95), 1),
-                                        "max": round(max(latencies), 1), "samples": len(latencies)}
+                result["latency_ms"] = {
+                    "p50": round(percentile(latencies, 50), 1),
+                    "p95": round(percentile(latencies, 95), 1),
+                    "max": round(max(latencies), 1),
+                    "samples": len(latencies),
+                }
             finally:
                 stop_process(worker)
                 sender.close()
                 rt.close()
         result["targets"] = {"ratio": ">= 0.8", "latency_p95_ms": "<= 500"}
-        result["met"] = result["ratio"] >= 0.8 and result["latency_ms"]["p95"] <= 500 and \
-            result["duplicates"] == 0 and result["missing"] == 0
+        result["met"] = (
+            result["ratio"] >= 0.8
+            and result["latency_ms"]["p95"] <= 500
+            and result["duplicates"] == 0
+            and result["missing"] == 0
+        )
     finally:
         fcm.stop()
         clear_redis_prefix(REDIS_URL, prefix)
@@ -171,11 +217,19 @@ def _same_message_as_pipeline(i: int):
     notice = render("registration_approved", {"application_id": i, "member_number": f"01{i:08d}"})
     english = i % 2 == 0
     return PushMessage(
-        token=f"ceiling-{i:08d}-token", title=notice.title("en" if english else "lo"),
+        token=f"ceiling-{i:08d}-token",
+        title=notice.title("en" if english else "lo"),
         body=notice.body("en" if english else "lo"),
-        data={"notification_id": str(i), "category": "registration", "template": "registration_approved",
-              "deep_link": notice.deep_link},
-        collapse_key=None, ttl_seconds=int(CRITICAL_TTL.total_seconds()), badge=1, priority="high",
+        data={
+            "notification_id": str(i),
+            "category": "registration",
+            "template": "registration_approved",
+            "deep_link": notice.deep_link,
+        },
+        collapse_key=None,
+        ttl_seconds=int(CRITICAL_TTL.total_seconds()),
+        badge=1,
+        priority="high",
     )
 
 

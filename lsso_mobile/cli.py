@@ -63,8 +63,9 @@ def import_areas(csv_file: Path) -> None:
             result = import_areas_file(session, csv_file)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
-    click.echo(f"imported {result.districts} districts, {result.villages} villages, "
-               f"opened {result.offices} district offices")
+    click.echo(
+        f"imported {result.districts} districts, {result.villages} villages, opened {result.offices} district offices"
+    )
 
 
 @main.command("create-staff")
@@ -89,8 +90,9 @@ def create_staff(username: str, role: str, office_code: str | None, display_name
                 office_id = session.scalar(select(Office.id).where(Office.code == office_code))
                 if office_id is None:
                     raise click.ClickException(f"no office with code {office_code}")
-            staff = create_staff_user(session, rt.settings, username, password, StaffRole(role),
-                                      display_name or username, office_id)
+            staff = create_staff_user(
+                session, rt.settings, username, password, StaffRole(role), display_name or username, office_id
+            )
             click.echo(f"created {staff.role.value} {staff.username}")
     except DomainError as exc:
         raise click.ClickException(exc.message) from None

@@ -246,8 +246,10 @@ def _with_defaults(settings: Settings) -> Settings:
             (settings.push_backend != "fcm", "LSSO_PUSH_BACKEND=fcm is required in production"),
             (not settings.fcm_credentials, "LSSO_FCM_CREDENTIALS is required in production"),
             (bool(settings.fcm_endpoint), "LSSO_FCM_ENDPOINT is for tests and staging, not production"),
-            (settings.sms_backend == "http" and not settings.sms_gateway_url.startswith("https://"),
-             "LSSO_SMS_GATEWAY_URL must be https:// in production"),
+            (
+                settings.sms_backend == "http" and not settings.sms_gateway_url.startswith("https://"),
+                "LSSO_SMS_GATEWAY_URL must be https:// in production",
+            ),
         )
         for refused, message in refusals:
             if refused:
@@ -265,8 +267,9 @@ def _with_defaults(settings: Settings) -> Settings:
     calls_per_batch = -(-500 * settings.max_devices_per_member // 500)
     worst_case = 2 * calls_per_batch * settings.fcm_http_timeout
     if settings.delivery_lease_seconds <= worst_case and settings.env != "test":
-        raise ConfigError(f"LSSO_DELIVERY_LEASE_SECONDS must exceed {worst_case:.0f} "
-                          "(2 x calls per batch x LSSO_FCM_HTTP_TIMEOUT)")
+        raise ConfigError(
+            f"LSSO_DELIVERY_LEASE_SECONDS must exceed {worst_case:.0f} (2 x calls per batch x LSSO_FCM_HTTP_TIMEOUT)"
+        )
     if not settings.secret_key:
         # Development and test only (production refused above): a fixed, clearly fake key.
         changes["secret_key"] = "dev-only-secret-key-not-for-production-use"

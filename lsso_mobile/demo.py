@@ -36,37 +36,78 @@ DEMO_APPLICANT_PHONE = "+8562055550002"
 
 
 def _form(name_lo: str, name_latin: str, born: date, sex: Sex) -> ApplicationForm:
-    return ApplicationForm(name_lo=name_lo, name_latin=name_latin, date_of_birth=born, sex=sex,
-                           national_id="LA-0101-123456", province_code="01", district_code="0101",
-                           village_code="01010001", occupation="Market vendor", scheme=Scheme.VOLUNTARY,
-                           declared_monthly_income=2_500_000, consent=True)
+    return ApplicationForm(
+        name_lo=name_lo,
+        name_latin=name_latin,
+        date_of_birth=born,
+        sex=sex,
+        national_id="LA-0101-123456",
+        province_code="01",
+        district_code="0101",
+        village_code="01010001",
+        occupation="Market vendor",
+        scheme=Scheme.VOLUNTARY,
+        declared_monthly_income=2_500_000,
+        consent=True,
+    )
 
 
 def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Principal, at: datetime) -> None:
     """A member's question answered with a canned reply, and a new question still open."""
     canned = messaging.save_canned_reply(
-        session, staff, None, "Contribution recorded", "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ. ຂອບໃຈ.",
-        "Your contribution has been recorded. Thank you.", at)
+        session,
+        staff,
+        None,
+        "Contribution recorded",
+        "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ. ຂອບໃຈ.",
+        "Your contribution has been recorded. Thank you.",
+        at,
+    )
     asked = messaging.start_conversation(
-        session, rt.settings, member_id, None, ConversationCategory.CONTRIBUTIONS, "ເງິນສົມທົບເດືອນນີ້",
-        "ຂ້ອຍໄດ້ຈ່າຍເງິນສົມທົບເດືອນນີ້ແລ້ວ, ແຕ່ຍັງບໍ່ເຫັນໃນແອັບ.", [], str(uuid.uuid4()), at)
-    messaging.post_staff_message(session, rt.settings, staff, asked.conversation.id, None, canned.id, [], None,
-                                 False, at + timedelta(hours=1))
-    messaging.post_member_message(session, rt.settings, member_id, asked.conversation.id,
-                                  "ຂອບໃຈ! ແລ້ວເດືອນກ່ອນເດ?", [], str(uuid.uuid4()), at + timedelta(hours=2))
+        session,
+        rt.settings,
+        member_id,
+        None,
+        ConversationCategory.CONTRIBUTIONS,
+        "ເງິນສົມທົບເດືອນນີ້",
+        "ຂ້ອຍໄດ້ຈ່າຍເງິນສົມທົບເດືອນນີ້ແລ້ວ, ແຕ່ຍັງບໍ່ເຫັນໃນແອັບ.",
+        [],
+        str(uuid.uuid4()),
+        at,
+    )
+    messaging.post_staff_message(
+        session, rt.settings, staff, asked.conversation.id, None, canned.id, [], None, False, at + timedelta(hours=1)
+    )
+    messaging.post_member_message(
+        session,
+        rt.settings,
+        member_id,
+        asked.conversation.id,
+        "ຂອບໃຈ! ແລ້ວເດືອນກ່ອນເດ?",
+        [],
+        str(uuid.uuid4()),
+        at + timedelta(hours=2),
+    )
 
 
 def _demo_broadcast(session: Any, author_id: int, approver_id: int) -> None:
     """A notice to the capital, through the four-eyes path; it goes out after this commit."""
+
     def ops(staff_id: int) -> Principal:
         return Principal(kind="staff", id=staff_id, role="ops", office_id=None, session_id="demo")
 
     at = utcnow()
     draft = broadcasts.BroadcastDraft(
-        title_lo="ຫ້ອງການປະກັນສັງຄົມ ປິດວັນບຸນ", body_lo="ຫ້ອງການທຸກແຫ່ງໃນນະຄອນຫຼວງ ປິດໃນວັນບຸນທາດຫຼວງ.",
+        title_lo="ຫ້ອງການປະກັນສັງຄົມ ປິດວັນບຸນ",
+        body_lo="ຫ້ອງການທຸກແຫ່ງໃນນະຄອນຫຼວງ ປິດໃນວັນບຸນທາດຫຼວງ.",
         title_en="Offices closed for That Luang festival",
         body_en="All social security offices in Vientiane Capital are closed on That Luang festival day.",
-        category="news", critical=False, audience=Audience(provinces=("01",)), send_at=None, expires_at=None)
+        category="news",
+        critical=False,
+        audience=Audience(provinces=("01",)),
+        send_at=None,
+        expires_at=None,
+    )
     broadcast = broadcasts.create_broadcast(session, ops(author_id), draft, at)
     broadcasts.submit_for_approval(session, ops(author_id), broadcast.id, at)
     broadcasts.approve(session, ops(approver_id), broadcast.id, at)
@@ -83,27 +124,62 @@ def seed_demo(rt: Runtime) -> list[str]:
         bind_job_queue(session, rt.job_queue)
         import_areas_file(session, SAMPLE_AREAS_CSV)
         office_id = session.scalar(select(Office.id).where(Office.code == "D0101"))
-        officer = create_staff_user(session, rt.settings, "officer.vte", DEMO_STAFF_PASSWORD, StaffRole.OFFICER,
-                                    "Demo officer, Chanthabouly", office_id)
-        ops = create_staff_user(session, rt.settings, "ops.central", DEMO_STAFF_PASSWORD, StaffRole.OPS,
-                                "Demo ops officer", None)
-        approver = create_staff_user(session, rt.settings, "ops.approver", DEMO_STAFF_PASSWORD, StaffRole.OPS,
-                                     "Demo second ops officer (approves broadcasts)", None)
+        officer = create_staff_user(
+            session,
+            rt.settings,
+            "officer.vte",
+            DEMO_STAFF_PASSWORD,
+            StaffRole.OFFICER,
+            "Demo officer, Chanthabouly",
+            office_id,
+        )
+        ops = create_staff_user(
+            session, rt.settings, "ops.central", DEMO_STAFF_PASSWORD, StaffRole.OPS, "Demo ops officer", None
+        )
+        approver = create_staff_user(
+            session,
+            rt.settings,
+            "ops.approver",
+            DEMO_STAFF_PASSWORD,
+            StaffRole.OPS,
+            "Demo second ops officer (approves broadcasts)",
+            None,
+        )
         create_staff_user(session, rt.settings, "admin", DEMO_STAFF_PASSWORD, StaffRole.ADMIN, "Demo admin", None)
         now = utcnow() - timedelta(days=3)
-        member = Member(phone=DEMO_MEMBER_PHONE, pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
-                        language=Language.LAO, created_at=now, updated_at=now)
-        applicant = Member(phone=DEMO_APPLICANT_PHONE, pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
-                           language=Language.ENGLISH, created_at=now, updated_at=now)
+        member = Member(
+            phone=DEMO_MEMBER_PHONE,
+            pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
+            language=Language.LAO,
+            created_at=now,
+            updated_at=now,
+        )
+        applicant = Member(
+            phone=DEMO_APPLICANT_PHONE,
+            pin_hash=hash_secret(DEMO_PIN, rt.settings.password_hashing),
+            language=Language.ENGLISH,
+            created_at=now,
+            updated_at=now,
+        )
         session.add_all([member, applicant])
         session.flush()
-        session.add(Device(member_id=member.id, token="demo-device-token-0001-android", platform=Platform.ANDROID,
-                           app_version="1.0.0", locale="lo", created_at=now, last_seen_at=now))
+        session.add(
+            Device(
+                member_id=member.id,
+                token="demo-device-token-0001-android",
+                platform=Platform.ANDROID,
+                app_version="1.0.0",
+                locale="lo",
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
         staff = Principal(kind="staff", id=officer.id, role="officer", office_id=office_id, session_id="demo")
         form = _form("ນາງ ບົວໄລ ສີສຸວັນ", "Bualai Sisouvan", date(1988, 4, 12), Sex.FEMALE)
         application = registrations.submit_application(session, member.id, form, now)
-        registrations.decide_application(session, staff, application.id, "request_info",
-                                         "Please add your village.", now + timedelta(hours=2))
+        registrations.decide_application(
+            session, staff, application.id, "request_info", "Please add your village.", now + timedelta(hours=2)
+        )
         registrations.resubmit_application(session, member.id, form, now + timedelta(days=1))
         registrations.decide_application(session, staff, application.id, "approve", None, now + timedelta(days=2))
         registrations.submit_application(

@@ -15,8 +15,14 @@ class DomainError(Exception):
     status = 400
     keep_changes = False
 
-    def __init__(self, message: str, *, errors: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None, keep_changes: bool | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        keep_changes: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
@@ -62,11 +68,13 @@ class TooManyRequests(DomainError):
 
     status = 429
 
-    def __init__(self, message: str, *, retry_after: int, errors: dict[str, Any] | None = None,
-                 keep_changes: bool | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: int, errors: dict[str, Any] | None = None, keep_changes: bool | None = None
+    ) -> None:
         self.retry_after = max(1, int(retry_after))
-        super().__init__(message, errors=errors, headers={"Retry-After": str(self.retry_after)},
-                         keep_changes=keep_changes)
+        super().__init__(
+            message, errors=errors, headers={"Retry-After": str(self.retry_after)}, keep_changes=keep_changes
+        )
 
 
 class AccountLocked(TooManyRequests):

@@ -89,7 +89,7 @@ class InlineJobQueue(JobQueue):
         batches, others = _coalesced(requests)
         for key, ids in batches.items():
             try:
-                batch_handler(key)(ids[start:start + BATCH_SIZE] for start in range(0, len(ids), BATCH_SIZE))
+                batch_handler(key)(ids[start : start + BATCH_SIZE] for start in range(0, len(ids), BATCH_SIZE))
             except Exception:
                 log.exception("inline batch %s failed; it is left for the relay", key)
         for request in others:
@@ -97,8 +97,11 @@ class InlineJobQueue(JobQueue):
 
     def submit(self, request: JobRequest) -> None:
         if request.at is not None:
-            log.info("inline queue: %s deferred until %s; the relay picks it up", request.func.__name__,
-                     request.at.isoformat())
+            log.info(
+                "inline queue: %s deferred until %s; the relay picks it up",
+                request.func.__name__,
+                request.at.isoformat(),
+            )
             return
         try:
             request.func(*request.args)
@@ -143,8 +146,14 @@ class RQJobQueue(JobQueue):
         flag = f"{self.prefix}:drain:{key}"
         if self.connection().set(flag, "1", nx=True, ex=300):
             try:
-                self.queue(queue_name).enqueue_call(drain_ready, args=(key, queue_name), timeout=900, result_ttl=60,
-                                                    failure_ttl=86400, description=f"drain_ready({key})")
+                self.queue(queue_name).enqueue_call(
+                    drain_ready,
+                    args=(key, queue_name),
+                    timeout=900,
+                    result_ttl=60,
+                    failure_ttl=86400,
+                    description=f"drain_ready({key})",
+                )
             except Exception:
                 self.connection().delete(flag)  # or the list would wait for the flag to expire
                 raise
@@ -159,8 +168,9 @@ class RQJobQueue(JobQueue):
                 self.connection().rpush(self.ready_key(key), *ids)
                 self.ensure_drain(key, queue_of[key])
             except RedisError as exc:
-                log.warning("Redis unavailable (%s); %d %s job(s) left for the relay", type(exc).__name__,
-                            len(ids), key)
+                log.warning(
+                    "Redis unavailable (%s); %d %s job(s) left for the relay", type(exc).__name__, len(ids), key
+                )
         for request in others:
             self.submit(request)
 
@@ -176,20 +186,32 @@ class RQJobQueue(JobQueue):
         try:
             queue = self.queue(request.queue)
             if request.at is not None:
-                queue.enqueue_at(request.at, request.func, *request.args, job_id=request.job_id,
-                                 retry=retry, job_timeout=request.timeout, description=request.description)
+                queue.enqueue_at(
+                    request.at,
+                    request.func,
+                    *request.args,
+                    job_id=request.job_id,
+                    retry=retry,
+                    job_timeout=request.timeout,
+                    description=request.description,
+                )
             else:
-                queue.enqueue_call(request.func, args=request.args, job_id=request.job_id, retry=retry,
-                                   timeout=request.timeout, result_ttl=600, failure_ttl=7 * 86400,
-                                   description=request.description)
+                queue.enqueue_call(
+                    request.func,
+                    args=request.args,
+                    job_id=request.job_id,
+                    retry=retry,
+                    timeout=request.timeout,
+                    result_ttl=600,
+                    failure_ttl=7 * 86400,
+                    description=request.description,
+                )
         except RedisError as exc:
             if request.fallback_inline:
-                log.warning("Redis unavailable (%s); running %s in-process", type(exc).__name__,
-                            request.func.__name__)
+                log.warning("Redis unavailable (%s); running %s in-process", type(exc).__name__, request.func.__name__)
                 InlineJobQueue().submit(request)
             else:
-                log.warning("Redis unavailable (%s); %s left for the relay", type(exc).__name__,
-                            request.func.__name__)
+                log.warning("Redis unavailable (%s); %s left for the relay", type(exc).__name__, request.func.__name__)
 
 
 _PENDING_KEY = "lsso_jobs_after_commit"
@@ -214,8 +236,7 @@ def _submit_pending_jobs(session: Session) -> None:
         return
     queue: JobQueue | None = session.info.get(_QUEUE_KEY)
     if queue is None:
-        log.error("%d job(s) committed on a session with no job queue bound; the relay will find them",
-                  len(pending))
+        log.error("%d job(s) committed on a session with no job queue bound; the relay will find them", len(pending))
         return
     try:
         queue.submit_many(pending)

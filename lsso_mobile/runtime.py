@@ -33,8 +33,11 @@ class Runtime:
 
             s = self.settings
             self._push_sender = build_push_sender(
-                s.push_backend, credentials_path=s.fcm_credentials or None, endpoint=s.fcm_endpoint or None,
-                project_id=s.fcm_project_id or None, http_timeout=s.fcm_http_timeout,
+                s.push_backend,
+                credentials_path=s.fcm_credentials or None,
+                endpoint=s.fcm_endpoint or None,
+                project_id=s.fcm_project_id or None,
+                http_timeout=s.fcm_http_timeout,
             )
         return self._push_sender
 
@@ -58,9 +61,7 @@ _current: Runtime | None = None
 def build_runtime(settings: Settings) -> Runtime:
     db = Database()
     db.configure(settings.database_url)
-    queue: JobQueue = (
-        RQJobQueue(settings.redis_url, settings.queue_prefix) if settings.uses_redis else InlineJobQueue()
-    )
+    queue: JobQueue = RQJobQueue(settings.redis_url, settings.queue_prefix) if settings.uses_redis else InlineJobQueue()
     return Runtime(settings=settings, db=db, job_queue=queue)
 
 

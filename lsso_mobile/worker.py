@@ -70,8 +70,9 @@ def run_worker(rt: Runtime, queue_names: list[str], *, burst: bool = False) -> N
     try:
         # SimpleWorker runs jobs in this process: the FCM client (its HTTP pool and OAuth token) lives
         # across jobs instead of being rebuilt in a fork for every job.
-        SimpleWorker(queues, connection=queue.connection()).work(with_scheduler=True, burst=burst,
-                                                           logging_level=rt.settings.log_level)
+        SimpleWorker(queues, connection=queue.connection()).work(
+            with_scheduler=True, burst=burst, logging_level=rt.settings.log_level
+        )
     finally:
         stop.set()
         log.info("worker stopped after %.0fs", time.monotonic() - started)

@@ -74,12 +74,18 @@ def sms_gateway() -> Iterator[SmsGateway]:
 
 def make_settings(database_url: str, instance_dir: Path, **overrides: object) -> Settings:
     base = {
-        "env": "test", "database_url": database_url, "instance_dir": str(instance_dir),
-        "secret_key": "test-secret-key-with-enough-length-0123456789", "password_hashing": "fast",
-        "sms_backend": "log", "push_backend": "log",
+        "env": "test",
+        "database_url": database_url,
+        "instance_dir": str(instance_dir),
+        "secret_key": "test-secret-key-with-enough-length-0123456789",
+        "password_hashing": "fast",
+        "sms_backend": "log",
+        "push_backend": "log",
         # The write-rate limiter is on in every test app, with budgets no ordinary test reaches;
         # tests/api/test_rate_limits.py sets small ones.
-        "writes_per_minute": 100_000, "core_writes_per_minute": 100_000, "anonymous_writes_per_minute": 100_000,
+        "writes_per_minute": 100_000,
+        "core_writes_per_minute": 100_000,
+        "anonymous_writes_per_minute": 100_000,
     }
     base.update(overrides)
     return load_settings(environ={}, **base)
@@ -97,8 +103,9 @@ def settings_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-def settings(database_url: str, instance_dir: Path, sms_gateway: SmsGateway,
-             settings_overrides: dict[str, object]) -> Settings:
+def settings(
+    database_url: str, instance_dir: Path, sms_gateway: SmsGateway, settings_overrides: dict[str, object]
+) -> Settings:
     sms_gateway.messages.clear()
     sms_gateway.fail_next = 0
     overrides = {"sms_backend": "http", "sms_gateway_url": sms_gateway.url, "sms_gateway_token": "sms-test-token"}

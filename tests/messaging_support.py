@@ -16,6 +16,7 @@ from tests.support import bearer, sign_up, staff_sign_in
 
 def png_bytes(width: int = 3, height: int = 2, noise: bool = False) -> bytes:
     """A valid PNG (8-bit RGB), built by hand: signature, IHDR, zlib-compressed IDAT, IEND, CRCs."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
@@ -37,8 +38,11 @@ def jpeg_bytes(width: int = 8, height: int = 8) -> bytes:
 
 
 def pdf_bytes(extra: bytes = b"") -> bytes:
-    return (b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n" + extra +
-            b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    return (
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+        + extra
+        + b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    )
 
 
 def new_key() -> str:
@@ -53,17 +57,33 @@ def officer(client: FlaskClient, username: str) -> dict[str, str]:
     return bearer(staff_sign_in(client, username, STAFF_PASSWORD)["access_token"])
 
 
-def upload(client: FlaskClient, headers: dict[str, str], data: bytes, filename: str = "photo.png",
-           content_type: str = "image/png", path: str = "/api/v1/conversations/attachments") -> Any:
+def upload(
+    client: FlaskClient,
+    headers: dict[str, str],
+    data: bytes,
+    filename: str = "photo.png",
+    content_type: str = "image/png",
+    path: str = "/api/v1/conversations/attachments",
+) -> Any:
     import io
 
-    return client.post(path, headers=headers, content_type="multipart/form-data",
-                       data={"file": (io.BytesIO(data), filename, content_type)})
+    return client.post(
+        path,
+        headers=headers,
+        content_type="multipart/form-data",
+        data={"file": (io.BytesIO(data), filename, content_type)},
+    )
 
 
-def start(client: FlaskClient, headers: dict[str, str], body: str = "When is my contribution for May recorded?",
-          **fields: Any) -> Any:
-    payload = {"office_code": "D0101", "category": "contributions", "subject": "May contribution", "body": body,
-               "idempotency_key": new_key()}
+def start(
+    client: FlaskClient, headers: dict[str, str], body: str = "When is my contribution for May recorded?", **fields: Any
+) -> Any:
+    payload = {
+        "office_code": "D0101",
+        "category": "contributions",
+        "subject": "May contribution",
+        "body": body,
+        "idempotency_key": new_key(),
+    }
     payload.update(fields)
     return client.post("/api/v1/conversations", json=payload, headers=headers)

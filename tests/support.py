@@ -97,8 +97,7 @@ def request_code(client: FlaskClient, gateway: SmsGateway, phone: str) -> str:
 
 def sign_up(client: FlaskClient, gateway: SmsGateway, phone: str, language: str = "lo") -> dict[str, Any]:
     code = request_code(client, gateway, phone)
-    response = client.post("/api/v1/auth/signup", json={"phone": phone, "code": code, "pin": PIN,
-                                                        "language": language})
+    response = client.post("/api/v1/auth/signup", json={"phone": phone, "code": code, "pin": PIN, "language": language})
     assert response.status_code == 201, response.json
     return response.json
 
@@ -111,10 +110,18 @@ def staff_sign_in(client: FlaskClient, username: str, password: str) -> dict[str
 
 def application_form(**overrides: Any) -> dict[str, Any]:
     form = {
-        "name_lo": "ນາງ ບົວໄລ ສີສຸວັນ", "name_latin": "Bualai Sisouvan", "date_of_birth": "1988-04-12",
-        "sex": "female", "national_id": "LA-0101-123456", "province_code": "01", "district_code": "0101",
-        "village_code": "01010001", "occupation": "Market vendor", "scheme": "voluntary",
-        "declared_monthly_income": 2500000, "consent": True,
+        "name_lo": "ນາງ ບົວໄລ ສີສຸວັນ",
+        "name_latin": "Bualai Sisouvan",
+        "date_of_birth": "1988-04-12",
+        "sex": "female",
+        "national_id": "LA-0101-123456",
+        "province_code": "01",
+        "district_code": "0101",
+        "village_code": "01010001",
+        "occupation": "Market vendor",
+        "scheme": "voluntary",
+        "declared_monthly_income": 2500000,
+        "consent": True,
     }
     form.update(overrides)
     return form
@@ -126,15 +133,25 @@ def make_member_with_devices(session: Any, phone: str, tokens: list[str], langua
     from lsso_mobile.services.secrets_hashing import hash_secret
 
     now = utcnow()
-    member = Member(phone=phone, pin_hash=hash_secret(PIN, "fast"), language=Language(language), created_at=now,
-                    updated_at=now)
+    member = Member(
+        phone=phone, pin_hash=hash_secret(PIN, "fast"), language=Language(language), created_at=now, updated_at=now
+    )
     session.add(member)
     session.flush()
-    session.add_all([
-        Device(member_id=member.id, token=token, platform=Platform.ANDROID if i % 2 == 0 else Platform.IOS,
-               app_version="1.0.0", locale=language, created_at=now, last_seen_at=now)
-        for i, token in enumerate(tokens)
-    ])
+    session.add_all(
+        [
+            Device(
+                member_id=member.id,
+                token=token,
+                platform=Platform.ANDROID if i % 2 == 0 else Platform.IOS,
+                app_version="1.0.0",
+                locale=language,
+                created_at=now,
+                last_seen_at=now,
+            )
+            for i, token in enumerate(tokens)
+        ]
+    )
     session.commit()
     return member.id
 
@@ -147,12 +164,18 @@ def notify(member_id: int, template: str = "registration_approved", **params: An
     from lsso_mobile.notify.outbox import record_notification
 
     rt = runtime.current()
-    values = {"application_id": 1, "member_number": "0100000001", "reason": "r", "office_name_lo": "ຫ້ອງການ",
-              "office_name_en": "Office"}
+    values = {
+        "application_id": 1,
+        "member_number": "0100000001",
+        "reason": "r",
+        "office_name_lo": "ຫ້ອງການ",
+        "office_name_en": "Office",
+    }
     values.update(params)
     with rt.db.unit_of_work() as session:
         bind_job_queue(session, rt.job_queue)
-        notification = record_notification(session, member_id, template, values, utcnow(),
-                                            collapse_key=f"test-{member_id}")
+        notification = record_notification(
+            session, member_id, template, values, utcnow(), collapse_key=f"test-{member_id}"
+        )
         notification_id = notification.id
     return notification_id

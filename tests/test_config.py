@@ -19,13 +19,16 @@ def test_unknown_variable_is_an_error():
         load_settings(environ={"LSSO_DATABSE_URL": "sqlite://"})
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("LSSO_ACCESS_TOKEN_MINUTES", "ten"),
-    ("LSSO_ACCESS_TOKEN_MINUTES", "0"),
-    ("LSSO_PUSH_BACKEND", "apns"),
-    ("LSSO_ENV", "prod"),
-    ("LSSO_FCM_HTTP_TIMEOUT", "-1"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("LSSO_ACCESS_TOKEN_MINUTES", "ten"),
+        ("LSSO_ACCESS_TOKEN_MINUTES", "0"),
+        ("LSSO_PUSH_BACKEND", "apns"),
+        ("LSSO_ENV", "prod"),
+        ("LSSO_FCM_HTTP_TIMEOUT", "-1"),
+    ],
+)
 def test_malformed_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         load_settings(environ={name: value})
@@ -46,9 +49,19 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         ("LSSO_SMS_GATEWAY_TOKEN", "t"),
         ("LSSO_FCM_ENDPOINT", "http://127.0.0.1:1"),
     ]
-    expected_errors = ["LSSO_DATABASE_URL", "LSSO_SECRET_KEY", "LSSO_JWT_PRIVATE_KEY_FILE", "PostgreSQL",
-                       "LSSO_REDIS_URL", "LSSO_SMS_BACKEND", "LSSO_PUSH_BACKEND", "LSSO_FCM_CREDENTIALS",
-                       "LSSO_SMS_GATEWAY_URL must be https", "LSSO_SMS_GATEWAY_TOKEN", None]
+    expected_errors = [
+        "LSSO_DATABASE_URL",
+        "LSSO_SECRET_KEY",
+        "LSSO_JWT_PRIVATE_KEY_FILE",
+        "PostgreSQL",
+        "LSSO_REDIS_URL",
+        "LSSO_SMS_BACKEND",
+        "LSSO_PUSH_BACKEND",
+        "LSSO_FCM_CREDENTIALS",
+        "LSSO_SMS_GATEWAY_URL must be https",
+        "LSSO_SMS_GATEWAY_TOKEN",
+        None,
+    ]
     for (name, value), expected in zip(steps, expected_errors, strict=True):
         if expected is None:
             load_settings(environ=env)

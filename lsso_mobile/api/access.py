@@ -56,8 +56,9 @@ def bearer_token() -> str | None:
 def _authenticate() -> Principal:
     token = bearer_token()
     if token is None:
-        raise NotAuthenticated("Sign in first: send 'Authorization: Bearer <access token>'.",
-                               headers={"WWW-Authenticate": "Bearer"})
+        raise NotAuthenticated(
+            "Sign in first: send 'Authorization: Bearer <access token>'.", headers={"WWW-Authenticate": "Bearer"}
+        )
     return authenticate_access_token(db_session(), keyring(), token)
 
 
@@ -89,8 +90,10 @@ class JsonBodyParser(FlaskParser):
 
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req) or not req.get_data(cache=True):
-            raise UnsupportedMediaType("Send the body as JSON (Content-Type: application/json).",
-                                       errors={"content_type": [req.mimetype or "none"]})
+            raise UnsupportedMediaType(
+                "Send the body as JSON (Content-Type: application/json).",
+                errors={"content_type": [req.mimetype or "none"]},
+            )
         return super()._raw_load_json(req)
 
 

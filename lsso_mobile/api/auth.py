@@ -65,8 +65,13 @@ class ResetPinSchema(StrictSchema):
 
 
 def tokens_body(pair: accounts.TokenPair) -> dict[str, Any]:
-    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "token_type": "Bearer",
-            "expires_in": pair.expires_in, "role": pair.role}
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "Bearer",
+        "expires_in": pair.expires_in,
+        "role": pair.role,
+    }
 
 
 @blp.route("/otp", methods=["POST"])
@@ -89,8 +94,9 @@ def send_code(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(409, response="DEFAULT_ERROR", description="The number already has an account")
 def sign_up(body: dict[str, Any]) -> dict[str, Any]:
     """Create a member account: phone, the code sent to it, and a 6-digit PIN."""
-    pair = accounts.sign_up_member(db_session(), settings(), keyring(), body["phone"], body["code"], body["pin"],
-                                   body["language"], now())
+    pair = accounts.sign_up_member(
+        db_session(), settings(), keyring(), body["phone"], body["code"], body["pin"], body["language"], now()
+    )
     commit()
     return tokens_body(pair)
 
@@ -100,12 +106,14 @@ def sign_up(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(MemberSignInSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong phone or PIN")
-@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at), "
-                  "or too many failures from this network")
+@blp.alt_response(
+    429,
+    response="DEFAULT_ERROR",
+    description="Locked after repeated failures (unlock_at), or too many failures from this network",
+)
 def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     """Sign a member in with phone + PIN."""
-    pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now(),
-                                   client_ip())
+    pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now(), client_ip())
     commit()
     return tokens_body(pair)
 
@@ -115,12 +123,16 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(StaffSignInSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong username or password")
-@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures (unlock_at), "
-                  "or too many failures from this network")
+@blp.alt_response(
+    429,
+    response="DEFAULT_ERROR",
+    description="Locked after repeated failures (unlock_at), or too many failures from this network",
+)
 def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     """Sign office or ops staff in with username + password."""
-    pair = accounts.sign_in_staff(db_session(), settings(), keyring(), body["username"], body["password"], now(),
-                                  client_ip())
+    pair = accounts.sign_in_staff(
+        db_session(), settings(), keyring(), body["username"], body["password"], now(), client_ip()
+    )
     commit()
     return tokens_body(pair)
 

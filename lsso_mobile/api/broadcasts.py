@@ -25,23 +25,34 @@ from lsso_mobile.services import broadcasts
 from lsso_mobile.services.audience import Audience
 from lsso_mobile.validation import FullMatch
 
-blp = Blueprint("broadcasts", __name__, url_prefix="/api/v1/staff/broadcasts",
-                description="Broadcast notices to all members or a segment: four eyes, progress and results")
+blp = Blueprint(
+    "broadcasts",
+    __name__,
+    url_prefix="/api/v1/staff/broadcasts",
+    description="Broadcast notices to all members or a segment: four eyes, progress and results",
+)
 
 MAX_CODES = 200
 
 
 class AudienceSchema(StrictSchema):
-    provinces = fields.List(fields.String(validate=FullMatch(r"^[0-9]{2}$")), load_default=list,
-                            validate=validate.Length(max=MAX_CODES), metadata={"description": "Province codes"})
-    districts = fields.List(fields.String(validate=FullMatch(r"^[0-9]{4}$")), load_default=list,
-                            validate=validate.Length(max=MAX_CODES),
-                            metadata={"description": "District codes; a member in any listed province or district"})
+    provinces = fields.List(
+        fields.String(validate=FullMatch(r"^[0-9]{2}$")),
+        load_default=list,
+        validate=validate.Length(max=MAX_CODES),
+        metadata={"description": "Province codes"},
+    )
+    districts = fields.List(
+        fields.String(validate=FullMatch(r"^[0-9]{4}$")),
+        load_default=list,
+        validate=validate.Length(max=MAX_CODES),
+        metadata={"description": "District codes; a member in any listed province or district"},
+    )
     schemes = fields.List(fields.Enum(Scheme, by_value=True), load_default=list, validate=validate.Length(max=2))
-    in_arrears = JsonBoolean(load_default=False,
-                                metadata={"description": "Only members with an overdue unpaid month"})
-    pending_application = JsonBoolean(load_default=False,
-                                         metadata={"description": "Only members whose registration awaits a decision"})
+    in_arrears = JsonBoolean(load_default=False, metadata={"description": "Only members with an overdue unpaid month"})
+    pending_application = JsonBoolean(
+        load_default=False, metadata={"description": "Only members whose registration awaits a decision"}
+    )
 
 
 class BroadcastBodySchema(StrictSchema):
@@ -49,15 +60,27 @@ class BroadcastBodySchema(StrictSchema):
     body_lo = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     title_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
     body_en = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    category = fields.String(load_default="news", validate=validate.OneOf(CATEGORIES),
-                             metadata={"description": "What members mute; non-critical notices respect it"})
-    critical = JsonBoolean(load_default=False,
-                              metadata={"description": "Ignores muting and quiet hours: for urgent notices only"})
+    category = fields.String(
+        load_default="news",
+        validate=validate.OneOf(CATEGORIES),
+        metadata={"description": "What members mute; non-critical notices respect it"},
+    )
+    critical = JsonBoolean(
+        load_default=False, metadata={"description": "Ignores muting and quiet hours: for urgent notices only"}
+    )
     audience = fields.Nested(AudienceSchema, load_default=dict, metadata={"description": "Empty: every member"})
-    send_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=SANE_TIMES,
-                                   metadata={"description": "Omit to send as soon as it is approved"})
-    expires_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=SANE_TIMES,
-                                      metadata={"description": "Leaves inboxes then; default 30 days after sending"})
+    send_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        validate=SANE_TIMES,
+        metadata={"description": "Omit to send as soon as it is approved"},
+    )
+    expires_at = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        validate=SANE_TIMES,
+        metadata={"description": "Leaves inboxes then; default 30 days after sending"},
+    )
 
 
 class AudienceOutSchema(StrictSchema):
@@ -87,8 +110,9 @@ class BroadcastSchema(StrictSchema):
     published_at = fields.DateTime(allow_none=True, required=True)
     finished_at = fields.DateTime(allow_none=True, required=True)
     withdrawn_at = fields.DateTime(allow_none=True, required=True)
-    audience_members = fields.Integer(allow_none=True, required=True,
-                                      metadata={"description": "Members in the audience when sending began"})
+    audience_members = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Members in the audience when sending began"}
+    )
     audience_devices = fields.Integer(allow_none=True, required=True)
 
 
@@ -113,8 +137,11 @@ class BroadcastListArgsSchema(PageArgsSchema):
 
 
 class RejectSchema(StrictSchema):
-    note = fields.String(required=True, validate=validate.Length(min=1, max=2000),
-                         metadata={"description": "What the author should change"})
+    note = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "What the author should change"},
+    )
 
 
 class AudiencePreviewSchema(StrictSchema):
@@ -133,10 +160,15 @@ class OutcomeCountsSchema(StrictSchema):
     failed = fields.Integer(required=True)
     unregistered = fields.Integer(required=True, metadata={"description": "Dead tokens found and switched off"})
     muted = fields.Integer(required=True, metadata={"description": "Devices of members who muted this category"})
-    waiting = fields.Integer(required=True,
-                             metadata={"description": "Devices waiting: quiet hours, or FCM asked us to retry later"})
-    dropped = fields.Integer(required=True, metadata={"description": "Devices still waiting when it was withdrawn "
-                                                                     "or expired, or no longer in the audience"})
+    waiting = fields.Integer(
+        required=True, metadata={"description": "Devices waiting: quiet hours, or FCM asked us to retry later"}
+    )
+    dropped = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Devices still waiting when it was withdrawn or expired, or no longer in the audience"
+        },
+    )
 
 
 class ProvinceOutcomeSchema(OutcomeCountsSchema):
@@ -156,10 +188,15 @@ class BroadcastStatsSchema(StrictSchema):
 def _draft(body: dict[str, Any]) -> broadcasts.BroadcastDraft:
     audience = body["audience"] or {}
     return broadcasts.BroadcastDraft(
-        title_lo=body["title_lo"], body_lo=body["body_lo"], title_en=body["title_en"], body_en=body["body_en"],
-        category=body["category"], critical=body["critical"],
+        title_lo=body["title_lo"],
+        body_lo=body["body_lo"],
+        title_en=body["title_en"],
+        body_en=body["body_en"],
+        category=body["category"],
+        critical=body["critical"],
         audience=Audience.from_json({**audience, "schemes": [s.value for s in audience.get("schemes", [])]}),
-        send_at=body["send_at"], expires_at=body["expires_at"],
+        send_at=body["send_at"],
+        expires_at=body["expires_at"],
     )
 
 
@@ -250,10 +287,14 @@ def _transition_route(action: str, summary: str, forbidden: str | None = None, i
     blp.route(f"/<int:broadcast_id>/{action.replace('_for_approval', '')}", methods=["POST"])(decorated)
 
 
-_transition_route("submit_for_approval", "Ask another ops user to approve the draft.", "Not the author",
-                  "send_at has passed")
-_transition_route("approve", "Approve (a different ops user than the author): it goes out now or at send_at.",
-                  "The author cannot approve their own broadcast")
+_transition_route(
+    "submit_for_approval", "Ask another ops user to approve the draft.", "Not the author", "send_at has passed"
+)
+_transition_route(
+    "approve",
+    "Approve (a different ops user than the author): it goes out now or at send_at.",
+    "The author cannot approve their own broadcast",
+)
 _transition_route("cancel", "Cancel a draft, a broadcast awaiting approval, or a scheduled one.")
 _transition_route("withdraw", "Withdraw a sending or sent broadcast: it leaves every inbox, unsent pushes stop.")
 
@@ -284,8 +325,14 @@ def broadcast_statistics(broadcast_id: int) -> Any:
     done, total = slice_progress(session, broadcast_id)
     totals = {outcome: sum(counts.get(outcome, 0) for counts in by_province.values()) for outcome in OUTCOMES}
     return {
-        "id": broadcast.id, "status": broadcast.status, "slices_done": done, "slices_total": total,
-        "audience_devices": broadcast.audience_devices, "totals": totals,
-        "by_province": [{"province_code": province, **{o: counts.get(o, 0) for o in OUTCOMES}}
-                        for province, counts in by_province.items()],
+        "id": broadcast.id,
+        "status": broadcast.status,
+        "slices_done": done,
+        "slices_total": total,
+        "audience_devices": broadcast.audience_devices,
+        "totals": totals,
+        "by_province": [
+            {"province_code": province, **{o: counts.get(o, 0) for o in OUTCOMES}}
+            for province, counts in by_province.items()
+        ],
     }

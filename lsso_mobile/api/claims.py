@@ -12,8 +12,12 @@ from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema
 from lsso_mobile.models import ClaimStatus
 from lsso_mobile.services import claims
 
-blp = Blueprint("staff_claims", __name__, url_prefix="/api/v1/staff/claims",
-                description="Officers update benefit claims of their office's members")
+blp = Blueprint(
+    "staff_claims",
+    __name__,
+    url_prefix="/api/v1/staff/claims",
+    description="Officers update benefit claims of their office's members",
+)
 
 
 class StaffClaimSchema(StrictSchema):
@@ -45,8 +49,9 @@ class ClaimStatusUpdateSchema(StrictSchema):
 @blp.response(200, StaffClaimPageSchema)
 def list_office_claims(args: dict[str, Any]) -> Any:
     """Claims of the officer's office, oldest first; filter by status."""
-    items = claims.list_claims_for_staff(db_session(), current_principal(), args["status"],
-                                         decode_cursor(args["cursor"]), args["limit"] + 1)
+    items = claims.list_claims_for_staff(
+        db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
+    )
     return page(items, args["limit"])
 
 

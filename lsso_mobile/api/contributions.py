@@ -22,8 +22,12 @@ from lsso_mobile.api.schemas import (
 from lsso_mobile.models import BenefitClaim, BenefitPayment, ClaimStatusChange, Contribution
 from lsso_mobile.services.contributions import annual_statement, insured_person_of, summarise
 
-blp = Blueprint("contributions", __name__, url_prefix="/api/v1/me",
-                description="The member's contributions, eligibility, claims and payments")
+blp = Blueprint(
+    "contributions",
+    __name__,
+    url_prefix="/api/v1/me",
+    description="The member's contributions, eligibility, claims and payments",
+)
 
 
 class ArrearSchema(StrictSchema):
@@ -141,12 +145,14 @@ def list_contributions(args: dict[str, Any]) -> Any:
     position = decode_period_cursor(args["cursor"])
     if position is not None:
         period, row_id = position
-        query = query.where((Contribution.period < period)
-                            | ((Contribution.period == period) & (Contribution.id < row_id)))
-    rows = list(session.scalars(query.order_by(Contribution.period.desc(), Contribution.id.desc())
-                                .limit(args["limit"] + 1)))
+        query = query.where(
+            (Contribution.period < period) | ((Contribution.period == period) & (Contribution.id < row_id))
+        )
+    rows = list(
+        session.scalars(query.order_by(Contribution.period.desc(), Contribution.id.desc()).limit(args["limit"] + 1))
+    )
     more = len(rows) > args["limit"]
-    rows = rows[:args["limit"]]
+    rows = rows[: args["limit"]]
     return {"items": rows, "next_cursor": encode_period_cursor(rows[-1].period, rows[-1].id) if more and rows else None}
 
 
@@ -186,14 +192,35 @@ def list_claims() -> Any:
     """The member's benefit claims, newest first, each with its status history."""
     session = db_session()
     person = insured_person_of(session, current_principal().id)
-    claims = session.scalars(select(BenefitClaim).where(BenefitClaim.insured_person_id == person.id)
-                             .order_by(BenefitClaim.id.desc()).limit(200)).all()
+    claims = session.scalars(
+        select(BenefitClaim)
+        .where(BenefitClaim.insured_person_id == person.id)
+        .order_by(BenefitClaim.id.desc())
+        .limit(200)
+    ).all()
     history: dict[int, list[Any]] = {claim.id: [] for claim in claims}
-    for change in session.scalars(select(ClaimStatusChange).where(ClaimStatusChange.claim_id.in_(history))
-                                  .order_by(ClaimStatusChange.id)):
+    for change in session.scalars(
+        select(ClaimStatusChange).where(ClaimStatusChange.claim_id.in_(history)).order_by(ClaimStatusChange.id)
+    ):
         history[change.claim_id].append(change)
-    return [{**{k: getattr(c, k) for k in ("id", "benefit_type", "status", "amount_claimed", "amount_approved",
-                                          "created_at", "updated_at")}, "history": history[c.id]} for c in claims]
+    return [
+        {
+            **{
+                k: getattr(c, k)
+                for k in (
+                    "id",
+                    "benefit_type",
+                    "status",
+                    "amount_claimed",
+                    "amount_approved",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+            "history": history[c.id],
+        }
+        for c in claims
+    ]
 
 
 @blp.route("/payments", methods=["GET"])
@@ -205,9 +232,9 @@ def list_payments() -> Any:
     session = db_session()
     person = insured_person_of(session, current_principal().id)
     return session.scalars(
-        select(BenefitPayment).join(BenefitClaim, BenefitClaim.id == BenefitPayment.claim_id)
+        select(BenefitPayment)
+        .join(BenefitClaim, BenefitClaim.id == BenefitPayment.claim_id)
         .where(BenefitClaim.insured_person_id == person.id)
-        .order_by(BenefitPayment.paid_date.desc(), BenefitPayment.id.desc()).limit(500)
+        .order_by(BenefitPayment.paid_date.desc(), BenefitPayment.id.desc())
+        .limit(500)
     ).all()
-
-

@@ -36,15 +36,29 @@ from lsso_mobile.services import messaging
 from lsso_mobile.services.files import EXTENSIONS
 from lsso_mobile.validation import FullMatch
 
-UPLOADS = ("Attachments are uploaded first (POST .../attachments, multipart/form-data, field `file`, one file; "
-           "JPEG, PNG or PDF judged by content) and then sent by id with a message (`attachment_ids`, at most 3).")
-member_blp = Blueprint("conversations", __name__, url_prefix="/api/v1/conversations",
-                       description="Members write to their social security office. Every message carries an "
-                                   "`idempotency_key`: a retry returns the first answer. " + UPLOADS)
-staff_blp = Blueprint("staff_conversations", __name__, url_prefix="/api/v1/staff/conversations",
-                      description="Officers work their office's conversations. " + UPLOADS)
-canned_blp = Blueprint("canned_replies", __name__, url_prefix="/api/v1/staff/canned-replies",
-                       description="Prepared answers of the officer's office, in Lao and English")
+UPLOADS = (
+    "Attachments are uploaded first (POST .../attachments, multipart/form-data, field `file`, one file; "
+    "JPEG, PNG or PDF judged by content) and then sent by id with a message (`attachment_ids`, at most 3)."
+)
+member_blp = Blueprint(
+    "conversations",
+    __name__,
+    url_prefix="/api/v1/conversations",
+    description="Members write to their social security office. Every message carries an "
+    "`idempotency_key`: a retry returns the first answer. " + UPLOADS,
+)
+staff_blp = Blueprint(
+    "staff_conversations",
+    __name__,
+    url_prefix="/api/v1/staff/conversations",
+    description="Officers work their office's conversations. " + UPLOADS,
+)
+canned_blp = Blueprint(
+    "canned_replies",
+    __name__,
+    url_prefix="/api/v1/staff/canned-replies",
+    description="Prepared answers of the officer's office, in Lao and English",
+)
 
 SYNC_MARGIN = timedelta(seconds=30)
 MULTIPART_OVERHEAD = 64 * 1024
@@ -53,31 +67,44 @@ ERROR = "DEFAULT_ERROR"
 
 # -- schemas ---------------------------------------------------------------------------------------
 
+
 def _key_field(required: bool) -> fields.UUID:
     extra: dict[str, Any] = {"required": True} if required else {"load_default": None}
-    return fields.UUID(**extra, metadata={
-        "description": "A new UUID per message, made by the app. Sending again with the same key (after a "
-                       "timeout, say) returns the message stored the first time and stores nothing new; the "
-                       "same key with a different message is a 409."})
+    return fields.UUID(
+        **extra,
+        metadata={
+            "description": "A new UUID per message, made by the app. Sending again with the same key (after a "
+            "timeout, say) returns the message stored the first time and stores nothing new; the "
+            "same key with a different message is a 409."
+        },
+    )
 
 
 def _attachment_ids() -> fields.List:
-    return fields.List(row_id_field(), load_default=list,
-                       validate=validate.Length(max=messaging.MAX_ATTACHMENTS_PER_MESSAGE),
-                       metadata={"description": f"Ids from the upload endpoint; at most "
-                                                f"{messaging.MAX_ATTACHMENTS_PER_MESSAGE}"})
+    return fields.List(
+        row_id_field(),
+        load_default=list,
+        validate=validate.Length(max=messaging.MAX_ATTACHMENTS_PER_MESSAGE),
+        metadata={"description": f"Ids from the upload endpoint; at most {messaging.MAX_ATTACHMENTS_PER_MESSAGE}"},
+    )
 
 
 def _body_field(required: bool = True) -> fields.String:
     # Length is checked after trimming, in the service, with a clearer message; this bounds the parse.
     extra: dict[str, Any] = {"required": True} if required else {"load_default": None}
-    return fields.String(validate=validate.Length(max=2 * messaging.MAX_BODY_CHARS),
-                         metadata={"description": f"1 to {messaging.MAX_BODY_CHARS} characters"}, **extra)
+    return fields.String(
+        validate=validate.Length(max=2 * messaging.MAX_BODY_CHARS),
+        metadata={"description": f"1 to {messaging.MAX_BODY_CHARS} characters"},
+        **extra,
+    )
 
 
 class StartConversationSchema(StrictSchema):
-    office_code = fields.String(load_default=None, validate=validate.Length(min=1, max=16),
-                                metadata={"description": "Another office (see /api/v1/offices); default: yours"})
+    office_code = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "Another office (see /api/v1/offices); default: yours"},
+    )
     category = fields.Enum(ConversationCategory, by_value=True, required=True)
     subject = fields.String(required=True, validate=validate.Length(min=1, max=messaging.MAX_SUBJECT_CHARS))
     body = _body_field()
@@ -93,8 +120,9 @@ class MemberMessageInSchema(StrictSchema):
 
 class StaffReplyInSchema(StrictSchema):
     body = _body_field(required=False)
-    canned_reply_id = row_id_field(load_default=None,
-                                   metadata={"description": "Send this canned reply, in the member's language"})
+    canned_reply_id = row_id_field(
+        load_default=None, metadata={"description": "Send this canned reply, in the member's language"}
+    )
     attachment_ids = _attachment_ids()
     idempotency_key = _key_field(required=False)
 
@@ -146,11 +174,15 @@ class ConversationSchema(StrictSchema):
     office_code = fields.String(required=True)
     category = fields.Enum(ConversationCategory, by_value=True, required=True)
     subject = fields.String(required=True)
-    status = fields.Enum(ConversationStatus, by_value=True, required=True,
-                         metadata={"description": "open: waiting for the office; pending: answered, waiting for "
-                                                  "you; resolved"})
-    answer_due_at = fields.DateTime(allow_none=True, required=True,
-                                    metadata={"description": "When the office should answer (working hours)"})
+    status = fields.Enum(
+        ConversationStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "open: waiting for the office; pending: answered, waiting for you; resolved"},
+    )
+    answer_due_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the office should answer (working hours)"}
+    )
     unread_count = fields.Integer(required=True)
     last_message = fields.Nested(MessagePreviewSchema, allow_none=True, required=True)
     last_message_at = fields.DateTime(required=True)
@@ -213,21 +245,29 @@ class OverduePageSchema(PageMetaSchema):
 
 
 class SyncArgsSchema(PageArgsSchema):
-    updated_since = fields.AwareDateTime(load_default=None, validate=SANE_TIMES,
-                                         metadata={"description": "Only what was created or changed after this"})
+    updated_since = fields.AwareDateTime(
+        load_default=None, validate=SANE_TIMES, metadata={"description": "Only what was created or changed after this"}
+    )
 
 
 class InboxArgsSchema(PageArgsSchema):
     status = fields.Enum(ConversationStatus, by_value=True, load_default=None)
     category = fields.Enum(ConversationCategory, by_value=True, load_default=None)
-    assignee = fields.String(load_default=None, validate=FullMatch(r"^(me|unassigned|[1-9][0-9]{0,8})$"),
-                             metadata={"description": "me, unassigned, or a staff id"})
+    assignee = fields.String(
+        load_default=None,
+        validate=FullMatch(r"^(me|unassigned|[1-9][0-9]{0,8})$"),
+        metadata={"description": "me, unassigned, or a staff id"},
+    )
     overdue = fields.Boolean(load_default=False, metadata={"description": "Open and past the due time"})
 
 
 class AssignSchema(StrictSchema):
-    assignee = fields.String(required=True, allow_none=True, validate=FullMatch(r"^(me|[1-9][0-9]{0,8})$"),
-                             metadata={"description": "me, a colleague's staff id, or null to unassign"})
+    assignee = fields.String(
+        required=True,
+        allow_none=True,
+        validate=FullMatch(r"^(me|[1-9][0-9]{0,8})$"),
+        metadata={"description": "me, a colleague's staff id, or null to unassign"},
+    )
 
 
 class ReadSchema(StrictSchema):
@@ -259,6 +299,7 @@ class CannedReplyPageSchema(PageMetaSchema):
 
 # -- views ------------------------------------------------------------------------------------------
 
+
 def _office_codes(conversations: list[Conversation]) -> dict[int, str]:
     ids = {c.office_id for c in conversations}
     if not ids:
@@ -279,22 +320,39 @@ def _conversation_views(conversations: list[Conversation], *, for_member: bool) 
     for c in conversations:
         unread, latest = summaries[c.id]
         view: dict[str, Any] = {
-            "id": c.id, "office_id": c.office_id, "office_code": codes.get(c.office_id, ""),
-            "category": c.category, "subject": c.subject, "status": c.status, "answer_due_at": c.reply_due_at,
-            "unread_count": unread, "last_message_at": c.last_message_at, "created_at": c.created_at,
+            "id": c.id,
+            "office_id": c.office_id,
+            "office_code": codes.get(c.office_id, ""),
+            "category": c.category,
+            "subject": c.subject,
+            "status": c.status,
+            "answer_due_at": c.reply_due_at,
+            "unread_count": unread,
+            "last_message_at": c.last_message_at,
+            "created_at": c.created_at,
             "updated_at": c.updated_at,
-            "last_message": None if latest is None else {
+            "last_message": None
+            if latest is None
+            else {
                 "author": ("note" if latest.internal else _author(latest)),
-                "body": latest.body[:messaging.PREVIEW_CHARS], "created_at": latest.created_at},
+                "body": latest.body[: messaging.PREVIEW_CHARS],
+                "created_at": latest.created_at,
+            },
         }
         if not for_member:
-            view.update({
-                "member_id": c.member_id, "assignee_id": c.assignee_id,
-                "first_response_due_at": c.first_response_due_at, "first_responded_at": c.first_responded_at,
-                "overdue": c.status is ConversationStatus.OPEN and c.reply_due_at is not None
-                and c.reply_due_at < moment,
-                "last_activity_at": c.last_activity_at, "resolved_at": c.resolved_at,
-            })
+            view.update(
+                {
+                    "member_id": c.member_id,
+                    "assignee_id": c.assignee_id,
+                    "first_response_due_at": c.first_response_due_at,
+                    "first_responded_at": c.first_responded_at,
+                    "overdue": c.status is ConversationStatus.OPEN
+                    and c.reply_due_at is not None
+                    and c.reply_due_at < moment,
+                    "last_activity_at": c.last_activity_at,
+                    "resolved_at": c.resolved_at,
+                }
+            )
         views.append(view)
     return views
 
@@ -304,8 +362,13 @@ def _message_views(messages: list[Message], *, for_member: bool) -> list[dict[st
     views = []
     for m in messages:
         view: dict[str, Any] = {
-            "id": m.id, "conversation_id": m.conversation_id, "author": _author(m), "body": m.body,
-            "attachments": attachments[m.id], "created_at": m.created_at, "read_at": m.read_at,
+            "id": m.id,
+            "conversation_id": m.conversation_id,
+            "author": _author(m),
+            "body": m.body,
+            "attachments": attachments[m.id],
+            "created_at": m.created_at,
+            "read_at": m.read_at,
             "updated_at": m.updated_at,
             # the member's own keys only; staff keys are nobody else's business
             "idempotency_key": m.idempotency_key if (m.member_id is not None) or not for_member else None,
@@ -317,16 +380,19 @@ def _message_views(messages: list[Message], *, for_member: bool) -> list[dict[st
 
 
 def _posted_view(posted: messaging.Posted, *, for_member: bool) -> dict[str, Any]:
-    return {"conversation": _conversation_views([posted.conversation], for_member=for_member)[0],
-            "message": _message_views([posted.message], for_member=for_member)[0]}
+    return {
+        "conversation": _conversation_views([posted.conversation], for_member=for_member)[0],
+        "message": _message_views([posted.message], for_member=for_member)[0],
+    }
 
 
 def _replayed(body: dict[str, Any], posted: messaging.Posted, status: int) -> tuple[dict[str, Any], int, dict]:
     return body, status, {"Idempotent-Replayed": "true" if posted.replayed else "false"}
 
 
-def _conversation_page(items: list[Conversation], limit: int, key: Callable[[Conversation], Any],
-                       for_member: bool) -> dict[str, Any]:
+def _conversation_page(
+    items: list[Conversation], limit: int, key: Callable[[Conversation], Any], for_member: bool
+) -> dict[str, Any]:
     result = page(items, limit, lambda c: encode_time_cursor(key(c), c.id))
     result["items"] = _conversation_views(result["items"], for_member=for_member)
     return result
@@ -339,16 +405,20 @@ def _key(value: Any) -> str | None:
 def _upload_size_limit(view: Callable[..., Any]) -> Callable[..., Any]:
     """Uploads may be larger than other requests (LSSO_ATTACHMENT_MAX_BYTES, not LSSO_MAX_BODY_BYTES), and
     carry the one file part only: other form fields are refused like unknown JSON fields."""
+
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         limit = settings().attachment_max_bytes
         if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
-            raise PayloadTooLarge(f"The file is larger than {limit} bytes ({limit // (1024 * 1024)} MB).",
-                               errors={"file": [f"at most {limit} bytes"]})
+            raise PayloadTooLarge(
+                f"The file is larger than {limit} bytes ({limit // (1024 * 1024)} MB).",
+                errors={"file": [f"at most {limit} bytes"]},
+            )
         request.max_content_length = limit + MULTIPART_OVERHEAD
         if request.form:
-            raise InvalidInput("Send the file part only.",
-                               errors={"form": {name: ["Unknown field."] for name in request.form}})
+            raise InvalidInput(
+                "Send the file part only.", errors={"form": {name: ["Unknown field."] for name in request.form}}
+            )
         return view(*args, **kwargs)
 
     return wrapper
@@ -359,19 +429,23 @@ def _file_response(attachment: Attachment) -> Response:
     disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
     response = Response(data, status=200, content_type=attachment.content_type)
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Disposition"] = \
+    response.headers["Content-Disposition"] = (
         f'{disposition}; filename="attachment-{attachment.id}.{EXTENSIONS[attachment.content_type]}"'
+    )
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     response.headers["Cache-Control"] = "private, max-age=86400"
     return response
 
 
-FILE_DESCRIPTION = ("The file's bytes with the Content-Type sniffed at upload (image/jpeg, image/png or "
-                    "application/pdf), X-Content-Type-Options: nosniff and a generated file name, never the "
-                    "uploader's")
+FILE_DESCRIPTION = (
+    "The file's bytes with the Content-Type sniffed at upload (image/jpeg, image/png or "
+    "application/pdf), X-Content-Type-Options: nosniff and a generated file name, never the "
+    "uploader's"
+)
 
 
 # -- members ----------------------------------------------------------------------------------------
+
 
 @member_blp.route("", methods=["POST"])
 @member_blp.access(MEMBER)
@@ -382,9 +456,18 @@ FILE_DESCRIPTION = ("The file's bytes with the Content-Type sniffed at upload (i
 @member_blp.alt_response(429, response=ERROR, description="Too many messages a minute (Retry-After)")
 def start_conversation(body: dict[str, Any]) -> Any:
     """Write to the office (your own unless you give ``office_code``) about a subject; attachments by id."""
-    posted = messaging.start_conversation(db_session(), settings(), current_principal().id, body["office_code"],
-                                          body["category"], body["subject"], body["body"], body["attachment_ids"],
-                                          str(body["idempotency_key"]), now())
+    posted = messaging.start_conversation(
+        db_session(),
+        settings(),
+        current_principal().id,
+        body["office_code"],
+        body["category"],
+        body["subject"],
+        body["body"],
+        body["attachment_ids"],
+        str(body["idempotency_key"]),
+        now(),
+    )
     commit()
     return _replayed(_posted_view(posted, for_member=True), posted, 201)
 
@@ -396,11 +479,17 @@ def start_conversation(body: dict[str, Any]) -> Any:
 def list_conversations(args: dict[str, Any]) -> Any:
     """Your conversations, latest message first, with unread counts; ``updated_since`` for delta sync."""
     server_time = now() - SYNC_MARGIN
-    items = messaging.list_member_conversations(db_session(), current_principal().id,
-                                                decode_time_cursor(args["cursor"]), args["updated_since"],
-                                                args["limit"] + 1)
-    return {**_conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=True),
-            "server_time": server_time}
+    items = messaging.list_member_conversations(
+        db_session(),
+        current_principal().id,
+        decode_time_cursor(args["cursor"]),
+        args["updated_since"],
+        args["limit"] + 1,
+    )
+    return {
+        **_conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=True),
+        "server_time": server_time,
+    }
 
 
 @member_blp.route("/<int:conversation_id>", methods=["GET"])
@@ -424,12 +513,21 @@ def get_thread(args: dict[str, Any], conversation_id: int) -> Any:
     session = db_session()
     server_time = now() - SYNC_MARGIN
     conversation = messaging.member_conversation(session, current_principal().id, conversation_id)
-    items = messaging.list_messages(session, conversation.id, decode_cursor(args["cursor"]), args["updated_since"],
-                                    args["limit"] + 1, include_internal=False)
+    items = messaging.list_messages(
+        session,
+        conversation.id,
+        decode_cursor(args["cursor"]),
+        args["updated_since"],
+        args["limit"] + 1,
+        include_internal=False,
+    )
     result = page(items, args["limit"])
-    return {"conversation": _conversation_views([conversation], for_member=True)[0],
-            "items": _message_views(result["items"], for_member=True), "next_cursor": result["next_cursor"],
-            "server_time": server_time}
+    return {
+        "conversation": _conversation_views([conversation], for_member=True)[0],
+        "items": _message_views(result["items"], for_member=True),
+        "next_cursor": result["next_cursor"],
+        "server_time": server_time,
+    }
 
 
 @member_blp.route("/<int:conversation_id>/messages", methods=["POST"])
@@ -442,8 +540,16 @@ def get_thread(args: dict[str, Any], conversation_id: int) -> Any:
 @member_blp.alt_response(429, response=ERROR, description="Too many messages a minute (Retry-After)")
 def send_message(body: dict[str, Any], conversation_id: int) -> Any:
     """Write in a conversation; a pending or resolved conversation opens again."""
-    posted = messaging.post_member_message(db_session(), settings(), current_principal().id, conversation_id,
-                                           body["body"], body["attachment_ids"], str(body["idempotency_key"]), now())
+    posted = messaging.post_member_message(
+        db_session(),
+        settings(),
+        current_principal().id,
+        conversation_id,
+        body["body"],
+        body["attachment_ids"],
+        str(body["idempotency_key"]),
+        now(),
+    )
     commit()
     return _replayed(_posted_view(posted, for_member=True), posted, 201)
 
@@ -488,6 +594,7 @@ def download(attachment_id: int) -> Any:
 
 # -- staff -------------------------------------------------------------------------------------------
 
+
 @staff_blp.route("", methods=["GET"])
 @staff_blp.access(OFFICER)
 @staff_blp.arguments(InboxArgsSchema, location="query")
@@ -497,10 +604,13 @@ def inbox(args: dict[str, Any]) -> Any:
     """Your office's conversations, latest message first; filter by status, category, assignee, overdue."""
     session, staff, moment = db_session(), current_principal(), now()
     filters = messaging.InboxFilter(args["status"], args["category"], args["assignee"], args["overdue"])
-    items = messaging.list_office_conversations(session, staff, filters, moment, decode_time_cursor(args["cursor"]),
-                                                args["limit"] + 1)
-    return {**_conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=False),
-            "counts": messaging.office_counts(session, staff, moment)}
+    items = messaging.list_office_conversations(
+        session, staff, filters, moment, decode_time_cursor(args["cursor"]), args["limit"] + 1
+    )
+    return {
+        **_conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=False),
+        "counts": messaging.office_counts(session, staff, moment),
+    }
 
 
 @staff_blp.route("/overdue", methods=["GET"])
@@ -509,8 +619,9 @@ def inbox(args: dict[str, Any]) -> Any:
 @staff_blp.response(200, OverduePageSchema)
 def overdue(args: dict[str, Any]) -> Any:
     """Open conversations past their due time, longest overdue first."""
-    items = messaging.list_overdue(db_session(), current_principal(), now(), decode_time_cursor(args["cursor"]),
-                                   args["limit"] + 1)
+    items = messaging.list_overdue(
+        db_session(), current_principal(), now(), decode_time_cursor(args["cursor"]), args["limit"] + 1
+    )
     return _conversation_page(items, args["limit"], lambda c: c.reply_due_at, for_member=False)
 
 
@@ -543,12 +654,21 @@ def staff_thread(args: dict[str, Any], conversation_id: int) -> Any:
     conversation = messaging.staff_conversation(session, current_principal(), conversation_id)
     messaging.mark_read_by_staff(session, conversation, moment)
     commit()
-    items = messaging.list_messages(session, conversation.id, decode_cursor(args["cursor"]), args["updated_since"],
-                                    args["limit"] + 1, include_internal=True)
+    items = messaging.list_messages(
+        session,
+        conversation.id,
+        decode_cursor(args["cursor"]),
+        args["updated_since"],
+        args["limit"] + 1,
+        include_internal=True,
+    )
     result = page(items, args["limit"])
-    return {"conversation": _conversation_views([conversation], for_member=False)[0],
-            "items": _message_views(result["items"], for_member=False), "next_cursor": result["next_cursor"],
-            "server_time": moment - SYNC_MARGIN}
+    return {
+        "conversation": _conversation_views([conversation], for_member=False)[0],
+        "items": _message_views(result["items"], for_member=False),
+        "next_cursor": result["next_cursor"],
+        "server_time": moment - SYNC_MARGIN,
+    }
 
 
 @staff_blp.route("/<int:conversation_id>/assign", methods=["POST"])
@@ -565,9 +685,18 @@ def assign(body: dict[str, Any], conversation_id: int) -> Any:
 
 
 def _staff_post(body: dict[str, Any], conversation_id: int, internal: bool) -> Any:
-    posted = messaging.post_staff_message(db_session(), settings(), current_principal(), conversation_id,
-                                          body["body"], body.get("canned_reply_id"), body["attachment_ids"],
-                                          _key(body["idempotency_key"]), internal, now())
+    posted = messaging.post_staff_message(
+        db_session(),
+        settings(),
+        current_principal(),
+        conversation_id,
+        body["body"],
+        body.get("canned_reply_id"),
+        body["attachment_ids"],
+        _key(body["idempotency_key"]),
+        internal,
+        now(),
+    )
     commit()
     return _replayed(_posted_view(posted, for_member=False), posted, 201)
 
@@ -604,8 +733,9 @@ def note(body: dict[str, Any], conversation_id: int) -> Any:
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
 def resolve(conversation_id: int) -> Any:
     """Mark resolved; the member writing again opens it again."""
-    conversation = messaging.set_status(db_session(), settings(), current_principal(), conversation_id,
-                                        ConversationStatus.RESOLVED, now())
+    conversation = messaging.set_status(
+        db_session(), settings(), current_principal(), conversation_id, ConversationStatus.RESOLVED, now()
+    )
     commit()
     return _conversation_views([conversation], for_member=False)[0]
 
@@ -616,8 +746,9 @@ def resolve(conversation_id: int) -> Any:
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
 def reopen(conversation_id: int) -> Any:
     """Open again (waiting for the office, with a new due time)."""
-    conversation = messaging.set_status(db_session(), settings(), current_principal(), conversation_id,
-                                        ConversationStatus.OPEN, now())
+    conversation = messaging.set_status(
+        db_session(), settings(), current_principal(), conversation_id, ConversationStatus.OPEN, now()
+    )
     commit()
     return _conversation_views([conversation], for_member=False)[0]
 
@@ -650,14 +781,19 @@ def staff_download(attachment_id: int) -> Any:
 
 # -- canned replies ------------------------------------------------------------------------------------
 
+
 @canned_blp.route("", methods=["GET"])
 @canned_blp.access(OFFICER)
 @canned_blp.arguments(PageArgsSchema, location="query")
 @canned_blp.response(200, CannedReplyPageSchema)
 def list_canned(args: dict[str, Any]) -> Any:
     """Your office's canned replies."""
-    return page(messaging.list_canned_replies(db_session(), current_principal(), decode_cursor(args["cursor"]),
-                                              args["limit"] + 1), args["limit"])
+    return page(
+        messaging.list_canned_replies(
+            db_session(), current_principal(), decode_cursor(args["cursor"]), args["limit"] + 1
+        ),
+        args["limit"],
+    )
 
 
 @canned_blp.route("", methods=["POST"])
@@ -667,8 +803,9 @@ def list_canned(args: dict[str, Any]) -> Any:
 @canned_blp.alt_response(422, response=ERROR, description="Invalid input")
 def create_canned(body: dict[str, Any]) -> Any:
     """A new canned reply for your office, in Lao and English."""
-    canned = messaging.save_canned_reply(db_session(), current_principal(), None, body["title"], body["body_lo"],
-                                         body["body_en"], now())
+    canned = messaging.save_canned_reply(
+        db_session(), current_principal(), None, body["title"], body["body_lo"], body["body_en"], now()
+    )
     commit()
     return canned
 
@@ -681,8 +818,9 @@ def create_canned(body: dict[str, Any]) -> Any:
 @canned_blp.alt_response(422, response=ERROR, description="Invalid input")
 def edit_canned(body: dict[str, Any], canned_id: int) -> Any:
     """Change a canned reply."""
-    canned = messaging.save_canned_reply(db_session(), current_principal(), canned_id, body["title"],
-                                         body["body_lo"], body["body_en"], now())
+    canned = messaging.save_canned_reply(
+        db_session(), current_principal(), canned_id, body["title"], body["body_lo"], body["body_en"], now()
+    )
     commit()
     return canned
 

@@ -16,8 +16,9 @@ from lsso_mobile.errors import DomainError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str | None = None, errors: Any = None,
-                   headers: dict[str, str] | None = None) -> Any:
+def error_response(
+    status: int, message: str | None = None, errors: Any = None, headers: dict[str, str] | None = None
+) -> Any:
     phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {"code": status, "status": phrase}
     if message:

@@ -23,8 +23,12 @@ from lsso_mobile.services.core_import import (
     parse_csv,
 )
 
-blp = Blueprint("integration", __name__, url_prefix="/api/v1/integration",
-                description="For the LSSO core system: client credentials, bulk contributions, claims, payments")
+blp = Blueprint(
+    "integration",
+    __name__,
+    url_prefix="/api/v1/integration",
+    description="For the LSSO core system: client credentials, bulk contributions, claims, payments",
+)
 
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
@@ -53,11 +57,23 @@ class ImportResultSchema(StrictSchema):
 _IMPORT_BODY = {
     "required": True,
     "content": {
-        "application/json": {"schema": {"type": "object", "additionalProperties": False, "required": ["records"],
-                                        "properties": {"records": {"type": "array", "maxItems": MAX_RECORDS_PER_IMPORT,
-                                                                   "items": {"type": "object"}}}}},
-        "text/csv": {"schema": {"type": "string", "maxLength": MAX_IMPORT_BYTES,
-                                "description": "header row: " + ",".join(CONTRIBUTION_FIELDS)}},
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["records"],
+                "properties": {
+                    "records": {"type": "array", "maxItems": MAX_RECORDS_PER_IMPORT, "items": {"type": "object"}}
+                },
+            }
+        },
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "maxLength": MAX_IMPORT_BYTES,
+                "description": "header row: " + ",".join(CONTRIBUTION_FIELDS),
+            }
+        },
     },
 }
 
@@ -70,8 +86,9 @@ _IMPORT_BODY = {
 @blp.alt_response(429, response="DEFAULT_ERROR", description="Too many failures from this network")
 def client_token(body: dict[str, Any]) -> dict[str, Any]:
     """An access token for a machine client (ask again when it expires)."""
-    pair = accounts.client_token(db_session(), settings(), keyring(), body["client_id"], body["client_secret"],
-                                 now(), client_ip())
+    pair = accounts.client_token(
+        db_session(), settings(), keyring(), body["client_id"], body["client_secret"], now(), client_ip()
+    )
     commit()
     return tokens_body(pair)
 

@@ -40,8 +40,9 @@ class MemberUpdateSchema(StrictSchema):
 
 
 class LinkSchema(StrictSchema):
-    member_number = fields.String(required=True, validate=FullMatch(r"^[0-9]{10}$",
-                                  error="A member number is 10 digits."))
+    member_number = fields.String(
+        required=True, validate=FullMatch(r"^[0-9]{10}$", error="A member number is 10 digits.")
+    )
     date_of_birth = fields.Date(required=True)
     code = code_field()
 
@@ -54,14 +55,19 @@ def _profile(member_id: int) -> dict[str, Any]:
     person = session.get(InsuredPerson, member.insured_person_id) if member.insured_person_id else None
     office = session.get(Office, member.office_id) if member.office_id else None
     status = session.scalar(
-        select(RegistrationApplication.status).where(RegistrationApplication.member_id == member_id)
-        .order_by(RegistrationApplication.id.desc()).limit(1)
+        select(RegistrationApplication.status)
+        .where(RegistrationApplication.member_id == member_id)
+        .order_by(RegistrationApplication.id.desc())
+        .limit(1)
     )
     return {
-        "phone": member.phone, "language": member.language,
+        "phone": member.phone,
+        "language": member.language,
         "member_number": person.member_number if person else None,
-        "name_lo": person.name_lo if person else None, "name_latin": person.name_latin if person else None,
-        "office": office, "registration_status": status.value if status else None,
+        "name_lo": person.name_lo if person else None,
+        "name_latin": person.name_latin if person else None,
+        "office": office,
+        "registration_status": status.value if status else None,
     }
 
 
@@ -97,7 +103,8 @@ def update_profile(body: dict[str, Any]) -> dict[str, Any]:
 def link_member_number(body: dict[str, Any]) -> dict[str, Any]:
     """Link the app to an existing LSSO member number (member number + date of birth + a code sent by SMS)."""
     member_id = current_principal().id
-    accounts.link_member_number(db_session(), settings(), member_id, body["member_number"], body["date_of_birth"],
-                                body["code"], now())
+    accounts.link_member_number(
+        db_session(), settings(), member_id, body["member_number"], body["date_of_birth"], body["code"], now()
+    )
     commit()
     return _profile(member_id)

@@ -26,13 +26,20 @@ from lsso_mobile.notify.templates import CATEGORIES
 
 SYNC_MARGIN = timedelta(seconds=30)
 
-blp = Blueprint("notifications", __name__, url_prefix="/api/v1/me",
-                description="Devices, the notification inbox and push preferences")
+blp = Blueprint(
+    "notifications",
+    __name__,
+    url_prefix="/api/v1/me",
+    description="Devices, the notification inbox and push preferences",
+)
 
 
 class DeviceRegistrationSchema(StrictSchema):
-    token = fields.String(required=True, validate=validate.Length(min=16, max=1024),
-                          metadata={"description": "The FCM registration token"})
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=16, max=1024),
+        metadata={"description": "The FCM registration token"},
+    )
     platform = fields.Enum(Platform, by_value=True, required=True)
     app_version = fields.String(required=True, validate=validate.Length(min=1, max=32))
     locale = fields.String(load_default="lo", validate=validate.Length(min=2, max=16))
@@ -48,14 +55,24 @@ class DeviceSchema(StrictSchema):
 
 
 class NotificationSchema(StrictSchema):
-    kind = fields.String(required=True, validate=validate.OneOf([inbox.NOTICE, inbox.BROADCAST]),
-                         metadata={"description": "notice: personal (read it at /notifications/{id}/read); "
-                                                  "broadcast: to many members (read it at /broadcasts/{id}/read)"})
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf([inbox.NOTICE, inbox.BROADCAST]),
+        metadata={
+            "description": "notice: personal (read it at /notifications/{id}/read); "
+            "broadcast: to many members (read it at /broadcasts/{id}/read)"
+        },
+    )
     id = fields.Integer(required=True, metadata={"description": "Unique within its kind: key items by (kind, id)"})
-    removed = fields.Boolean(required=True, metadata={
-        "description": "Only in delta sync: this broadcast was withdrawn or has expired; remove it (texts empty)"})
-    expires_at = fields.DateTime(allow_none=True, required=True,
-                                 metadata={"description": "Broadcasts: leaves the inbox then. Notices: null"})
+    removed = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Only in delta sync: this broadcast was withdrawn or has expired; remove it (texts empty)"
+        },
+    )
+    expires_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "Broadcasts: leaves the inbox then. Notices: null"}
+    )
     category = fields.String(required=True)
     critical = fields.Boolean(required=True)
     title = fields.String(required=True)
@@ -64,8 +81,9 @@ class NotificationSchema(StrictSchema):
     body_lo = fields.String(required=True)
     title_en = fields.String(required=True)
     body_en = fields.String(required=True)
-    data = fields.Dict(keys=fields.String(), values=fields.String(), required=True,
-                       metadata={"description": "deep_link for the app"})
+    data = fields.Dict(
+        keys=fields.String(), values=fields.String(), required=True, metadata={"description": "deep_link for the app"}
+    )
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
     read_at = fields.DateTime(allow_none=True, required=True)
@@ -79,7 +97,8 @@ class NotificationPageSchema(PageMetaSchema):
 
 class NotificationListArgsSchema(PageArgsSchema):
     updated_since = fields.AwareDateTime(
-        load_default=None, validate=SANE_TIMES,
+        load_default=None,
+        validate=SANE_TIMES,
         metadata={"description": "Only notices created or changed after this time (delta sync)"},
     )
 
@@ -90,8 +109,9 @@ class ReadAllSchema(StrictSchema):
 
 
 class PreferencesSchema(StrictSchema):
-    muted_categories = fields.List(fields.String(validate=validate.OneOf(CATEGORIES)), required=True,
-                                   validate=validate.Length(max=len(CATEGORIES)))
+    muted_categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)), required=True, validate=validate.Length(max=len(CATEGORIES))
+    )
     quiet_start = LocalTime(allow_none=True, required=True, metadata={"description": "Local time, Asia/Vientiane"})
     quiet_end = LocalTime(allow_none=True, required=True)
     mutable_categories = fields.List(fields.String(), dump_only=True)
@@ -105,15 +125,21 @@ def _language() -> str:
 def _notification_view(notification: inbox.InboxItem, language: str) -> dict[str, Any]:
     english = language == Language.ENGLISH.value
     return {
-        "kind": notification.kind, "id": notification.id, "removed": notification.removed,
+        "kind": notification.kind,
+        "id": notification.id,
+        "removed": notification.removed,
         "expires_at": notification.expires_at,
-        "category": notification.category, "critical": notification.critical,
+        "category": notification.category,
+        "critical": notification.critical,
         "title": notification.title_en if english else notification.title_lo,
         "body": notification.body_en if english else notification.body_lo,
-        "title_lo": notification.title_lo, "body_lo": notification.body_lo,
-        "title_en": notification.title_en, "body_en": notification.body_en,
+        "title_lo": notification.title_lo,
+        "body_lo": notification.body_lo,
+        "title_en": notification.title_en,
+        "body_en": notification.body_en,
         "data": {k: str(v) for k, v in (notification.data or {}).items()},
-        "created_at": notification.created_at, "updated_at": notification.updated_at,
+        "created_at": notification.created_at,
+        "updated_at": notification.updated_at,
         "read_at": notification.read_at,
     }
 
@@ -129,9 +155,17 @@ def register_device(body: dict[str, Any]) -> Any:
     The device belongs to this sign-in: logging out, or a PIN change, stops its pushes until it is
     registered again."""
     principal = current_principal()
-    device, created = devices.register_device(db_session(), principal.id, body["token"], body["platform"],
-                                              body["app_version"], body["locale"], now(),
-                                              settings().max_devices_per_member, principal.session_id)
+    device, created = devices.register_device(
+        db_session(),
+        principal.id,
+        body["token"],
+        body["platform"],
+        body["app_version"],
+        body["locale"],
+        now(),
+        settings().max_devices_per_member,
+        principal.session_id,
+    )
     commit()
     return device, 201 if created else 200
 
@@ -175,8 +209,11 @@ def list_notifications(args: dict[str, Any]) -> Any:
     result = page(items, args["limit"], lambda item: encode_time_cursor(*item.position.key(), kind="inbox"))
     language = _language()
     result["items"] = [_notification_view(item, language) for item in result["items"]]
-    return {**result, "unread_count": inbox.unread_count(session, member_id, now(), matched),
-            "server_time": server_time}
+    return {
+        **result,
+        "unread_count": inbox.unread_count(session, member_id, now(), matched),
+        "server_time": server_time,
+    }
 
 
 @blp.route("/notifications/<int:notification_id>/read", methods=["POST"])
@@ -213,8 +250,12 @@ def mark_broadcast_read(broadcast_id: int) -> Any:
 
 
 def _preferences_view(preference: Any) -> dict[str, Any]:
-    return {"muted_categories": list(preference.muted_categories or []), "quiet_start": preference.quiet_start,
-            "quiet_end": preference.quiet_end, "mutable_categories": mutable_categories()}
+    return {
+        "muted_categories": list(preference.muted_categories or []),
+        "quiet_start": preference.quiet_start,
+        "quiet_end": preference.quiet_end,
+        "mutable_categories": mutable_categories(),
+    }
 
 
 @blp.route("/notification-preferences", methods=["GET"])
@@ -231,10 +272,13 @@ def get_notification_preferences() -> Any:
 @blp.response(200, PreferencesSchema)
 def put_notification_preferences(body: dict[str, Any]) -> Any:
     """Replace muted categories and quiet hours (both times, or neither)."""
-    preference = update_preferences(db_session(), current_principal().id, body["muted_categories"],
-                                    body["quiet_start"], body["quiet_end"], set_quiet=True)
+    preference = update_preferences(
+        db_session(),
+        current_principal().id,
+        body["muted_categories"],
+        body["quiet_start"],
+        body["quiet_end"],
+        set_quiet=True,
+    )
     commit()
     return _preferences_view(preference)
-
-
-

@@ -19,21 +19,33 @@ from lsso_mobile.api.schemas import (
 from lsso_mobile.models import Office
 from lsso_mobile.services import messaging
 
-blp = Blueprint("office_calendar", __name__, url_prefix="/api/v1/admin",
-                description="Office working hours and public holidays (admins)")
+blp = Blueprint(
+    "office_calendar",
+    __name__,
+    url_prefix="/api/v1/admin",
+    description="Office working hours and public holidays (admins)",
+)
 ERROR = "DEFAULT_ERROR"
 
 
 class DayHoursSchema(StrictSchema):
-    weekday = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=6),
-                             metadata={"description": "0 = Monday ... 6 = Sunday"})
+    weekday = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=6),
+        metadata={"description": "0 = Monday ... 6 = Sunday"},
+    )
     opens = LocalTime(required=True, metadata={"description": "Local time, Asia/Vientiane"})
     closes = LocalTime(required=True)
 
 
 class WeekSchema(StrictSchema):
-    days = fields.List(fields.Nested(DayHoursSchema), required=True, validate=validate.Length(max=7),
-                       metadata={"description": "Open days; a weekday not listed is closed"})
+    days = fields.List(
+        fields.Nested(DayHoursSchema),
+        required=True,
+        validate=validate.Length(max=7),
+        metadata={"description": "Open days; a weekday not listed is closed"},
+    )
     uses_national_default = fields.Boolean(dump_only=True)
 
 
@@ -41,8 +53,11 @@ class HolidayInSchema(StrictSchema):
     day = fields.Date(required=True)
     name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
     name_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    office_code = fields.String(load_default=None, validate=validate.Length(min=1, max=16),
-                                metadata={"description": "One office only; default: national"})
+    office_code = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "One office only; default: national"},
+    )
 
 
 class HolidaySchema(StrictSchema):
@@ -63,8 +78,10 @@ class HolidayArgsSchema(PageArgsSchema):
 
 def _week(office_id: int | None) -> dict[str, Any]:
     rows = messaging.working_hours(db_session(), office_id)
-    return {"days": [{"weekday": r.weekday, "opens": r.opens, "closes": r.closes} for r in rows],
-            "uses_national_default": office_id is not None and not rows}
+    return {
+        "days": [{"weekday": r.weekday, "opens": r.opens, "closes": r.closes} for r in rows],
+        "uses_national_default": office_id is not None and not rows,
+    }
 
 
 def _days(body: dict[str, Any]) -> list[Any]:
@@ -120,8 +137,10 @@ def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
 @blp.response(200, HolidayPageSchema)
 def list_holidays(args: dict[str, Any]) -> Any:
     """National and office holidays, optionally of one year."""
-    return page(messaging.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1),
-                args["limit"])
+    return page(
+        messaging.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1),
+        args["limit"],
+    )
 
 
 @blp.route("/holidays", methods=["POST"])

@@ -35,8 +35,9 @@ NOT_JSON = "NOT_JSON"
 class CommonResponsesPlugin(BasePlugin):
     """Adds the statuses that apply by method or by body to each operation as it is registered."""
 
-    def operation_helper(self, path: str | None = None, operations: dict[str, Any] | None = None,
-                         **kwargs: Any) -> None:
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
         for method, operation in (operations or {}).items():
             responses = operation.setdefault("responses", {})
             responses.setdefault("414", URI_TOO_LONG)
@@ -54,21 +55,25 @@ class LssoApi(Api):
 
 
 def build_api(app: Flask, description: str) -> LssoApi:
-    api = LssoApi(app, spec_kwargs={"info": {"description": description},
-                                    "extra_plugins": [CommonResponsesPlugin()]})
+    api = LssoApi(app, spec_kwargs={"info": {"description": description}, "extra_plugins": [CommonResponsesPlugin()]})
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    api.spec.components.response(PAYLOAD_TOO_LARGE, {"description": "The request body is too large",
-                                                     "content": error})
-    api.spec.components.response(BAD_REQUEST, {"description": "The body could not be read (not JSON, say)",
-                                                "content": error})
-    api.spec.components.response(NOT_JSON, {"description": "The body is missing or not of a media type given here",
-                                               "content": error})
-    api.spec.components.response(URI_TOO_LONG, {"description": f"The URL is longer than {MAX_URL_BYTES} bytes",
-                                                 "content": error})
-    api.spec.components.response(TOO_MANY_REQUESTS, {
-        "description": "Too many requests; try again after the number of seconds in Retry-After",
-        "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
-        "content": error,
-    })
+    api.spec.components.response(PAYLOAD_TOO_LARGE, {"description": "The request body is too large", "content": error})
+    api.spec.components.response(
+        BAD_REQUEST, {"description": "The body could not be read (not JSON, say)", "content": error}
+    )
+    api.spec.components.response(
+        NOT_JSON, {"description": "The body is missing or not of a media type given here", "content": error}
+    )
+    api.spec.components.response(
+        URI_TOO_LONG, {"description": f"The URL is longer than {MAX_URL_BYTES} bytes", "content": error}
+    )
+    api.spec.components.response(
+        TOO_MANY_REQUESTS,
+        {
+            "description": "Too many requests; try again after the number of seconds in Retry-After",
+            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+            "content": error,
+        },
+    )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     return api

@@ -68,11 +68,11 @@ class WriteRateLimiter:
         except StorageError as exc:
             if time.monotonic() - self._last_warning >= WARNING_INTERVAL_SECONDS:
                 self._last_warning = time.monotonic()
-                log.warning("rate limit storage unavailable, writes let through: %s",
-                            type(exc.storage_error).__name__)
+                log.warning("rate limit storage unavailable, writes let through: %s", type(exc.storage_error).__name__)
             return
-        raise TooManyRequests(f"Too many changes from {who}; wait a moment and try again.",
-                              retry_after=_seconds_until(reset_at, item))
+        raise TooManyRequests(
+            f"Too many changes from {who}; wait a moment and try again.", retry_after=_seconds_until(reset_at, item)
+        )
 
 
 def address_key(address: str) -> str:
@@ -113,9 +113,13 @@ def _signed_caller(endpoint: str, public_route: bool) -> str | None:
 
 def build_storage(settings: Settings) -> Storage:
     if settings.redis_url:
-        return storage_from_string(settings.redis_url, key_prefix=f"{settings.queue_prefix}:ratelimit",
-                                   wrap_exceptions=True, socket_timeout=REDIS_TIMEOUT_SECONDS,
-                                   socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        return storage_from_string(
+            settings.redis_url,
+            key_prefix=f"{settings.queue_prefix}:ratelimit",
+            wrap_exceptions=True,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        )
     return storage_from_string("memory://")
 
 

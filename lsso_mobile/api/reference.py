@@ -49,8 +49,9 @@ def list_districts(province_code: str) -> Any:
     session = db_session()
     if session.get(Province, province_code[:2]) is None or len(province_code) != 2:
         raise NotFound("Unknown province.")
-    return session.scalars(select(District).where(District.province_code == province_code)
-                           .order_by(District.code)).all()
+    return session.scalars(
+        select(District).where(District.province_code == province_code).order_by(District.code)
+    ).all()
 
 
 @blp.route("/districts/<string(length=4):district_code>/villages", methods=["GET"])
@@ -62,8 +63,7 @@ def list_villages(district_code: str) -> Any:
     session = db_session()
     if len(district_code) != 4 or session.get(District, district_code) is None:
         raise NotFound("Unknown district.")
-    return session.scalars(select(Village).where(Village.district_code == district_code)
-                           .order_by(Village.code)).all()
+    return session.scalars(select(Village).where(Village.district_code == district_code).order_by(Village.code)).all()
 
 
 @blp.route("/offices", methods=["GET"])

@@ -14,40 +14,63 @@ from lsso_mobile.services import registrations
 from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
 from lsso_mobile.validation import FullMatch
 
-member_blp = Blueprint("registration", __name__, url_prefix="/api/v1/me/registration",
-                       description="The member's registration for social security")
-staff_blp = Blueprint("staff_registrations", __name__, url_prefix="/api/v1/staff/registrations",
-                      description="Officers review registration applications of their office")
+member_blp = Blueprint(
+    "registration",
+    __name__,
+    url_prefix="/api/v1/me/registration",
+    description="The member's registration for social security",
+)
+staff_blp = Blueprint(
+    "staff_registrations",
+    __name__,
+    url_prefix="/api/v1/staff/registrations",
+    description="Officers review registration applications of their office",
+)
 
 MAX_INCOME_KIP = 1_000_000_000
 
 
 class ApplicationFormSchema(StrictSchema):
-    name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200),
-                            metadata={"description": "Full name in Lao script", "example": "ສົມໃຈ ພົມມະວົງ"})
-    name_latin = fields.String(required=True, validate=validate.Length(min=1, max=200),
-                               metadata={"example": "Somchai Phommavong"})
+    name_lo = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Full name in Lao script", "example": "ສົມໃຈ ພົມມະວົງ"},
+    )
+    name_latin = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Somchai Phommavong"}
+    )
     date_of_birth = fields.Date(required=True)
     sex = fields.Enum(Sex, by_value=True, required=True)
-    national_id = fields.String(required=True, validate=FullMatch(r"^[A-Za-z0-9-]{4,32}$"),
-                                metadata={"description": "National ID card or family-book number"})
+    national_id = fields.String(
+        required=True,
+        validate=FullMatch(r"^[A-Za-z0-9-]{4,32}$"),
+        metadata={"description": "National ID card or family-book number"},
+    )
     province_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{2}$"))
     district_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{4}$"))
     village_code = fields.String(load_default=None, allow_none=True, validate=FullMatch(r"^[0-9]{8}$"))
     occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    scheme = fields.Enum(Scheme, by_value=True, load_default=Scheme.VOLUNTARY,
-                         metadata={"description": "voluntary for the self-employed and informal workers"})
-    declared_monthly_income = fields.Integer(required=True, strict=True,
-                                             validate=validate.Range(min=0, max=MAX_INCOME_KIP),
-                                             metadata={"description": "Whole kip (LAK)"})
+    scheme = fields.Enum(
+        Scheme,
+        by_value=True,
+        load_default=Scheme.VOLUNTARY,
+        metadata={"description": "voluntary for the self-employed and informal workers"},
+    )
+    declared_monthly_income = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_INCOME_KIP),
+        metadata={"description": "Whole kip (LAK)"},
+    )
     consent = JsonBoolean(required=True)
 
 
 class ApplicationEventSchema(StrictSchema):
     status = fields.Enum(ApplicationStatus, by_value=True, required=True)
     reason = fields.String(allow_none=True, required=True)
-    decided_by_staff = fields.Boolean(required=True, attribute="staff_id",
-                                      metadata={"description": "true for an office decision"})
+    decided_by_staff = fields.Boolean(
+        required=True, attribute="staff_id", metadata={"description": "true for an office decision"}
+    )
     created_at = fields.DateTime(required=True)
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
@@ -125,8 +148,9 @@ def correct_and_resubmit(body: dict[str, Any]) -> Any:
 @staff_blp.response(200, ApplicationPageSchema)
 def list_applications(args: dict[str, Any]) -> dict[str, Any]:
     """Applications of the officer's office, oldest first; filter by status."""
-    items = registrations.list_applications(db_session(), current_principal(), args["status"],
-                                            decode_cursor(args["cursor"]), args["limit"] + 1)
+    items = registrations.list_applications(
+        db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
+    )
     return page(items, args["limit"])
 
 
@@ -147,7 +171,8 @@ def get_application(application_id: int) -> Any:
 @staff_blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided")
 def decide(body: dict[str, Any], application_id: int) -> Any:
     """Approve (assigns a member number), reject, or send back for more information, with a reason."""
-    application = registrations.decide_application(db_session(), current_principal(), application_id,
-                                                   body["decision"], body["reason"], now())
+    application = registrations.decide_application(
+        db_session(), current_principal(), application_id, body["decision"], body["reason"], now()
+    )
     commit()
     return application

@@ -17,16 +17,21 @@ from lsso_mobile.errors import NotFound
 from lsso_mobile.models import BenefitType, EligibilityRule, Scheme, SchemeRule
 from lsso_mobile.services.contributions import forget_cached_rules
 
-blp = Blueprint("rules", __name__, url_prefix="/api/v1/admin",
-                description="Contribution and eligibility rules (admins)")
+blp = Blueprint(
+    "rules", __name__, url_prefix="/api/v1/admin", description="Contribution and eligibility rules (admins)"
+)
 
 MAX_KIP = 1_000_000_000
 
 
 class SchemeRuleSchema(StrictSchema):
     scheme = fields.Enum(Scheme, by_value=True, dump_only=True)
-    employee_rate_bp = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000),
-                                      metadata={"description": "basis points of insurable earnings (550 = 5.5%)"})
+    employee_rate_bp = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={"description": "basis points of insurable earnings (550 = 5.5%)"},
+    )
     employer_rate_bp = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10_000))
     earnings_floor = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
     earnings_ceiling = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
@@ -87,8 +92,11 @@ def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
 @blp.response(200, EligibilityRuleSchema(many=True))
 def list_eligibility_rules() -> Any:
     """Every benefit's eligibility rule per scheme."""
-    return db_session().scalars(select(EligibilityRule).order_by(EligibilityRule.scheme,
-                                                                 EligibilityRule.benefit_type)).all()
+    return (
+        db_session()
+        .scalars(select(EligibilityRule).order_by(EligibilityRule.scheme, EligibilityRule.benefit_type))
+        .all()
+    )
 
 
 @blp.route("/eligibility-rules/<string(maxlength=32):scheme>/<string(maxlength=32):benefit_type>", methods=["PUT"])
@@ -101,9 +109,11 @@ def put_eligibility_rule(body: dict[str, Any], scheme: str, benefit_type: str) -
     if scheme not in {s.value for s in Scheme} or benefit_type not in {b.value for b in BenefitType}:
         raise NotFound("Unknown scheme or benefit type.")
     session = db_session()
-    rule = session.scalars(select(EligibilityRule).where(EligibilityRule.scheme == Scheme(scheme),
-                                                         EligibilityRule.benefit_type == BenefitType(benefit_type))
-                           ).first() or EligibilityRule(scheme=Scheme(scheme), benefit_type=BenefitType(benefit_type))
+    rule = session.scalars(
+        select(EligibilityRule).where(
+            EligibilityRule.scheme == Scheme(scheme), EligibilityRule.benefit_type == BenefitType(benefit_type)
+        )
+    ).first() or EligibilityRule(scheme=Scheme(scheme), benefit_type=BenefitType(benefit_type))
     for key, value in body.items():
         setattr(rule, key, value)
     rule.updated_at = now()

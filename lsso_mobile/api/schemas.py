@@ -32,9 +32,12 @@ class JsonBoolean(fields.Boolean):
 def row_id_field(**kwargs: Any) -> fields.Integer:
     """An id given in a body: a positive 32-bit integer, so a database never sees one out of range."""
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ROW_ID), **kwargs)
+
+
 # Times a client may send (e.g. updated_since): far enough apart for any real use, never near overflow.
-SANE_TIMES = validate.Range(min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2200, 1, 1, tzinfo=UTC),
-                            error="Out of range.")
+SANE_TIMES = validate.Range(
+    min=datetime(2000, 1, 1, tzinfo=UTC), max=datetime(2200, 1, 1, tzinfo=UTC), error="Out of range."
+)
 
 
 def _unstorable_text(value: Any) -> bool:
@@ -101,19 +104,29 @@ class LaoPhone(fields.String):
 
 
 def pin_field(**kwargs: Any) -> fields.String:
-    return fields.String(required=True, validate=FullMatch(r"^[0-9]{6}$", error="A PIN is exactly 6 digits."),
-                         metadata={"example": "482913"}, **kwargs)
+    return fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{6}$", error="A PIN is exactly 6 digits."),
+        metadata={"example": "482913"},
+        **kwargs,
+    )
 
 
 def code_field() -> fields.String:
-    return fields.String(required=True, validate=FullMatch(r"^[0-9]{6}$", error="A code is exactly 6 digits."),
-                         metadata={"description": "The 6-digit code sent by SMS"})
+    return fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{6}$", error="A code is exactly 6 digits."),
+        metadata={"description": "The 6-digit code sent by SMS"},
+    )
 
 
 class PageArgsSchema(StrictSchema):
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=64),
-                           metadata={"description": "next_cursor from the previous page"})
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(max=64),
+        metadata={"description": "next_cursor from the previous page"},
+    )
 
 
 class PageMetaSchema(Schema):
@@ -173,6 +186,8 @@ def decode_key_cursor(cursor: str | None, kind: str, size: int) -> tuple[int, ..
     if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
         raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
     return tuple(int(part) for part in parts)
+
+
 def encode_time_cursor(at: datetime, *rest: int, kind: str = "t") -> str:
     """Position in a list ordered by (time, ..., id): the time as whole microseconds since 1970."""
     return encode_key_cursor(kind, ((at - _EPOCH) // timedelta(microseconds=1), *rest))
@@ -191,8 +206,11 @@ def decode_time_cursor(cursor: str | None, kind: str = "t", size: int = 2) -> tu
     return (_EPOCH + timedelta(microseconds=key[0]), *key[1:])
 
 
-def page(items: list[Any], limit: int, cursor_of: Callable[[Any], str] = lambda item: encode_cursor(item.id),
-         ) -> dict[str, Any]:
+def page(
+    items: list[Any],
+    limit: int,
+    cursor_of: Callable[[Any], str] = lambda item: encode_cursor(item.id),
+) -> dict[str, Any]:
     """Callers fetch limit + 1 rows; the extra one only says there is a next page. ``cursor_of`` makes
     the cursor from the last item shown (an id cursor unless the list has another order)."""
     has_more = len(items) > limit

@@ -11,8 +11,10 @@ from lsso_mobile.errors import UriTooLong
 # The API answers JSON (and files): nothing in it may run, frame or be framed.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; sandbox"
 # Swagger UI (/api/docs) is served by the app itself: its own scripts and styles, nothing else.
-DOCS_POLICY = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-               "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+DOCS_POLICY = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+)
 DOCS_PATHS = ("/api/docs", "/api/swagger-ui/")
 HEADERS_EXPOSED_TO_BROWSERS = ["ETag", "Retry-After", "Idempotent-Replayed", "Content-Disposition"]
 
@@ -28,8 +30,13 @@ def install_security(app: Flask, settings: Settings) -> None:
             raise UriTooLong(f"The address is longer than {MAX_URL_BYTES} bytes.")
 
     if settings.cors_origins:
-        CORS(app, resources={r"/api/*": {"origins": list(settings.cors_origins)}}, supports_credentials=False,
-             expose_headers=HEADERS_EXPOSED_TO_BROWSERS, max_age=600)
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": list(settings.cors_origins)}},
+            supports_credentials=False,
+            expose_headers=HEADERS_EXPOSED_TO_BROWSERS,
+            max_age=600,
+        )
 
     @app.after_request
     def _security_headers(response: Response) -> Response:

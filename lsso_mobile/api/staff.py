@@ -30,5 +30,9 @@ def staff_profile() -> Any:
     staff = db_session().get(StaffUser, current_principal().id)
     if staff is None:
         raise NotFound("No such staff user.")
-    return {"username": staff.username, "display_name": staff.display_name, "role": staff.role.value,
-            "office_id": staff.office_id}
+    return {
+        "username": staff.username,
+        "display_name": staff.display_name,
+        "role": staff.role.value,
+        "office_id": staff.office_id,
+    }

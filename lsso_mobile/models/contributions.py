@@ -26,12 +26,16 @@ class Contribution(Base):
     __table_args__ = (
         # Covering on PostgreSQL: the summary reads period, status and total from the index alone, so a
         # member's 120+ months spread over as many heap pages (rows arrive month by month) cost no heap reads.
-        Index("ix_contributions_person_period", "insured_person_id", "period",
-              postgresql_include=["status", "total"]),
+        Index("ix_contributions_person_period", "insured_person_id", "period", postgresql_include=["status", "total"]),
         Index("ix_contributions_person_updated", "insured_person_id", "updated_at"),
         # Few rows are unpaid: the "members in arrears" audience probes this, not the whole table.
-        Index("ix_contributions_unpaid", "insured_person_id", "period",
-              postgresql_where=text("status = 'unpaid'"), sqlite_where=text("status = 'unpaid'")),
+        Index(
+            "ix_contributions_unpaid",
+            "insured_person_id",
+            "period",
+            postgresql_where=text("status = 'unpaid'"),
+            sqlite_where=text("status = 'unpaid'"),
+        ),
     )
 
     # 300 million rows and growing: a 64-bit key (SQLite needs INTEGER to autoincrement)

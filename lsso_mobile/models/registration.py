@@ -25,9 +25,7 @@ class RegistrationApplication(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), index=True)
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
-    status: Mapped[ApplicationStatus] = mapped_column(
-        str_enum(ApplicationStatus, 24), index=True
-    )
+    status: Mapped[ApplicationStatus] = mapped_column(str_enum(ApplicationStatus, 24), index=True)
     name_lo: Mapped[str] = mapped_column(String(200))
     name_latin: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date]
@@ -46,7 +44,9 @@ class RegistrationApplication(Base):
 
     # Loaded with the application (one extra query per page, not one per row) for staff lists.
     events: Mapped[list[RegistrationEvent]] = relationship(
-        back_populates="application", order_by="RegistrationEvent.id", cascade="all, delete-orphan",
+        back_populates="application",
+        order_by="RegistrationEvent.id",
+        cascade="all, delete-orphan",
         lazy="selectin",
     )
     insured_person: Mapped[InsuredPerson | None] = relationship(lazy="selectin")

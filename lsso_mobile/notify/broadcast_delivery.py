@@ -63,23 +63,38 @@ def _job_timeout(devices: int) -> int:
 
 def slice_job(slice_id: int) -> JobRequest:
     """On the ``broadcast`` queue: after personal notices, so a national broadcast never holds them back."""
-    return JobRequest(send_broadcast_slice, (slice_id,), QUEUE_BROADCAST,
-                      timeout=_job_timeout(runtime_module.current().settings.broadcast_slice_devices),
-                      description=f"send_broadcast_slice({slice_id})")
+    return JobRequest(
+        send_broadcast_slice,
+        (slice_id,),
+        QUEUE_BROADCAST,
+        timeout=_job_timeout(runtime_module.current().settings.broadcast_slice_devices),
+        description=f"send_broadcast_slice({slice_id})",
+    )
 
 
 # Starting a broadcast and sending its due deferrals are short: they go on the ``push`` queue, so a
 # scheduled notice starts on time even while another broadcast's slices fill the ``broadcast`` queue.
 def deferrals_job(broadcast_id: int) -> JobRequest:
-    return JobRequest(send_broadcast_deferrals, (broadcast_id,), QUEUE_PUSH, timeout=_job_timeout(10 * MAX_BATCH),
-                      description=f"send_broadcast_deferrals({broadcast_id})")
+    return JobRequest(
+        send_broadcast_deferrals,
+        (broadcast_id,),
+        QUEUE_PUSH,
+        timeout=_job_timeout(10 * MAX_BATCH),
+        description=f"send_broadcast_deferrals({broadcast_id})",
+    )
 
 
 def start_job(broadcast_id: int, at: datetime | None = None) -> JobRequest:
     from lsso_mobile.services.broadcasts import start_broadcast_job
 
-    return JobRequest(start_broadcast_job, (broadcast_id,), QUEUE_PUSH, at=at, timeout=300,
-                      description=f"start_broadcast({broadcast_id})")
+    return JobRequest(
+        start_broadcast_job,
+        (broadcast_id,),
+        QUEUE_PUSH,
+        at=at,
+        timeout=300,
+        description=f"start_broadcast({broadcast_id})",
+    )
 
 
 @dataclass(frozen=True)
@@ -100,8 +115,18 @@ class BroadcastContent:
     @classmethod
     def load(cls, session: Session, broadcast_id: int) -> BroadcastContent:
         b = session.get(Broadcast, broadcast_id)
-        return cls(b.id, b.status, b.category, b.critical, Audience.from_json(b.audience), b.title_lo, b.body_lo,
-                   b.title_en, b.body_en, b.expires_at)
+        return cls(
+            b.id,
+            b.status,
+            b.category,
+            b.critical,
+            Audience.from_json(b.audience),
+            b.title_lo,
+            b.body_lo,
+            b.title_en,
+            b.body_en,
+            b.expires_at,
+        )
 
     def live(self, now: datetime) -> bool:
         return self.status in (BroadcastStatus.SENDING, BroadcastStatus.SENT) and self.expires_at > now
@@ -109,11 +134,17 @@ class BroadcastContent:
     def message(self, token: str, english: bool, now: datetime) -> PushMessage:
         ttl = max(0, min(MAX_TTL_SECONDS, int((self.expires_at - now).total_seconds())))
         return PushMessage(
-            token=token, title=_clip(self.title_en if english else self.title_lo, PUSH_TITLE_MAX_CHARS),
+            token=token,
+            title=_clip(self.title_en if english else self.title_lo, PUSH_TITLE_MAX_CHARS),
             body=_clip(self.body_en if english else self.body_lo, PUSH_BODY_MAX_CHARS),
-            data={"broadcast_id": str(self.id), "category": self.category,
-                  "deep_link": f"lsso://inbox/broadcasts/{self.id}"},
-            collapse_key=f"broadcast-{self.id}", ttl_seconds=ttl, priority="high" if self.critical else "normal",
+            data={
+                "broadcast_id": str(self.id),
+                "category": self.category,
+                "deep_link": f"lsso://inbox/broadcasts/{self.id}",
+            },
+            collapse_key=f"broadcast-{self.id}",
+            ttl_seconds=ttl,
+            priority="high" if self.critical else "normal",
         )
 
 
@@ -127,15 +158,31 @@ class Target:
     quiet_until: datetime | None
 
 
-def _targets(session: Session, content: BroadcastContent, now: datetime, *, after: int = 0, last: int | None = None,
-             device_ids: Sequence[int] | None = None, limit: int = MAX_BATCH) -> list[Target]:
+def _targets(
+    session: Session,
+    content: BroadcastContent,
+    now: datetime,
+    *,
+    after: int = 0,
+    last: int | None = None,
+    device_ids: Sequence[int] | None = None,
+    limit: int = MAX_BATCH,
+) -> list[Target]:
     """The audience's active devices, in id order, after ``after`` up to ``last`` (or among ``device_ids``)."""
     preference = NotificationPreference
     query = (
         with_member_area(
-            select(Device.id, Device.token, Member.language, province_of_member().label("province"),
-                   preference.muted_categories, preference.quiet_start, preference.quiet_end)
-            .select_from(Device).join(Member, Member.id == Device.member_id)
+            select(
+                Device.id,
+                Device.token,
+                Member.language,
+                province_of_member().label("province"),
+                preference.muted_categories,
+                preference.quiet_start,
+                preference.quiet_end,
+            )
+            .select_from(Device)
+            .join(Member, Member.id == Device.member_id)
         )
         .outerjoin(preference, preference.member_id == Member.id)
         .where(Device.active.is_(True), audience_condition(session, content.audience, now))
@@ -147,42 +194,66 @@ def _targets(session: Session, content: BroadcastContent, now: datetime, *, afte
     targets = []
     for row in session.execute(query.order_by(Device.id).limit(limit)):
         ordinary = not content.critical
-        targets.append(Target(
-            device_id=row.id, token=row.token, english=row.language is not None and row.language.value == "en",
-            province=row.province or UNKNOWN_PROVINCE,
-            muted=ordinary and content.category in (row.muted_categories or []),
-            quiet_until=quiet_period_end(now, row.quiet_start, row.quiet_end) if ordinary else None,
-        ))
+        targets.append(
+            Target(
+                device_id=row.id,
+                token=row.token,
+                english=row.language is not None and row.language.value == "en",
+                province=row.province or UNKNOWN_PROVINCE,
+                muted=ordinary and content.category in (row.muted_categories or []),
+                quiet_until=quiet_period_end(now, row.quiet_start, row.quiet_end) if ordinary else None,
+            )
+        )
     return targets
 
 
-_OUTCOME_NAME = {PushOutcome.SENT: "sent", PushOutcome.UNREGISTERED: "unregistered", PushOutcome.RETRY: "retry",
-                 PushOutcome.FAILED: "failed"}
+_OUTCOME_NAME = {
+    PushOutcome.SENT: "sent",
+    PushOutcome.UNREGISTERED: "unregistered",
+    PushOutcome.RETRY: "retry",
+    PushOutcome.FAILED: "failed",
+}
 
 
 def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(BroadcastDeferral).values(rows)
-                    .on_conflict_do_nothing(index_elements=["broadcast_id", "device_id"]))
+    session.execute(
+        insert(BroadcastDeferral).values(rows).on_conflict_do_nothing(index_elements=["broadcast_id", "device_id"])
+    )
 
 
 def _deactivate(session: Session, device_ids: list[int], now: datetime) -> None:
     if device_ids:
-        session.execute(update(Device).where(Device.id.in_(device_ids))
-                        .values(active=False, deactivated_at=now, deactivated_reason="unregistered"))
+        session.execute(
+            update(Device)
+            .where(Device.id.in_(device_ids))
+            .values(active=False, deactivated_at=now, deactivated_reason="unregistered")
+        )
 
 
-def _deferral(content: BroadcastContent, target: Target, reason: str, due: datetime, attempts: int,
-              error_code: str | None = None) -> dict[str, Any]:
-    return {"broadcast_id": content.id, "device_id": target.device_id, "province_code": target.province,
-            "reason": reason, "status": DeferralStatus.WAITING.value, "due_at": due, "attempts": attempts,
-            "error_code": error_code}
+def _deferral(
+    content: BroadcastContent, target: Target, reason: str, due: datetime, attempts: int, error_code: str | None = None
+) -> dict[str, Any]:
+    return {
+        "broadcast_id": content.id,
+        "device_id": target.device_id,
+        "province_code": target.province,
+        "reason": reason,
+        "status": DeferralStatus.WAITING.value,
+        "due_at": due,
+        "attempts": attempts,
+        "error_code": error_code,
+    }
 
 
-def _send_targets(content: BroadcastContent, targets: list[Target], now: datetime, base_seconds: int,
-                  ) -> tuple[Counter, list[dict[str, Any]], list[int]]:
+def _send_targets(
+    content: BroadcastContent,
+    targets: list[Target],
+    now: datetime,
+    base_seconds: int,
+) -> tuple[Counter, list[dict[str, Any]], list[int]]:
     """Push to the targets that may have it now; returns per-province counts, deferral rows and dead devices."""
     counts: Counter = Counter()
     deferrals: list[dict[str, Any]] = []
@@ -198,7 +269,8 @@ def _send_targets(content: BroadcastContent, targets: list[Target], now: datetim
     dead: list[int] = []
     if sendable:
         results = runtime_module.current().push_sender.send(
-            [content.message(t.token, t.english, now) for t in sendable])
+            [content.message(t.token, t.english, now) for t in sendable]
+        )
         for target, result in zip(sendable, results, strict=True):
             outcome = _OUTCOME_NAME[result.outcome]
             counts[(target.province, outcome)] += 1
@@ -221,11 +293,15 @@ def _merge(stats: dict[str, Any], counts: Counter) -> dict[str, Any]:
 def _claim_slice(session: Session, slice_id: int, claim: str, now: datetime, lease: timedelta) -> Any:
     return session.execute(
         update(BroadcastSlice)
-        .where(BroadcastSlice.id == slice_id, BroadcastSlice.status == SliceStatus.PENDING,
-               (BroadcastSlice.claim_token.is_(None)) | (BroadcastSlice.claimed_at < now - lease))
+        .where(
+            BroadcastSlice.id == slice_id,
+            BroadcastSlice.status == SliceStatus.PENDING,
+            (BroadcastSlice.claim_token.is_(None)) | (BroadcastSlice.claimed_at < now - lease),
+        )
         .values(claim_token=claim, claimed_at=now, runs=BroadcastSlice.runs + 1, updated_at=now)
-        .returning(BroadcastSlice.broadcast_id, BroadcastSlice.position, BroadcastSlice.last_device_id,
-                   BroadcastSlice.stats)
+        .returning(
+            BroadcastSlice.broadcast_id, BroadcastSlice.position, BroadcastSlice.last_device_id, BroadcastSlice.stats
+        )
         .execution_options(synchronize_session=False)
     ).one_or_none()
 
@@ -241,20 +317,30 @@ def _next_targets(broadcast_id: int, after: int, last: int) -> tuple[BroadcastCo
 
 def _end_slice(slice_id: int, claim: str, status: SliceStatus, position: int) -> None:
     with runtime_module.current().db.unit_of_work() as session:
-        session.execute(update(BroadcastSlice)
-                        .where(BroadcastSlice.id == slice_id, BroadcastSlice.claim_token == claim,
-                               BroadcastSlice.status == SliceStatus.PENDING)
-                        .values(status=status, position=position, claim_token=None, updated_at=utcnow()))
+        session.execute(
+            update(BroadcastSlice)
+            .where(
+                BroadcastSlice.id == slice_id,
+                BroadcastSlice.claim_token == claim,
+                BroadcastSlice.status == SliceStatus.PENDING,
+            )
+            .values(status=status, position=position, claim_token=None, updated_at=utcnow())
+        )
 
 
-def _record_progress(slice_id: int, claim: str, position: int, stats: dict[str, Any],
-                     deferrals: list[dict[str, Any]], dead: list[int]) -> bool:
+def _record_progress(
+    slice_id: int, claim: str, position: int, stats: dict[str, Any], deferrals: list[dict[str, Any]], dead: list[int]
+) -> bool:
     """Commit one call's outcomes with the new position, if the slice is still ours to work."""
     with runtime_module.current().db.unit_of_work() as session:
         now = utcnow()
         kept = session.execute(
-            update(BroadcastSlice).where(BroadcastSlice.id == slice_id, BroadcastSlice.claim_token == claim,
-                                         BroadcastSlice.status == SliceStatus.PENDING)
+            update(BroadcastSlice)
+            .where(
+                BroadcastSlice.id == slice_id,
+                BroadcastSlice.claim_token == claim,
+                BroadcastSlice.status == SliceStatus.PENDING,
+            )
             .values(position=position, stats=stats, claimed_at=now, updated_at=now)
         ).rowcount
         if not kept:
@@ -284,8 +370,12 @@ def send_broadcast_slice(slice_id: int) -> dict[str, int]:
         while True:
             content, targets, now = upcoming.result()
             if not targets:
-                _end_slice(slice_id, claim, SliceStatus.DONE if targets is not None else SliceStatus.STOPPED,
-                           last if targets is not None else position)
+                _end_slice(
+                    slice_id,
+                    claim,
+                    SliceStatus.DONE if targets is not None else SliceStatus.STOPPED,
+                    last if targets is not None else position,
+                )
                 finish_if_complete(content.id)
                 break
             upcoming = db_thread.submit(_next_targets, content.id, targets[-1].device_id, last)
@@ -306,12 +396,15 @@ def finish_if_complete(broadcast_id: int) -> bool:
     """A sending broadcast whose slices are all finished is sent (deferrals may still follow)."""
     rt = runtime_module.current()
     with rt.db.unit_of_work() as session:
-        open_slices = select(BroadcastSlice.id).where(BroadcastSlice.broadcast_id == broadcast_id,
-                                                      BroadcastSlice.status == SliceStatus.PENDING).exists()
+        open_slices = (
+            select(BroadcastSlice.id)
+            .where(BroadcastSlice.broadcast_id == broadcast_id, BroadcastSlice.status == SliceStatus.PENDING)
+            .exists()
+        )
         now = utcnow()
         result = session.execute(
-            update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.SENDING,
-                                    ~open_slices)
+            update(Broadcast)
+            .where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.SENDING, ~open_slices)
             .values(status=BroadcastStatus.SENT, finished_at=now, updated_at=now)
         )
         if result.rowcount:
@@ -325,23 +418,42 @@ def finish_if_complete(broadcast_id: int) -> bool:
 def _claim_deferrals(session: Session, broadcast_id: int, claim: str, now: datetime, lease: timedelta) -> list[int]:
     d = BroadcastDeferral
     due = (
-        select(d.id).where(d.broadcast_id == broadcast_id,
-                           ((d.status == DeferralStatus.WAITING) & (d.due_at <= now))
-                           | ((d.status == DeferralStatus.SENDING) & (d.claimed_at < now - lease)))
-        .order_by(d.id).limit(MAX_BATCH).with_for_update(skip_locked=True)
+        select(d.id)
+        .where(
+            d.broadcast_id == broadcast_id,
+            ((d.status == DeferralStatus.WAITING) & (d.due_at <= now))
+            | ((d.status == DeferralStatus.SENDING) & (d.claimed_at < now - lease)),
+        )
+        .order_by(d.id)
+        .limit(MAX_BATCH)
+        .with_for_update(skip_locked=True)
     )
-    return list(session.scalars(
-        update(d).where(d.id.in_(due.scalar_subquery()))
-        .values(status=DeferralStatus.SENDING, claim_token=claim, claimed_at=now, attempts=d.attempts + 1)
-        .returning(d.device_id).execution_options(synchronize_session=False)
-    ))
+    return list(
+        session.scalars(
+            update(d)
+            .where(d.id.in_(due.scalar_subquery()))
+            .values(status=DeferralStatus.SENDING, claim_token=claim, claimed_at=now, attempts=d.attempts + 1)
+            .returning(d.device_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
 
 
-def _record_deferrals(session: Session, broadcast_id: int, claim: str, results: Iterable[tuple[int, PushResult]],
-                      attempts_cap: int, base_seconds: int, now: datetime) -> None:
+def _record_deferrals(
+    session: Session,
+    broadcast_id: int,
+    claim: str,
+    results: Iterable[tuple[int, PushResult]],
+    attempts_cap: int,
+    base_seconds: int,
+    now: datetime,
+) -> None:
     d = BroadcastDeferral
-    attempts = dict(session.execute(select(d.device_id, d.attempts).where(d.broadcast_id == broadcast_id,
-                                                                          d.claim_token == claim)).all())
+    attempts = dict(
+        session.execute(
+            select(d.device_id, d.attempts).where(d.broadcast_id == broadcast_id, d.claim_token == claim)
+        ).all()
+    )
     for device_id, result in results:
         values: dict[str, Any] = {"error_code": result.error_code}
         if result.outcome is PushOutcome.SENT:
@@ -350,14 +462,18 @@ def _record_deferrals(session: Session, broadcast_id: int, claim: str, results: 
             values["status"] = DeferralStatus.UNREGISTERED
         elif result.outcome is PushOutcome.RETRY and attempts.get(device_id, 0) < attempts_cap:
             values["status"] = DeferralStatus.WAITING
-            values["due_at"] = now + timedelta(seconds=retry_delay(attempts.get(device_id, 1),
-                                                                   result.retry_after_seconds, base_seconds))
+            values["due_at"] = now + timedelta(
+                seconds=retry_delay(attempts.get(device_id, 1), result.retry_after_seconds, base_seconds)
+            )
         else:
             values["status"] = DeferralStatus.FAILED
             if result.outcome is PushOutcome.RETRY:
                 values["error_code"] = "RETRIES_EXHAUSTED"
-        session.execute(update(d).where(d.broadcast_id == broadcast_id, d.device_id == device_id,
-                                        d.claim_token == claim).values(**values))
+        session.execute(
+            update(d)
+            .where(d.broadcast_id == broadcast_id, d.device_id == device_id, d.claim_token == claim)
+            .values(**values)
+        )
 
 
 def send_broadcast_deferrals(broadcast_id: int) -> dict[str, int]:
@@ -372,40 +488,58 @@ def send_broadcast_deferrals(broadcast_id: int) -> dict[str, int]:
             content = BroadcastContent.load(session, broadcast_id)
             if not content.live(now):
                 dropped = session.execute(
-                    update(BroadcastDeferral).where(BroadcastDeferral.broadcast_id == broadcast_id,
-                                                    BroadcastDeferral.status.in_([DeferralStatus.WAITING,
-                                                                                  DeferralStatus.SENDING]))
-                    .values(status=DeferralStatus.DROPPED)).rowcount
+                    update(BroadcastDeferral)
+                    .where(
+                        BroadcastDeferral.broadcast_id == broadcast_id,
+                        BroadcastDeferral.status.in_([DeferralStatus.WAITING, DeferralStatus.SENDING]),
+                    )
+                    .values(status=DeferralStatus.DROPPED)
+                ).rowcount
                 totals["dropped"] += dropped or 0
                 break
             device_ids = _claim_deferrals(session, broadcast_id, claim, now, lease)
         if not device_ids:
             break
         with rt.db.unit_of_work() as session:
-            targets = {t.device_id: t for t in _targets(session, content, now, device_ids=device_ids,
-                                                        limit=len(device_ids))}
+            targets = {
+                t.device_id: t for t in _targets(session, content, now, device_ids=device_ids, limit=len(device_ids))
+            }
             # Switched off, handed to a member outside the audience, or muted since: not sent.
             gone = [i for i in device_ids if i not in targets or targets[i].muted]
             still_quiet = {i: t.quiet_until for i, t in targets.items() if t.quiet_until is not None}
             ours = (BroadcastDeferral.broadcast_id == broadcast_id) & (BroadcastDeferral.claim_token == claim)
             if gone:
-                session.execute(update(BroadcastDeferral).where(ours, BroadcastDeferral.device_id.in_(gone))
-                                .values(status=DeferralStatus.DROPPED))
+                session.execute(
+                    update(BroadcastDeferral)
+                    .where(ours, BroadcastDeferral.device_id.in_(gone))
+                    .values(status=DeferralStatus.DROPPED)
+                )
             for device_id, until in still_quiet.items():
-                session.execute(update(BroadcastDeferral).where(ours, BroadcastDeferral.device_id == device_id)
-                                .values(status=DeferralStatus.WAITING, due_at=until,
-                                        attempts=BroadcastDeferral.attempts - 1))
+                session.execute(
+                    update(BroadcastDeferral)
+                    .where(ours, BroadcastDeferral.device_id == device_id)
+                    .values(status=DeferralStatus.WAITING, due_at=until, attempts=BroadcastDeferral.attempts - 1)
+                )
         totals["dropped"] += len(gone)
         sendable = [targets[i] for i in device_ids if i in targets and i not in still_quiet and not targets[i].muted]
         if not sendable:
             continue
         results = rt.push_sender.send([content.message(t.token, t.english, now) for t in sendable])
         with rt.db.unit_of_work() as session:
-            _record_deferrals(session, broadcast_id, claim, [(t.device_id, r) for t, r in zip(sendable, results,
-                                                                                              strict=True)],
-                              rt.settings.push_max_attempts, rt.settings.push_retry_base_seconds, utcnow())
-            _deactivate(session, [t.device_id for t, r in zip(sendable, results, strict=True)
-                                  if r.outcome is PushOutcome.UNREGISTERED], utcnow())
+            _record_deferrals(
+                session,
+                broadcast_id,
+                claim,
+                [(t.device_id, r) for t, r in zip(sendable, results, strict=True)],
+                rt.settings.push_max_attempts,
+                rt.settings.push_retry_base_seconds,
+                utcnow(),
+            )
+            _deactivate(
+                session,
+                [t.device_id for t, r in zip(sendable, results, strict=True) if r.outcome is PushOutcome.UNREGISTERED],
+                utcnow(),
+            )
         totals.update(_OUTCOME_NAME[r.outcome] for r in results)
     return dict(totals)
 
@@ -415,8 +549,9 @@ def broadcast_stats(session: Session, broadcast_id: int) -> dict[str, dict[str, 
     by_province: dict[str, Counter] = defaultdict(Counter)
     for (stats,) in session.execute(select(BroadcastSlice.stats).where(BroadcastSlice.broadcast_id == broadcast_id)):
         for province, values in (stats or {}).items():
-            by_province[province].update({k: v for k, v in values.items() if k in ("sent", "failed", "unregistered",
-                                                                                    "muted")})
+            by_province[province].update(
+                {k: v for k, v in values.items() if k in ("sent", "failed", "unregistered", "muted")}
+            )
     for province, status, count in session.execute(
         select(BroadcastDeferral.province_code, BroadcastDeferral.status, func.count())
         .where(BroadcastDeferral.broadcast_id == broadcast_id)
@@ -430,8 +565,9 @@ def broadcast_stats(session: Session, broadcast_id: int) -> dict[str, dict[str, 
 def slice_progress(session: Session, broadcast_id: int) -> tuple[int, int]:
     """(finished slices, all slices)."""
     done, total = session.execute(
-        select(func.count().filter(BroadcastSlice.status != SliceStatus.PENDING), func.count())
-        .where(BroadcastSlice.broadcast_id == broadcast_id)
+        select(func.count().filter(BroadcastSlice.status != SliceStatus.PENDING), func.count()).where(
+            BroadcastSlice.broadcast_id == broadcast_id
+        )
     ).one()
     return done or 0, total or 0
 
@@ -446,42 +582,74 @@ def relay_broadcasts() -> dict[str, int]:
     requests: list[JobRequest] = []
     with rt.db.unit_of_work() as session:
         # Approved ones without send_at are due at once: their start job may have been lost with Redis.
-        due = list(session.scalars(select(Broadcast.id).where(
-            Broadcast.status == BroadcastStatus.SCHEDULED,
-            or_(Broadcast.send_at.is_(None), Broadcast.send_at <= now))))
+        due = list(
+            session.scalars(
+                select(Broadcast.id).where(
+                    Broadcast.status == BroadcastStatus.SCHEDULED,
+                    or_(Broadcast.send_at.is_(None), Broadcast.send_at <= now),
+                )
+            )
+        )
         requests += [start_job(broadcast_id) for broadcast_id in due]
         sending = list(session.scalars(select(Broadcast.id).where(Broadcast.status == BroadcastStatus.SENDING)))
         # A run that died: release its claim (a live run that lost it stops at its next commit).
-        released = list(session.scalars(
-            update(BroadcastSlice)
-            .where(BroadcastSlice.broadcast_id.in_(sending), BroadcastSlice.status == SliceStatus.PENDING,
-                   BroadcastSlice.claim_token.is_not(None), BroadcastSlice.claimed_at < now - lease)
-            .values(claim_token=None, updated_at=now).returning(BroadcastSlice.id)
-            .execution_options(synchronize_session=False)
-        )) if sending else []
+        released = (
+            list(
+                session.scalars(
+                    update(BroadcastSlice)
+                    .where(
+                        BroadcastSlice.broadcast_id.in_(sending),
+                        BroadcastSlice.status == SliceStatus.PENDING,
+                        BroadcastSlice.claim_token.is_not(None),
+                        BroadcastSlice.claimed_at < now - lease,
+                    )
+                    .values(claim_token=None, updated_at=now)
+                    .returning(BroadcastSlice.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if sending
+            else []
+        )
         # Slices never claimed while no slice job waits in the queue: their jobs were lost (Redis).
         lost: list[int] = []
         if sending and rt.job_queue.waiting(QUEUE_BROADCAST) == 0:
-            lost = list(session.scalars(
-                update(BroadcastSlice)
-                .where(BroadcastSlice.broadcast_id.in_(sending), BroadcastSlice.status == SliceStatus.PENDING,
-                       BroadcastSlice.claim_token.is_(None), BroadcastSlice.updated_at < now - grace,
-                       BroadcastSlice.id.not_in(released))
-                .values(updated_at=now).returning(BroadcastSlice.id)
-                .execution_options(synchronize_session=False)
-            ))
+            lost = list(
+                session.scalars(
+                    update(BroadcastSlice)
+                    .where(
+                        BroadcastSlice.broadcast_id.in_(sending),
+                        BroadcastSlice.status == SliceStatus.PENDING,
+                        BroadcastSlice.claim_token.is_(None),
+                        BroadcastSlice.updated_at < now - grace,
+                        BroadcastSlice.id.not_in(released),
+                    )
+                    .values(updated_at=now)
+                    .returning(BroadcastSlice.id)
+                    .execution_options(synchronize_session=False)
+                )
+            )
         requests += [slice_job(slice_id) for slice_id in released + lost]
         d = BroadcastDeferral
-        with_due_deferrals = list(session.scalars(
-            select(d.broadcast_id).where(((d.status == DeferralStatus.WAITING) & (d.due_at <= now))
-                                         | ((d.status == DeferralStatus.SENDING) & (d.claimed_at < now - lease)))
-            .distinct()
-        ))
+        with_due_deferrals = list(
+            session.scalars(
+                select(d.broadcast_id)
+                .where(
+                    ((d.status == DeferralStatus.WAITING) & (d.due_at <= now))
+                    | ((d.status == DeferralStatus.SENDING) & (d.claimed_at < now - lease))
+                )
+                .distinct()
+            )
+        )
         requests += [deferrals_job(broadcast_id) for broadcast_id in with_due_deferrals]
     for broadcast_id in sending:
         finish_if_complete(broadcast_id)
     if requests:
         rt.job_queue.submit_many(requests)
-        log.info("broadcast relay: %d start(s), %d slice(s) re-enqueued, %d deferral run(s)", len(due),
-                 len(released) + len(lost), len(with_due_deferrals))
+        log.info(
+            "broadcast relay: %d start(s), %d slice(s) re-enqueued, %d deferral run(s)",
+            len(due),
+            len(released) + len(lost),
+            len(with_due_deferrals),
+        )
     return {"started": len(due), "slices": len(released) + len(lost), "deferrals": len(with_due_deferrals)}

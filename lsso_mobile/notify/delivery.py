@@ -62,7 +62,7 @@ DEFAULT_TTL = timedelta(days=7)
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15) -> float:
@@ -75,12 +75,16 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
     """Lock the due, pending notifications among ``ids`` and claim their deliveries; returns those ids."""
     lockable = (
         select(Notification.id)
-        .where(Notification.id.in_(ids), Notification.dispatch_status == DispatchStatus.PENDING,
-               Notification.deliver_after <= now + timedelta(seconds=1))
+        .where(
+            Notification.id.in_(ids),
+            Notification.dispatch_status == DispatchStatus.PENDING,
+            Notification.deliver_after <= now + timedelta(seconds=1),
+        )
         .with_for_update(skip_locked=True)
     )
     locked = session.execute(
-        update(Notification).where(Notification.id.in_(lockable.scalar_subquery()))
+        update(Notification)
+        .where(Notification.id.in_(lockable.scalar_subquery()))
         .values(dispatch_attempts=Notification.dispatch_attempts + 1)
         .returning(Notification.id, Notification.member_id)
         .execution_options(synchronize_session=False)
@@ -92,37 +96,58 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
         return []
     # One INSERT ... SELECT claims every (notification, active device) pair not claimed before.
     pairs = (
-        select(Notification.id, Device.id, literal(DeliveryStatus.SENDING.value), literal(1), literal(claim),
-               literal(now, UTCDateTime()), literal(now, UTCDateTime()))
+        select(
+            Notification.id,
+            Device.id,
+            literal(DeliveryStatus.SENDING.value),
+            literal(1),
+            literal(claim),
+            literal(now, UTCDateTime()),
+            literal(now, UTCDateTime()),
+        )
         .join(Device, (Device.member_id == Notification.member_id) & Device.active.is_(True))
         .where(Notification.id.in_(claimed_ids))
     )
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
-        insert(Delivery).from_select(["notification_id", "device_id", "status", "attempts", "claim_token",
-                                      "claimed_at", "updated_at"], pairs)
+        insert(Delivery)
+        .from_select(
+            ["notification_id", "device_id", "status", "attempts", "claim_token", "claimed_at", "updated_at"], pairs
+        )
         .on_conflict_do_nothing(index_elements=["notification_id", "device_id"])
     )
-    reclaimable = (Delivery.notification_id.in_(claimed_ids)
-                   & or_(Delivery.claim_token.is_(None), Delivery.claim_token != claim)
-                   & or_(Delivery.status == DeliveryStatus.RETRY,
-                         (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - lease)))
+    reclaimable = (
+        Delivery.notification_id.in_(claimed_ids)
+        & or_(Delivery.claim_token.is_(None), Delivery.claim_token != claim)
+        & or_(
+            Delivery.status == DeliveryStatus.RETRY,
+            (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - lease),
+        )
+    )
     if session.scalar(select(Delivery.id).where(reclaimable).limit(1)) is None:
         return claimed_ids  # the usual case: a first try, nothing to retry or recover
     # Still active and still this member's: a token that moved to another member never gets this notice.
     active_devices = (
-        select(Device.id).join(Notification, Notification.member_id == Device.member_id)
+        select(Device.id)
+        .join(Notification, Notification.member_id == Device.member_id)
         .where(Device.active.is_(True), Notification.id == Delivery.notification_id)
     )
     session.execute(
-        update(Delivery).where(reclaimable, Delivery.device_id.in_(active_devices))
-        .values(claim_token=claim, status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1,
-                updated_at=now)
+        update(Delivery)
+        .where(reclaimable, Delivery.device_id.in_(active_devices))
+        .values(
+            claim_token=claim,
+            status=DeliveryStatus.SENDING,
+            claimed_at=now,
+            attempts=Delivery.attempts + 1,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     # A device switched off or handed to another member since its last try will not get this notice.
     session.execute(
-        update(Delivery).where(reclaimable, Delivery.device_id.not_in(active_devices))
+        update(Delivery)
+        .where(reclaimable, Delivery.device_id.not_in(active_devices))
         .values(status=DeliveryStatus.FAILED, error_code="DEVICE_INACTIVE", updated_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -134,17 +159,21 @@ def _defer_quiet_hours(session: Session, ids: list[int], now: datetime) -> list[
     rows = session.execute(
         select(Notification.id, NotificationPreference.quiet_start, NotificationPreference.quiet_end)
         .join(NotificationPreference, NotificationPreference.member_id == Notification.member_id)
-        .where(Notification.id.in_(ids), Notification.critical.is_(False),
-               NotificationPreference.quiet_start.is_not(None))
+        .where(
+            Notification.id.in_(ids), Notification.critical.is_(False), NotificationPreference.quiet_start.is_not(None)
+        )
     ).all()
     deferred = set()
     for notification_id, quiet_start, quiet_end in rows:
         ends = quiet_period_end(now, quiet_start, quiet_end)
         if ends is None:
             continue
-        session.execute(update(Notification).where(Notification.id == notification_id)
-                        .values(deliver_after=ends, dispatch_attempts=Notification.dispatch_attempts - 1)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(deliver_after=ends, dispatch_attempts=Notification.dispatch_attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
         enqueue_after_commit(session, delivery_job(notification_id, ends))
         deferred.add(notification_id)
     return [i for i in ids if i not in deferred]
@@ -154,9 +183,23 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
     """(delivery id, device id, message) for every delivery this run claimed."""
     n = Notification
     rows = session.execute(
-        select(Delivery.id.label("delivery_id"), Device.id.label("device_id"), Device.token, Member.language,
-               n.id.label("notification_id"), n.member_id, n.category, n.template,
-               n.critical, n.title_lo, n.body_lo, n.title_en, n.body_en, n.data, n.collapse_key)
+        select(
+            Delivery.id.label("delivery_id"),
+            Device.id.label("device_id"),
+            Device.token,
+            Member.language,
+            n.id.label("notification_id"),
+            n.member_id,
+            n.category,
+            n.template,
+            n.critical,
+            n.title_lo,
+            n.body_lo,
+            n.title_en,
+            n.body_en,
+            n.data,
+            n.collapse_key,
+        )
         .join(n, n.id == Delivery.notification_id)
         .join(Device, (Device.id == Delivery.device_id) & (Device.member_id == n.member_id))
         .join(Member, Member.id == n.member_id)
@@ -164,25 +207,44 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
         .order_by(Delivery.id)
     ).all()
     member_ids = {row.member_id for row in rows}
-    unread = dict(session.execute(
-        select(Notification.member_id, func.count()).where(Notification.member_id.in_(member_ids),
-                                                            Notification.read_at.is_(None))
-        .group_by(Notification.member_id)
-    ).all()) if member_ids else {}
+    unread = (
+        dict(
+            session.execute(
+                select(Notification.member_id, func.count())
+                .where(Notification.member_id.in_(member_ids), Notification.read_at.is_(None))
+                .group_by(Notification.member_id)
+            ).all()
+        )
+        if member_ids
+        else {}
+    )
     messages = []
     for row in rows:
         delivery_id, device_id, token, language = row.delivery_id, row.device_id, row.token, row.language
         english = language is not None and language.value == "en"
-        data = {"notification_id": str(row.notification_id), "category": row.category, "template": row.template,
-                **{k: str(v) for k, v in (row.data or {}).items()}}
+        data = {
+            "notification_id": str(row.notification_id),
+            "category": row.category,
+            "template": row.template,
+            **{k: str(v) for k, v in (row.data or {}).items()},
+        }
         ttl = CRITICAL_TTL if row.critical else DEFAULT_TTL
-        messages.append((delivery_id, device_id, PushMessage(
-            token=token, title=_clip(row.title_en if english else row.title_lo, PUSH_TITLE_MAX_CHARS),
-            body=_clip(row.body_en if english else row.body_lo, PUSH_BODY_MAX_CHARS), data=data,
-            collapse_key=row.collapse_key,
-            ttl_seconds=int(ttl.total_seconds()), badge=unread.get(row.member_id, 0),
-            priority="high" if row.critical else "normal",
-        )))
+        messages.append(
+            (
+                delivery_id,
+                device_id,
+                PushMessage(
+                    token=token,
+                    title=_clip(row.title_en if english else row.title_lo, PUSH_TITLE_MAX_CHARS),
+                    body=_clip(row.body_en if english else row.body_lo, PUSH_BODY_MAX_CHARS),
+                    data=data,
+                    collapse_key=row.collapse_key,
+                    ttl_seconds=int(ttl.total_seconds()),
+                    badge=unread.get(row.member_id, 0),
+                    priority="high" if row.critical else "normal",
+                ),
+            )
+        )
     return messages
 
 
@@ -203,44 +265,71 @@ _RECORD_MANY_POSTGRESQL = text("""
 """)
 
 
-def record_results(session: Session, sent: Sequence[tuple[int, int, PushMessage]], results: Sequence[PushResult],
-                   now: datetime, claim: str) -> None:
+def record_results(
+    session: Session,
+    sent: Sequence[tuple[int, int, PushMessage]],
+    results: Sequence[PushResult],
+    now: datetime,
+    claim: str,
+) -> None:
     """Write each push's outcome in one statement; dead tokens switch their device off."""
     rows = []
     dead_devices = []
     for (delivery_id, device_id, _message), result in zip(sent, results, strict=True):
-        rows.append({"delivery_id": delivery_id, "new_status": _STATUS_OF[result.outcome].value,
-                     "new_error_code": result.error_code, "new_message_id": result.message_id})
+        rows.append(
+            {
+                "delivery_id": delivery_id,
+                "new_status": _STATUS_OF[result.outcome].value,
+                "new_error_code": result.error_code,
+                "new_message_id": result.message_id,
+            }
+        )
         if result.outcome is PushOutcome.UNREGISTERED:
             dead_devices.append(device_id)
         elif result.outcome is PushOutcome.FAILED:
             log.warning("push failed for good: delivery=%s code=%s", delivery_id, result.error_code)
     if rows and session.get_bind().dialect.name == "postgresql":
         # One statement for the whole call: arrays unnested server-side, no per-row round trip.
-        session.execute(_RECORD_MANY_POSTGRESQL, {
-            "ids": [r["delivery_id"] for r in rows], "statuses": [r["new_status"] for r in rows],
-            "codes": [r["new_error_code"] for r in rows], "message_ids": [r["new_message_id"] for r in rows],
-            "now": now, "claim": claim,
-        })
+        session.execute(
+            _RECORD_MANY_POSTGRESQL,
+            {
+                "ids": [r["delivery_id"] for r in rows],
+                "statuses": [r["new_status"] for r in rows],
+                "codes": [r["new_error_code"] for r in rows],
+                "message_ids": [r["new_message_id"] for r in rows],
+                "now": now,
+                "claim": claim,
+            },
+        )
     elif rows:
         table = Delivery.__table__
         session.connection().execute(
-            update(table).where(table.c.id == bindparam("delivery_id"), table.c.claim_token == claim)
-            .values(status=bindparam("new_status"), error_code=bindparam("new_error_code"),
-                    fcm_message_id=bindparam("new_message_id"), updated_at=now),
+            update(table)
+            .where(table.c.id == bindparam("delivery_id"), table.c.claim_token == claim)
+            .values(
+                status=bindparam("new_status"),
+                error_code=bindparam("new_error_code"),
+                fcm_message_id=bindparam("new_message_id"),
+                updated_at=now,
+            ),
             rows,
         )
     if dead_devices:
-        session.execute(update(Device).where(Device.id.in_(dead_devices))
-                        .values(active=False, deactivated_at=now, deactivated_reason="unregistered"))
+        session.execute(
+            update(Device)
+            .where(Device.id.in_(dead_devices))
+            .values(active=False, deactivated_at=now, deactivated_reason="unregistered")
+        )
 
 
-def _finish(session: Session, claimed_ids: list[int], now: datetime, settings: Settings,
-            retry_after: dict[int, float]) -> dict[str, int]:
+def _finish(
+    session: Session, claimed_ids: list[int], now: datetime, settings: Settings, retry_after: dict[int, float]
+) -> dict[str, int]:
     counts: dict[int, dict[DeliveryStatus, int]] = defaultdict(dict)
     for notification_id, status, count in session.execute(
         select(Delivery.notification_id, Delivery.status, func.count())
-        .where(Delivery.notification_id.in_(claimed_ids)).group_by(Delivery.notification_id, Delivery.status)
+        .where(Delivery.notification_id.in_(claimed_ids))
+        .group_by(Delivery.notification_id, Delivery.status)
     ):
         counts[notification_id][status] = count
     done, summary = [], {"done": 0, "retry": 0, "exhausted": 0, "in_flight": 0}
@@ -250,14 +339,17 @@ def _finish(session: Session, claimed_ids: list[int], now: datetime, settings: S
         by_status = counts[notification_id]
         if by_status.get(DeliveryStatus.RETRY):
             if attempts >= settings.push_max_attempts:
-                session.execute(update(Delivery).where(Delivery.notification_id == notification_id,
-                                                       Delivery.status == DeliveryStatus.RETRY)
-                                .values(status=DeliveryStatus.FAILED, error_code="RETRIES_EXHAUSTED", updated_at=now))
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.notification_id == notification_id, Delivery.status == DeliveryStatus.RETRY)
+                    .values(status=DeliveryStatus.FAILED, error_code="RETRIES_EXHAUSTED", updated_at=now)
+                )
                 done.append(notification_id)
                 summary["exhausted"] += 1
                 continue
-            due = now + timedelta(seconds=retry_delay(attempts, retry_after.get(notification_id),
-                                                      settings.push_retry_base_seconds))
+            due = now + timedelta(
+                seconds=retry_delay(attempts, retry_after.get(notification_id), settings.push_retry_base_seconds)
+            )
             session.execute(update(Notification).where(Notification.id == notification_id).values(deliver_after=due))
             enqueue_after_commit(session, delivery_job(notification_id, due))
             summary["retry"] += 1
@@ -267,9 +359,12 @@ def _finish(session: Session, claimed_ids: list[int], now: datetime, settings: S
             done.append(notification_id)
             summary["done"] += 1
     if done:
-        session.execute(update(Notification).where(Notification.id.in_(done))
-                        .values(dispatch_status=DispatchStatus.DONE, dispatched_at=now)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(done))
+            .values(dispatch_status=DispatchStatus.DONE, dispatched_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return summary
 
 
@@ -300,7 +395,7 @@ def _send(batch: _Batch) -> dict[int, float]:
     rt = runtime_module.current()
     retry_after: dict[int, float] = {}
     for start in range(0, len(batch.messages), MAX_BATCH):
-        chunk = batch.messages[start:start + MAX_BATCH]
+        chunk = batch.messages[start : start + MAX_BATCH]
         results = rt.push_sender.send([message for _, _, message in chunk])
         with rt.db.unit_of_work() as session:
             record_results(session, chunk, results, utcnow(), batch.claim)
@@ -355,8 +450,11 @@ def deliver_notification(notification_id: int) -> str:
         rt = runtime_module.current()
         with rt.db.unit_of_work() as session:
             notification = session.get(Notification, notification_id)
-            if notification is not None and notification.dispatch_status is DispatchStatus.PENDING \
-                    and notification.deliver_after > utcnow() + timedelta(seconds=1):
+            if (
+                notification is not None
+                and notification.dispatch_status is DispatchStatus.PENDING
+                and notification.deliver_after > utcnow() + timedelta(seconds=1)
+            ):
                 return "not due yet"
         return "nothing to do"
     if result.get("done"):
@@ -375,15 +473,26 @@ def relay_undelivered(limit: int = 5000) -> int:
     with rt.db.unit_of_work() as session:
         lease_start = utcnow() - timedelta(seconds=rt.settings.delivery_lease_seconds)
         live_claim = (
-            select(Delivery.id).where(Delivery.notification_id == Notification.id,
-                                      Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at > lease_start)
+            select(Delivery.id)
+            .where(
+                Delivery.notification_id == Notification.id,
+                Delivery.status == DeliveryStatus.SENDING,
+                Delivery.claimed_at > lease_start,
+            )
             .exists()
         )
-        ids = list(session.scalars(
-            select(Notification.id).where(Notification.dispatch_status == DispatchStatus.PENDING,
-                                          Notification.deliver_after <= cutoff, ~live_claim)
-            .order_by(Notification.deliver_after).limit(limit)
-        ))
+        ids = list(
+            session.scalars(
+                select(Notification.id)
+                .where(
+                    Notification.dispatch_status == DispatchStatus.PENDING,
+                    Notification.deliver_after <= cutoff,
+                    ~live_claim,
+                )
+                .order_by(Notification.deliver_after)
+                .limit(limit)
+            )
+        )
     if ids:
         rt.job_queue.submit_many([delivery_job(notification_id) for notification_id in ids])
         log.info("relay: re-enqueued %d undelivered notification(s)", len(ids))
@@ -397,7 +506,8 @@ def prune_stale_devices() -> int:
     cutoff = now - timedelta(days=rt.settings.device_stale_days)
     with rt.db.unit_of_work() as session:
         result = session.execute(
-            update(Device).where(Device.active.is_(True), Device.last_seen_at < cutoff)
+            update(Device)
+            .where(Device.active.is_(True), Device.last_seen_at < cutoff)
             .values(active=False, deactivated_at=now, deactivated_reason="stale")
         )
         count = result.rowcount or 0

@@ -11,9 +11,17 @@ from lsso_mobile.errors import NotFound
 from lsso_mobile.models import Device, Platform
 
 
-def register_device(session: Session, member_id: int, token: str, platform: Platform, app_version: str,
-                    locale: str, now: datetime, max_devices: int,
-                    auth_session_id: str | None = None) -> tuple[Device, bool]:
+def register_device(
+    session: Session,
+    member_id: int,
+    token: str,
+    platform: Platform,
+    app_version: str,
+    locale: str,
+    now: datetime,
+    max_devices: int,
+    auth_session_id: str | None = None,
+) -> tuple[Device, bool]:
     """Register or refresh a token. A token seen on another member's account moves to this one.
 
     Returns (device, created). Past ``max_devices`` the least recently seen device is switched off.
@@ -33,10 +41,13 @@ def register_device(session: Session, member_id: int, token: str, platform: Plat
     device.deactivated_at = None
     device.deactivated_reason = None
     session.flush()
-    active = list(session.scalars(
-        select(Device).where(Device.member_id == member_id, Device.active.is_(True))
-        .order_by(Device.last_seen_at.desc(), Device.id.desc())
-    ))
+    active = list(
+        session.scalars(
+            select(Device)
+            .where(Device.member_id == member_id, Device.active.is_(True))
+            .order_by(Device.last_seen_at.desc(), Device.id.desc())
+        )
+    )
     for extra in active[max_devices:]:
         extra.active = False
         extra.deactivated_at = now
@@ -46,9 +57,11 @@ def register_device(session: Session, member_id: int, token: str, platform: Plat
 
 
 def list_devices(session: Session, member_id: int) -> list[Device]:
-    return list(session.scalars(
-        select(Device).where(Device.member_id == member_id, Device.active.is_(True)).order_by(Device.id)
-    ))
+    return list(
+        session.scalars(
+            select(Device).where(Device.member_id == member_id, Device.active.is_(True)).order_by(Device.id)
+        )
+    )
 
 
 def remove_device(session: Session, member_id: int, device_id: int, now: datetime) -> None:

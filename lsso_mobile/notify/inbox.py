@@ -69,23 +69,49 @@ class InboxItem:
 
     @classmethod
     def of_notice(cls, n: Notification) -> InboxItem:
-        return cls(NOTICE, n.id, n.category, n.critical, n.title_lo, n.body_lo, n.title_en, n.body_en,
-                   dict(n.data or {}), n.created_at, n.updated_at, n.read_at)
+        return cls(
+            NOTICE,
+            n.id,
+            n.category,
+            n.critical,
+            n.title_lo,
+            n.body_lo,
+            n.title_en,
+            n.body_en,
+            dict(n.data or {}),
+            n.created_at,
+            n.updated_at,
+            n.read_at,
+        )
 
     @classmethod
     def of_broadcast(cls, b: Broadcast, read_at: datetime | None, now: datetime) -> InboxItem:
         expired = b.expires_at <= now
         removed = b.status is BroadcastStatus.WITHDRAWN or expired
-        changed = max(t for t in (b.published_at, read_at, b.withdrawn_at, b.expires_at if expired else None)
-                      if t is not None)
-        return cls(BROADCAST, b.id, b.category, b.critical, "" if removed else b.title_lo,
-                   "" if removed else b.body_lo, "" if removed else b.title_en, "" if removed else b.body_en,
-                   {"deep_link": f"lsso://inbox/broadcasts/{b.id}"}, b.published_at, changed, read_at, b.expires_at,
-                   removed)
+        changed = max(
+            t for t in (b.published_at, read_at, b.withdrawn_at, b.expires_at if expired else None) if t is not None
+        )
+        return cls(
+            BROADCAST,
+            b.id,
+            b.category,
+            b.critical,
+            "" if removed else b.title_lo,
+            "" if removed else b.body_lo,
+            "" if removed else b.title_en,
+            "" if removed else b.body_en,
+            {"deep_link": f"lsso://inbox/broadcasts/{b.id}"},
+            b.published_at,
+            changed,
+            read_at,
+            b.expires_at,
+            removed,
+        )
 
 
-def member_broadcasts(session: Session, member_id: int, now: datetime,
-                      removed_since: datetime | None = None) -> list[tuple[Broadcast, datetime | None]]:
+def member_broadcasts(
+    session: Session, member_id: int, now: datetime, removed_since: datetime | None = None
+) -> list[tuple[Broadcast, datetime | None]]:
     """Current broadcasts this member is in the audience of, with when the member read each.
 
     With ``removed_since``, also those withdrawn or expired after that time (for delta sync to remove
@@ -93,38 +119,58 @@ def member_broadcasts(session: Session, member_id: int, now: datetime,
     sent = Broadcast.status.in_([BroadcastStatus.SENDING, BroadcastStatus.SENT])
     shown = and_(sent, Broadcast.expires_at > now)
     if removed_since is not None:
-        shown = or_(shown,
-                    and_(Broadcast.status == BroadcastStatus.WITHDRAWN, Broadcast.withdrawn_at > removed_since),
-                    and_(sent, Broadcast.expires_at > removed_since, Broadcast.expires_at <= now))
-    candidates = list(session.scalars(
-        select(Broadcast).where(shown, Broadcast.published_at.is_not(None), Broadcast.published_at <= now)
-        .order_by(Broadcast.published_at.desc()).limit(MAX_CURRENT_BROADCASTS)
-    ))
+        shown = or_(
+            shown,
+            and_(Broadcast.status == BroadcastStatus.WITHDRAWN, Broadcast.withdrawn_at > removed_since),
+            and_(sent, Broadcast.expires_at > removed_since, Broadcast.expires_at <= now),
+        )
+    candidates = list(
+        session.scalars(
+            select(Broadcast)
+            .where(shown, Broadcast.published_at.is_not(None), Broadcast.published_at <= now)
+            .order_by(Broadcast.published_at.desc())
+            .limit(MAX_CURRENT_BROADCASTS)
+        )
+    )
     if not candidates:
         return []
     facts = member_facts(session, member_id, now)
     broadcasts = [b for b in candidates if Audience.from_json(b.audience).matches(facts)]
     if not broadcasts:
         return []
-    reads = dict(session.execute(
-        select(BroadcastRead.broadcast_id, BroadcastRead.read_at)
-        .where(BroadcastRead.member_id == member_id, BroadcastRead.broadcast_id.in_([b.id for b in broadcasts]))
-    ).all())
+    reads = dict(
+        session.execute(
+            select(BroadcastRead.broadcast_id, BroadcastRead.read_at).where(
+                BroadcastRead.member_id == member_id, BroadcastRead.broadcast_id.in_([b.id for b in broadcasts])
+            )
+        ).all()
+    )
     return [(b, reads.get(b.id)) for b in broadcasts]
 
 
 def _notices_before(query: Any, position: InboxPosition) -> Any:
     if position.kind == BROADCAST:  # at equal times notices sort below broadcasts
         return query.where(Notification.created_at <= position.time)
-    return query.where(or_(Notification.created_at < position.time,
-                           and_(Notification.created_at == position.time, Notification.id < position.id)))
+    return query.where(
+        or_(
+            Notification.created_at < position.time,
+            and_(Notification.created_at == position.time, Notification.id < position.id),
+        )
+    )
 
 
 Matched = list[tuple[Broadcast, datetime | None]]
 
 
-def list_inbox(session: Session, member_id: int, before: InboxPosition | None, updated_since: datetime | None,
-               limit: int, now: datetime, matched: Matched | None = None) -> list[InboxItem]:
+def list_inbox(
+    session: Session,
+    member_id: int,
+    before: InboxPosition | None,
+    updated_since: datetime | None,
+    limit: int,
+    now: datetime,
+    matched: Matched | None = None,
+) -> list[InboxItem]:
     """Up to ``limit`` items, newest first; with ``updated_since`` only those changed since (withdrawn
     broadcasts included, marked, so the app can remove them). ``matched``: member_broadcasts(...,
     removed_since=updated_since), if the caller has it already."""
@@ -133,27 +179,38 @@ def list_inbox(session: Session, member_id: int, before: InboxPosition | None, u
         query = _notices_before(query, before)
     if updated_since is not None:
         query = query.where(Notification.updated_at > updated_since)
-    notices = [InboxItem.of_notice(n) for n in session.scalars(
-        query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))]
+    notices = [
+        InboxItem.of_notice(n)
+        for n in session.scalars(query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit))
+    ]
     if matched is None:
         matched = member_broadcasts(session, member_id, now, removed_since=updated_since)
     broadcasts = [InboxItem.of_broadcast(b, read_at, now) for b, read_at in matched]
-    broadcasts = [item for item in broadcasts
-                  if (before is None or item.position.key() < before.key())
-                  and (updated_since is None or item.updated_at > updated_since)]
+    broadcasts = [
+        item
+        for item in broadcasts
+        if (before is None or item.position.key() < before.key())
+        and (updated_since is None or item.updated_at > updated_since)
+    ]
     return sorted(notices + broadcasts, key=lambda item: item.position.key(), reverse=True)[:limit]
 
 
 def unread_count(session: Session, member_id: int, now: datetime, matched: Matched | None = None) -> int:
-    notices = session.scalar(
-        select(func.count()).select_from(Notification)
-        .where(Notification.member_id == member_id, Notification.read_at.is_(None))
-    ) or 0
+    notices = (
+        session.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.member_id == member_id, Notification.read_at.is_(None))
+        )
+        or 0
+    )
     if matched is None:
         matched = member_broadcasts(session, member_id, now)
-    return notices + sum(1 for b, read_at in matched
-                         if read_at is None and b.status is not BroadcastStatus.WITHDRAWN and b.expires_at > now)
-
+    return notices + sum(
+        1
+        for b, read_at in matched
+        if read_at is None and b.status is not BroadcastStatus.WITHDRAWN and b.expires_at > now
+    )
 
 
 def mark_read(session: Session, member_id: int, notification_id: int, now: datetime) -> InboxItem:
@@ -170,9 +227,11 @@ def _record_reads(session: Session, member_id: int, broadcast_ids: list[int], no
     if not broadcast_ids:
         return
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(BroadcastRead).values([{"broadcast_id": b, "member_id": member_id, "read_at": now}
-                                                  for b in broadcast_ids])
-                    .on_conflict_do_nothing(index_elements=["broadcast_id", "member_id"]))
+    session.execute(
+        insert(BroadcastRead)
+        .values([{"broadcast_id": b, "member_id": member_id, "read_at": now} for b in broadcast_ids])
+        .on_conflict_do_nothing(index_elements=["broadcast_id", "member_id"])
+    )
 
 
 def mark_broadcast_read(session: Session, member_id: int, broadcast_id: int, now: datetime) -> InboxItem:
@@ -187,7 +246,8 @@ def mark_broadcast_read(session: Session, member_id: int, broadcast_id: int, now
 
 def mark_all_read(session: Session, member_id: int, now: datetime) -> int:
     result = session.execute(
-        update(Notification).where(Notification.member_id == member_id, Notification.read_at.is_(None))
+        update(Notification)
+        .where(Notification.member_id == member_id, Notification.read_at.is_(None))
         .values(read_at=now, updated_at=now)
     )
     unread_broadcasts = [b.id for b, read_at in member_broadcasts(session, member_id, now) if read_at is None]

@@ -23,12 +23,20 @@ def delivery_job(notification_id: int, at: datetime | None = None) -> JobRequest
     """Now: joins the ``push`` ready list, sent in batches of 500. Later (``at``): its own scheduled job."""
     from lsso_mobile.notify.delivery import deliver_notification
 
-    return JobRequest(deliver_notification, (notification_id,), QUEUE_PUSH, at=at, timeout=PUSH_JOB_TIMEOUT_SECONDS,
-                      coalesce="push")
+    return JobRequest(
+        deliver_notification, (notification_id,), QUEUE_PUSH, at=at, timeout=PUSH_JOB_TIMEOUT_SECONDS, coalesce="push"
+    )
 
 
-def record_notification(session: Session, member_id: int, template_key: str, params: dict[str, Any],
-                        now: datetime, *, collapse_key: str | None = None) -> Notification:
+def record_notification(
+    session: Session,
+    member_id: int,
+    template_key: str,
+    params: dict[str, Any],
+    now: datetime,
+    *,
+    collapse_key: str | None = None,
+) -> Notification:
     template = TEMPLATES[template_key]
     notice = render(template_key, params)
     preferences = get_preferences(session, member_id)
@@ -40,10 +48,20 @@ def record_notification(session: Session, member_id: int, template_key: str, par
         else:
             deliver_after = quiet_period_end(now, preferences.quiet_start, preferences.quiet_end) or now
     notification = Notification(
-        member_id=member_id, category=template.category, template=template_key, critical=template.critical,
-        title_lo=notice.title_lo, body_lo=notice.body_lo, title_en=notice.title_en, body_en=notice.body_en,
-        data={"deep_link": notice.deep_link}, collapse_key=collapse_key, created_at=now, updated_at=now,
-        deliver_after=deliver_after, dispatch_status=status,
+        member_id=member_id,
+        category=template.category,
+        template=template_key,
+        critical=template.critical,
+        title_lo=notice.title_lo,
+        body_lo=notice.body_lo,
+        title_en=notice.title_en,
+        body_en=notice.body_en,
+        data={"deep_link": notice.deep_link},
+        collapse_key=collapse_key,
+        created_at=now,
+        updated_at=now,
+        deliver_after=deliver_after,
+        dispatch_status=status,
     )
     session.add(notification)
     session.flush()

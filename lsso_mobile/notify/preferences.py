@@ -37,23 +37,29 @@ def quiet_period_end(now: datetime, quiet_start: time | None, quiet_end: time | 
 def get_preferences(session: Session, member_id: int) -> NotificationPreference:
     preference = session.get(NotificationPreference, member_id)
     if preference is None:
-        preference = NotificationPreference(member_id=member_id, muted_categories=[], quiet_start=None,
-                                            quiet_end=None)
+        preference = NotificationPreference(member_id=member_id, muted_categories=[], quiet_start=None, quiet_end=None)
     return preference
 
 
 def mutable_categories() -> list[str]:
     """Categories a member may mute: those with at least one non-critical template, or no template yet."""
     always_critical = {
-        category for category in CATEGORIES
+        category
+        for category in CATEGORIES
         if (templates := [t for t in TEMPLATES.values() if t.category == category])
         and all(t.critical for t in templates)
     }
     return [c for c in CATEGORIES if c not in always_critical]
 
 
-def update_preferences(session: Session, member_id: int, muted_categories: list[str] | None,
-                       quiet_start: time | None, quiet_end: time | None, set_quiet: bool) -> NotificationPreference:
+def update_preferences(
+    session: Session,
+    member_id: int,
+    muted_categories: list[str] | None,
+    quiet_start: time | None,
+    quiet_end: time | None,
+    set_quiet: bool,
+) -> NotificationPreference:
     preference = session.get(NotificationPreference, member_id)
     if preference is None:
         preference = NotificationPreference(member_id=member_id, muted_categories=[])
@@ -65,8 +71,9 @@ def update_preferences(session: Session, member_id: int, muted_categories: list[
         preference.muted_categories = sorted(set(muted_categories))
     if set_quiet:
         if (quiet_start is None) != (quiet_end is None):
-            raise InvalidInput("Give both quiet_start and quiet_end, or neither.",
-                               errors={"quiet_end": ["give both or neither"]})
+            raise InvalidInput(
+                "Give both quiet_start and quiet_end, or neither.", errors={"quiet_end": ["give both or neither"]}
+            )
         preference.quiet_start, preference.quiet_end = quiet_start, quiet_end
     session.flush()
     return preference

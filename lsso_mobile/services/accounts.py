@@ -66,8 +66,15 @@ def _subject(kind: str, account_id: int) -> str:
     return f"{kind}:{account_id}"
 
 
-def _issue(session: Session, settings: Settings, keyring: KeyRing, auth_session: AuthSession, role: str,
-           office_id: int | None, now: datetime) -> TokenPair:
+def _issue(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    auth_session: AuthSession,
+    role: str,
+    office_id: int | None,
+    now: datetime,
+) -> TokenPair:
     if auth_session.member_id:
         kind, account_id = "member", auth_session.member_id
     elif auth_session.staff_id:
@@ -76,8 +83,9 @@ def _issue(session: Session, settings: Settings, keyring: KeyRing, auth_session:
         kind, account_id = "client", auth_session.integration_client_id
     subject = _subject(kind, account_id)
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
-    access, _ = keyring.encode(subject, "access", access_lifetime, now, role=role, sid=auth_session.id,
-                               office=office_id)
+    access, _ = keyring.encode(
+        subject, "access", access_lifetime, now, role=role, sid=auth_session.id, office=office_id
+    )
     refresh_lifetime = timedelta(days=settings.refresh_token_days)
     refresh, jti = keyring.encode(subject, "refresh", refresh_lifetime, now, sid=auth_session.id)
     session.add(RefreshToken(jti=jti, session_id=auth_session.id, issued_at=now, expires_at=now + refresh_lifetime))
@@ -85,17 +93,21 @@ def _issue(session: Session, settings: Settings, keyring: KeyRing, auth_session:
     return TokenPair(access, refresh, int(access_lifetime.total_seconds()), role)
 
 
-def _open_session(session: Session, now: datetime, *, member: Member | None = None,
-                  staff: StaffUser | None = None) -> AuthSession:
-    auth_session = AuthSession(id=str(uuid.uuid4()), member_id=member.id if member else None,
-                               staff_id=staff.id if staff else None, created_at=now)
+def _open_session(
+    session: Session, now: datetime, *, member: Member | None = None, staff: StaffUser | None = None
+) -> AuthSession:
+    auth_session = AuthSession(
+        id=str(uuid.uuid4()),
+        member_id=member.id if member else None,
+        staff_id=staff.id if staff else None,
+        created_at=now,
+    )
     session.add(auth_session)
     session.flush()
     return auth_session
 
 
-def _check_secret(account: Member | StaffUser, stored: str, secret: str, settings: Settings,
-                  now: datetime) -> None:
+def _check_secret(account: Member | StaffUser, stored: str, secret: str, settings: Settings, now: datetime) -> None:
     """Verify a PIN or password with per-account lockout; failures are kept even though we raise."""
     if account.locked_until is not None and account.locked_until > now:
         raise AccountLocked(account.locked_until, now)
@@ -110,14 +122,27 @@ def _check_secret(account: Member | StaffUser, stored: str, secret: str, setting
     account.locked_until = None
 
 
-def sign_up_member(session: Session, settings: Settings, keyring: KeyRing, phone: str, code: str, pin: str,
-                   language: Language, now: datetime) -> TokenPair:
+def sign_up_member(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    phone: str,
+    code: str,
+    pin: str,
+    language: Language,
+    now: datetime,
+) -> TokenPair:
     # The code first: without it, nobody learns whether the number has an account.
     consume_code(session, settings, phone, code, now)
     if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
         raise Conflict("This phone number already has an account; sign in or reset the PIN.", keep_changes=True)
-    member = Member(phone=phone, pin_hash=hash_secret(pin, settings.password_hashing), language=language,
-                    created_at=now, updated_at=now)
+    member = Member(
+        phone=phone,
+        pin_hash=hash_secret(pin, settings.password_hashing),
+        language=language,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(member)
     session.flush()
     return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
@@ -126,9 +151,15 @@ def sign_up_member(session: Session, settings: Settings, keyring: KeyRing, phone
 @contextmanager
 def _counting_failures(session: Session, settings: Settings, client_ip: str, now: datetime) -> Iterator[None]:
     """Refuse a client IP with too many recent failures; count this attempt if it fails."""
-    check_window_limit(session, SignInFailure.created_at, SignInFailure.client_ip == client_ip,
-                       settings.login_failures_per_ip, timedelta(minutes=settings.lockout_minutes), now,
-                       "Too many failed sign-ins from this network; try again later.")
+    check_window_limit(
+        session,
+        SignInFailure.created_at,
+        SignInFailure.client_ip == client_ip,
+        settings.login_failures_per_ip,
+        timedelta(minutes=settings.lockout_minutes),
+        now,
+        "Too many failed sign-ins from this network; try again later.",
+    )
     try:
         yield
     except (NotAuthenticated, AccountLocked) as exc:
@@ -137,8 +168,9 @@ def _counting_failures(session: Session, settings: Settings, client_ip: str, now
         raise
 
 
-def sign_in_member(session: Session, settings: Settings, keyring: KeyRing, phone: str, pin: str,
-                   now: datetime, client_ip: str) -> TokenPair:
+def sign_in_member(
+    session: Session, settings: Settings, keyring: KeyRing, phone: str, pin: str, now: datetime, client_ip: str
+) -> TokenPair:
     with _counting_failures(session, settings, client_ip, now):
         member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
         if member is None:
@@ -147,12 +179,12 @@ def sign_in_member(session: Session, settings: Settings, keyring: KeyRing, phone
         _check_secret(member, member.pin_hash, pin, settings, now)
     if needs_rehash(member.pin_hash, settings.password_hashing):
         member.pin_hash = hash_secret(pin, settings.password_hashing)
-    return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER,
-                  None, now)
+    return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
 
 
-def sign_in_staff(session: Session, settings: Settings, keyring: KeyRing, username: str, password: str,
-                  now: datetime, client_ip: str) -> TokenPair:
+def sign_in_staff(
+    session: Session, settings: Settings, keyring: KeyRing, username: str, password: str, now: datetime, client_ip: str
+) -> TokenPair:
     with _counting_failures(session, settings, client_ip, now):
         staff = session.scalars(
             select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
@@ -161,24 +193,28 @@ def sign_in_staff(session: Session, settings: Settings, keyring: KeyRing, userna
             verify_secret(None, password, settings.password_hashing)
             raise NotAuthenticated("The sign-in details are wrong.")
         _check_secret(staff, staff.password_hash, password, settings, now)
-    return _issue(session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value,
-                  staff.office_id, now)
+    return _issue(
+        session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value, staff.office_id, now
+    )
 
 
 def revoke_session(session: Session, session_id: str, reason: str, now: datetime) -> None:
     """End one sign-in: its tokens stop working and the phone it registered gets no more pushes."""
     session.execute(
-        update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
     _switch_off_devices(session, Device.auth_session_id == session_id, now, reason)
 
 
-def revoke_all_sessions(session: Session, now: datetime, reason: str, *, member_id: int | None = None,
-                        staff_id: int | None = None) -> None:
+def revoke_all_sessions(
+    session: Session, now: datetime, reason: str, *, member_id: int | None = None, staff_id: int | None = None
+) -> None:
     condition = AuthSession.member_id == member_id if member_id is not None else AuthSession.staff_id == staff_id
     session.execute(
-        update(AuthSession).where(condition, AuthSession.revoked_at.is_(None))
+        update(AuthSession)
+        .where(condition, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
     if member_id is not None:
@@ -187,14 +223,16 @@ def revoke_all_sessions(session: Session, now: datetime, reason: str, *, member_
 
 def _switch_off_devices(session: Session, condition: Any, now: datetime, reason: str) -> None:
     session.execute(
-        update(Device).where(condition, Device.active.is_(True))
+        update(Device)
+        .where(condition, Device.active.is_(True))
         .values(active=False, deactivated_at=now, deactivated_reason=reason[:32])
         .execution_options(synchronize_session=False)
     )
 
 
-def refresh_tokens(session: Session, settings: Settings, keyring: KeyRing, refresh_token: str,
-                   now: datetime) -> TokenPair:
+def refresh_tokens(
+    session: Session, settings: Settings, keyring: KeyRing, refresh_token: str, now: datetime
+) -> TokenPair:
     verified = keyring.decode(refresh_token, "refresh")
     stored = session.scalars(
         select(RefreshToken).where(RefreshToken.jti == verified.claims["jti"]).with_for_update()
@@ -206,8 +244,9 @@ def refresh_tokens(session: Session, settings: Settings, keyring: KeyRing, refre
         raise NotAuthenticated("This session has ended; sign in again.")
     if stored.used_at is not None:
         revoke_session(session, auth_session.id, "refresh_reuse", now)
-        raise NotAuthenticated("This refresh token was already used; the session is ended for safety.",
-                               keep_changes=True)
+        raise NotAuthenticated(
+            "This refresh token was already used; the session is ended for safety.", keep_changes=True
+        )
     stored.used_at = now
     if auth_session.integration_client_id is not None:
         raise NotAuthenticated("Machine clients ask for a new token with their credentials.")
@@ -244,12 +283,14 @@ def authenticate_access_token(session: Session, keyring: KeyRing, access_token: 
     staff = session.get(StaffUser, account_id)
     if staff is None or not staff.active:
         raise NotAuthenticated("This account is disabled.")
-    return Principal(kind=kind, id=account_id, role=staff.role.value, office_id=staff.office_id,
-                     session_id=auth_session.id)
+    return Principal(
+        kind=kind, id=account_id, role=staff.role.value, office_id=staff.office_id, session_id=auth_session.id
+    )
 
 
-def change_pin(session: Session, settings: Settings, member_id: int, current_pin: str, new_pin: str,
-               now: datetime) -> None:
+def change_pin(
+    session: Session, settings: Settings, member_id: int, current_pin: str, new_pin: str, now: datetime
+) -> None:
     member = session.get(Member, member_id, with_for_update=True)
     if member is None:
         raise NotFound("No such member.")
@@ -271,8 +312,15 @@ def reset_pin(session: Session, settings: Settings, phone: str, code: str, new_p
     revoke_all_sessions(session, now, "pin_reset", member_id=member.id)
 
 
-def link_member_number(session: Session, settings: Settings, member_id: int, member_number: str,
-                       date_of_birth: date, code: str, now: datetime) -> InsuredPerson:
+def link_member_number(
+    session: Session,
+    settings: Settings,
+    member_id: int,
+    member_number: str,
+    date_of_birth: date,
+    code: str,
+    now: datetime,
+) -> InsuredPerson:
     """Link the app account to an existing LSSO record (member number + date of birth + phone code)."""
     member = session.get(Member, member_id, with_for_update=True)
     if member is None:
@@ -282,14 +330,13 @@ def link_member_number(session: Session, settings: Settings, member_id: int, mem
     open_application = session.scalar(
         select(RegistrationApplication.id).where(
             RegistrationApplication.member_id == member.id,
-            RegistrationApplication.status.in_((ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)))
+            RegistrationApplication.status.in_((ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)),
+        )
     )
     if open_application is not None:
         raise Conflict("You have a registration application in progress; it must be decided first.")
     consume_code(session, settings, member.phone, code, now)
-    person = session.scalars(
-        select(InsuredPerson).where(InsuredPerson.member_number == member_number.strip())
-    ).first()
+    person = session.scalars(select(InsuredPerson).where(InsuredPerson.member_number == member_number.strip())).first()
     # One answer for "no such number" and "wrong date of birth", and every try uses up the code
     # (kept even though we fail), so guesses cost one SMS code each: at most 3 per 15 minutes.
     if person is None or person.date_of_birth != date_of_birth:
@@ -301,8 +348,15 @@ def link_member_number(session: Session, settings: Settings, member_id: int, mem
     return person
 
 
-def create_staff_user(session: Session, settings: Settings, username: str, password: str, role: StaffRole,
-                      display_name: str, office_id: int | None) -> StaffUser:
+def create_staff_user(
+    session: Session,
+    settings: Settings,
+    username: str,
+    password: str,
+    role: StaffRole,
+    display_name: str,
+    office_id: int | None,
+) -> StaffUser:
     username = username.strip().lower()
     if role is StaffRole.OFFICER and office_id is None:
         raise InvalidInput("An officer must belong to an office.", errors={"office": ["required for officers"]})
@@ -310,9 +364,13 @@ def create_staff_user(session: Session, settings: Settings, username: str, passw
         raise InvalidInput("Staff passwords need at least 10 characters.", errors={"password": ["too short"]})
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
         raise Conflict(f"The username {username!r} is taken.")
-    staff = StaffUser(username=username, display_name=display_name,
-                      password_hash=hash_secret(password, settings.password_hashing), role=role,
-                      office_id=office_id)
+    staff = StaffUser(
+        username=username,
+        display_name=display_name,
+        password_hash=hash_secret(password, settings.password_hashing),
+        role=role,
+        office_id=office_id,
+    )
     session.add(staff)
     session.flush()
     return staff
@@ -321,15 +379,23 @@ def create_staff_user(session: Session, settings: Settings, username: str, passw
 def create_integration_client(session: Session, settings: Settings, name: str) -> tuple[IntegrationClient, str]:
     """A new machine client; returns it and its secret, which is shown once and stored only hashed."""
     secret = secrets.token_urlsafe(32)
-    client = IntegrationClient(client_id=f"core-{secrets.token_hex(6)}", name=name,
-                               secret_hash=hash_secret(secret, settings.password_hashing))
+    client = IntegrationClient(
+        client_id=f"core-{secrets.token_hex(6)}", name=name, secret_hash=hash_secret(secret, settings.password_hashing)
+    )
     session.add(client)
     session.flush()
     return client, secret
 
 
-def client_token(session: Session, settings: Settings, keyring: KeyRing, client_id: str, client_secret: str,
-                 now: datetime, client_ip: str) -> TokenPair:
+def client_token(
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    client_id: str,
+    client_secret: str,
+    now: datetime,
+    client_ip: str,
+) -> TokenPair:
     """OAuth2-style client credentials: an access token with role ``core`` (no refresh token use)."""
     with _counting_failures(session, settings, client_ip, now):
         client = session.scalars(select(IntegrationClient).where(IntegrationClient.client_id == client_id)).first()

@@ -51,14 +51,22 @@ class Audience:
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Audience:
         data = data or {}
-        return cls(provinces=tuple(sorted(set(data.get("provinces") or ()))),
-                   districts=tuple(sorted(set(data.get("districts") or ()))),
-                   schemes=tuple(sorted(set(data.get("schemes") or ()))),
-                   in_arrears=bool(data.get("in_arrears")), pending_application=bool(data.get("pending_application")))
+        return cls(
+            provinces=tuple(sorted(set(data.get("provinces") or ()))),
+            districts=tuple(sorted(set(data.get("districts") or ()))),
+            schemes=tuple(sorted(set(data.get("schemes") or ()))),
+            in_arrears=bool(data.get("in_arrears")),
+            pending_application=bool(data.get("pending_application")),
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"provinces": list(self.provinces), "districts": list(self.districts), "schemes": list(self.schemes),
-                "in_arrears": self.in_arrears, "pending_application": self.pending_application}
+        return {
+            "provinces": list(self.provinces),
+            "districts": list(self.districts),
+            "schemes": list(self.schemes),
+            "in_arrears": self.in_arrears,
+            "pending_application": self.pending_application,
+        }
 
     @property
     def everyone(self) -> bool:
@@ -67,7 +75,8 @@ class Audience:
     def matches(self, member: MemberFacts) -> bool:
         """The same test as ``audience_condition``, on one member's facts (the inbox checks many broadcasts)."""
         if (self.provinces or self.districts) and not (
-                member.province in self.provinces or member.district in self.districts):
+            member.province in self.provinces or member.district in self.districts
+        ):
             return False
         if self.schemes and member.scheme not in self.schemes:
             return False
@@ -102,10 +111,13 @@ class MemberFacts:
 
 def member_facts(session: Session, member_id: int, now: datetime) -> MemberFacts:
     row = session.execute(
-        with_member_area(select(province_of_member(),
-                                func.coalesce(InsuredPerson.district_code, Office.district_code),
-                                InsuredPerson.scheme).select_from(Member))
-        .where(Member.id == member_id)
+        with_member_area(
+            select(
+                province_of_member(),
+                func.coalesce(InsuredPerson.district_code, Office.district_code),
+                InsuredPerson.scheme,
+            ).select_from(Member)
+        ).where(Member.id == member_id)
     ).one()
     province, district, scheme = row
     return MemberFacts(member_id, province, district, scheme.value if scheme is not None else None, session, now)
@@ -118,8 +130,9 @@ def province_of_member() -> ColumnElement[str]:
 
 def with_member_area(query: Select) -> Select:
     """Outer-join what a member's area comes from onto a query that has ``members`` (for counting by province)."""
-    return (query.outerjoin(InsuredPerson, InsuredPerson.id == Member.insured_person_id)
-            .outerjoin(Office, Office.id == Member.office_id))
+    return query.outerjoin(InsuredPerson, InsuredPerson.id == Member.insured_person_id).outerjoin(
+        Office, Office.id == Member.office_id
+    )
 
 
 def latest_overdue_period(session: Session, scheme: Scheme, now: datetime) -> str:
@@ -134,15 +147,25 @@ def _in_arrears(session: Session, now: datetime) -> ColumnElement[bool]:
     """An unpaid month whose payment date has passed, not paid under another record (as the summary counts)."""
     paid = aliased(Contribution)
     unpaid = Contribution
-    overdue_by_scheme = or_(*(
-        and_(InsuredPerson.scheme == scheme, unpaid.period <= latest_overdue_period(session, scheme, now))
-        for scheme in Scheme
-    ))
+    overdue_by_scheme = or_(
+        *(
+            and_(InsuredPerson.scheme == scheme, unpaid.period <= latest_overdue_period(session, scheme, now))
+            for scheme in Scheme
+        )
+    )
     return Member.insured_person_id.in_(
-        select(unpaid.insured_person_id).join(InsuredPerson, InsuredPerson.id == unpaid.insured_person_id).where(
-            unpaid.status == ContributionStatus.UNPAID, overdue_by_scheme,
-            ~exists(select(paid.id).where(paid.insured_person_id == unpaid.insured_person_id,
-                                          paid.period == unpaid.period, paid.status.in_(CONTRIBUTED))),
+        select(unpaid.insured_person_id)
+        .join(InsuredPerson, InsuredPerson.id == unpaid.insured_person_id)
+        .where(
+            unpaid.status == ContributionStatus.UNPAID,
+            overdue_by_scheme,
+            ~exists(
+                select(paid.id).where(
+                    paid.insured_person_id == unpaid.insured_person_id,
+                    paid.period == unpaid.period,
+                    paid.status.in_(CONTRIBUTED),
+                )
+            ),
         )
     )
 
@@ -162,19 +185,28 @@ def audience_condition(session: Session, audience: Audience, now: datetime) -> C
         person_area.append(InsuredPerson.district_code.in_(audience.districts))
         office_area.append(Office.district_code.in_(audience.districts))
     if person_area:
-        conditions.append(or_(
-            Member.insured_person_id.in_(select(InsuredPerson.id).where(or_(*person_area))),
-            and_(Member.insured_person_id.is_(None),
-                 Member.office_id.in_(select(Office.id).where(or_(*office_area)))),
-        ))
+        conditions.append(
+            or_(
+                Member.insured_person_id.in_(select(InsuredPerson.id).where(or_(*person_area))),
+                and_(
+                    Member.insured_person_id.is_(None), Member.office_id.in_(select(Office.id).where(or_(*office_area)))
+                ),
+            )
+        )
     if audience.schemes:
-        conditions.append(Member.insured_person_id.in_(
-            select(InsuredPerson.id).where(InsuredPerson.scheme.in_([Scheme(s) for s in audience.schemes]))))
+        conditions.append(
+            Member.insured_person_id.in_(
+                select(InsuredPerson.id).where(InsuredPerson.scheme.in_([Scheme(s) for s in audience.schemes]))
+            )
+        )
     if audience.in_arrears:
         conditions.append(_in_arrears(session, now))
     if audience.pending_application:
-        conditions.append(Member.id.in_(select(RegistrationApplication.member_id)
-                                        .where(RegistrationApplication.status.in_(PENDING_APPLICATION))))
+        conditions.append(
+            Member.id.in_(
+                select(RegistrationApplication.member_id).where(RegistrationApplication.status.in_(PENDING_APPLICATION))
+            )
+        )
     return and_(true(), *conditions)
 
 
@@ -195,10 +227,15 @@ def audience_size(session: Session, audience: Audience, now: datetime) -> Audien
         # The device count hashes the audience's member ids: in memory, not in batches spilled to disk.
         session.execute(text("SET LOCAL work_mem = '64MB'"))
     members = session.scalar(select(func.count()).select_from(Member).where(condition)) or 0
-    devices = session.scalar(
-        select(func.count()).select_from(Device).join(Member, Member.id == Device.member_id)
-        .where(Device.active.is_(True), condition)
-    ) or 0
+    devices = (
+        session.scalar(
+            select(func.count())
+            .select_from(Device)
+            .join(Member, Member.id == Device.member_id)
+            .where(Device.active.is_(True), condition)
+        )
+        or 0
+    )
     return AudienceSize(members, devices)
 
 

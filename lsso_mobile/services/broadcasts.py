@@ -53,10 +53,20 @@ class BroadcastDraft:
     expires_at: datetime | None
 
 
-def record_event(session: Session, broadcast_id: int, action: str, status: BroadcastStatus, staff_id: int | None,
-                 now: datetime, note: str | None = None) -> None:
-    session.add(BroadcastEvent(broadcast_id=broadcast_id, action=action, status=status, staff_id=staff_id, note=note,
-                               created_at=now))
+def record_event(
+    session: Session,
+    broadcast_id: int,
+    action: str,
+    status: BroadcastStatus,
+    staff_id: int | None,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    session.add(
+        BroadcastEvent(
+            broadcast_id=broadcast_id, action=action, status=status, staff_id=staff_id, note=note, created_at=now
+        )
+    )
 
 
 def _check_audience(session: Session, audience: Audience) -> None:
@@ -76,12 +86,14 @@ def _check_audience(session: Session, audience: Audience) -> None:
 def _timing(draft: BroadcastDraft, now: datetime) -> tuple[datetime | None, datetime]:
     start = draft.send_at or now
     if draft.send_at is not None and not now < draft.send_at <= now + MAX_SCHEDULE_AHEAD:
-        raise InvalidInput("send_at must be in the future, at most 90 days ahead.",
-                           errors={"send_at": ["out of range"]})
+        raise InvalidInput(
+            "send_at must be in the future, at most 90 days ahead.", errors={"send_at": ["out of range"]}
+        )
     expires_at = draft.expires_at or start + DEFAULT_LIFETIME
     if not start + timedelta(hours=1) <= expires_at <= start + MAX_LIFETIME:
-        raise InvalidInput("expires_at must be between 1 hour and 90 days after sending.",
-                           errors={"expires_at": ["out of range"]})
+        raise InvalidInput(
+            "expires_at must be between 1 hour and 90 days after sending.", errors={"expires_at": ["out of range"]}
+        )
     return draft.send_at, expires_at
 
 
@@ -89,10 +101,19 @@ def create_broadcast(session: Session, author: Principal, draft: BroadcastDraft,
     _check_audience(session, draft.audience)
     send_at, expires_at = _timing(draft, now)
     broadcast = Broadcast(
-        title_lo=draft.title_lo, body_lo=draft.body_lo, title_en=draft.title_en, body_en=draft.body_en,
-        category=draft.category, critical=draft.critical, audience=draft.audience.to_json(),
-        status=BroadcastStatus.DRAFT, send_at=send_at, expires_at=expires_at, created_by=author.id,
-        created_at=now, updated_at=now,
+        title_lo=draft.title_lo,
+        body_lo=draft.body_lo,
+        title_en=draft.title_en,
+        body_en=draft.body_en,
+        category=draft.category,
+        critical=draft.critical,
+        audience=draft.audience.to_json(),
+        status=BroadcastStatus.DRAFT,
+        send_at=send_at,
+        expires_at=expires_at,
+        created_by=author.id,
+        created_at=now,
+        updated_at=now,
     )
     session.add(broadcast)
     session.flush()
@@ -112,12 +133,15 @@ def get_broadcast(session: Session, broadcast_id: int, *, lock: bool = False) ->
 
 def _require(broadcast: Broadcast, allowed: tuple[BroadcastStatus, ...], action: str) -> None:
     if broadcast.status not in allowed:
-        raise Conflict(f"A broadcast that is {broadcast.status.value} cannot be {action}.",
-                       errors={"status": [broadcast.status.value]})
+        raise Conflict(
+            f"A broadcast that is {broadcast.status.value} cannot be {action}.",
+            errors={"status": [broadcast.status.value]},
+        )
 
 
-def update_draft(session: Session, editor: Principal, broadcast_id: int, draft: BroadcastDraft,
-                 now: datetime) -> Broadcast:
+def update_draft(
+    session: Session, editor: Principal, broadcast_id: int, draft: BroadcastDraft, now: datetime
+) -> Broadcast:
     broadcast = get_broadcast(session, broadcast_id, lock=True)
     _require(broadcast, (BroadcastStatus.DRAFT,), "edited")
     if broadcast.created_by != editor.id:
@@ -133,8 +157,15 @@ def update_draft(session: Session, editor: Principal, broadcast_id: int, draft: 
     return broadcast
 
 
-def _transition(session: Session, broadcast: Broadcast, status: BroadcastStatus, action: str, staff_id: int | None,
-                now: datetime, note: str | None = None) -> Broadcast:
+def _transition(
+    session: Session,
+    broadcast: Broadcast,
+    status: BroadcastStatus,
+    action: str,
+    staff_id: int | None,
+    now: datetime,
+    note: str | None = None,
+) -> Broadcast:
     broadcast.status = status
     broadcast.updated_at = now
     record_event(session, broadcast.id, action, status, staff_id, now, note)
@@ -158,8 +189,10 @@ def approve(session: Session, approver: Principal, broadcast_id: int, now: datet
     if broadcast.created_by == approver.id:
         raise Forbidden("A broadcast must be approved by a different ops user than its author.")
     if broadcast.expires_at < max(now, broadcast.send_at or now) + timedelta(hours=1):
-        raise Conflict("It would expire within an hour of going out; the author must set a later expiry.",
-                       errors={"expires_at": ["too soon"]})
+        raise Conflict(
+            "It would expire within an hour of going out; the author must set a later expiry.",
+            errors={"expires_at": ["too soon"]},
+        )
     broadcast.approved_by = approver.id
     _transition(session, broadcast, BroadcastStatus.SCHEDULED, "approved", approver.id, now)
     from lsso_mobile.notify.broadcast_delivery import start_job
@@ -189,12 +222,16 @@ def withdraw(session: Session, staff: Principal, broadcast_id: int, now: datetim
     broadcast = get_broadcast(session, broadcast_id, lock=True)
     _require(broadcast, WITHDRAWABLE, "withdrawn")
     broadcast.withdrawn_at = now
-    session.execute(update(BroadcastSlice).where(BroadcastSlice.broadcast_id == broadcast_id,
-                                                 BroadcastSlice.status == SliceStatus.PENDING)
-                    .values(status=SliceStatus.STOPPED, updated_at=now))
-    session.execute(update(BroadcastDeferral).where(BroadcastDeferral.broadcast_id == broadcast_id,
-                                                    BroadcastDeferral.status == DeferralStatus.WAITING)
-                    .values(status=DeferralStatus.DROPPED))
+    session.execute(
+        update(BroadcastSlice)
+        .where(BroadcastSlice.broadcast_id == broadcast_id, BroadcastSlice.status == SliceStatus.PENDING)
+        .values(status=SliceStatus.STOPPED, updated_at=now)
+    )
+    session.execute(
+        update(BroadcastDeferral)
+        .where(BroadcastDeferral.broadcast_id == broadcast_id, BroadcastDeferral.status == DeferralStatus.WAITING)
+        .values(status=DeferralStatus.DROPPED)
+    )
     return _transition(session, broadcast, BroadcastStatus.WITHDRAWN, "withdrawn", staff.id, now)
 
 
@@ -203,8 +240,9 @@ def preview(session: Session, audience: Audience, now: datetime) -> AudienceSize
     return audience_size(session, audience, now)
 
 
-def list_broadcasts(session: Session, status: BroadcastStatus | None, before_id: int | None,
-                    limit: int) -> list[Broadcast]:
+def list_broadcasts(
+    session: Session, status: BroadcastStatus | None, before_id: int | None, limit: int
+) -> list[Broadcast]:
     query = select(Broadcast)
     if status is not None:
         query = query.where(Broadcast.status == status)
@@ -214,8 +252,11 @@ def list_broadcasts(session: Session, status: BroadcastStatus | None, before_id:
 
 
 def events_of(session: Session, broadcast_id: int) -> list[BroadcastEvent]:
-    return list(session.scalars(select(BroadcastEvent).where(BroadcastEvent.broadcast_id == broadcast_id)
-                                .order_by(BroadcastEvent.id)))
+    return list(
+        session.scalars(
+            select(BroadcastEvent).where(BroadcastEvent.broadcast_id == broadcast_id).order_by(BroadcastEvent.id)
+        )
+    )
 
 
 def start_broadcast(session: Session, broadcast: Broadcast, now: datetime, slice_devices: int) -> list[int]:
@@ -233,14 +274,26 @@ def start_broadcast(session: Session, broadcast: Broadcast, now: datetime, slice
     _transition(session, broadcast, BroadcastStatus.SENDING, "sending", None, now)
     if low is None:
         return []
-    rows = [{"broadcast_id": broadcast.id, "first_device_id": first,
-             "last_device_id": min(high, first + slice_devices - 1), "position": first - 1,
-             "status": SliceStatus.PENDING.value, "runs": 0, "stats": {}, "updated_at": now}
-            for first in range(low, high + 1, slice_devices)]
+    rows = [
+        {
+            "broadcast_id": broadcast.id,
+            "first_device_id": first,
+            "last_device_id": min(high, first + slice_devices - 1),
+            "position": first - 1,
+            "status": SliceStatus.PENDING.value,
+            "runs": 0,
+            "stats": {},
+            "updated_at": now,
+        }
+        for first in range(low, high + 1, slice_devices)
+    ]
     for start in range(0, len(rows), 1000):
-        session.execute(insert(BroadcastSlice), rows[start:start + 1000])
-    return list(session.scalars(select(BroadcastSlice.id).where(BroadcastSlice.broadcast_id == broadcast.id)
-                                .order_by(BroadcastSlice.id)))
+        session.execute(insert(BroadcastSlice), rows[start : start + 1000])
+    return list(
+        session.scalars(
+            select(BroadcastSlice.id).where(BroadcastSlice.broadcast_id == broadcast.id).order_by(BroadcastSlice.id)
+        )
+    )
 
 
 def start_broadcast_job(broadcast_id: int) -> dict[str, Any]:

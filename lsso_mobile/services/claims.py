@@ -43,14 +43,31 @@ def notify_claim_change(session: Session, claim: BenefitClaim, reason: str | Non
         return  # not an app user: nobody to tell
     status_lo, status_en = STATUS_TEXT[claim.status]
     benefit_lo, benefit_en = BENEFIT_TEXT[claim.benefit_type.value]
-    record_notification(session, member_id, "claim_status_changed",
-                        {"claim_id": claim.id, "benefit_lo": benefit_lo, "benefit_en": benefit_en,
-                         "status_lo": status_lo, "status_en": status_en, "reason": reason or "-"},
-                        now, collapse_key=f"claim-{claim.id}")
+    record_notification(
+        session,
+        member_id,
+        "claim_status_changed",
+        {
+            "claim_id": claim.id,
+            "benefit_lo": benefit_lo,
+            "benefit_en": benefit_en,
+            "status_lo": status_lo,
+            "status_en": status_en,
+            "reason": reason or "-",
+        },
+        now,
+        collapse_key=f"claim-{claim.id}",
+    )
 
 
-def change_claim_status(session: Session, claim: BenefitClaim, status: ClaimStatus, reason: str | None,
-                        now: datetime, staff_id: int | None = None) -> bool:
+def change_claim_status(
+    session: Session,
+    claim: BenefitClaim,
+    status: ClaimStatus,
+    reason: str | None,
+    now: datetime,
+    staff_id: int | None = None,
+) -> bool:
     """Record a status change and tell the member; returns False if nothing changed."""
     reason = (reason or "").strip() or None
     if claim.status is status and reason is None:
@@ -61,8 +78,7 @@ def change_claim_status(session: Session, claim: BenefitClaim, status: ClaimStat
         raise InvalidInput("A reason is required for this status.", errors={"reason": ["required"]})
     claim.status = status
     claim.updated_at = now
-    session.add(ClaimStatusChange(claim_id=claim.id, status=status, reason=reason, staff_id=staff_id,
-                                  created_at=now))
+    session.add(ClaimStatusChange(claim_id=claim.id, status=status, reason=reason, staff_id=staff_id, created_at=now))
     session.flush()
     notify_claim_change(session, claim, reason, now)
     return True
@@ -73,15 +89,17 @@ def _office_filter(staff: Principal) -> Any:
 
 
 def claim_for_staff(session: Session, staff: Principal, claim_id: int) -> BenefitClaim:
-    claim = session.scalars(select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff))
-                            .with_for_update()).first()
+    claim = session.scalars(
+        select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff)).with_for_update()
+    ).first()
     if claim is None:
         raise NotFound("No such claim in your office.")
     return claim
 
 
-def list_claims_for_staff(session: Session, staff: Principal, status: ClaimStatus | None, after_id: int | None,
-                          limit: int) -> list[BenefitClaim]:
+def list_claims_for_staff(
+    session: Session, staff: Principal, status: ClaimStatus | None, after_id: int | None, limit: int
+) -> list[BenefitClaim]:
     query = select(BenefitClaim).where(_office_filter(staff))
     if status is not None:
         query = query.where(BenefitClaim.status == status)

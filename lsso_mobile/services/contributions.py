@@ -89,8 +89,9 @@ class ContributionSummary:
     eligibility: list[Eligibility]
 
 
-def evaluate_eligibility(rule: EligibilityRule | EligibilityRuleView, contributed: set[str], current_period: str,
-                         age: int) -> Eligibility:
+def evaluate_eligibility(
+    rule: EligibilityRule | EligibilityRuleView, contributed: set[str], current_period: str, age: int
+) -> Eligibility:
     """One benefit's answer from the months contributed (as ``YYYY-MM``), the current period and age."""
     unmet = []
     if len(contributed) < rule.min_total_months:
@@ -143,8 +144,9 @@ def rules_for(session: Session, scheme: Scheme) -> SchemeRules:
     rule = session.get(SchemeRule, scheme)
     views = tuple(
         EligibilityRuleView(r.benefit_type, r.min_total_months, r.min_recent_months, r.recent_window_months, r.min_age)
-        for r in session.scalars(select(EligibilityRule).where(EligibilityRule.scheme == scheme)
-                                 .order_by(EligibilityRule.benefit_type))
+        for r in session.scalars(
+            select(EligibilityRule).where(EligibilityRule.scheme == scheme).order_by(EligibilityRule.benefit_type)
+        )
     )
     rules = SchemeRules(rule.due_day if rule else 20, views)
     _rules_cache[key] = (time.monotonic(), rules)
@@ -159,22 +161,31 @@ def summarise(session: Session, person: InsuredPerson, now: datetime) -> Contrib
     current = period_of(now)
     today = now.astimezone(VIENTIANE).date()
     rows = session.execute(
-        select(Contribution.period, Contribution.status, Contribution.total)
-        .where(Contribution.insured_person_id == person.id)
+        select(Contribution.period, Contribution.status, Contribution.total).where(
+            Contribution.insured_person_id == person.id
+        )
     ).all()
     contributed = {period for period, status, _ in rows if status in CONTRIBUTED}
     rules = rules_for(session, person.scheme)
     arrears = sorted(
-        (Arrear(period, total, due_date(period, rules.due_day)) for period, status, total in rows
-         if status is ContributionStatus.UNPAID and period not in contributed
-         and due_date(period, rules.due_day) < today),
+        (
+            Arrear(period, total, due_date(period, rules.due_day))
+            for period, status, total in rows
+            if status is ContributionStatus.UNPAID
+            and period not in contributed
+            and due_date(period, rules.due_day) < today
+        ),
         key=lambda arrear: arrear.period,
     )
     age = age_on(person.date_of_birth, today)
     return ContributionSummary(
-        member_number=person.member_number, scheme=person.scheme.value, current_period=current,
-        current_period_paid=current in contributed, total_months=len(contributed),
-        last_paid_period=max(contributed) if contributed else None, arrears=arrears,
+        member_number=person.member_number,
+        scheme=person.scheme.value,
+        current_period=current,
+        current_period_paid=current in contributed,
+        total_months=len(contributed),
+        last_paid_period=max(contributed) if contributed else None,
+        arrears=arrears,
         arrears_total=sum(a.amount for a in arrears),
         eligibility=[evaluate_eligibility(r, contributed, current, age) for r in rules.eligibility],
     )
@@ -196,16 +207,23 @@ class AnnualStatement:
 
 def annual_statement(session: Session, person: InsuredPerson, year: int) -> AnnualStatement:
     """One year of the record with its totals (paid and late-paid months only count towards them)."""
-    months = list(session.scalars(
-        select(Contribution).where(Contribution.insured_person_id == person.id,
-                                   Contribution.period.like(f"{year:04d}-%"))
-        .order_by(Contribution.period, Contribution.id)
-    ))
+    months = list(
+        session.scalars(
+            select(Contribution)
+            .where(Contribution.insured_person_id == person.id, Contribution.period.like(f"{year:04d}-%"))
+            .order_by(Contribution.period, Contribution.id)
+        )
+    )
     counted = [m for m in months if m.status in CONTRIBUTED]
     return AnnualStatement(
-        member_number=person.member_number, name_lo=person.name_lo, name_latin=person.name_latin, year=year,
+        member_number=person.member_number,
+        name_lo=person.name_lo,
+        name_latin=person.name_latin,
+        year=year,
         months_contributed=len({m.period for m in counted}),
-        employee_share=sum(m.employee_share for m in counted), employer_share=sum(m.employer_share for m in counted),
+        employee_share=sum(m.employee_share for m in counted),
+        employer_share=sum(m.employer_share for m in counted),
         total=sum(m.total for m in counted),
-        unpaid_months=sorted({m.period for m in months if m.status is ContributionStatus.UNPAID}), months=months,
+        unpaid_months=sorted({m.period for m in months if m.status is ContributionStatus.UNPAID}),
+        months=months,
     )

@@ -44,11 +44,31 @@ MAX_RECORDS_PER_IMPORT = 5000
 PERIOD = r"^(199[0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"  # checked with FullMatch: no trailing newline
 MEMBER_NUMBER = r"^[0-9]{10}$"
 MAX_KIP = 2_147_483_647  # the columns are 32-bit; no monthly contribution or benefit comes near it
-INTEGER_FIELDS = ("insurable_earnings", "employee_share", "employer_share", "total", "amount", "amount_claimed",
-                  "amount_approved")
-CONTRIBUTION_FIELDS = ("source_id", "member_number", "period", "scheme", "employer_name", "employer_registration_no",
-                       "insurable_earnings", "employee_share", "employer_share", "total", "status", "paid_date",
-                       "payment_channel", "receipt_reference")
+INTEGER_FIELDS = (
+    "insurable_earnings",
+    "employee_share",
+    "employer_share",
+    "total",
+    "amount",
+    "amount_claimed",
+    "amount_approved",
+)
+CONTRIBUTION_FIELDS = (
+    "source_id",
+    "member_number",
+    "period",
+    "scheme",
+    "employer_name",
+    "employer_registration_no",
+    "insurable_earnings",
+    "employee_share",
+    "employer_share",
+    "total",
+    "status",
+    "paid_date",
+    "payment_channel",
+    "receipt_reference",
+)
 
 
 class ContributionRecordSchema(Schema):
@@ -116,8 +136,9 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
     return records
 
 
-def _validated(numbered: Iterable[tuple[int, dict[str, Any]]], schema: Schema, result: ImportResult,
-               now: datetime) -> list[tuple[int, dict[str, Any]]]:
+def _validated(
+    numbered: Iterable[tuple[int, dict[str, Any]]], schema: Schema, result: ImportResult, now: datetime
+) -> list[tuple[int, dict[str, Any]]]:
     """Schema-check each record, refuse future periods and dates and repeated source ids; count the rest."""
     valid: list[tuple[int, dict[str, Any]]] = []
     seen: set[str] = set()
@@ -148,23 +169,38 @@ def _people(session: Session, valid: list[tuple[int, dict[str, Any]]]) -> dict[s
     numbers = {r["member_number"] for _, r in valid}
     if not numbers:
         return {}
-    return {p.member_number: p for p in session.scalars(
-        select(InsuredPerson).where(InsuredPerson.member_number.in_(numbers)))}
+    return {
+        p.member_number: p
+        for p in session.scalars(select(InsuredPerson).where(InsuredPerson.member_number.in_(numbers)))
+    }
 
 
 def _unknown_member(result: ImportResult, line: int, record: dict[str, Any]) -> None:
-    result.rejected.append({"line": line, "source_id": record["source_id"],
-                            "errors": {"member_number": ["no insured person has this member number"]}})
+    result.rejected.append(
+        {
+            "line": line,
+            "source_id": record["source_id"],
+            "errors": {"member_number": ["no insured person has this member number"]},
+        }
+    )
 
 
-def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]],
-                         now: datetime) -> ImportResult:
+def import_contributions(
+    session: Session, numbered: Iterable[tuple[int, dict[str, Any]]], now: datetime
+) -> ImportResult:
     result = ImportResult()
     valid = _validated(numbered, ContributionRecordSchema(), result, now)
     people = {number: person.id for number, person in _people(session, valid).items()}
-    existing = {c.source_id: c for c in session.scalars(
-        select(Contribution).where(Contribution.source_id.in_([r["source_id"] for _, r in valid]))
-    )} if valid else {}
+    existing = (
+        {
+            c.source_id: c
+            for c in session.scalars(
+                select(Contribution).where(Contribution.source_id.in_([r["source_id"] for _, r in valid]))
+            )
+        }
+        if valid
+        else {}
+    )
     newly_paid: Counter[int] = Counter()
     for line, record in valid:
         person_id = people.get(record["member_number"])
@@ -180,8 +216,13 @@ def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[st
                 newly_paid[person_id] += 1
             continue
         if row.insured_person_id != person_id:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"source_id": ["already used for another member"]}})
+            result.rejected.append(
+                {
+                    "line": line,
+                    "source_id": record["source_id"],
+                    "errors": {"source_id": ["already used for another member"]},
+                }
+            )
             continue
         changed = {k: v for k, v in values.items() if getattr(row, k) != v}
         if not changed:
@@ -194,14 +235,21 @@ def import_contributions(session: Session, numbered: Iterable[tuple[int, dict[st
         row.updated_at = now
         result.updated += 1
     session.flush()
-    result.members_notified = _notify(session, newly_paid, "contributions_received",
-                                      lambda person_id: {"count": newly_paid[person_id]}, "contributions", now)
+    result.members_notified = _notify(
+        session,
+        newly_paid,
+        "contributions_received",
+        lambda person_id: {"count": newly_paid[person_id]},
+        "contributions",
+        now,
+    )
     result.rejected.sort(key=lambda r: r["line"])
     return result
 
 
-def _notify(session: Session, people: Counter[int], template: str, params: Any, collapse_key: str,
-            now: datetime) -> int:
+def _notify(
+    session: Session, people: Counter[int], template: str, params: Any, collapse_key: str, now: datetime
+) -> int:
     """One notice per app user among ``people`` (insured person ids); returns how many were written."""
     if not people:
         return 0
@@ -217,17 +265,17 @@ def _source_id(raw: Any) -> Any:
     return raw.get("source_id") if isinstance(raw, dict) else None
 
 
-
-
 class ClaimRecordSchema(Schema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
     benefit_type = fields.Enum(BenefitType, by_value=True, required=True)
     status = fields.Enum(ClaimStatus, by_value=True, required=True)
-    amount_claimed = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                    validate=validate.Range(min=0, max=MAX_KIP))
-    amount_approved = fields.Integer(load_default=None, allow_none=True, strict=True,
-                                     validate=validate.Range(min=0, max=MAX_KIP))
+    amount_claimed = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP)
+    )
+    amount_approved = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP)
+    )
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -247,8 +295,16 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
     result = ImportResult()
     valid = _validated(numbered, ClaimRecordSchema(), result, now)
     people = _people(session, valid)
-    existing = {c.source_id: c for c in session.scalars(
-        select(BenefitClaim).where(BenefitClaim.source_id.in_([r["source_id"] for _, r in valid])))} if valid else {}
+    existing = (
+        {
+            c.source_id: c
+            for c in session.scalars(
+                select(BenefitClaim).where(BenefitClaim.source_id.in_([r["source_id"] for _, r in valid]))
+            )
+        }
+        if valid
+        else {}
+    )
     for line, record in valid:
         person = people.get(record["member_number"])
         if person is None:
@@ -256,29 +312,46 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
             continue
         claim = existing.get(record["source_id"])
         if claim is not None and claim.insured_person_id != person.id:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"source_id": ["already used for another member"]}})
+            result.rejected.append(
+                {
+                    "line": line,
+                    "source_id": record["source_id"],
+                    "errors": {"source_id": ["already used for another member"]},
+                }
+            )
             continue
         if claim is None:
-            claim = BenefitClaim(insured_person_id=person.id, office_id=person.office_id, source_id=record["source_id"],
-                                 benefit_type=record["benefit_type"], status=record["status"],
-                                 amount_claimed=record["amount_claimed"], amount_approved=record["amount_approved"],
-                                 created_at=now, updated_at=now)
+            claim = BenefitClaim(
+                insured_person_id=person.id,
+                office_id=person.office_id,
+                source_id=record["source_id"],
+                benefit_type=record["benefit_type"],
+                status=record["status"],
+                amount_claimed=record["amount_claimed"],
+                amount_approved=record["amount_approved"],
+                created_at=now,
+                updated_at=now,
+            )
             session.add(claim)
             session.flush()
-            session.add(ClaimStatusChange(claim_id=claim.id, status=claim.status, reason=record["reason"],
-                                          created_at=now))
+            session.add(
+                ClaimStatusChange(claim_id=claim.id, status=claim.status, reason=record["reason"], created_at=now)
+            )
             notify_claim_change(session, claim, record["reason"], now)
             result.created += 1
             continue
-        amounts_changed = (claim.amount_claimed, claim.amount_approved) != (record["amount_claimed"],
-                                                                            record["amount_approved"])
+        amounts_changed = (claim.amount_claimed, claim.amount_approved) != (
+            record["amount_claimed"],
+            record["amount_approved"],
+        )
         try:  # the status first: a refused change must leave the claim as it was
             status_changed = claim.status is not record["status"] and change_claim_status(
-                session, claim, record["status"], record["reason"], now)
+                session, claim, record["status"], record["reason"], now
+            )
         except DomainError as exc:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"status": [exc.message]}})
+            result.rejected.append(
+                {"line": line, "source_id": record["source_id"], "errors": {"status": [exc.message]}}
+            )
             continue
         claim.amount_claimed, claim.amount_approved = record["amount_claimed"], record["amount_approved"]
         if status_changed or amounts_changed:
@@ -295,28 +368,56 @@ def import_payments(session: Session, numbered: Iterable[tuple[int, dict[str, An
     """Insert payments by source id (a payment never changes); one notice per member per import."""
     result = ImportResult()
     valid = _validated(numbered, PaymentRecordSchema(), result, now)
-    claims = {c.source_id: c for c in session.scalars(
-        select(BenefitClaim).where(BenefitClaim.source_id.in_({r["claim_source_id"] for _, r in valid})))} \
-        if valid else {}
-    known = set(session.scalars(select(BenefitPayment.source_id).where(
-        BenefitPayment.source_id.in_([r["source_id"] for _, r in valid])))) if valid else set()
+    claims = (
+        {
+            c.source_id: c
+            for c in session.scalars(
+                select(BenefitClaim).where(BenefitClaim.source_id.in_({r["claim_source_id"] for _, r in valid}))
+            )
+        }
+        if valid
+        else {}
+    )
+    known = (
+        set(
+            session.scalars(
+                select(BenefitPayment.source_id).where(BenefitPayment.source_id.in_([r["source_id"] for _, r in valid]))
+            )
+        )
+        if valid
+        else set()
+    )
     paid: Counter[int] = Counter()
     for line, record in valid:
         claim = claims.get(record["claim_source_id"])
         if claim is None:
-            result.rejected.append({"line": line, "source_id": record["source_id"],
-                                    "errors": {"claim_source_id": ["no claim has this source id"]}})
+            result.rejected.append(
+                {
+                    "line": line,
+                    "source_id": record["source_id"],
+                    "errors": {"claim_source_id": ["no claim has this source id"]},
+                }
+            )
             continue
         if record["source_id"] in known:
             result.unchanged += 1
             continue
-        session.add(BenefitPayment(claim_id=claim.id, source_id=record["source_id"], period=record["period"],
-                                   amount=record["amount"], paid_date=record["paid_date"], channel=record["channel"],
-                                   created_at=now))
+        session.add(
+            BenefitPayment(
+                claim_id=claim.id,
+                source_id=record["source_id"],
+                period=record["period"],
+                amount=record["amount"],
+                paid_date=record["paid_date"],
+                channel=record["channel"],
+                created_at=now,
+            )
+        )
         paid[claim.insured_person_id] += record["amount"]
         result.created += 1
     session.flush()
-    result.members_notified = _notify(session, paid, "benefit_paid",
-                                      lambda person_id: {"amount": f"{paid[person_id]:,}"}, "payments", now)
+    result.members_notified = _notify(
+        session, paid, "benefit_paid", lambda person_id: {"amount": f"{paid[person_id]:,}"}, "payments", now
+    )
     result.rejected.sort(key=lambda r: r["line"])
     return result

@@ -37,14 +37,22 @@ def sniff_content_type(data: bytes) -> str:
     if data.startswith(b"%PDF-"):
         _check_pdf(data)
         return PDF
-    raise UnsupportedMediaType(f"Only JPEG, PNG and PDF files are accepted; this file {_looks_like(data)}.",
-                          errors={"file": ["unsupported type"]})
+    raise UnsupportedMediaType(
+        f"Only JPEG, PNG and PDF files are accepted; this file {_looks_like(data)}.",
+        errors={"file": ["unsupported type"]},
+    )
 
 
 def _looks_like(data: bytes) -> str:
-    known = ((b"MZ", "is a Windows program"), (b"\x7fELF", "is a Linux program"), (b"PK\x03\x04", "is a ZIP archive"),
-             (b"GIF8", "is a GIF image"), (b"RIFF", "is a RIFF (WebP/AVI/WAV) file"),
-             (b"#!", "is a script"), (b"<", "looks like HTML or XML"))
+    known = (
+        (b"MZ", "is a Windows program"),
+        (b"\x7fELF", "is a Linux program"),
+        (b"PK\x03\x04", "is a ZIP archive"),
+        (b"GIF8", "is a GIF image"),
+        (b"RIFF", "is a RIFF (WebP/AVI/WAV) file"),
+        (b"#!", "is a script"),
+        (b"<", "looks like HTML or XML"),
+    )
     for prefix, what in known:
         if data.startswith(prefix):
             return what
@@ -52,8 +60,9 @@ def _looks_like(data: bytes) -> str:
 
 
 def _broken(kind: str, why: str) -> UnsupportedMediaType:
-    return UnsupportedMediaType(f"The file starts like a {kind} but is not a valid one ({why}).",
-                           errors={"file": [f"invalid {kind}"]})
+    return UnsupportedMediaType(
+        f"The file starts like a {kind} but is not a valid one ({why}).", errors={"file": [f"invalid {kind}"]}
+    )
 
 
 def _check_png(data: bytes) -> None:
@@ -65,11 +74,11 @@ def _check_png(data: bytes) -> None:
     while offset < len(data):
         if offset + 12 > len(data):
             raise _broken("PNG", "truncated chunk")
-        length, kind = struct.unpack(">I4s", data[offset:offset + 8])
-        chunk = data[offset + 8:offset + 8 + length]
+        length, kind = struct.unpack(">I4s", data[offset : offset + 8])
+        chunk = data[offset + 8 : offset + 8 + length]
         if len(chunk) != length or offset + 12 + length > len(data):
             raise _broken("PNG", "truncated chunk")
-        (crc,) = struct.unpack(">I", data[offset + 8 + length:offset + 12 + length])
+        (crc,) = struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])
         if zlib.crc32(kind + chunk) & 0xFFFFFFFF != crc:
             raise _broken("PNG", "chunk checksum mismatch")
         if not seen_ihdr:
@@ -110,13 +119,13 @@ def _check_jpeg(data: bytes) -> None:
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:
             offset += 2
             continue
-        (length,) = struct.unpack(">H", data[offset + 2:offset + 4])
+        (length,) = struct.unpack(">H", data[offset + 2 : offset + 4])
         if length < 2 or offset + 2 + length > len(data):
             raise _broken("JPEG", "truncated segment")
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
             if length < 8:
                 raise _broken("JPEG", "short frame header")
-            height, width = struct.unpack(">HH", data[offset + 5:offset + 9])
+            height, width = struct.unpack(">HH", data[offset + 5 : offset + 9])
             if not (0 < width <= MAX_IMAGE_SIDE and 0 < height <= MAX_IMAGE_SIDE):
                 raise _broken("JPEG", "bad dimensions")
             frame = True
@@ -139,18 +148,22 @@ def _check_pdf(data: bytes) -> None:
         index = data.find(name)
         # /JS must be a whole name (not /JSomething); the others are long enough to be unambiguous
         while index != -1:
-            following = data[index + len(name):index + len(name) + 1]
+            following = data[index + len(name) : index + len(name) + 1]
             if not following.isalnum():
-                raise UnsupportedMediaType("PDF files with scripts, launch actions or embedded files are not accepted.",
-                                      errors={"file": ["active content"]})
+                raise UnsupportedMediaType(
+                    "PDF files with scripts, launch actions or embedded files are not accepted.",
+                    errors={"file": ["active content"]},
+                )
             index = data.find(name, index + 1)
 
 
 def check_upload(data: bytes, max_bytes: int) -> str:
     """The sniffed content type of an acceptable upload; 413, 415 or 422 with the reason otherwise."""
     if len(data) > max_bytes:
-        raise PayloadTooLarge(f"The file is larger than {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
-                           errors={"file": [f"at most {max_bytes} bytes"]})
+        raise PayloadTooLarge(
+            f"The file is larger than {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
+            errors={"file": [f"at most {max_bytes} bytes"]},
+        )
     return sniff_content_type(data)
 
 

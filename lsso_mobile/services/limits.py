@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from lsso_mobile.errors import TooManyRequests
 
 
-def check_window_limit(session: Session, created_at: Any, condition: Any, limit: int, window: timedelta,
-                       now: datetime, message: str) -> None:
+def check_window_limit(
+    session: Session, created_at: Any, condition: Any, limit: int, window: timedelta, now: datetime, message: str
+) -> None:
     """Raise 429 (with Retry-After) if ``limit`` rows matching ``condition`` were created within ``window``."""
     count, oldest = session.execute(
         select(func.count(), func.min(created_at)).where(condition, created_at > now - window)

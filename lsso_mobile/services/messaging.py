@@ -63,16 +63,25 @@ class Posted:
 
 # -- working time --------------------------------------------------------------------------------
 
+
 def office_calendar(session: Session, office_id: int, start: date) -> OfficeCalendar:
     """The office's own hours (else the national default, else Mon-Fri 08-16) and holidays for a year."""
-    rows = session.execute(select(WorkingHours.office_id, WorkingHours.weekday, WorkingHours.opens,
-                                  WorkingHours.closes)
-                           .where(or_(WorkingHours.office_id == office_id, WorkingHours.office_id.is_(None)))).all()
+    rows = session.execute(
+        select(WorkingHours.office_id, WorkingHours.weekday, WorkingHours.opens, WorkingHours.closes).where(
+            or_(WorkingHours.office_id == office_id, WorkingHours.office_id.is_(None))
+        )
+    ).all()
     own = {r.weekday: (r.opens, r.closes) for r in rows if r.office_id == office_id}
     national = {r.weekday: (r.opens, r.closes) for r in rows if r.office_id is None}
-    holidays = set(session.scalars(select(Holiday.day).where(
-        or_(Holiday.office_id == office_id, Holiday.office_id.is_(None)),
-        Holiday.day >= start, Holiday.day <= start + timedelta(days=366))))
+    holidays = set(
+        session.scalars(
+            select(Holiday.day).where(
+                or_(Holiday.office_id == office_id, Holiday.office_id.is_(None)),
+                Holiday.day >= start,
+                Holiday.day <= start + timedelta(days=366),
+            )
+        )
+    )
     return OfficeCalendar(hours=own or national or DEFAULT_HOURS, holidays=frozenset(holidays))
 
 
@@ -82,6 +91,7 @@ def answer_due(session: Session, settings: Settings, office_id: int, since: date
 
 
 # -- shared pieces -------------------------------------------------------------------------------
+
 
 def _digest(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
@@ -93,8 +103,10 @@ def _required_text(value: str, field: str, max_chars: int) -> str:
     if not text:
         raise InvalidInput(f"Write the {field.replace('_', ' ')}: it is empty.", errors={field: ["empty"]})
     if len(text) > max_chars:
-        raise InvalidInput(f"The {field.replace('_', ' ')} is at most {max_chars} characters.",
-                           errors={field: [f"at most {max_chars} characters"]})
+        raise InvalidInput(
+            f"The {field.replace('_', ' ')} is at most {max_chars} characters.",
+            errors={field: [f"at most {max_chars} characters"]},
+        )
     return text
 
 
@@ -108,8 +120,10 @@ def _earlier_send(session: Session, author: Any, key: str | None, digest: str) -
         return None
     existing = session.scalars(select(Message).where(author, Message.idempotency_key == key)).first()
     if existing is not None and existing.request_digest != digest:
-        raise Conflict("This idempotency key was already used for a different message; "
-                       "use a new key for a new message.", errors={"idempotency_key": ["used for another message"]})
+        raise Conflict(
+            "This idempotency key was already used for a different message; use a new key for a new message.",
+            errors={"idempotency_key": ["used for another message"]},
+        )
     return existing
 
 
@@ -135,39 +149,69 @@ def _attach(session: Session, message: Message, attachment_ids: list[int], uploa
     if not attachment_ids:
         return
     if len(attachment_ids) > MAX_ATTACHMENTS_PER_MESSAGE:
-        raise InvalidInput(f"At most {MAX_ATTACHMENTS_PER_MESSAGE} attachments per message.",
-                           errors={"attachment_ids": [f"at most {MAX_ATTACHMENTS_PER_MESSAGE}"]})
+        raise InvalidInput(
+            f"At most {MAX_ATTACHMENTS_PER_MESSAGE} attachments per message.",
+            errors={"attachment_ids": [f"at most {MAX_ATTACHMENTS_PER_MESSAGE}"]},
+        )
     if len(set(attachment_ids)) != len(attachment_ids):
         raise InvalidInput("An attachment is listed twice.", errors={"attachment_ids": ["duplicate"]})
     # One statement, guarded by "not attached yet": two sends cannot take the same upload.
     claimed = session.execute(
-        update(Attachment).where(Attachment.id.in_(attachment_ids), uploader, Attachment.message_id.is_(None))
-        .values(message_id=message.id).execution_options(synchronize_session=False)
+        update(Attachment)
+        .where(Attachment.id.in_(attachment_ids), uploader, Attachment.message_id.is_(None))
+        .values(message_id=message.id)
+        .execution_options(synchronize_session=False)
     ).rowcount
     if claimed != len(attachment_ids):
-        raise InvalidInput("An attachment does not exist, is not yours or is already sent with another message.",
-                           errors={"attachment_ids": ["unknown or already used"]})
+        raise InvalidInput(
+            "An attachment does not exist, is not yours or is already sent with another message.",
+            errors={"attachment_ids": ["unknown or already used"]},
+        )
 
 
-def upload_attachment(session: Session, settings: Settings, data: bytes, now: datetime, *,
-                      member_id: int | None = None, staff_id: int | None = None) -> Attachment:
+def upload_attachment(
+    session: Session,
+    settings: Settings,
+    data: bytes,
+    now: datetime,
+    *,
+    member_id: int | None = None,
+    staff_id: int | None = None,
+) -> Attachment:
     """Check and store an upload; the same bytes uploaded again and not yet sent give the same attachment."""
-    uploader = (Attachment.uploader_member_id == member_id) if member_id is not None else \
-        (Attachment.uploader_staff_id == staff_id)
-    check_window_limit(session, Attachment.created_at, uploader,
-                       settings.messages_per_minute * UPLOADS_PER_MINUTE_FACTOR, timedelta(minutes=1), now,
-                       "Too many uploads; wait a moment and try again.")
+    uploader = (
+        (Attachment.uploader_member_id == member_id)
+        if member_id is not None
+        else (Attachment.uploader_staff_id == staff_id)
+    )
+    check_window_limit(
+        session,
+        Attachment.created_at,
+        uploader,
+        settings.messages_per_minute * UPLOADS_PER_MINUTE_FACTOR,
+        timedelta(minutes=1),
+        now,
+        "Too many uploads; wait a moment and try again.",
+    )
     content_type = check_upload(data, settings.attachment_max_bytes)
     sha256 = hashlib.sha256(data).hexdigest()
-    existing = session.scalars(select(Attachment).where(uploader, Attachment.sha256 == sha256,
-                                                        Attachment.message_id.is_(None))).first()
+    existing = session.scalars(
+        select(Attachment).where(uploader, Attachment.sha256 == sha256, Attachment.message_id.is_(None))
+    ).first()
     if existing is not None:
         existing.created_at = now  # uploaded again: not stale, and its file is touched below
         attachment_store(settings.attachment_dir).put(data)
         return existing
     key = attachment_store(settings.attachment_dir).put(data)
-    attachment = Attachment(uploader_member_id=member_id, uploader_staff_id=staff_id, content_type=content_type,
-                            size=len(data), sha256=sha256, storage_key=key, created_at=now)
+    attachment = Attachment(
+        uploader_member_id=member_id,
+        uploader_staff_id=staff_id,
+        content_type=content_type,
+        size=len(data),
+        sha256=sha256,
+        storage_key=key,
+        created_at=now,
+    )
     session.add(attachment)
     session.flush()
     return attachment
@@ -177,14 +221,23 @@ def purge_unsent_uploads(session: Session, now: datetime, batch: int = 20_000) -
     """Delete upload rows never sent with a message within UNSENT_UPLOAD_HOURS; answer the storage keys no
     attachment uses any more, for ``remove_unused_files`` once this is committed."""
     cutoff = now - timedelta(hours=UNSENT_UPLOAD_HOURS)
-    stale = session.execute(select(Attachment.id, Attachment.storage_key).where(
-        Attachment.message_id.is_(None), Attachment.created_at < cutoff).limit(batch)).all()
+    stale = session.execute(
+        select(Attachment.id, Attachment.storage_key)
+        .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff)
+        .limit(batch)
+    ).all()
     if not stale:
         return []
     # Still unsent: a send may have attached one since the select above.
-    deleted = session.execute(delete(Attachment).where(Attachment.id.in_([row.id for row in stale]),
-                                                       Attachment.message_id.is_(None))
-                              .returning(Attachment.storage_key)).scalars().all()
+    deleted = (
+        session.execute(
+            delete(Attachment)
+            .where(Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None))
+            .returning(Attachment.storage_key)
+        )
+        .scalars()
+        .all()
+    )
     keys = set(deleted)
     if not keys:
         return []
@@ -205,8 +258,10 @@ def read_attachment_bytes(settings: Settings, attachment: Attachment) -> bytes:
 
 # -- members ---------------------------------------------------------------------------------------
 
-def member_conversation(session: Session, member_id: int, conversation_id: int,
-                        for_update: bool = False) -> Conversation:
+
+def member_conversation(
+    session: Session, member_id: int, conversation_id: int, for_update: bool = False
+) -> Conversation:
     query = select(Conversation).where(Conversation.id == conversation_id, Conversation.member_id == member_id)
     conversation = session.scalars(query.with_for_update() if for_update else query).first()
     if conversation is None:
@@ -215,16 +270,38 @@ def member_conversation(session: Session, member_id: int, conversation_id: int,
 
 
 def _member_limits(session: Session, settings: Settings, member_id: int, now: datetime) -> None:
-    check_window_limit(session, Message.created_at, Message.member_id == member_id, settings.messages_per_minute,
-                       timedelta(minutes=1), now, "You are sending messages too fast; wait a moment.")
+    check_window_limit(
+        session,
+        Message.created_at,
+        Message.member_id == member_id,
+        settings.messages_per_minute,
+        timedelta(minutes=1),
+        now,
+        "You are sending messages too fast; wait a moment.",
+    )
 
 
-def start_conversation(session: Session, settings: Settings, member_id: int, office_code: str | None,
-                       category: ConversationCategory, subject: str, body: str, attachment_ids: list[int],
-                       key: str, now: datetime) -> Posted:
+def start_conversation(
+    session: Session,
+    settings: Settings,
+    member_id: int,
+    office_code: str | None,
+    category: ConversationCategory,
+    subject: str,
+    body: str,
+    attachment_ids: list[int],
+    key: str,
+    now: datetime,
+) -> Posted:
     author = Message.member_id == member_id
-    digest = _digest(kind="start", office=office_code, category=category.value, subject=subject, body=body,
-                     attachments=attachment_ids)
+    digest = _digest(
+        kind="start",
+        office=office_code,
+        category=category.value,
+        subject=subject,
+        body=body,
+        attachments=attachment_ids,
+    )
     earlier = _earlier_send(session, author, key, digest)
     if earlier is not None:
         return Posted(session.get(Conversation, earlier.conversation_id), earlier, True)
@@ -235,27 +312,52 @@ def start_conversation(session: Session, settings: Settings, member_id: int, off
     if office_code is not None:
         office_id = session.scalar(select(Office.id).where(Office.code == office_code))
         if office_id is None:
-            raise InvalidInput("There is no office with this code (see /api/v1/offices).",
-                               errors={"office_code": ["unknown office"]})
+            raise InvalidInput(
+                "There is no office with this code (see /api/v1/offices).", errors={"office_code": ["unknown office"]}
+            )
     elif member.office_id is not None:
         office_id = member.office_id
     else:
-        raise InvalidInput("You have no office yet: choose one (office_code, see /api/v1/offices).",
-                           errors={"office_code": ["required until you register"]})
+        raise InvalidInput(
+            "You have no office yet: choose one (office_code, see /api/v1/offices).",
+            errors={"office_code": ["required until you register"]},
+        )
     _member_limits(session, settings, member_id, now)
-    open_count = session.scalar(select(func.count()).select_from(Conversation).where(
-        Conversation.member_id == member_id, Conversation.status.in_(OPEN_STATUSES)))
+    open_count = session.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(Conversation.member_id == member_id, Conversation.status.in_(OPEN_STATUSES))
+    )
     if open_count >= settings.max_open_conversations:
-        raise Conflict(f"You already have {open_count} conversations in progress; write in one of them.",
-                       errors={"open_conversations": [f"at most {settings.max_open_conversations}"]})
+        raise Conflict(
+            f"You already have {open_count} conversations in progress; write in one of them.",
+            errors={"open_conversations": [f"at most {settings.max_open_conversations}"]},
+        )
     due = answer_due(session, settings, office_id, now)
-    conversation = Conversation(member_id=member_id, office_id=office_id, category=category, subject=subject,
-                                status=ConversationStatus.OPEN, first_response_due_at=due, reply_due_at=due,
-                                last_message_at=now, last_activity_at=now, created_at=now, updated_at=now)
+    conversation = Conversation(
+        member_id=member_id,
+        office_id=office_id,
+        category=category,
+        subject=subject,
+        status=ConversationStatus.OPEN,
+        first_response_due_at=due,
+        reply_due_at=due,
+        last_message_at=now,
+        last_activity_at=now,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(conversation)
     session.flush()
-    message = Message(conversation_id=conversation.id, member_id=member_id, body=body, idempotency_key=key,
-                      request_digest=digest, created_at=now, updated_at=now)
+    message = Message(
+        conversation_id=conversation.id,
+        member_id=member_id,
+        body=body,
+        idempotency_key=key,
+        request_digest=digest,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(message)
     winner = _store_once(session, author, key, digest)
     if winner is not None:
@@ -264,8 +366,16 @@ def start_conversation(session: Session, settings: Settings, member_id: int, off
     return Posted(conversation, message, False)
 
 
-def post_member_message(session: Session, settings: Settings, member_id: int, conversation_id: int, body: str,
-                        attachment_ids: list[int], key: str, now: datetime) -> Posted:
+def post_member_message(
+    session: Session,
+    settings: Settings,
+    member_id: int,
+    conversation_id: int,
+    body: str,
+    attachment_ids: list[int],
+    key: str,
+    now: datetime,
+) -> Posted:
     author = Message.member_id == member_id
     digest = _digest(kind="send", conversation=conversation_id, body=body, attachments=attachment_ids)
     earlier = _earlier_send(session, author, key, digest)
@@ -274,8 +384,15 @@ def post_member_message(session: Session, settings: Settings, member_id: int, co
     body = _check_body(body)
     conversation = member_conversation(session, member_id, conversation_id, for_update=True)
     _member_limits(session, settings, member_id, now)
-    message = Message(conversation_id=conversation.id, member_id=member_id, body=body, idempotency_key=key,
-                      request_digest=digest, created_at=now, updated_at=now)
+    message = Message(
+        conversation_id=conversation.id,
+        member_id=member_id,
+        body=body,
+        idempotency_key=key,
+        request_digest=digest,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(message)
     winner = _store_once(session, author, key, digest)
     if winner is not None:
@@ -290,39 +407,61 @@ def post_member_message(session: Session, settings: Settings, member_id: int, co
     return Posted(conversation, message, False)
 
 
-def list_member_conversations(session: Session, member_id: int, after: tuple[datetime, int] | None,
-                              updated_since: datetime | None, limit: int) -> list[Conversation]:
+def list_member_conversations(
+    session: Session, member_id: int, after: tuple[datetime, int] | None, updated_since: datetime | None, limit: int
+) -> list[Conversation]:
     query = select(Conversation).where(Conversation.member_id == member_id)
     if updated_since is not None:
         query = query.where(Conversation.updated_at > updated_since)
     if after is not None:
         at, row_id = after
-        query = query.where(or_(Conversation.last_message_at < at,
-                                and_(Conversation.last_message_at == at, Conversation.id < row_id)))
-    return list(session.scalars(query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-                                .limit(limit)))
+        query = query.where(
+            or_(Conversation.last_message_at < at, and_(Conversation.last_message_at == at, Conversation.id < row_id))
+        )
+    return list(
+        session.scalars(query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit))
+    )
 
 
-def conversation_summaries(session: Session, conversation_ids: list[int], *, for_member: bool
-                           ) -> dict[int, tuple[int, Message | None]]:
+def conversation_summaries(
+    session: Session, conversation_ids: list[int], *, for_member: bool
+) -> dict[int, tuple[int, Message | None]]:
     """Per conversation: unread messages from the other side, and the latest message (one query each)."""
     if not conversation_ids:
         return {}
     visible = Message.internal.is_(False) if for_member else True
     from_other_side = Message.staff_id.is_not(None) if for_member else Message.member_id.is_not(None)
-    unread = dict(session.execute(
-        select(Message.conversation_id, func.count()).where(
-            Message.conversation_id.in_(conversation_ids), visible, from_other_side, Message.read_at.is_(None),
-            Message.internal.is_(False))
-        .group_by(Message.conversation_id)).all())
-    latest_ids = select(func.max(Message.id)).where(Message.conversation_id.in_(conversation_ids), visible) \
+    unread = dict(
+        session.execute(
+            select(Message.conversation_id, func.count())
+            .where(
+                Message.conversation_id.in_(conversation_ids),
+                visible,
+                from_other_side,
+                Message.read_at.is_(None),
+                Message.internal.is_(False),
+            )
+            .group_by(Message.conversation_id)
+        ).all()
+    )
+    latest_ids = (
+        select(func.max(Message.id))
+        .where(Message.conversation_id.in_(conversation_ids), visible)
         .group_by(Message.conversation_id)
+    )
     latest = {m.conversation_id: m for m in session.scalars(select(Message).where(Message.id.in_(latest_ids)))}
     return {cid: (unread.get(cid, 0), latest.get(cid)) for cid in conversation_ids}
 
 
-def list_messages(session: Session, conversation_id: int, before_id: int | None, updated_since: datetime | None,
-                  limit: int, *, include_internal: bool) -> list[Message]:
+def list_messages(
+    session: Session,
+    conversation_id: int,
+    before_id: int | None,
+    updated_since: datetime | None,
+    limit: int,
+    *,
+    include_internal: bool,
+) -> list[Message]:
     query = select(Message).where(Message.conversation_id == conversation_id)
     if not include_internal:
         query = query.where(Message.internal.is_(False))
@@ -336,19 +475,29 @@ def list_messages(session: Session, conversation_id: int, before_id: int | None,
 def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[Attachment]]:
     by_message: dict[int, list[Attachment]] = {mid: [] for mid in message_ids}
     if message_ids:
-        for attachment in session.scalars(select(Attachment).where(Attachment.message_id.in_(message_ids))
-                                          .order_by(Attachment.id)):
+        for attachment in session.scalars(
+            select(Attachment).where(Attachment.message_id.in_(message_ids)).order_by(Attachment.id)
+        ):
             by_message[attachment.message_id].append(attachment)
     return by_message
 
 
 def mark_read_by_member(session: Session, member_id: int, conversation_id: int, now: datetime) -> int:
     conversation = member_conversation(session, member_id, conversation_id)
-    marked = session.execute(
-        update(Message).where(Message.conversation_id == conversation.id, Message.staff_id.is_not(None),
-                              Message.internal.is_(False), Message.read_at.is_(None))
-        .values(read_at=now, updated_at=now).execution_options(synchronize_session=False)
-    ).rowcount or 0
+    marked = (
+        session.execute(
+            update(Message)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.staff_id.is_not(None),
+                Message.internal.is_(False),
+                Message.read_at.is_(None),
+            )
+            .values(read_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
     if marked:
         conversation.updated_at = now  # the member's other devices sync the unread count
     return marked
@@ -361,11 +510,16 @@ def unread_for_member(session: Session, conversation_id: int) -> int:
 def member_attachment(session: Session, member_id: int, attachment_id: int) -> Attachment:
     """The member's own uploads, and files on messages the member can see in their conversations."""
     attachment = session.scalars(
-        select(Attachment).outerjoin(Message, Message.id == Attachment.message_id)
+        select(Attachment)
+        .outerjoin(Message, Message.id == Attachment.message_id)
         .outerjoin(Conversation, Conversation.id == Message.conversation_id)
-        .where(Attachment.id == attachment_id,
-               or_(and_(Attachment.message_id.is_(None), Attachment.uploader_member_id == member_id),
-                   and_(Conversation.member_id == member_id, Message.internal.is_(False))))
+        .where(
+            Attachment.id == attachment_id,
+            or_(
+                and_(Attachment.message_id.is_(None), Attachment.uploader_member_id == member_id),
+                and_(Conversation.member_id == member_id, Message.internal.is_(False)),
+            ),
+        )
     ).first()
     if attachment is None:
         raise NotFound("No such attachment.")
@@ -374,8 +528,10 @@ def member_attachment(session: Session, member_id: int, attachment_id: int) -> A
 
 # -- staff -----------------------------------------------------------------------------------------
 
-def staff_conversation(session: Session, staff: Principal, conversation_id: int,
-                       for_update: bool = False) -> Conversation:
+
+def staff_conversation(
+    session: Session, staff: Principal, conversation_id: int, for_update: bool = False
+) -> Conversation:
     query = select(Conversation).where(Conversation.id == conversation_id, Conversation.office_id == staff.office_id)
     conversation = session.scalars(query.with_for_update() if for_update else query).first()
     if conversation is None:  # another office's conversation is as invisible as a missing one
@@ -408,26 +564,36 @@ def _inbox_conditions(staff: Principal, filters: InboxFilter, now: datetime) -> 
     return conditions
 
 
-def list_office_conversations(session: Session, staff: Principal, filters: InboxFilter, now: datetime,
-                              after: tuple[datetime, int] | None, limit: int) -> list[Conversation]:
+def list_office_conversations(
+    session: Session,
+    staff: Principal,
+    filters: InboxFilter,
+    now: datetime,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> list[Conversation]:
     """Newest activity first (by member-visible message time, then id)."""
     query = select(Conversation).where(*_inbox_conditions(staff, filters, now))
     if after is not None:
         at, row_id = after
-        query = query.where(or_(Conversation.last_message_at < at,
-                                and_(Conversation.last_message_at == at, Conversation.id < row_id)))
-    return list(session.scalars(query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-                                .limit(limit)))
+        query = query.where(
+            or_(Conversation.last_message_at < at, and_(Conversation.last_message_at == at, Conversation.id < row_id))
+        )
+    return list(
+        session.scalars(query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit))
+    )
 
 
-def list_overdue(session: Session, staff: Principal, now: datetime, after: tuple[datetime, int] | None,
-                 limit: int) -> list[Conversation]:
+def list_overdue(
+    session: Session, staff: Principal, now: datetime, after: tuple[datetime, int] | None, limit: int
+) -> list[Conversation]:
     """Open conversations past their due time, the longest overdue first."""
     query = select(Conversation).where(*_inbox_conditions(staff, InboxFilter(overdue=True), now))
     if after is not None:
         at, row_id = after
-        query = query.where(or_(Conversation.reply_due_at > at,
-                                and_(Conversation.reply_due_at == at, Conversation.id > row_id)))
+        query = query.where(
+            or_(Conversation.reply_due_at > at, and_(Conversation.reply_due_at == at, Conversation.id > row_id))
+        )
     return list(session.scalars(query.order_by(Conversation.reply_due_at, Conversation.id).limit(limit)))
 
 
@@ -435,38 +601,63 @@ def office_counts(session: Session, staff: Principal, now: datetime) -> dict[str
     """Open and pending conversations of the office, and those resolved in the last RESOLVED_COUNT_DAYS
     (resolved ones pile up for ever; counting all of them on every inbox poll would grow without end)."""
     rows = session.execute(
-        select(Conversation.status, func.count(),
-               func.sum(case((and_(Conversation.status == ConversationStatus.OPEN, Conversation.reply_due_at < now),
-                              1), else_=0)),
-               func.sum(case((and_(Conversation.status == ConversationStatus.OPEN,
-                                   Conversation.assignee_id.is_(None)), 1), else_=0)))
+        select(
+            Conversation.status,
+            func.count(),
+            func.sum(
+                case(
+                    (and_(Conversation.status == ConversationStatus.OPEN, Conversation.reply_due_at < now), 1), else_=0
+                )
+            ),
+            func.sum(
+                case(
+                    (and_(Conversation.status == ConversationStatus.OPEN, Conversation.assignee_id.is_(None)), 1),
+                    else_=0,
+                )
+            ),
+        )
         .where(Conversation.office_id == staff.office_id, Conversation.status.in_(OPEN_STATUSES))
-        .group_by(Conversation.status)).all()
+        .group_by(Conversation.status)
+    ).all()
     counts = {status.value: 0 for status in ConversationStatus}
     overdue = unassigned = 0
     for status, count, late, nobody in rows:
         counts[ConversationStatus(status).value] = count
         overdue += late or 0
         unassigned += nobody or 0
-    counts[ConversationStatus.RESOLVED.value] = session.scalar(
-        select(func.count()).select_from(Conversation).where(
-            Conversation.office_id == staff.office_id,
-            Conversation.resolved_at >= now - timedelta(days=RESOLVED_COUNT_DAYS))) or 0
+    counts[ConversationStatus.RESOLVED.value] = (
+        session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(
+                Conversation.office_id == staff.office_id,
+                Conversation.resolved_at >= now - timedelta(days=RESOLVED_COUNT_DAYS),
+            )
+        )
+        or 0
+    )
     return {**counts, "overdue": overdue, "open_unassigned": unassigned}
 
 
-def assign(session: Session, staff: Principal, conversation_id: int, assignee: str | None,
-           now: datetime) -> Conversation:
+def assign(
+    session: Session, staff: Principal, conversation_id: int, assignee: str | None, now: datetime
+) -> Conversation:
     conversation = staff_conversation(session, staff, conversation_id, for_update=True)
     if assignee is None:
         conversation.assignee_id = None
     else:
         target_id = staff.id if assignee == "me" else int(assignee)
         colleague = session.get(StaffUser, target_id)
-        if colleague is None or not colleague.active or colleague.role is not StaffRole.OFFICER \
-                or colleague.office_id != staff.office_id:
-            raise InvalidInput("Assign to yourself or an active officer of your office.",
-                               errors={"assignee": ["not an officer of your office"]})
+        if (
+            colleague is None
+            or not colleague.active
+            or colleague.role is not StaffRole.OFFICER
+            or colleague.office_id != staff.office_id
+        ):
+            raise InvalidInput(
+                "Assign to yourself or an active officer of your office.",
+                errors={"assignee": ["not an officer of your office"]},
+            )
         conversation.assignee_id = target_id
     conversation.last_activity_at = now
     session.flush()
@@ -474,18 +665,38 @@ def assign(session: Session, staff: Principal, conversation_id: int, assignee: s
 
 
 def list_colleagues(session: Session, staff: Principal) -> list[StaffUser]:
-    return list(session.scalars(select(StaffUser).where(
-        StaffUser.office_id == staff.office_id, StaffUser.role == StaffRole.OFFICER, StaffUser.active.is_(True))
-        .order_by(StaffUser.display_name, StaffUser.id)))
+    return list(
+        session.scalars(
+            select(StaffUser)
+            .where(
+                StaffUser.office_id == staff.office_id, StaffUser.role == StaffRole.OFFICER, StaffUser.active.is_(True)
+            )
+            .order_by(StaffUser.display_name, StaffUser.id)
+        )
+    )
 
 
-def post_staff_message(session: Session, settings: Settings, staff: Principal, conversation_id: int,
-                       body: str | None, canned_reply_id: int | None, attachment_ids: list[int], key: str | None,
-                       internal: bool, now: datetime) -> Posted:
+def post_staff_message(
+    session: Session,
+    settings: Settings,
+    staff: Principal,
+    conversation_id: int,
+    body: str | None,
+    canned_reply_id: int | None,
+    attachment_ids: list[int],
+    key: str | None,
+    internal: bool,
+    now: datetime,
+) -> Posted:
     """A reply (pushed to the member, conversation pending) or an internal note (staff only)."""
     author = Message.staff_id == staff.id
-    digest = _digest(kind="note" if internal else "reply", conversation=conversation_id, body=body,
-                     canned=canned_reply_id, attachments=attachment_ids)
+    digest = _digest(
+        kind="note" if internal else "reply",
+        conversation=conversation_id,
+        body=body,
+        canned=canned_reply_id,
+        attachments=attachment_ids,
+    )
     earlier = _earlier_send(session, author, key, digest)
     if earlier is not None:
         return Posted(staff_conversation(session, staff, earlier.conversation_id), earlier, True)
@@ -497,9 +708,17 @@ def post_staff_message(session: Session, settings: Settings, staff: Principal, c
         member = session.get(Member, conversation.member_id)
         body = canned.body_en if member is not None and member.language is Language.ENGLISH else canned.body_lo
     body = _check_body(body or "")
-    message = Message(conversation_id=conversation.id, staff_id=staff.id, internal=internal, body=body,
-                      canned_reply_id=canned_reply_id, idempotency_key=key, request_digest=digest, created_at=now,
-                      updated_at=now)
+    message = Message(
+        conversation_id=conversation.id,
+        staff_id=staff.id,
+        internal=internal,
+        body=body,
+        canned_reply_id=canned_reply_id,
+        idempotency_key=key,
+        request_digest=digest,
+        created_at=now,
+        updated_at=now,
+    )
     session.add(message)
     winner = _store_once(session, author, key, digest)
     if winner is not None:
@@ -517,28 +736,50 @@ def post_staff_message(session: Session, settings: Settings, staff: Principal, c
         conversation.last_message_at = conversation.updated_at = now
         session.flush()
         office = session.get(Office, conversation.office_id)
-        preview = body if len(body) <= PREVIEW_CHARS else body[:PREVIEW_CHARS - 1] + "…"
-        record_notification(session, conversation.member_id, "conversation_reply",
-                            {"conversation_id": conversation.id, "office_name_lo": office.name_lo,
-                             "office_name_en": office.name_en, "subject": conversation.subject, "preview": preview},
-                            now, collapse_key=f"conversation-{conversation.id}")
+        preview = body if len(body) <= PREVIEW_CHARS else body[: PREVIEW_CHARS - 1] + "…"
+        record_notification(
+            session,
+            conversation.member_id,
+            "conversation_reply",
+            {
+                "conversation_id": conversation.id,
+                "office_name_lo": office.name_lo,
+                "office_name_en": office.name_en,
+                "subject": conversation.subject,
+                "preview": preview,
+            },
+            now,
+            collapse_key=f"conversation-{conversation.id}",
+        )
     session.flush()
     return Posted(conversation, message, False)
 
 
 def mark_read_by_staff(session: Session, conversation: Conversation, now: datetime) -> int:
-    marked = session.execute(
-        update(Message).where(Message.conversation_id == conversation.id, Message.member_id.is_not(None),
-                              Message.read_at.is_(None))
-        .values(read_at=now, updated_at=now).execution_options(synchronize_session=False)
-    ).rowcount or 0
+    marked = (
+        session.execute(
+            update(Message)
+            .where(
+                Message.conversation_id == conversation.id, Message.member_id.is_not(None), Message.read_at.is_(None)
+            )
+            .values(read_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        or 0
+    )
     if marked:
         conversation.updated_at = now  # the member's app syncs the read receipts
     return marked
 
 
-def set_status(session: Session, settings: Settings, staff: Principal, conversation_id: int,
-               status: ConversationStatus, now: datetime) -> Conversation:
+def set_status(
+    session: Session,
+    settings: Settings,
+    staff: Principal,
+    conversation_id: int,
+    status: ConversationStatus,
+    now: datetime,
+) -> Conversation:
     conversation = staff_conversation(session, staff, conversation_id, for_update=True)
     if conversation.status is status:
         return conversation
@@ -555,11 +796,16 @@ def set_status(session: Session, settings: Settings, staff: Principal, conversat
 
 def staff_attachment(session: Session, staff: Principal, attachment_id: int) -> Attachment:
     attachment = session.scalars(
-        select(Attachment).outerjoin(Message, Message.id == Attachment.message_id)
+        select(Attachment)
+        .outerjoin(Message, Message.id == Attachment.message_id)
         .outerjoin(Conversation, Conversation.id == Message.conversation_id)
-        .where(Attachment.id == attachment_id,
-               or_(and_(Attachment.message_id.is_(None), Attachment.uploader_staff_id == staff.id),
-                   Conversation.office_id == staff.office_id))
+        .where(
+            Attachment.id == attachment_id,
+            or_(
+                and_(Attachment.message_id.is_(None), Attachment.uploader_staff_id == staff.id),
+                Conversation.office_id == staff.office_id,
+            ),
+        )
     ).first()
     if attachment is None:
         raise NotFound("No such attachment in your office.")
@@ -567,6 +813,7 @@ def staff_attachment(session: Session, staff: Principal, attachment_id: int) -> 
 
 
 # -- canned replies ----------------------------------------------------------------------------------
+
 
 def canned_reply(session: Session, staff: Principal, canned_id: int) -> CannedReply:
     canned = session.get(CannedReply, canned_id)
@@ -582,8 +829,9 @@ def list_canned_replies(session: Session, staff: Principal, after_id: int | None
     return list(session.scalars(query.order_by(CannedReply.id).limit(limit)))
 
 
-def save_canned_reply(session: Session, staff: Principal, canned_id: int | None, title: str, body_lo: str,
-                      body_en: str, now: datetime) -> CannedReply:
+def save_canned_reply(
+    session: Session, staff: Principal, canned_id: int | None, title: str, body_lo: str, body_en: str, now: datetime
+) -> CannedReply:
     if canned_id is None:
         canned = CannedReply(office_id=staff.office_id, created_by=staff.id, created_at=now)
         session.add(canned)
@@ -604,6 +852,7 @@ def delete_canned_reply(session: Session, staff: Principal, canned_id: int, now:
 
 # -- calendars (admins) ---------------------------------------------------------------------------------
 
+
 def office_by_code(session: Session, code: str) -> Office:
     office = session.scalars(select(Office).where(Office.code == code)).first()
     if office is None:
@@ -616,8 +865,9 @@ def working_hours(session: Session, office_id: int | None) -> list[WorkingHours]
     return list(session.scalars(select(WorkingHours).where(owner).order_by(WorkingHours.weekday)))
 
 
-def replace_working_hours(session: Session, office_id: int | None, days: list[tuple[int, time, time]]
-                          ) -> list[WorkingHours]:
+def replace_working_hours(
+    session: Session, office_id: int | None, days: list[tuple[int, time, time]]
+) -> list[WorkingHours]:
     """The whole week at once; an office given no days falls back to the national hours."""
     weekdays = [d for d, _, _ in days]
     if len(set(weekdays)) != len(weekdays):
@@ -646,8 +896,12 @@ def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str
     owner = Holiday.office_id == office_id if office_id is not None else Holiday.office_id.is_(None)
     if session.scalar(select(Holiday.id).where(owner, Holiday.day == day)) is not None:
         raise Conflict("This day is already a holiday here.")
-    holiday = Holiday(office_id=office_id, day=day, name_lo=_required_text(name_lo, "name_lo", MAX_TITLE_CHARS),
-                      name_en=_required_text(name_en, "name_en", MAX_TITLE_CHARS))
+    holiday = Holiday(
+        office_id=office_id,
+        day=day,
+        name_lo=_required_text(name_lo, "name_lo", MAX_TITLE_CHARS),
+        name_en=_required_text(name_en, "name_en", MAX_TITLE_CHARS),
+    )
     session.add(holiday)
     session.flush()
     return holiday

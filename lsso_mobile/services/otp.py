@@ -42,21 +42,50 @@ def request_code(session: Session, settings: Settings, phone: str, client_ip: st
         # Serialise sends per phone until commit, so parallel requests cannot all pass the count.
         session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(phone.encode())})
     window = timedelta(minutes=settings.otp_window_minutes)
-    check_window_limit(session, OtpCode.created_at, OtpCode.phone == phone, settings.otp_sends_per_phone, window,
-                       now, "Too many codes sent to this phone number; try again later.")
-    check_window_limit(session, OtpCode.created_at, OtpCode.requester_ip == client_ip, settings.otp_sends_per_ip,
-                       window, now, "Too many codes requested from this network; try again later.")
+    check_window_limit(
+        session,
+        OtpCode.created_at,
+        OtpCode.phone == phone,
+        settings.otp_sends_per_phone,
+        window,
+        now,
+        "Too many codes sent to this phone number; try again later.",
+    )
+    check_window_limit(
+        session,
+        OtpCode.created_at,
+        OtpCode.requester_ip == client_ip,
+        settings.otp_sends_per_ip,
+        window,
+        now,
+        "Too many codes requested from this network; try again later.",
+    )
     code = f"{secrets.randbelow(1_000_000):06d}"
     ttl = timedelta(minutes=settings.otp_ttl_minutes)
-    session.add(OtpCode(phone=phone, code_hash=keyed_hash(settings.secret_key, code), requester_ip=client_ip,
-                        created_at=now, expires_at=now + ttl))
+    session.add(
+        OtpCode(
+            phone=phone,
+            code_hash=keyed_hash(settings.secret_key, code),
+            requester_ip=client_ip,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
     session.flush()
-    text = (f"ລະຫັດຢືນຢັນ ປກສ ຂອງທ່ານແມ່ນ {code}. LSSO code: {code}. "
-            f"Valid {settings.otp_ttl_minutes} min. Do not share it.")
+    text = f"ລະຫັດຢືນຢັນ ປກສ ຂອງທ່ານແມ່ນ {code}. LSSO code: {code}. Valid {settings.otp_ttl_minutes} min. Do not share it."
     # The text holds the code: RQ logs the description, never the arguments.
-    enqueue_after_commit(session, JobRequest(send_sms_job, (phone, text), QUEUE_SMS, retries=SMS_RETRY_INTERVALS,
-                                             timeout=60, fallback_inline=True,
-                                             description=f"send_sms_job(to={mask_phone(phone)})"))
+    enqueue_after_commit(
+        session,
+        JobRequest(
+            send_sms_job,
+            (phone, text),
+            QUEUE_SMS,
+            retries=SMS_RETRY_INTERVALS,
+            timeout=60,
+            fallback_inline=True,
+            description=f"send_sms_job(to={mask_phone(phone)})",
+        ),
+    )
     return CodeSent(expires_in_seconds=int(ttl.total_seconds()))
 
 
@@ -70,14 +99,18 @@ def consume_code(session: Session, settings: Settings, phone: str, code: str, no
         .with_for_update()
     ).first()
     if otp is None:
-        raise InvalidCode("The code has expired or was not requested; ask for a new code.",
-                          errors={"code": ["expired or not requested"]})
+        raise InvalidCode(
+            "The code has expired or was not requested; ask for a new code.",
+            errors={"code": ["expired or not requested"]},
+        )
     if otp.attempts >= settings.otp_max_attempts:
-        raise InvalidCode("Too many wrong tries for this code; ask for a new code.",
-                          errors={"code": ["too many wrong tries"]})
+        raise InvalidCode(
+            "Too many wrong tries for this code; ask for a new code.", errors={"code": ["too many wrong tries"]}
+        )
     if not same_keyed_hash(settings.secret_key, code, otp.code_hash):
         otp.attempts += 1
         remaining = settings.otp_max_attempts - otp.attempts
-        raise InvalidCode("The code is wrong.", errors={"code": [f"wrong code; {remaining} tries left"]},
-                          keep_changes=True)
+        raise InvalidCode(
+            "The code is wrong.", errors={"code": [f"wrong code; {remaining} tries left"]}, keep_changes=True
+        )
     otp.consumed_at = now

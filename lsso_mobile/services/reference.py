@@ -51,9 +51,16 @@ def import_areas(session: Session, rows: Iterable[dict[str, str]]) -> AreaImport
             if (row.get("has_office") or "").strip().lower() in ("yes", "true", "1"):
                 session.flush()
                 if session.scalar(select(Office.id).where(Office.district_code == code)) is None:
-                    session.add(Office(code=f"D{code}", level=OfficeLevel.DISTRICT, province_code=parent,
-                                       district_code=code, name_lo=f"ຫ້ອງການປະກັນສັງຄົມ {name_lo}",
-                                       name_en=f"{name_en} District Social Security Office"))
+                    session.add(
+                        Office(
+                            code=f"D{code}",
+                            level=OfficeLevel.DISTRICT,
+                            province_code=parent,
+                            district_code=code,
+                            name_lo=f"ຫ້ອງການປະກັນສັງຄົມ {name_lo}",
+                            name_en=f"{name_en} District Social Security Office",
+                        )
+                    )
                     offices += 1
         elif kind == "village":
             session.flush()

@@ -87,8 +87,10 @@ def _apply_form(application: RegistrationApplication, form: ApplicationForm) -> 
 
 def current_application(session: Session, member_id: int) -> RegistrationApplication:
     application = session.scalars(
-        select(RegistrationApplication).where(RegistrationApplication.member_id == member_id)
-        .order_by(RegistrationApplication.id.desc()).limit(1)
+        select(RegistrationApplication)
+        .where(RegistrationApplication.member_id == member_id)
+        .order_by(RegistrationApplication.id.desc())
+        .limit(1)
     ).first()
     if application is None:
         raise NotFound("You have not applied for registration yet.")
@@ -104,15 +106,17 @@ def submit_application(
     if member.insured_person_id is not None:
         raise Conflict("This account already has an LSSO member number.")
     open_application = session.scalar(
-        select(RegistrationApplication.id).where(RegistrationApplication.member_id == member_id,
-                                                 RegistrationApplication.status.in_(OPEN_STATUSES))
+        select(RegistrationApplication.id).where(
+            RegistrationApplication.member_id == member_id, RegistrationApplication.status.in_(OPEN_STATUSES)
+        )
     )
     if open_application is not None:
         raise Conflict("You already have an application in progress.", errors={"application_id": open_application})
     _validate(session, form, now.date())
     office = office_for_area(session, form.province_code, form.district_code)
-    application = RegistrationApplication(member_id=member_id, office_id=office.id,
-                                          status=ApplicationStatus.SUBMITTED, created_at=now, updated_at=now)
+    application = RegistrationApplication(
+        member_id=member_id, office_id=office.id, status=ApplicationStatus.SUBMITTED, created_at=now, updated_at=now
+    )
     _apply_form(application, form)
     application.events.append(RegistrationEvent(status=ApplicationStatus.SUBMITTED, created_at=now))
     session.add(application)
@@ -123,9 +127,14 @@ def submit_application(
 
 
 def _acknowledge(session: Session, application: RegistrationApplication, office: Office, now: datetime) -> None:
-    record_notification(session, application.member_id, "registration_received",
-                        {"application_id": application.id, "office_name_lo": office.name_lo,
-                         "office_name_en": office.name_en}, now, collapse_key=f"registration-{application.id}")
+    record_notification(
+        session,
+        application.member_id,
+        "registration_received",
+        {"application_id": application.id, "office_name_lo": office.name_lo, "office_name_en": office.name_en},
+        now,
+        collapse_key=f"registration-{application.id}",
+    )
 
 
 def resubmit_application(
@@ -140,8 +149,9 @@ def resubmit_application(
     application.office_id = office.id
     application.status = ApplicationStatus.SUBMITTED
     application.updated_at = now
-    application.events.append(RegistrationEvent(status=ApplicationStatus.SUBMITTED, reason="resubmitted",
-                                                created_at=now))
+    application.events.append(
+        RegistrationEvent(status=ApplicationStatus.SUBMITTED, reason="resubmitted", created_at=now)
+    )
     session.get(Member, member_id).office_id = office.id
     session.flush()
     _acknowledge(session, application, office, now)
@@ -155,8 +165,9 @@ def _office_filter(staff: Principal) -> Any:
     return RegistrationApplication.office_id == staff.office_id
 
 
-def list_applications(session: Session, staff: Principal, status: ApplicationStatus | None, after_id: int | None,
-                      limit: int) -> list[RegistrationApplication]:
+def list_applications(
+    session: Session, staff: Principal, status: ApplicationStatus | None, after_id: int | None, limit: int
+) -> list[RegistrationApplication]:
     query = select(RegistrationApplication).where(_office_filter(staff))
     if status is not None:
         query = query.where(RegistrationApplication.status == status)
@@ -165,10 +176,10 @@ def list_applications(session: Session, staff: Principal, status: ApplicationSta
     return list(session.scalars(query.order_by(RegistrationApplication.id).limit(limit)))
 
 
-def get_application_for_staff(session: Session, staff: Principal, application_id: int,
-                              for_update: bool = False) -> RegistrationApplication:
-    query = select(RegistrationApplication).where(RegistrationApplication.id == application_id,
-                                                  _office_filter(staff))
+def get_application_for_staff(
+    session: Session, staff: Principal, application_id: int, for_update: bool = False
+) -> RegistrationApplication:
+    query = select(RegistrationApplication).where(RegistrationApplication.id == application_id, _office_filter(staff))
     application = session.scalars(query.with_for_update() if for_update else query).first()
     if application is None:  # another office's application is as invisible as a missing one
         raise NotFound("No such application in your office.")
@@ -182,16 +193,19 @@ DECISIONS = {
 }
 
 
-def decide_application(session: Session, staff: Principal, application_id: int, decision: str,
-                       reason: str | None, now: datetime) -> RegistrationApplication:
+def decide_application(
+    session: Session, staff: Principal, application_id: int, decision: str, reason: str | None, now: datetime
+) -> RegistrationApplication:
     application = get_application_for_staff(session, staff, application_id, for_update=True)
     if application.status is not ApplicationStatus.SUBMITTED:
         raise Conflict(f"The application is {application.status.value}; only submitted applications are decided.")
     new_status = DECISIONS[decision]
     reason = (reason or "").strip() or None
     if new_status is not ApplicationStatus.APPROVED and reason is None:
-        raise InvalidInput("A reason is required to reject or send back an application.",
-                           errors={"reason": ["required for this decision"]})
+        raise InvalidInput(
+            "A reason is required to reject or send back an application.",
+            errors={"reason": ["required for this decision"]},
+        )
     application.status = new_status
     application.updated_at = now
     application.events.append(RegistrationEvent(status=new_status, reason=reason, staff_id=staff.id, created_at=now))
@@ -205,18 +219,26 @@ def decide_application(session: Session, staff: Principal, application_id: int, 
     else:
         template = "registration_more_info"
     session.flush()
-    record_notification(session, application.member_id, template, params, now,
-                        collapse_key=f"registration-{application.id}")
+    record_notification(
+        session, application.member_id, template, params, now, collapse_key=f"registration-{application.id}"
+    )
     return application
 
 
 def _enrol(session: Session, application: RegistrationApplication, now: datetime) -> InsuredPerson:
     """Create the insured person; the member number is the province code and the row id, so it is unique."""
     person = InsuredPerson(
-        member_number=f"tmp-{uuid.uuid4().hex[:12]}", name_lo=application.name_lo,
-        name_latin=application.name_latin, date_of_birth=application.date_of_birth, sex=application.sex,
-        national_id=application.national_id, scheme=application.scheme, office_id=application.office_id,
-        province_code=application.province_code, district_code=application.district_code, created_at=now,
+        member_number=f"tmp-{uuid.uuid4().hex[:12]}",
+        name_lo=application.name_lo,
+        name_latin=application.name_latin,
+        date_of_birth=application.date_of_birth,
+        sex=application.sex,
+        national_id=application.national_id,
+        scheme=application.scheme,
+        office_id=application.office_id,
+        province_code=application.province_code,
+        district_code=application.district_code,
+        created_at=now,
     )
     session.add(person)
     session.flush()

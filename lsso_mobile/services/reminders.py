@@ -52,24 +52,41 @@ def reminder_round(session: Session, now: datetime, days_before_due: int) -> Rem
     return ReminderRound(period, due, month_start)
 
 
-def remind_batch(session: Session, round_: ReminderRound, now: datetime, after_member_id: int,
-                 batch: int = BATCH) -> tuple[int, int | None]:
+def remind_batch(
+    session: Session, round_: ReminderRound, now: datetime, after_member_id: int, batch: int = BATCH
+) -> tuple[int, int | None]:
     """Remind up to ``batch`` members after ``after_member_id``; returns (sent, last member id or None)."""
-    paid = exists().where(Contribution.insured_person_id == InsuredPerson.id, Contribution.period == round_.period,
-                          Contribution.status.in_((ContributionStatus.PAID, ContributionStatus.LATE)))
-    reminded = exists().where(ContributionReminder.insured_person_id == InsuredPerson.id,
-                              ContributionReminder.period == round_.period)
+    paid = exists().where(
+        Contribution.insured_person_id == InsuredPerson.id,
+        Contribution.period == round_.period,
+        Contribution.status.in_((ContributionStatus.PAID, ContributionStatus.LATE)),
+    )
+    reminded = exists().where(
+        ContributionReminder.insured_person_id == InsuredPerson.id, ContributionReminder.period == round_.period
+    )
     rows = session.execute(
-        select(Member.id, InsuredPerson.id).join(InsuredPerson, InsuredPerson.id == Member.insured_person_id)
-        .where(InsuredPerson.scheme == Scheme.VOLUNTARY, InsuredPerson.created_at < round_.insured_before,
-               ~paid, ~reminded, Member.id > after_member_id)
-        .order_by(Member.id).limit(batch)
+        select(Member.id, InsuredPerson.id)
+        .join(InsuredPerson, InsuredPerson.id == Member.insured_person_id)
+        .where(
+            InsuredPerson.scheme == Scheme.VOLUNTARY,
+            InsuredPerson.created_at < round_.insured_before,
+            ~paid,
+            ~reminded,
+            Member.id > after_member_id,
+        )
+        .order_by(Member.id)
+        .limit(batch)
     ).all()
     for member_id, person_id in rows:
         session.add(ContributionReminder(insured_person_id=person_id, period=round_.period, created_at=now))
-        record_notification(session, member_id, "contribution_due",
-                            {"period": round_.period, "due_date": round_.due.isoformat()}, now,
-                            collapse_key="contribution-due")
+        record_notification(
+            session,
+            member_id,
+            "contribution_due",
+            {"period": round_.period, "due_date": round_.due.isoformat()},
+            now,
+            collapse_key="contribution-due",
+        )
     session.flush()
     return len(rows), (rows[-1][0] if rows else None)
 

@@ -42,8 +42,10 @@ class HttpSmsSender:
     def send(self, phone: str, text: str) -> None:
         try:
             response = self._session.post(
-                self.url, json={"to": phone, "text": text},
-                headers={"Authorization": f"Bearer {self.token}"}, timeout=self.timeout,
+                self.url,
+                json={"to": phone, "text": text},
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=self.timeout,
             )
         except requests.RequestException as exc:
             raise SmsDeliveryError(f"SMS gateway unreachable ({type(exc).__name__})") from None

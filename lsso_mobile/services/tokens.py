@@ -66,8 +66,9 @@ class VerifiedToken:
 
 
 class KeyRing:
-    def __init__(self, signing_key: Ed25519PrivateKey, older_public_keys: list[Ed25519PublicKey],
-                 issuer: str, audience: str) -> None:
+    def __init__(
+        self, signing_key: Ed25519PrivateKey, older_public_keys: list[Ed25519PublicKey], issuer: str, audience: str
+    ) -> None:
         self._signing_key = signing_key
         self.active_kid = key_id(signing_key.public_key())
         self._verify_keys = {key_id(k): k for k in older_public_keys}
@@ -90,8 +91,9 @@ class KeyRing:
         older = [_load_public(Path(p)) for p in settings.jwt_public_key_files]
         return cls(_load_private(private_path), older, settings.jwt_issuer, settings.jwt_audience)
 
-    def encode(self, subject: str, token_type: str, lifetime: timedelta, now: datetime,
-               **claims: Any) -> tuple[str, str]:
+    def encode(
+        self, subject: str, token_type: str, lifetime: timedelta, now: datetime, **claims: Any
+    ) -> tuple[str, str]:
         """Returns (token, jti)."""
         jti = str(uuid.uuid4())
         payload = {
@@ -119,7 +121,11 @@ class KeyRing:
             raise NotAuthenticated("The token was signed with an unknown key.")
         try:
             claims = jwt.decode(
-                token, key, algorithms=[ALGORITHM], audience=self.audience, issuer=self.issuer,
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "typ", "jti"]},
             )
         except jwt.ExpiredSignatureError:

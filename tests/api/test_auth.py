@@ -147,8 +147,9 @@ def test_logout_ends_the_session_only(client, sms_gateway):
 def test_pin_change_signs_out_everywhere(client, sms_gateway, db):
     tokens = sign_up(client, sms_gateway, PHONE)
     other = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN}).json
-    response = client.post("/api/v1/auth/pin", json={"current_pin": PIN, "new_pin": "864200"},
-                           headers=bearer(tokens["access_token"]))
+    response = client.post(
+        "/api/v1/auth/pin", json={"current_pin": PIN, "new_pin": "864200"}, headers=bearer(tokens["access_token"])
+    )
     assert response.status_code == 204
     assert client.get("/api/v1/me", headers=bearer(other["access_token"])).status_code == 401
     assert client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN}).status_code == 401
@@ -182,6 +183,7 @@ def test_staff_sign_in(client, staff):
 
 
 # -- JWT checks ------------------------------------------------------------------------------------
+
 
 def _b64(data: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
@@ -286,8 +288,9 @@ def test_failed_sign_ins_from_one_network_are_limited(app, client, sms_gateway, 
         assert wrong.status_code == 401
     blocked = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN})
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
-    elsewhere = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN},
-                            environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    elsewhere = client.post(
+        "/api/v1/auth/login", json={"phone": PHONE, "pin": PIN}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+    )
     assert elsewhere.status_code == 200
     assert db.scalar(select(func.count()).select_from(SignInFailure)) == limit
     assert prune_expired_auth_rows(db, utcnow() + timedelta(days=3)) >= limit

@@ -187,6 +187,7 @@ EXPECTED: dict[Key, Row] = {
 
 # -- which routes the table must cover ------------------------------------------------------------------
 
+
 def route_keys(app: Flask) -> set[Key]:
     """Every (method, rule) of the URL map, without HEAD/OPTIONS and the non-API routes."""
     keys: set[Key] = set()
@@ -207,8 +208,11 @@ def test_the_table_has_one_row_per_route(app: Flask) -> None:
     missing, stale = table_differences(app, EXPECTED)
     assert not missing, f"routes with no row in EXPECTED: {sorted(missing)}"
     assert not stale, f"rows in EXPECTED for routes that no longer exist: {sorted(stale)}"
-    malformed = [key for key, row in EXPECTED.items()
-                 if len(row) != len(PRINCIPALS) or not all(isinstance(c, int) and 100 <= c <= 599 for c in row)]
+    malformed = [
+        key
+        for key, row in EXPECTED.items()
+        if len(row) != len(PRINCIPALS) or not all(isinstance(c, int) and 100 <= c <= 599 for c in row)
+    ]
     assert malformed == []
 
 
@@ -217,6 +221,7 @@ def test_a_new_route_without_a_row_is_reported(app: Flask, settings: Settings) -
     route that does not exist is stale."""
     copy = create_app(settings)
     try:
+
         @copy.route("/api/v1/me/new-thing/<int:thing_id>", methods=["GET"])
         def new_thing(thing_id: int) -> str:
             return "x"
@@ -235,11 +240,22 @@ OPS2 = "ops.second"
 NEW_PIN = "246802"
 STATEMENT_YEAR = 2025
 FORM_D0101 = application_form()  # Chanthabouly (0101): reviewed by D0101
-FORM_D1601 = application_form(province_code="16", district_code="1601", village_code="16010001",  # Pakse
-                              national_id="LA-1601-654321", name_lo="ທ້າວ ຄຳຫຼ້າ ພົມມະຈັນ",
-                              name_latin="Khamla Phommachanh", sex="male")
-NOTICE = {"title_lo": "ແຈ້ງການ", "body_lo": "ຫ້ອງການປິດວັນຈັນ", "title_en": "Notice",
-          "body_en": "The office is closed on Monday", "category": "news"}
+FORM_D1601 = application_form(
+    province_code="16",
+    district_code="1601",
+    village_code="16010001",  # Pakse
+    national_id="LA-1601-654321",
+    name_lo="ທ້າວ ຄຳຫຼ້າ ພົມມະຈັນ",
+    name_latin="Khamla Phommachanh",
+    sex="male",
+)
+NOTICE = {
+    "title_lo": "ແຈ້ງການ",
+    "body_lo": "ຫ້ອງການປິດວັນຈັນ",
+    "title_en": "Notice",
+    "body_en": "The office is closed on Monday",
+    "category": "news",
+}
 NOBODY = {"provinces": ["06"]}  # an audience none of the world's members is in
 
 
@@ -281,8 +297,11 @@ class World:
             body = {"phone": self.objects[f"phone:{who}"], "pin": PIN}
             return bearer(expect(self.client.post("/api/v1/auth/login", json=body), 200, who)["access_token"])
         if who == "core":
-            return bearer(expect(self.client.post("/api/v1/integration/token", json=self.objects["core_credentials"]),
-                                 200, who)["access_token"])
+            return bearer(
+                expect(self.client.post("/api/v1/integration/token", json=self.objects["core_credentials"]), 200, who)[
+                    "access_token"
+                ]
+            )
         return bearer(staff_sign_in(self.client, self.objects[f"username:{who}"], STAFF_PASSWORD)["access_token"])
 
 
@@ -293,19 +312,42 @@ def expect(response: TestResponse, status: int, what: str) -> Any:
 
 
 def contribution_record(member_number: str) -> dict[str, Any]:
-    return {"source_id": f"matrix-{member_number}-2025-05", "member_number": member_number, "period": "2025-05",
-            "scheme": "voluntary", "insurable_earnings": 2_000_000, "employee_share": 180_000, "employer_share": 0,
-            "total": 180_000, "status": "paid", "paid_date": "2025-05-18", "payment_channel": "bank",
-            "receipt_reference": "RC-MATRIX-1"}
+    return {
+        "source_id": f"matrix-{member_number}-2025-05",
+        "member_number": member_number,
+        "period": "2025-05",
+        "scheme": "voluntary",
+        "insurable_earnings": 2_000_000,
+        "employee_share": 180_000,
+        "employer_share": 0,
+        "total": 180_000,
+        "status": "paid",
+        "paid_date": "2025-05-18",
+        "payment_channel": "bank",
+        "receipt_reference": "RC-MATRIX-1",
+    }
 
 
 def claim_record(member_number: str) -> dict[str, Any]:
-    return {"source_id": "matrix-claim-a", "member_number": member_number, "benefit_type": "sickness",
-            "status": "received", "amount_claimed": 600_000, "amount_approved": None, "reason": None}
+    return {
+        "source_id": "matrix-claim-a",
+        "member_number": member_number,
+        "benefit_type": "sickness",
+        "status": "received",
+        "amount_claimed": 600_000,
+        "amount_approved": None,
+        "reason": None,
+    }
 
 
-PAYMENT_RECORD = {"source_id": "matrix-payment-a", "claim_source_id": "matrix-claim-a", "period": "2025-05",
-                  "amount": 250_000, "paid_date": "2025-05-30", "channel": "bank"}
+PAYMENT_RECORD = {
+    "source_id": "matrix-payment-a",
+    "claim_source_id": "matrix-claim-a",
+    "period": "2025-05",
+    "amount": 250_000,
+    "paid_date": "2025-05-30",
+    "channel": "bank",
+}
 
 
 def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: dict[str, str]) -> World:
@@ -324,13 +366,21 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
     ops2 = bearer(staff_sign_in(client, OPS2, STAFF_PASSWORD)["access_token"])
     objects["core_credentials"] = {"client_id": core_client.client_id, "client_secret": secret}
     world.headers["core"] = world.fresh_headers("core")
-    officer, other_officer, ops, admin, core = (world.headers[k] for k in
-                                                ("officer", "other_officer", "ops", "admin", "core"))
+    officer, other_officer, ops, admin, core = (
+        world.headers[k] for k in ("officer", "other_officer", "ops", "admin", "core")
+    )
 
     def decide(application_id: int, decision: str, by: dict[str, str]) -> dict[str, Any]:
         reason = None if decision == "approve" else "Please add your village."
-        return expect(client.post(f"/api/v1/staff/registrations/{application_id}/decision",
-                                  json={"decision": decision, "reason": reason}, headers=by), 200, "decision")
+        return expect(
+            client.post(
+                f"/api/v1/staff/registrations/{application_id}/decision",
+                json={"decision": decision, "reason": reason},
+                headers=by,
+            ),
+            200,
+            "decision",
+        )
 
     def apply(headers: dict[str, str], form: dict[str, Any]) -> int:
         return expect(client.post("/api/v1/me/registration", json=form, headers=headers), 201, "apply")["id"]
@@ -348,29 +398,53 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
 
     # A's conversation with D0101, carrying A's attachment; A's device; A's record from the core system.
     upload = {"file": (io.BytesIO(png_bytes()), "photo.png", "image/png")}
-    objects["attachment"] = expect(client.post("/api/v1/conversations/attachments", data=upload,
-                                               content_type="multipart/form-data", headers=member_a), 201,
-                                   "upload")["id"]
-    start = {"category": "contributions", "subject": "May contribution", "body": "Is my May contribution in?",
-             "attachment_ids": [objects["attachment"]], "idempotency_key": str(uuid.uuid4())}
+    objects["attachment"] = expect(
+        client.post(
+            "/api/v1/conversations/attachments", data=upload, content_type="multipart/form-data", headers=member_a
+        ),
+        201,
+        "upload",
+    )["id"]
+    start = {
+        "category": "contributions",
+        "subject": "May contribution",
+        "body": "Is my May contribution in?",
+        "attachment_ids": [objects["attachment"]],
+        "idempotency_key": str(uuid.uuid4()),
+    }
     conversation = expect(client.post("/api/v1/conversations", json=start, headers=member_a), 201, "start")
     objects["conversation"] = conversation["conversation"]["id"]
     assert conversation["conversation"]["office_code"] == "D0101"
-    objects["device"] = expect(client.post("/api/v1/me/devices", headers=member_a, json={
-        "token": "tok-matrix-member-a-phone", "platform": "android", "app_version": "1.0.0"}), 201, "device")["id"]
+    objects["device"] = expect(
+        client.post(
+            "/api/v1/me/devices",
+            headers=member_a,
+            json={"token": "tok-matrix-member-a-phone", "platform": "android", "app_version": "1.0.0"},
+        ),
+        201,
+        "device",
+    )["id"]
     objects["member_number_a"] = member_number_a
-    for kind, record in (("contributions", contribution_record(member_number_a)),
-                         ("claims", claim_record(member_number_a)), ("payments", PAYMENT_RECORD)):
-        imported = expect(client.post(f"/api/v1/integration/{kind}", json={"records": [record]}, headers=core),
-                          200, kind)
+    for kind, record in (
+        ("contributions", contribution_record(member_number_a)),
+        ("claims", claim_record(member_number_a)),
+        ("payments", PAYMENT_RECORD),
+    ):
+        imported = expect(
+            client.post(f"/api/v1/integration/{kind}", json={"records": [record]}, headers=core), 200, kind
+        )
         assert imported["accepted"] == 1 and imported["rejected"] == [], imported
     objects["claim"] = expect(client.get("/api/v1/me/claims", headers=member_a), 200, "claims")[0]["id"]
 
     # Broadcasts, each in the state its route needs; "seen" goes to Chanthabouly (A), not to Pakse (B).
-    def broadcast(author: dict[str, str], audience: dict[str, Any], submit: bool = False,
-                  approver: dict[str, str] | None = None) -> int:
-        created = expect(client.post("/api/v1/staff/broadcasts", json={**NOTICE, "audience": audience},
-                                     headers=author), 201, "broadcast")
+    def broadcast(
+        author: dict[str, str], audience: dict[str, Any], submit: bool = False, approver: dict[str, str] | None = None
+    ) -> int:
+        created = expect(
+            client.post("/api/v1/staff/broadcasts", json={**NOTICE, "audience": audience}, headers=author),
+            201,
+            "broadcast",
+        )
         url = f"/api/v1/staff/broadcasts/{created['id']}"
         if submit or approver:
             expect(client.post(f"{url}/submit", headers=author), 200, "submit")
@@ -396,16 +470,34 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
 
     # D0101's canned replies, a holiday, and the rules as shipped (the admin puts them back unchanged).
     for name in ("canned_to_edit", "canned_to_delete"):
-        objects[name] = expect(client.post("/api/v1/staff/canned-replies", headers=officer, json={
-            "title": name, "body_lo": "ສະບາຍດີ", "body_en": "Hello"}), 201, "canned")["id"]
-    objects["holiday"] = expect(client.post("/api/v1/admin/holidays", headers=admin, json={
-        "day": "2031-03-08", "name_lo": "ວັນແມ່ຍິງ", "name_en": "Women's Day"}), 201, "holiday")["id"]
+        objects[name] = expect(
+            client.post(
+                "/api/v1/staff/canned-replies",
+                headers=officer,
+                json={"title": name, "body_lo": "ສະບາຍດີ", "body_en": "Hello"},
+            ),
+            201,
+            "canned",
+        )["id"]
+    objects["holiday"] = expect(
+        client.post(
+            "/api/v1/admin/holidays",
+            headers=admin,
+            json={"day": "2031-03-08", "name_lo": "ວັນແມ່ຍິງ", "name_en": "Women's Day"},
+        ),
+        201,
+        "holiday",
+    )["id"]
     eligibility = expect(client.get("/api/v1/admin/eligibility-rules", headers=admin), 200, "rules")[0]
     objects["scheme"], objects["benefit_type"] = eligibility["scheme"], eligibility["benefit_type"]
-    objects["eligibility_rule"] = {k: v for k, v in eligibility.items()
-                                   if k not in ("scheme", "benefit_type", "updated_at")}
-    scheme_rule = next(r for r in expect(client.get("/api/v1/admin/scheme-rules", headers=admin), 200, "rules")
-                       if r["scheme"] == objects["scheme"])
+    objects["eligibility_rule"] = {
+        k: v for k, v in eligibility.items() if k not in ("scheme", "benefit_type", "updated_at")
+    }
+    scheme_rule = next(
+        r
+        for r in expect(client.get("/api/v1/admin/scheme-rules", headers=admin), 200, "rules")
+        if r["scheme"] == objects["scheme"]
+    )
     objects["scheme_rule"] = {k: v for k, v in scheme_rule.items() if k not in ("scheme", "updated_at")}
     objects.update(office_code="D0101", province_code="01", district_code="0101")
 
@@ -415,18 +507,26 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
 
     # Stand-ins of A (D0101) and B (D1601) for apply, correct-and-resubmit and link.
     for who, form, office_officer, office_code, number in (
-            ("member_a", FORM_D0101, officer, "D0101", "0100009901"),
-            ("member_b", FORM_D1601, other_officer, "D1601", "1600009902")):
+        ("member_a", FORM_D0101, officer, "D0101", "0100009901"),
+        ("member_b", FORM_D1601, other_officer, "D1601", "1600009902"),
+    ):
         world.stand_ins[("apply", who)] = world.new_member(f"apply:{who}")
         resubmitting = world.stand_ins[("resubmit", who)] = world.new_member(f"resubmit:{who}")
         decide(apply(resubmitting, form), "request_info", office_officer)
         world.stand_ins[("link", who)] = world.new_member(f"link:{who}")
         office = db.query(Office).filter(Office.code == office_code).one()
-        person = InsuredPerson(member_number=number,
-                               name_lo="ທ ທົດສອບ", name_latin="Link Test", sex=Sex.MALE,
-                               date_of_birth=date(1990, 2, 3), national_id=f"LINK-{who}", scheme=Scheme.VOLUNTARY,
-                               office_id=office.id, province_code=office.province_code,
-                               district_code=form["district_code"])
+        person = InsuredPerson(
+            member_number=number,
+            name_lo="ທ ທົດສອບ",
+            name_latin="Link Test",
+            sex=Sex.MALE,
+            date_of_birth=date(1990, 2, 3),
+            national_id=f"LINK-{who}",
+            scheme=Scheme.VOLUNTARY,
+            office_id=office.id,
+            province_code=office.province_code,
+            district_code=form["district_code"],
+        )
         db.add(person)
         db.commit()
         objects[f"link_number:{who}"] = person.member_number
@@ -441,8 +541,9 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
         objects[f"signup_code:{who}"] = request_code(client, gateway, phone)
         world.new_member(f"reset:{who}")
         objects[f"reset_code:{who}"] = request_code(client, gateway, objects[f"phone:reset:{who}"])
-        objects[f"refresh:{who}"] = expect(client.post("/api/v1/auth/login", json={
-            "phone": objects["phone:login"], "pin": PIN}), 200, "login")["refresh_token"]
+        objects[f"refresh:{who}"] = expect(
+            client.post("/api/v1/auth/login", json={"phone": objects["phone:login"], "pin": PIN}), 200, "login"
+        )["refresh_token"]
     return world
 
 
@@ -456,8 +557,10 @@ def json_body(body: dict[str, Any]) -> Payload:
 
 
 def png_upload(world: World, who: str) -> dict[str, Any]:
-    return {"data": {"file": (io.BytesIO(png_bytes()), "photo.png", "image/png")},
-            "content_type": "multipart/form-data"}
+    return {
+        "data": {"file": (io.BytesIO(png_bytes()), "photo.png", "image/png")},
+        "content_type": "multipart/form-data",
+    }
 
 
 def new_key() -> str:
@@ -466,10 +569,19 @@ def new_key() -> str:
 
 # Path parameters by name: member A's objects, D0101's, or what the route needs (see ROUTE_OBJECTS).
 PATH_OBJECTS = {
-    "conversation_id": "conversation", "attachment_id": "attachment", "device_id": "device",
-    "notification_id": "notification", "broadcast_id": "broadcast_seen", "application_id": "application",
-    "claim_id": "claim", "canned_id": "canned_to_edit", "holiday_id": "holiday", "office_code": "office_code",
-    "province_code": "province_code", "district_code": "district_code", "scheme": "scheme",
+    "conversation_id": "conversation",
+    "attachment_id": "attachment",
+    "device_id": "device",
+    "notification_id": "notification",
+    "broadcast_id": "broadcast_seen",
+    "application_id": "application",
+    "claim_id": "claim",
+    "canned_id": "canned_to_edit",
+    "holiday_id": "holiday",
+    "office_code": "office_code",
+    "province_code": "province_code",
+    "district_code": "district_code",
+    "scheme": "scheme",
     "benefit_type": "benefit_type",
 }
 BROADCAST = "/api/v1/staff/broadcasts/<int:broadcast_id>"
@@ -501,60 +613,85 @@ STAFF_CONVERSATION = "/api/v1/staff/conversations/<int:conversation_id>"
 WEEKDAYS_8_TO_4 = {"days": [{"weekday": d, "opens": "08:00:00", "closes": "16:00:00"} for d in range(5)]}
 PAYLOADS: dict[Key, Payload] = {
     ("POST", "/api/v1/auth/otp"): lambda w, who: {"json": {"phone": w.per("otp_phone", who)}},
-    ("POST", "/api/v1/auth/signup"): lambda w, who: {"json": {
-        "phone": w.per("signup_phone", who), "code": w.per("signup_code", who), "pin": PIN}},
+    ("POST", "/api/v1/auth/signup"): lambda w, who: {
+        "json": {"phone": w.per("signup_phone", who), "code": w.per("signup_code", who), "pin": PIN}
+    },
     ("POST", "/api/v1/auth/login"): lambda w, who: {"json": {"phone": w.objects["phone:login"], "pin": PIN}},
-    ("POST", "/api/v1/auth/staff/login"): lambda w, who: {"json": {
-        "username": w.objects["username:officer"], "password": STAFF_PASSWORD}},
+    ("POST", "/api/v1/auth/staff/login"): lambda w, who: {
+        "json": {"username": w.objects["username:officer"], "password": STAFF_PASSWORD}
+    },
     ("POST", "/api/v1/auth/refresh"): lambda w, who: {"json": {"refresh_token": w.per("refresh", who)}},
-    ("POST", "/api/v1/auth/pin/reset"): lambda w, who: {"json": {
-        "phone": w.per("phone:reset", who), "code": w.per("reset_code", who), "new_pin": NEW_PIN}},
+    ("POST", "/api/v1/auth/pin/reset"): lambda w, who: {
+        "json": {"phone": w.per("phone:reset", who), "code": w.per("reset_code", who), "new_pin": NEW_PIN}
+    },
     ("POST", "/api/v1/integration/token"): lambda w, who: {"json": w.objects["core_credentials"]},
     ("POST", "/api/v1/auth/pin"): json_body({"current_pin": PIN, "new_pin": NEW_PIN}),
     ("PATCH", "/api/v1/me"): json_body({"language": "en"}),
-    ("POST", "/api/v1/me/link"): lambda w, who: {"json": {
-        "member_number": w.per("link_number", who), "date_of_birth": "1990-02-03", "code": w.per("link_code", who)}},
+    ("POST", "/api/v1/me/link"): lambda w, who: {
+        "json": {
+            "member_number": w.per("link_number", who),
+            "date_of_birth": "1990-02-03",
+            "code": w.per("link_code", who),
+        }
+    },
     ("POST", "/api/v1/me/registration"): lambda w, who: {"json": w.per("form", who)},
     ("PUT", "/api/v1/me/registration"): lambda w, who: {"json": w.per("form", who)},
     ("GET", "/api/v1/me/contributions/statement"): lambda w, who: {"query_string": {"year": STATEMENT_YEAR}},
-    ("POST", "/api/v1/me/devices"): lambda w, who: {"json": {
-        "token": f"tok-matrix-{who}-new-phone", "platform": "android", "app_version": "1.0.0"}},
-    ("PUT", "/api/v1/me/notification-preferences"): json_body({
-        "muted_categories": ["news"], "quiet_start": "22:00:00", "quiet_end": "06:00:00"}),
-    ("POST", "/api/v1/conversations"): lambda w, who: {"json": {
-        "category": "claims", "subject": "My sickness claim", "body": "Which papers do you need?",
-        "idempotency_key": new_key()}},
-    ("POST", "/api/v1/conversations/<int:conversation_id>/messages"): lambda w, who: {"json": {
-        "body": "Here is the receipt number: RC-1.", "idempotency_key": new_key()}},
+    ("POST", "/api/v1/me/devices"): lambda w, who: {
+        "json": {"token": f"tok-matrix-{who}-new-phone", "platform": "android", "app_version": "1.0.0"}
+    },
+    ("PUT", "/api/v1/me/notification-preferences"): json_body(
+        {"muted_categories": ["news"], "quiet_start": "22:00:00", "quiet_end": "06:00:00"}
+    ),
+    ("POST", "/api/v1/conversations"): lambda w, who: {
+        "json": {
+            "category": "claims",
+            "subject": "My sickness claim",
+            "body": "Which papers do you need?",
+            "idempotency_key": new_key(),
+        }
+    },
+    ("POST", "/api/v1/conversations/<int:conversation_id>/messages"): lambda w, who: {
+        "json": {"body": "Here is the receipt number: RC-1.", "idempotency_key": new_key()}
+    },
     ("POST", "/api/v1/conversations/attachments"): png_upload,
     ("POST", f"{STAFF_CONVERSATION}/assign"): json_body({"assignee": "me"}),
-    ("POST", f"{STAFF_CONVERSATION}/replies"): lambda w, who: {"json": {
-        "body": "It is recorded.", "idempotency_key": new_key()}},
+    ("POST", f"{STAFF_CONVERSATION}/replies"): lambda w, who: {
+        "json": {"body": "It is recorded.", "idempotency_key": new_key()}
+    },
     ("POST", f"{STAFF_CONVERSATION}/notes"): json_body({"body": "Checked with the employer."}),
     ("POST", "/api/v1/staff/conversations/attachments"): png_upload,
     ("POST", "/api/v1/staff/canned-replies"): json_body({"title": "Thanks", "body_lo": "ຂອບໃຈ", "body_en": "Thanks"}),
-    ("PUT", "/api/v1/staff/canned-replies/<int:canned_id>"): json_body({
-        "title": "Hello", "body_lo": "ສະບາຍດີ", "body_en": "Hello again"}),
-    ("POST", "/api/v1/staff/claims/<int:claim_id>/status"): json_body({
-        "status": "under_review", "reason": "Checking the medical certificate"}),
+    ("PUT", "/api/v1/staff/canned-replies/<int:canned_id>"): json_body(
+        {"title": "Hello", "body_lo": "ສະບາຍດີ", "body_en": "Hello again"}
+    ),
+    ("POST", "/api/v1/staff/claims/<int:claim_id>/status"): json_body(
+        {"status": "under_review", "reason": "Checking the medical certificate"}
+    ),
     ("POST", "/api/v1/staff/registrations/<int:application_id>/decision"): json_body({"decision": "approve"}),
     ("POST", "/api/v1/staff/broadcasts"): json_body({**NOTICE, "audience": NOBODY}),
     ("POST", "/api/v1/staff/broadcasts/preview"): json_body({"districts": ["0101"]}),
     ("PUT", BROADCAST): json_body({**NOTICE, "title_en": "Notice (edited)", "audience": NOBODY}),
     ("POST", f"{BROADCAST}/reject"): json_body({"note": "Please say which office."}),
-    ("POST", "/api/v1/integration/contributions"): lambda w, who: {"json": {
-        "records": [contribution_record(w.objects["member_number_a"])]}},
-    ("POST", "/api/v1/integration/claims"): lambda w, who: {"json": {
-        "records": [claim_record(w.objects["member_number_a"])]}},
+    ("POST", "/api/v1/integration/contributions"): lambda w, who: {
+        "json": {"records": [contribution_record(w.objects["member_number_a"])]}
+    },
+    ("POST", "/api/v1/integration/claims"): lambda w, who: {
+        "json": {"records": [claim_record(w.objects["member_number_a"])]}
+    },
     ("POST", "/api/v1/integration/payments"): json_body({"records": [PAYMENT_RECORD]}),
-    ("PUT", "/api/v1/admin/scheme-rules/<string(maxlength=32):scheme>"):
-        lambda w, who: {"json": w.objects["scheme_rule"]},
-    ("PUT", "/api/v1/admin/eligibility-rules/<string(maxlength=32):scheme>/<string(maxlength=32):benefit_type>"):
-        lambda w, who: {"json": w.objects["eligibility_rule"]},
+    ("PUT", "/api/v1/admin/scheme-rules/<string(maxlength=32):scheme>"): lambda w, who: {
+        "json": w.objects["scheme_rule"]
+    },
+    (
+        "PUT",
+        "/api/v1/admin/eligibility-rules/<string(maxlength=32):scheme>/<string(maxlength=32):benefit_type>",
+    ): lambda w, who: {"json": w.objects["eligibility_rule"]},
     ("PUT", "/api/v1/admin/working-hours"): json_body(WEEKDAYS_8_TO_4),
     ("PUT", "/api/v1/admin/offices/<string(maxlength=16):office_code>/working-hours"): json_body(WEEKDAYS_8_TO_4),
-    ("POST", "/api/v1/admin/holidays"): json_body({
-        "day": "2031-05-01", "name_lo": "ວັນກຳມະກອນ", "name_en": "Labour Day", "office_code": "D0101"}),
+    ("POST", "/api/v1/admin/holidays"): json_body(
+        {"day": "2031-05-01", "name_lo": "ວັນກຳມະກອນ", "name_en": "Labour Day", "office_code": "D0101"}
+    ),
 }
 PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
@@ -584,8 +721,9 @@ def run_order(table: dict[Key, Row]) -> list[Key]:
     return [key for key in table if key not in RUN_LAST] + [key for key in RUN_LAST if key in table]
 
 
-def test_every_route_as_every_principal(client: FlaskClient, sms_gateway: SmsGateway, db: Session,
-                                        staff: dict[str, str]) -> None:
+def test_every_route_as_every_principal(
+    client: FlaskClient, sms_gateway: SmsGateway, db: Session, staff: dict[str, str]
+) -> None:
     world = build_world(client, sms_gateway, db, staff)
     mismatches: list[str] = []
     cells = 0
@@ -597,7 +735,9 @@ def test_every_route_as_every_principal(client: FlaskClient, sms_gateway: SmsGat
             response = client.open(path, method=key[0], headers=headers, **extra)
             cells += 1
             if response.status_code != expected[who]:
-                mismatches.append(f"{key[0]} {key[1]} as {who} ({path}): expected {expected[who]}, "
-                                  f"got {response.status_code}: {describe(response)}")
+                mismatches.append(
+                    f"{key[0]} {key[1]} as {who} ({path}): expected {expected[who]}, "
+                    f"got {response.status_code}: {describe(response)}"
+                )
     assert cells == len(PRINCIPALS) * len(EXPECTED)
     assert not mismatches, f"{len(mismatches)} of {cells} cells differ from EXPECTED:\n" + "\n".join(mismatches)

@@ -29,9 +29,17 @@ from tests.support import bearer, sign_up
 def _linked_member(client, sms_gateway, db, phone, member_number):
     tokens = sign_up(client, sms_gateway, phone)
     office = db.scalars(select(Office).where(Office.code == "P01")).one()
-    person = InsuredPerson(member_number=member_number, name_lo="ທ້າວ ທົດສອບ", name_latin="Test", sex=Sex.FEMALE,
-                           date_of_birth=date(1990, 1, 1), national_id=f"ID-{member_number}",
-                           scheme=Scheme.VOLUNTARY, office_id=office.id, province_code="01")
+    person = InsuredPerson(
+        member_number=member_number,
+        name_lo="ທ້າວ ທົດສອບ",
+        name_latin="Test",
+        sex=Sex.FEMALE,
+        date_of_birth=date(1990, 1, 1),
+        national_id=f"ID-{member_number}",
+        scheme=Scheme.VOLUNTARY,
+        office_id=office.id,
+        province_code="01",
+    )
     db.add(person)
     db.flush()
     db.scalars(select(Member).where(Member.phone == phone)).one().insured_person_id = person.id
@@ -41,11 +49,22 @@ def _linked_member(client, sms_gateway, db, phone, member_number):
 
 def _record(db, person, periods, status=ContributionStatus.PAID):
     for period in periods:
-        db.add(Contribution(insured_person_id=person.id, period=period, scheme=Scheme.VOLUNTARY,
-                            insurable_earnings=1_300_000, employee_share=117_000, employer_share=0, total=117_000,
-                            status=status, paid_date=date(int(period[:4]), int(period[5:]), 15),
-                            payment_channel="bank", receipt_reference=f"R-{person.id}-{period}",
-                            source_id=f"core-{person.id}-{period}"))
+        db.add(
+            Contribution(
+                insured_person_id=person.id,
+                period=period,
+                scheme=Scheme.VOLUNTARY,
+                insurable_earnings=1_300_000,
+                employee_share=117_000,
+                employer_share=0,
+                total=117_000,
+                status=status,
+                paid_date=date(int(period[:4]), int(period[5:]), 15),
+                payment_channel="bank",
+                receipt_reference=f"R-{person.id}-{period}",
+                source_id=f"core-{person.id}-{period}",
+            )
+        )
     db.commit()
 
 
@@ -94,14 +113,28 @@ def test_member_a_never_sees_member_b(client, sms_gateway, db):
     member_b, person_b = _linked_member(client, sms_gateway, db, "+8562055590005", "0100001005")
     _record(db, person_a, ["2025-01", "2025-02"])
     _record(db, person_b, ["2025-03"])
-    claim = BenefitClaim(insured_person_id=person_b.id, office_id=person_b.office_id,
-                         benefit_type=BenefitType.SICKNESS, status=ClaimStatus.APPROVED, amount_claimed=500_000,
-                         amount_approved=400_000, source_id="claim-b")
+    claim = BenefitClaim(
+        insured_person_id=person_b.id,
+        office_id=person_b.office_id,
+        benefit_type=BenefitType.SICKNESS,
+        status=ClaimStatus.APPROVED,
+        amount_claimed=500_000,
+        amount_approved=400_000,
+        source_id="claim-b",
+    )
     db.add(claim)
     db.flush()
     db.add(ClaimStatusChange(claim_id=claim.id, status=ClaimStatus.APPROVED, reason="ok"))
-    db.add(BenefitPayment(claim_id=claim.id, period="2025-04", amount=400_000, paid_date=date(2025, 4, 30),
-                          channel="bank", source_id="pay-b"))
+    db.add(
+        BenefitPayment(
+            claim_id=claim.id,
+            period="2025-04",
+            amount=400_000,
+            paid_date=date(2025, 4, 30),
+            channel="bank",
+            source_id="pay-b",
+        )
+    )
     db.commit()
     mine = client.get("/api/v1/me/contributions", headers=member_a).json["items"]
     assert [c["period"] for c in mine] == ["2025-02", "2025-01"]

@@ -47,15 +47,19 @@ def test_thread_read_receipts_unread_counts_and_reopening(client, sms_gateway, s
     assert replied.json["conversation"]["assignee_id"] is not None  # unassigned: the one who answers takes it
     listed = client.get(BASE, headers=alice).json
     assert listed["items"][0]["unread_count"] == 1
-    assert listed["items"][0]["last_message"] == {"author": "staff", "body": "It is recorded on the 10th.",
-                                                  "created_at": replied.json["message"]["created_at"]}
+    assert listed["items"][0]["last_message"] == {
+        "author": "staff",
+        "body": "It is recorded on the 10th.",
+        "created_at": replied.json["message"]["created_at"],
+    }
     read = client.post(f"{BASE}/{cid}/read", headers=alice).json
     assert read == {"marked": 1, "unread_count": 0}
     assert client.get(BASE, headers=alice).json["items"][0]["unread_count"] == 0
 
     assert client.post(f"{STAFF}/{cid}/resolve", headers=desk).json["status"] == "resolved"
-    again = client.post(f"{BASE}/{cid}/messages", json={"body": "One more question", "idempotency_key": new_key()},
-                        headers=alice)
+    again = client.post(
+        f"{BASE}/{cid}/messages", json={"body": "One more question", "idempotency_key": new_key()}, headers=alice
+    )
     assert again.status_code == 201 and again.json["conversation"]["status"] == "open"
     assert again.json["conversation"]["answer_due_at"] is not None
 
@@ -64,8 +68,12 @@ def test_thread_pages_and_delta_sync(client, sms_gateway, staff):
     alice = member(client, sms_gateway, "+8562055580002")
     cid = start(client, alice, body="message 0").json["conversation"]["id"]
     for i in range(1, 5):
-        assert client.post(f"{BASE}/{cid}/messages", json={"body": f"message {i}", "idempotency_key": new_key()},
-                           headers=alice).status_code == 201
+        assert (
+            client.post(
+                f"{BASE}/{cid}/messages", json={"body": f"message {i}", "idempotency_key": new_key()}, headers=alice
+            ).status_code
+            == 201
+        )
     first = client.get(f"{BASE}/{cid}/messages?limit=3", headers=alice).json
     assert [m["body"] for m in first["items"]] == ["message 4", "message 3", "message 2"]
     second = client.get(f"{BASE}/{cid}/messages?limit=3&cursor={first['next_cursor']}", headers=alice).json
@@ -88,10 +96,16 @@ def test_conversation_list_pages_newest_activity_first(client, sms_gateway, sett
 
 # -- idempotency -----------------------------------------------------------------------------------
 
+
 def test_a_retried_send_is_stored_once_and_answers_as_before(client, sms_gateway, db):
     alice = member(client, sms_gateway, "+8562055580010")
-    payload = {"office_code": "D0101", "category": "claims", "subject": "Sickness claim",
-               "body": "Did you receive my claim?", "idempotency_key": new_key()}
+    payload = {
+        "office_code": "D0101",
+        "category": "claims",
+        "subject": "Sickness claim",
+        "body": "Did you receive my claim?",
+        "idempotency_key": new_key(),
+    }
     first = client.post(BASE, json=payload, headers=alice)
     retry = client.post(BASE, json=payload, headers=alice)
     assert first.status_code == retry.status_code == 201
@@ -125,8 +139,9 @@ def test_concurrent_retries_store_one_message(app, client, sms_gateway, db):
         own_client = app.test_client()
         barrier.wait()
         response = own_client.post(f"{BASE}/{cid}/messages", json=send, headers=alice)
-        answers.append((response.status_code, response.json["message"]["id"] if response.status_code == 201 else
-                        response.json))
+        answers.append(
+            (response.status_code, response.json["message"]["id"] if response.status_code == 201 else response.json)
+        )
 
     threads = [threading.Thread(target=send_once) for _ in range(6)]
     for thread in threads:
@@ -146,6 +161,7 @@ def test_the_key_is_required_and_must_be_a_uuid(client, sms_gateway):
 
 
 # -- files -----------------------------------------------------------------------------------------
+
 
 def test_a_png_named_pdf_is_stored_and_served_as_png(client, sms_gateway, staff, db, settings):
     alice = member(client, sms_gateway, "+8562055580020")
@@ -179,8 +195,10 @@ def test_jpeg_and_pdf_are_accepted_and_pdfs_download_as_attachments(client, sms_
 
 def test_an_executable_named_jpg_is_refused_with_a_reason(client, sms_gateway, db):
     alice = member(client, sms_gateway, "+8562055580022")
-    for data, what in ((b"MZ\x90\x00\x03" + b"\x00" * 200, "Windows program"),
-                       (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "Linux program")):
+    for data, what in (
+        (b"MZ\x90\x00\x03" + b"\x00" * 200, "Windows program"),
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 200, "Linux program"),
+    ):
         refused = upload(client, alice, data, filename="photo.jpg", content_type="image/jpeg")
         assert refused.status_code == 415, refused.json
         assert what in refused.json["message"] and "JPEG, PNG and PDF" in refused.json["message"]
@@ -216,6 +234,7 @@ def test_attachments_per_message_and_single_use(client, sms_gateway, db):
 
 # -- internal notes and scoping -----------------------------------------------------------------------
 
+
 def test_internal_notes_never_reach_the_member(client, sms_gateway, staff, db):
     alice = member(client, sms_gateway, "+8562055580030")
     before = client.get(BASE, headers=alice).json["server_time"]
@@ -248,11 +267,14 @@ def test_others_can_neither_read_nor_write(client, sms_gateway, staff):
     spare = upload(client, alice, jpeg_bytes()).json["id"]  # uploaded, not yet sent
 
     send = {"body": "let me in", "idempotency_key": new_key()}
-    for response in (client.get(f"{BASE}/{cid}", headers=bob), client.get(f"{BASE}/{cid}/messages", headers=bob),
-                     client.post(f"{BASE}/{cid}/messages", json=send, headers=bob),
-                     client.post(f"{BASE}/{cid}/read", headers=bob),
-                     client.get(f"{BASE}/attachments/{attachment_id}", headers=bob),
-                     client.get(f"{BASE}/attachments/{spare}", headers=bob)):
+    for response in (
+        client.get(f"{BASE}/{cid}", headers=bob),
+        client.get(f"{BASE}/{cid}/messages", headers=bob),
+        client.post(f"{BASE}/{cid}/messages", json=send, headers=bob),
+        client.post(f"{BASE}/{cid}/read", headers=bob),
+        client.get(f"{BASE}/attachments/{attachment_id}", headers=bob),
+        client.get(f"{BASE}/attachments/{spare}", headers=bob),
+    ):
         assert response.status_code == 404, response.json
     assert client.get(BASE, headers=bob).json["items"] == []
     for someone_elses in (attachment_id, spare):  # sent, and not yet sent: neither is Bob's to attach
@@ -260,14 +282,17 @@ def test_others_can_neither_read_nor_write(client, sms_gateway, staff):
     assert start(client, alice, attachment_ids=[spare]).status_code == 201  # still Alice's to send
 
     pakse = officer(client, staff["other_officer"])
-    for response in (client.get(f"{STAFF}/{cid}", headers=pakse), client.get(f"{STAFF}/{cid}/messages", headers=pakse),
-                     client.post(f"{STAFF}/{cid}/replies", json={"body": "hi"}, headers=pakse),
-                     client.post(f"{STAFF}/{cid}/notes", json={"body": "hi"}, headers=pakse),
-                     client.post(f"{STAFF}/{cid}/assign", json={"assignee": "me"}, headers=pakse),
-                     client.post(f"{STAFF}/{cid}/resolve", headers=pakse),
-                     client.post(f"{STAFF}/{cid}/reopen", headers=pakse),
-                     client.get(f"{STAFF}/attachments/{attachment_id}", headers=pakse),
-                     client.get(f"{STAFF}/attachments/{spare}", headers=pakse)):
+    for response in (
+        client.get(f"{STAFF}/{cid}", headers=pakse),
+        client.get(f"{STAFF}/{cid}/messages", headers=pakse),
+        client.post(f"{STAFF}/{cid}/replies", json={"body": "hi"}, headers=pakse),
+        client.post(f"{STAFF}/{cid}/notes", json={"body": "hi"}, headers=pakse),
+        client.post(f"{STAFF}/{cid}/assign", json={"assignee": "me"}, headers=pakse),
+        client.post(f"{STAFF}/{cid}/resolve", headers=pakse),
+        client.post(f"{STAFF}/{cid}/reopen", headers=pakse),
+        client.get(f"{STAFF}/attachments/{attachment_id}", headers=pakse),
+        client.get(f"{STAFF}/attachments/{spare}", headers=pakse),
+    ):
         assert response.status_code == 404, response.json
     assert client.get(STAFF, headers=pakse).json["items"] == []
     # members may not use staff routes, nor staff member routes
@@ -276,6 +301,7 @@ def test_others_can_neither_read_nor_write(client, sms_gateway, staff):
 
 
 # -- the office inbox --------------------------------------------------------------------------------
+
 
 def test_inbox_filters_assignment_and_overdue(client, sms_gateway, staff, db):
     alice = member(client, sms_gateway, "+8562055580050")
@@ -308,8 +334,11 @@ def test_inbox_filters_assignment_and_overdue(client, sms_gateway, staff, db):
     client.post(f"{STAFF}/{contributions}/replies", json={"body": "answered"}, headers=desk)
     assert ids(status="pending") == [contributions] and ids(status="open") == [claims]
     assert ids(overdue="true") == []
-    db.execute(update(Conversation).where(Conversation.id == claims)
-               .values(reply_due_at=datetime.now(VIENTIANE) - timedelta(hours=1)))
+    db.execute(
+        update(Conversation)
+        .where(Conversation.id == claims)
+        .values(reply_due_at=datetime.now(VIENTIANE) - timedelta(hours=1))
+    )
     db.commit()
     assert ids(overdue="true") == [claims]
     listed = client.get(f"{STAFF}/overdue", headers=desk).json
@@ -325,12 +354,22 @@ def test_inbox_filters_assignment_and_overdue(client, sms_gateway, staff, db):
 
 def test_canned_replies_are_sent_in_the_members_language(client, sms_gateway, staff, db):
     desk = officer(client, staff["officer"])
-    created = client.post("/api/v1/staff/canned-replies", headers=desk, json={
-        "title": "Recorded", "body_lo": "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ.", "body_en": "Your contribution is recorded."})
+    created = client.post(
+        "/api/v1/staff/canned-replies",
+        headers=desk,
+        json={"title": "Recorded", "body_lo": "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ.", "body_en": "Your contribution is recorded."},
+    )
     assert created.status_code == 201
     canned_id = created.json["id"]
-    edited = client.put(f"/api/v1/staff/canned-replies/{canned_id}", headers=desk, json={
-        "title": "Recorded", "body_lo": "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ.", "body_en": "Your contribution is now recorded."})
+    edited = client.put(
+        f"/api/v1/staff/canned-replies/{canned_id}",
+        headers=desk,
+        json={
+            "title": "Recorded",
+            "body_lo": "ເງິນສົມທົບຂອງທ່ານໄດ້ບັນທຶກແລ້ວ.",
+            "body_en": "Your contribution is now recorded.",
+        },
+    )
     assert edited.status_code == 200
     assert [c["id"] for c in client.get("/api/v1/staff/canned-replies", headers=desk).json["items"]] == [canned_id]
 
@@ -345,8 +384,14 @@ def test_canned_replies_are_sent_in_the_members_language(client, sms_gateway, st
     assert both.status_code == 422
 
     pakse = officer(client, staff["other_officer"])
-    assert client.put(f"/api/v1/staff/canned-replies/{canned_id}", headers=pakse, json={
-        "title": "x", "body_lo": "x", "body_en": "x"}).status_code == 404
+    assert (
+        client.put(
+            f"/api/v1/staff/canned-replies/{canned_id}",
+            headers=pakse,
+            json={"title": "x", "body_lo": "x", "body_en": "x"},
+        ).status_code
+        == 404
+    )
     assert client.get("/api/v1/staff/canned-replies", headers=pakse).json["items"] == []
     assert client.delete(f"/api/v1/staff/canned-replies/{canned_id}", headers=desk).status_code == 204
     assert client.post(f"{STAFF}/{cid}/replies", json={"canned_reply_id": canned_id}, headers=desk).status_code == 404
@@ -354,13 +399,21 @@ def test_canned_replies_are_sent_in_the_members_language(client, sms_gateway, st
 
 # -- due times -------------------------------------------------------------------------------------------
 
+
 def test_due_time_skips_closed_days_and_holidays_configured_by_admins(client, sms_gateway, staff):
     admin = officer(client, staff["admin"])
     today = datetime.now(VIENTIANE).date()
     for offset, office in ((0, None), (1, "D0101"), (2, None)):  # three holidays: national and the office's own
-        added = client.post("/api/v1/admin/holidays", headers=admin, json={
-            "day": (today + timedelta(days=offset)).isoformat(), "name_lo": "ວັນພັກ", "name_en": "Holiday",
-            "office_code": office})
+        added = client.post(
+            "/api/v1/admin/holidays",
+            headers=admin,
+            json={
+                "day": (today + timedelta(days=offset)).isoformat(),
+                "name_lo": "ວັນພັກ",
+                "name_en": "Holiday",
+                "office_code": office,
+            },
+        )
         assert added.status_code == 201, added.json
     weekend = {(today + timedelta(days=3)).weekday(), (today + timedelta(days=4)).weekday()}
     days = [{"weekday": d, "opens": "08:00:00", "closes": "16:00:00"} for d in range(7) if d not in weekend]
@@ -374,17 +427,24 @@ def test_due_time_skips_closed_days_and_holidays_configured_by_admins(client, sm
 
     # another office keeps the national week (Mon-Fri) and national holidays only
     assert client.get("/api/v1/admin/offices/D1601/working-hours", headers=admin).json == {
-        "days": [], "uses_national_default": True}
-    duplicate = client.post("/api/v1/admin/holidays", headers=admin, json={
-        "day": today.isoformat(), "name_lo": "x", "name_en": "x"})
+        "days": [],
+        "uses_national_default": True,
+    }
+    duplicate = client.post(
+        "/api/v1/admin/holidays", headers=admin, json={"day": today.isoformat(), "name_lo": "x", "name_en": "x"}
+    )
     assert duplicate.status_code == 409
-    bad = client.put("/api/v1/admin/working-hours", headers=admin,
-                     json={"days": [{"weekday": 0, "opens": "16:00:00", "closes": "08:00:00"}]})
+    bad = client.put(
+        "/api/v1/admin/working-hours",
+        headers=admin,
+        json={"days": [{"weekday": 0, "opens": "16:00:00", "closes": "08:00:00"}]},
+    )
     assert bad.status_code == 422
     assert client.get("/api/v1/admin/holidays", headers=officer(client, staff["officer"])).status_code == 403
 
 
 # -- limits ------------------------------------------------------------------------------------------------
+
 
 def test_message_and_subject_length(client, sms_gateway, db):
     alice = member(client, sms_gateway, "+8562055580080")
@@ -403,12 +463,14 @@ def test_text_of_white_space_only_is_refused_everywhere_it_is_stored(client, sms
     blank = start(client, alice, subject="\u000b \t")
     assert blank.status_code == 422 and blank.json["errors"] == {"subject": ["empty"]}
     desk = officer(client, staff["officer"])
-    canned = client.post("/api/v1/staff/canned-replies", headers=desk,
-                         json={"title": "\u000b", "body_lo": "ສະບາຍດີ", "body_en": "Hello"})
+    canned = client.post(
+        "/api/v1/staff/canned-replies", headers=desk, json={"title": "\u000b", "body_lo": "ສະບາຍດີ", "body_en": "Hello"}
+    )
     assert canned.status_code == 422 and canned.json["errors"] == {"title": ["empty"]}
     admin = officer(client, staff["admin"])
-    holiday = client.post("/api/v1/admin/holidays", headers=admin,
-                          json={"day": "2027-11-03", "name_lo": " ", "name_en": "Office day"})
+    holiday = client.post(
+        "/api/v1/admin/holidays", headers=admin, json={"day": "2027-11-03", "name_lo": " ", "name_en": "Office day"}
+    )
     assert holiday.status_code == 422 and holiday.json["errors"] == {"name_lo": ["empty"]}
     assert _count(db, Conversation) == 0
     assert client.get("/api/v1/staff/canned-replies", headers=desk).json["items"] == []
@@ -421,8 +483,11 @@ def test_messages_per_minute(client, sms_gateway, db):
     sends = [{"body": f"m{i}", "idempotency_key": new_key()} for i in range(3)]
     assert [client.post(f"{BASE}/{cid}/messages", json=s, headers=alice).status_code for s in sends] == [201, 201, 429]
     limited = client.post(f"{BASE}/{cid}/messages", json=sends[2], headers=alice)
-    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1 and "too fast" in \
-        limited.json["message"]
+    assert (
+        limited.status_code == 429
+        and int(limited.headers["Retry-After"]) >= 1
+        and "too fast" in limited.json["message"]
+    )
     # a retry of a message that did get through is answered, not limited
     assert client.post(f"{BASE}/{cid}/messages", json=sends[0], headers=alice).status_code == 201
     assert _count(db, Message) == 3
@@ -500,8 +565,11 @@ def test_uploads_never_sent_are_purged_with_their_files(client, sms_gateway, db,
 def test_text_that_cannot_be_stored_forged_cursors_and_zoned_times_are_refused(client, sms_gateway, staff):
     alice = member(client, sms_gateway, "+8562055580090")
     for bad in ("\ud800", "nul\x00byte"):
-        refused = client.post("/api/v1/conversations", headers=alice, json={
-            "category": "other", "subject": "Question", "body": bad, "idempotency_key": new_key()})
+        refused = client.post(
+            "/api/v1/conversations",
+            headers=alice,
+            json={"category": "other", "subject": "Question", "body": bad, "idempotency_key": new_key()},
+        )
         assert refused.status_code == 422 and "body" in refused.json["errors"]["json"], refused.json
     assert client.get("/api/v1/conversations", headers=alice).json["items"] == []
     old = encode_time_cursor(datetime(2000, 1, 1, tzinfo=UTC), 1)
@@ -509,9 +577,15 @@ def test_text_that_cannot_be_stored_forged_cursors_and_zoned_times_are_refused(c
     assert client.get("/api/v1/conversations", query_string={"cursor": huge}, headers=alice).status_code == 422
     assert client.get("/api/v1/conversations", query_string={"cursor": old}, headers=alice).status_code == 200
     admin = officer(client, staff["admin"])
-    zoned = client.put("/api/v1/admin/working-hours", headers=admin,
-                       json={"days": [{"weekday": 0, "opens": "08:00:00+07:00", "closes": "16:00:00"}]})
+    zoned = client.put(
+        "/api/v1/admin/working-hours",
+        headers=admin,
+        json={"days": [{"weekday": 0, "opens": "08:00:00+07:00", "closes": "16:00:00"}]},
+    )
     assert zoned.status_code == 422
-    quiet = client.put("/api/v1/me/notification-preferences", headers=alice,
-                       json={"muted_categories": [], "quiet_start": "22:00:00Z", "quiet_end": "06:00:00"})
+    quiet = client.put(
+        "/api/v1/me/notification-preferences",
+        headers=alice,
+        json={"muted_categories": [], "quiet_start": "22:00:00Z", "quiet_end": "06:00:00"},
+    )
     assert quiet.status_code == 422

@@ -38,6 +38,7 @@ def test_every_route_declares_who_may_call_it(app):
 
 def test_route_check_catches_an_undeclared_route(app):
     """The check above can fail: a bare view has no declaration."""
+
     def bare_view():
         return "x"
 
@@ -59,8 +60,7 @@ def test_unknown_fields_are_refused(client, db):
 
 def test_pins_must_be_six_digits(client, db):
     for pin in ["12345", "1234567", "abcdef", 123456]:
-        _shape(client.post("/api/v1/auth/signup", json={"phone": "+8562055512345", "code": "123456", "pin": pin}),
-               422)
+        _shape(client.post("/api/v1/auth/signup", json={"phone": "+8562055512345", "code": "123456", "pin": pin}), 422)
     assert db.scalar(select(func.count()).select_from(Member)) == 0
 
 
@@ -103,8 +103,9 @@ def unbounded_inputs(spec: dict[str, Any]) -> list[str]:
         if kind == "string":
             pattern = schema.get("pattern", "")
             bounded_pattern = pattern.startswith("^") and pattern.endswith("$") and not OPEN_QUANTIFIER.search(pattern)
-            if not ("maxLength" in schema or "enum" in schema or schema.get("format") in BOUNDED_FORMATS
-                    or bounded_pattern):
+            if not (
+                "maxLength" in schema or "enum" in schema or schema.get("format") in BOUNDED_FORMATS or bounded_pattern
+            ):
                 found.append(f"{where}: string without a bound")
         elif kind == "array":
             if "maxItems" not in schema:
@@ -132,17 +133,42 @@ def test_every_input_has_a_documented_bound(client):
     document says; schemathesis's negative phase checks that in CI)."""
     spec = client.get("/api/openapi.json").json
     assert unbounded_inputs(spec) == []
-    limits = [p["schema"] for ops in spec["paths"].values() for op in ops.values() if isinstance(op, dict)
-              for p in op.get("parameters", []) if p["name"] == "limit"]
+    limits = [
+        p["schema"]
+        for ops in spec["paths"].values()
+        for op in ops.values()
+        if isinstance(op, dict)
+        for p in op.get("parameters", [])
+        if p["name"] == "limit"
+    ]
     assert len(limits) >= 10 and all(limit["maximum"] <= MAX_PAGE_SIZE for limit in limits)
 
 
 def test_the_bound_check_finds_an_unbounded_input():
-    spec = {"components": {"schemas": {}}, "paths": {"/x": {"post": {
-        "parameters": [{"in": "query", "name": "q", "schema": {"type": "string"}}],
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {
-            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}},
-            "n": {"type": "integer"}, "ok": {"type": "string", "maxLength": 5}}}}}}}}}}
+    spec = {
+        "components": {"schemas": {}},
+        "paths": {
+            "/x": {
+                "post": {
+                    "parameters": [{"in": "query", "name": "q", "schema": {"type": "string"}}],
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}},
+                                        "n": {"type": "integer"},
+                                        "ok": {"type": "string", "maxLength": 5},
+                                    },
+                                }
+                            }
+                        }
+                    },
+                }
+            }
+        },
+    }
     assert unbounded_inputs(spec) == [
         "POST /x query q: string without a bound",
         "POST /x body (application/json).tags: array without maxItems",
@@ -177,8 +203,11 @@ def test_openapi_document_and_docs(client):
 
 def test_reference_data(client):
     provinces = client.get("/api/v1/provinces").json
-    assert len(provinces) == 18 and provinces[0] == {"code": "01", "name_lo": "ນະຄອນຫຼວງວຽງຈັນ",
-                                                      "name_en": "Vientiane Capital"}
+    assert len(provinces) == 18 and provinces[0] == {
+        "code": "01",
+        "name_lo": "ນະຄອນຫຼວງວຽງຈັນ",
+        "name_en": "Vientiane Capital",
+    }
     districts = client.get("/api/v1/provinces/01/districts").json
     assert {d["code"] for d in districts} >= {"0101", "0102"}
     assert client.get("/api/v1/districts/0101/villages").json[0]["code"] == "01010001"
@@ -190,10 +219,13 @@ def test_reference_data(client):
 def test_a_route_with_a_json_body_refuses_a_missing_or_other_body(client, sms_gateway, db):
     """Found by schemathesis: webargs read a non-JSON or absent body as {}, which an all-optional schema took."""
     member = bearer(sign_up(client, sms_gateway, "+8562055512398", language="lo")["access_token"])
-    for response in (client.patch("/api/v1/me", headers=member),
-                     client.patch("/api/v1/me", headers=member, data="", content_type="application/json"),
-                     client.patch("/api/v1/me", headers=member, data="language=en",
-                                  content_type="application/x-www-form-urlencoded")):
+    for response in (
+        client.patch("/api/v1/me", headers=member),
+        client.patch("/api/v1/me", headers=member, data="", content_type="application/json"),
+        client.patch(
+            "/api/v1/me", headers=member, data="language=en", content_type="application/x-www-form-urlencoded"
+        ),
+    ):
         body = _shape(response, 415)
         assert "JSON" in body["message"]
     assert db.scalar(select(Member.language).where(Member.phone == "+8562055512398")) == "lo"
@@ -206,5 +238,7 @@ def test_booleans_in_bodies_are_true_or_false_only(client, sms_gateway, staff):
     for value in (0, 1, "true", None):
         response = client.post("/api/v1/staff/broadcasts/preview", headers=ops, json={"pending_application": value})
         assert _shape(response, 422)["errors"]["json"]["pending_application"], value
-    assert client.post("/api/v1/staff/broadcasts/preview", headers=ops,
-                       json={"pending_application": True}).status_code == 200
+    assert (
+        client.post("/api/v1/staff/broadcasts/preview", headers=ops, json={"pending_application": True}).status_code
+        == 200
+    )

@@ -61,15 +61,21 @@ def test_every_writing_route_is_limited_per_address(app, client):
 def test_a_refused_write_changes_nothing_and_reads_are_not_counted(client, db):
     address = {"REMOTE_ADDR": "10.2.0.1"}
     for i in range(ANONYMOUS):
-        assert client.post("/api/v1/auth/otp", json={"phone": f"+856205551230{i}"},
-                           environ_base=address).status_code == 202
+        assert (
+            client.post("/api/v1/auth/otp", json={"phone": f"+856205551230{i}"}, environ_base=address).status_code
+            == 202
+        )
     assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512309"}, environ_base=address))
     assert db.scalar(select(func.count()).select_from(OtpCode)) == ANONYMOUS
     for _ in range(3 * BUDGET):  # reading is never counted
         assert client.get("/api/v1/provinces", environ_base=address).status_code == 200
     # Another address has its own budget.
-    assert client.post("/api/v1/auth/otp", json={"phone": "+8562055512309"},
-                       environ_base={"REMOTE_ADDR": "10.2.0.2"}).status_code == 202
+    assert (
+        client.post(
+            "/api/v1/auth/otp", json={"phone": "+8562055512309"}, environ_base={"REMOTE_ADDR": "10.2.0.2"}
+        ).status_code
+        == 202
+    )
 
 
 def test_signed_in_callers_are_counted_per_account(app, client, sms_gateway, settings, db):
@@ -98,21 +104,39 @@ def test_the_core_system_has_its_own_budget(app, client, db):
 
     created, secret = create_integration_client(db, runtime.current().settings, "LSSO core system")
     db.commit()
-    token = client.post("/api/v1/integration/token", json={"client_id": created.client_id, "client_secret": secret},
-                        environ_base={"REMOTE_ADDR": "10.4.0.1"}).json["access_token"]
+    token = client.post(
+        "/api/v1/integration/token",
+        json={"client_id": created.client_id, "client_secret": secret},
+        environ_base={"REMOTE_ADDR": "10.4.0.1"},
+    ).json["access_token"]
     body = {"records": []}
     for _ in range(BUDGET + 1):
-        response = client.post("/api/v1/integration/contributions", json=body, headers=bearer(token),
-                               environ_base={"REMOTE_ADDR": "10.4.0.2"})
+        response = client.post(
+            "/api/v1/integration/contributions",
+            json=body,
+            headers=bearer(token),
+            environ_base={"REMOTE_ADDR": "10.4.0.2"},
+        )
         assert response.status_code != 429, response.json
-    assert_limited(client.post("/api/v1/integration/contributions", json=body, headers=bearer(token),
-                               environ_base={"REMOTE_ADDR": "10.4.0.2"}))
+    assert_limited(
+        client.post(
+            "/api/v1/integration/contributions",
+            json=body,
+            headers=bearer(token),
+            environ_base={"REMOTE_ADDR": "10.4.0.2"},
+        )
+    )
 
 
 def test_processes_share_counts_through_redis(database_url, instance_dir):
     """Two limiters on one Redis stand for two gunicorn processes: the budget is the caller's, not theirs."""
-    settings = make_settings(database_url, instance_dir, redis_url=REDIS_URL,
-                             queue_prefix=f"ratelimit-test-{uuid.uuid4().hex[:8]}", writes_per_minute=3)
+    settings = make_settings(
+        database_url,
+        instance_dir,
+        redis_url=REDIS_URL,
+        queue_prefix=f"ratelimit-test-{uuid.uuid4().hex[:8]}",
+        writes_per_minute=3,
+    )
     one, two = (WriteRateLimiter(settings, build_storage(settings)) for _ in range(2))
     one.check("member:1", "10.5.0.1")
     two.check("member:1", "10.5.0.1")
@@ -128,11 +152,13 @@ def test_a_token_buys_no_budget_on_public_routes(client, sms_gateway):
     address = {"REMOTE_ADDR": "10.7.0.1"}
     token = member(client, sms_gateway, "+8562055512320")  # the default address's budget, not 10.7.0.1's
     for i in range(ANONYMOUS):
-        response = client.post("/api/v1/auth/otp", json={"phone": f"+856205551233{i}"}, headers=token,
-                               environ_base=address)
+        response = client.post(
+            "/api/v1/auth/otp", json={"phone": f"+856205551233{i}"}, headers=token, environ_base=address
+        )
         assert response.status_code == 202, response.json
-    assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512339"}, headers=token,
-                               environ_base=address))
+    assert_limited(
+        client.post("/api/v1/auth/otp", json={"phone": "+8562055512339"}, headers=token, environ_base=address)
+    )
 
 
 def test_a_refresh_counts_against_its_account_not_the_address(app, client, sms_gateway):
@@ -150,20 +176,29 @@ def test_a_refresh_counts_against_its_account_not_the_address(app, client, sms_g
         refresh = response.json["refresh_token"]
     assert_limited(client.post("/api/v1/auth/refresh", json={"refresh_token": refresh}, environ_base=address))
     # A token that does not verify is the address's, which is spent.
-    assert_limited(client.post("/api/v1/auth/refresh", json={"refresh_token": "not-a-token"},
-                               environ_base={"REMOTE_ADDR": "10.8.0.1"}))
+    assert_limited(
+        client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": "not-a-token"}, environ_base={"REMOTE_ADDR": "10.8.0.1"}
+        )
+    )
 
 
 def test_ipv6_addresses_count_per_64_block(client):
     same_block = ("2001:db8:77:1::1", "2001:db8:77:1:ffff:ffff:ffff:fffe")
     for i in range(ANONYMOUS):
-        response = client.post("/api/v1/auth/otp", json={"phone": f"+856205551234{i}"},
-                               environ_base={"REMOTE_ADDR": same_block[i % 2]})
+        response = client.post(
+            "/api/v1/auth/otp", json={"phone": f"+856205551234{i}"}, environ_base={"REMOTE_ADDR": same_block[i % 2]}
+        )
         assert response.status_code == 202, response.json
-    assert_limited(client.post("/api/v1/auth/otp", json={"phone": "+8562055512349"},
-                               environ_base={"REMOTE_ADDR": same_block[0]}))
-    assert client.post("/api/v1/auth/otp", json={"phone": "+8562055512349"},
-                       environ_base={"REMOTE_ADDR": "2001:db8:77:2::1"}).status_code == 202
+    assert_limited(
+        client.post("/api/v1/auth/otp", json={"phone": "+8562055512349"}, environ_base={"REMOTE_ADDR": same_block[0]})
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/otp", json={"phone": "+8562055512349"}, environ_base={"REMOTE_ADDR": "2001:db8:77:2::1"}
+        ).status_code
+        == 202
+    )
 
 
 @pytest.mark.parametrize("server", ["refuses", "never answers"])
@@ -186,8 +221,12 @@ def test_a_redis_that_fails_lets_writes_through_quickly_with_one_warning(databas
 
 def test_the_openapi_document_gives_429_and_retry_after_on_every_writing_operation(client):
     spec = client.get("/api/openapi.json").json
-    writing = [(path, method) for path, operations in spec["paths"].items() for method in operations
-               if method.upper() in WRITING_METHODS]
+    writing = [
+        (path, method)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method.upper() in WRITING_METHODS
+    ]
     assert len(writing) > 40
     for path, method in writing:
         assert "429" in spec["paths"][path][method]["responses"], (method, path)

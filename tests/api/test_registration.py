@@ -30,8 +30,11 @@ def test_whole_flow_sign_up_apply_send_back_correct_approve(client, sms_gateway,
     listed = client.get("/api/v1/staff/registrations?status=submitted", headers=officer)
     assert [a["id"] for a in listed.json["items"]] == [application_id]
 
-    sent_back = client.post(f"/api/v1/staff/registrations/{application_id}/decision",
-                            json={"decision": "request_info", "reason": "Please add your village."}, headers=officer)
+    sent_back = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision",
+        json={"decision": "request_info", "reason": "Please add your village."},
+        headers=officer,
+    )
     assert sent_back.status_code == 200 and sent_back.json["status"] == "more_info_needed"
     mine = client.get("/api/v1/me/registration", headers=member).json
     assert mine["status"] == "more_info_needed"
@@ -41,26 +44,36 @@ def test_whole_flow_sign_up_apply_send_back_correct_approve(client, sms_gateway,
     assert corrected.status_code == 200 and corrected.json["status"] == "submitted"
     assert corrected.json["village_code"] == "01010001"
 
-    approved = client.post(f"/api/v1/staff/registrations/{application_id}/decision",
-                           json={"decision": "approve"}, headers=officer)
+    approved = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
+    )
     assert approved.status_code == 200
     number = approved.json["member_number"]
     assert number.startswith("01") and len(number) == 10
     assert [event["status"] for event in approved.json["history"]] == [
-        "submitted", "more_info_needed", "submitted", "approved"]
+        "submitted",
+        "more_info_needed",
+        "submitted",
+        "approved",
+    ]
 
     profile = client.get("/api/v1/me", headers=member).json
     assert profile["member_number"] == number and profile["registration_status"] == "approved"
     assert profile["office"]["code"] == "D0101"
     # the member was told of both decisions, in their language, in the inbox
     notices = db.scalars(select(Notification).order_by(Notification.id)).all()
-    assert [n.template for n in notices] == ["registration_received", "registration_more_info",
-                                             "registration_received", "registration_approved"]
+    assert [n.template for n in notices] == [
+        "registration_received",
+        "registration_more_info",
+        "registration_received",
+        "registration_approved",
+    ]
     inbox = client.get("/api/v1/me/notifications", headers=member).json
     assert inbox["items"][0]["title"] == "Your social security registration is approved"
     assert number in inbox["items"][0]["body"]
     assert inbox["items"][-1]["body"] == (
-        "The Chanthabouly District Social Security Office will review it and let you know.")
+        "The Chanthabouly District Social Security Office will review it and let you know."
+    )
     assert inbox["unread_count"] == 4
 
 
@@ -83,8 +96,9 @@ def test_member_numbers_are_unique(client, sms_gateway, staff, db):
     for i in range(3):
         member = _member(client, sms_gateway, phone=f"+85620555200{i:02d}")
         application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
-        decided = client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                              headers=officer)
+        decided = client.post(
+            f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
+        )
         numbers.append(decided.json["member_number"])
     assert len(set(numbers)) == 3
     assert db.scalar(select(func.count()).select_from(InsuredPerson)) == 3
@@ -106,8 +120,9 @@ def test_an_officer_of_another_office_can_neither_see_nor_decide(client, sms_gat
     other = _officer(client, staff, "other_officer")
     assert client.get("/api/v1/staff/registrations", headers=other).json["items"] == []
     assert client.get(f"/api/v1/staff/registrations/{application_id}", headers=other).status_code == 404
-    decided = client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                          headers=other)
+    decided = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=other
+    )
     assert decided.status_code == 404
     assert db.get(RegistrationApplication, application_id).status.value == "submitted"
     ops = bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"])
@@ -116,8 +131,9 @@ def test_an_officer_of_another_office_can_neither_see_nor_decide(client, sms_gat
 
 def test_district_without_office_goes_to_the_provincial_office(client, sms_gateway, staff):
     member = _member(client, sms_gateway)
-    applied = client.post("/api/v1/me/registration", json=application_form(district_code="0103",
-                                                                           village_code="01030001"), headers=member)
+    applied = client.post(
+        "/api/v1/me/registration", json=application_form(district_code="0103", village_code="01030001"), headers=member
+    )
     assert applied.status_code == 201
     officer = _officer(client, staff)  # Chanthabouly district office: not theirs
     assert client.get(f"/api/v1/staff/registrations/{applied.json['id']}", headers=officer).status_code == 404
@@ -179,26 +195,32 @@ def test_link_existing_member_number(client, sms_gateway, staff, db):
     officer = _officer(client, staff)
     first = _member(client, sms_gateway, phone="+8562055540001")
     application_id = client.post("/api/v1/me/registration", json=application_form(), headers=first).json["id"]
-    number = client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                         headers=officer).json["member_number"]
+    number = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
+    ).json["member_number"]
     person = db.scalars(select(InsuredPerson).where(InsuredPerson.member_number == number)).one()
 
     second = _member(client, sms_gateway, phone="+8562055540002")
     client.post("/api/v1/auth/otp", json={"phone": "+8562055540002"})
     code = sms_gateway.last_code("+8562055540002")
-    wrong_birth = client.post("/api/v1/me/link", json={"member_number": number, "date_of_birth": "1990-01-01",
-                                                       "code": code}, headers=second)
+    wrong_birth = client.post(
+        "/api/v1/me/link", json={"member_number": number, "date_of_birth": "1990-01-01", "code": code}, headers=second
+    )
     assert wrong_birth.status_code == 404
     # every guess uses up the code: guessing costs one SMS code each (3 per 15 minutes)
-    again = client.post("/api/v1/me/link", json={"member_number": number,
-                                                 "date_of_birth": person.date_of_birth.isoformat(), "code": code},
-                        headers=second)
+    again = client.post(
+        "/api/v1/me/link",
+        json={"member_number": number, "date_of_birth": person.date_of_birth.isoformat(), "code": code},
+        headers=second,
+    )
     assert again.status_code == 400
     client.post("/api/v1/auth/otp", json={"phone": "+8562055540002"})
     code = sms_gateway.last_code("+8562055540002")
-    taken = client.post("/api/v1/me/link", json={"member_number": number,
-                                                 "date_of_birth": person.date_of_birth.isoformat(), "code": code},
-                        headers=second)
+    taken = client.post(
+        "/api/v1/me/link",
+        json={"member_number": number, "date_of_birth": person.date_of_birth.isoformat(), "code": code},
+        headers=second,
+    )
     assert taken.status_code == 409  # already linked to the first account
 
 
@@ -206,15 +228,28 @@ def test_link_to_an_unlinked_record(client, sms_gateway, db):
     from lsso_mobile.models import InsuredPerson, Office, Scheme, Sex
 
     office = db.scalars(select(Office).where(Office.code == "P13")).one()
-    db.add(InsuredPerson(member_number="1300000777", name_lo="ທ້າວ ຄຳ", name_latin="Kham",
-                         date_of_birth=date(1980, 2, 3), sex=Sex.MALE, national_id="ID-777",
-                         scheme=Scheme.COMPULSORY, office_id=office.id, province_code="13"))
+    db.add(
+        InsuredPerson(
+            member_number="1300000777",
+            name_lo="ທ້າວ ຄຳ",
+            name_latin="Kham",
+            date_of_birth=date(1980, 2, 3),
+            sex=Sex.MALE,
+            national_id="ID-777",
+            scheme=Scheme.COMPULSORY,
+            office_id=office.id,
+            province_code="13",
+        )
+    )
     db.commit()
     member = _member(client, sms_gateway, phone="+8562055540003")
     client.post("/api/v1/auth/otp", json={"phone": "+8562055540003"})
     code = sms_gateway.last_code("+8562055540003")
-    linked = client.post("/api/v1/me/link", json={"member_number": "1300000777", "date_of_birth": "1980-02-03",
-                                                  "code": code}, headers=member)
+    linked = client.post(
+        "/api/v1/me/link",
+        json={"member_number": "1300000777", "date_of_birth": "1980-02-03", "code": code},
+        headers=member,
+    )
     assert linked.status_code == 200, linked.json
     assert linked.json["member_number"] == "1300000777" and linked.json["office"]["code"] == "P13"
     assert client.post("/api/v1/me/registration", json=application_form(), headers=member).status_code == 409

@@ -19,11 +19,15 @@ STAFF_ACCOUNTS = {"officer": "officer.vte", "ops": "ops.central", "admin": "admi
 
 def sign_in(base_url: str, role: str) -> str:
     if role == "member":
-        response = requests.post(f"{base_url}/api/v1/auth/login", json={"phone": DEMO_MEMBER_PHONE, "pin": DEMO_PIN},
-                                 timeout=30)
+        response = requests.post(
+            f"{base_url}/api/v1/auth/login", json={"phone": DEMO_MEMBER_PHONE, "pin": DEMO_PIN}, timeout=30
+        )
     else:
-        response = requests.post(f"{base_url}/api/v1/auth/staff/login",
-                                 json={"username": STAFF_ACCOUNTS[role], "password": DEMO_STAFF_PASSWORD}, timeout=30)
+        response = requests.post(
+            f"{base_url}/api/v1/auth/staff/login",
+            json={"username": STAFF_ACCOUNTS[role], "password": DEMO_STAFF_PASSWORD},
+            timeout=30,
+        )
     response.raise_for_status()
     return response.json()["access_token"]
 

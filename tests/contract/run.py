@@ -30,8 +30,14 @@ from pathlib import Path
 from lsso_mobile.config import child_environ
 from tests.contract.service import BIN, ROOT, Service, running_service
 
-CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-          "response_headers_conformance", "response_schema_conformance", "negative_data_rejection")
+CHECKS = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+)
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 SEED = 20261122
 MAX_EXAMPLES = 100
@@ -52,28 +58,70 @@ class RoleResult:
     under_max_examples: dict[str, int] | None = None  # operations that got fewer cases than --max-examples
 
 
-def run_schemathesis(service: Service, role: str, *, max_examples: int = MAX_EXAMPLES, seed: int = SEED,
-                     phases: tuple[str, ...] = PHASES, include_path: str | None = None,
-                     report_dir: Path | None = None) -> RoleResult:
-    args = [str(BIN / "st"), "--no-color", "run", f"{service.base_url}/api/openapi.json",
-            "--checks", ",".join(CHECKS), "--phases", ",".join(phases), "--max-examples", str(max_examples),
-            "--seed", str(seed), "--workers", "2", "--continue-on-failure", "--request-timeout", "30",
-            "--suppress-health-check", "too_slow,filter_too_much", "--warnings", "off",
-            "--generation-database", "none"]  # decided by the seed alone, not by earlier runs' examples
+def run_schemathesis(
+    service: Service,
+    role: str,
+    *,
+    max_examples: int = MAX_EXAMPLES,
+    seed: int = SEED,
+    phases: tuple[str, ...] = PHASES,
+    include_path: str | None = None,
+    report_dir: Path | None = None,
+) -> RoleResult:
+    args = [
+        str(BIN / "st"),
+        "--no-color",
+        "run",
+        f"{service.base_url}/api/openapi.json",
+        "--checks",
+        ",".join(CHECKS),
+        "--phases",
+        ",".join(phases),
+        "--max-examples",
+        str(max_examples),
+        "--seed",
+        str(seed),
+        "--workers",
+        "2",
+        "--continue-on-failure",
+        "--request-timeout",
+        "30",
+        "--suppress-health-check",
+        "too_slow,filter_too_much",
+        "--warnings",
+        "off",
+        "--generation-database",
+        "none",
+    ]  # decided by the seed alone, not by earlier runs' examples
     if include_path:
         args += ["--include-path", include_path]
     report_dir = report_dir or service.log_dir
     events = report_dir / f"{role}.ndjson"
-    args += ["--report", "junit,ndjson", "--report-junit-path", str(report_dir / f"{role}.xml"),
-             "--report-ndjson-path", str(events)]
-    environ = {**child_environ(),
-               "SCHEMATHESIS_HOOKS": "tests.contract.hooks", "CONTRACT_BASE_URL": service.base_url,
-               "CONTRACT_ROLE": role, "PYTHONPATH": str(ROOT)}
+    args += [
+        "--report",
+        "junit,ndjson",
+        "--report-junit-path",
+        str(report_dir / f"{role}.xml"),
+        "--report-ndjson-path",
+        str(events),
+    ]
+    environ = {
+        **child_environ(),
+        "SCHEMATHESIS_HOOKS": "tests.contract.hooks",
+        "CONTRACT_BASE_URL": service.base_url,
+        "CONTRACT_ROLE": role,
+        "PYTHONPATH": str(ROOT),
+    }
     started = time.monotonic()
     completed = subprocess.run(args, env=environ, cwd=ROOT, capture_output=True, text=True)
     output = completed.stdout + completed.stderr
-    result = RoleResult(role=role, exit_code=completed.returncode, seconds=round(time.monotonic() - started, 1),
-                        summary=output, test_cases=_test_cases(output))
+    result = RoleResult(
+        role=role,
+        exit_code=completed.returncode,
+        seconds=round(time.monotonic() - started, 1),
+        summary=output,
+        test_cases=_test_cases(output),
+    )
     per_operation = cases_per_operation(events) if events.exists() else {}
     if per_operation:
         result.operations = len(per_operation)
@@ -103,8 +151,9 @@ def _run_role(role: str, database_url: str, work_dir: Path, options: argparse.Na
     """One role on its own fresh, seeded database and service, so each run is reproducible on its own."""
     redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
     with running_service(database_url, redis_url, work_dir) as service:
-        result = run_schemathesis(service, role, max_examples=options.max_examples, seed=options.seed,
-                                  report_dir=options.report_dir)
+        result = run_schemathesis(
+            service, role, max_examples=options.max_examples, seed=options.seed, report_dir=options.report_dir
+        )
         lines = [f"--- schemathesis as {role}: exit {result.exit_code} in {result.seconds} s"]
         if result.exit_code != 0:
             lines.append(result.summary[-20000:])
@@ -136,12 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         databases = [stack.enter_context(scratch_postgres_database(admin_url, "lsso_contract")) for _ in roles]
         # ... then the roles side by side: schemathesis is bound by one core, the service by the other.
         with ThreadPoolExecutor(max_workers=len(roles)) as pool:
-            futures = [pool.submit(_run_role, role, database, tmp / role, options)
-                       for role, database in zip(roles, databases, strict=True)]
+            futures = [
+                pool.submit(_run_role, role, database, tmp / role, options)
+                for role, database in zip(roles, databases, strict=True)
+            ]
             results = [future.result() for future in futures]
-    summary = {"passed": all(r.exit_code == 0 for r in results), "seed": options.seed,
-               "max_examples": options.max_examples,
-               "roles": [{k: v for k, v in asdict(r).items() if k != "summary"} for r in results]}
+    summary = {
+        "passed": all(r.exit_code == 0 for r in results),
+        "seed": options.seed,
+        "max_examples": options.max_examples,
+        "roles": [{k: v for k, v in asdict(r).items() if k != "summary"} for r in results],
+    }
     print(json.dumps(summary))
     return 0 if summary["passed"] else 1
 

@@ -27,8 +27,12 @@ BIN = Path(sys.executable).parent
 # The contract run checks the document, not the abuse limits (tests/api/test_rate_limits.py and the
 # limit tests do): budgets are raised so that most generated requests reach the code behind them.
 CONTRACT_LIMITS = {
-    "writes_per_minute": 1_000_000, "core_writes_per_minute": 1_000_000, "anonymous_writes_per_minute": 1_000_000,
-    "login_max_failures": 1_000_000, "login_failures_per_ip": 1_000_000, "messages_per_minute": 1_000,
+    "writes_per_minute": 1_000_000,
+    "core_writes_per_minute": 1_000_000,
+    "anonymous_writes_per_minute": 1_000_000,
+    "login_max_failures": 1_000_000,
+    "login_failures_per_ip": 1_000_000,
+    "messages_per_minute": 1_000,
 }
 
 
@@ -54,11 +58,21 @@ def service_environ(database_url: str, redis_url: str, work_dir: Path, fcm_url: 
     key_file = work_dir / "jwt.pem"
     key_file.write_bytes(generate_private_key_pem())
     settings = load_settings(
-        environ={}, env="test", database_url=database_url, redis_url=redis_url,
-        queue_prefix=f"contract-{uuid.uuid4().hex[:8]}", instance_dir=str(work_dir / "instance"),
-        secret_key="contract-secret-key-with-enough-length-0123456789", jwt_private_key_file=str(key_file),
-        password_hashing="fast", sms_backend="log", push_backend="fcm", fcm_endpoint=fcm_url,
-        fcm_project_id="lsso-contract", attachment_dir=str(work_dir / "attachments"), log_level="WARNING",
+        environ={},
+        env="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        queue_prefix=f"contract-{uuid.uuid4().hex[:8]}",
+        instance_dir=str(work_dir / "instance"),
+        secret_key="contract-secret-key-with-enough-length-0123456789",
+        jwt_private_key_file=str(key_file),
+        password_hashing="fast",
+        sms_backend="log",
+        push_backend="fcm",
+        fcm_endpoint=fcm_url,
+        fcm_project_id="lsso-contract",
+        attachment_dir=str(work_dir / "attachments"),
+        log_level="WARNING",
         **CONTRACT_LIMITS,
     )
     return child_environ(settings)
@@ -79,11 +93,13 @@ def _wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60.0) ->
 
 
 @contextmanager
-def _process(args: list[str], environ: dict[str, str], log: Path,
-             pass_fds: tuple[int, ...] = ()) -> Iterator[subprocess.Popen]:
+def _process(
+    args: list[str], environ: dict[str, str], log: Path, pass_fds: tuple[int, ...] = ()
+) -> Iterator[subprocess.Popen]:
     with log.open("wb") as out:
-        process = subprocess.Popen(args, env=environ, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True, pass_fds=pass_fds)
+        process = subprocess.Popen(
+            args, env=environ, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, pass_fds=pass_fds
+        )
         try:
             yield process
         finally:
@@ -96,23 +112,45 @@ def _process(args: list[str], environ: dict[str, str], log: Path,
 
 
 @contextmanager
-def running_service(database_url: str, redis_url: str, work_dir: Path, wsgi: str = "wsgi:app",
-                    gunicorn_workers: int = 2, seed_demo: bool = True) -> Iterator[Service]:
+def running_service(
+    database_url: str,
+    redis_url: str,
+    work_dir: Path,
+    wsgi: str = "wsgi:app",
+    gunicorn_workers: int = 2,
+    seed_demo: bool = True,
+) -> Iterator[Service]:
     """Migrated database (the caller's), demo data, a worker and gunicorn; stopped on exit."""
     work_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         fcm = stack.enter_context(FakeFcmServer())
         environ = service_environ(database_url, redis_url, work_dir, fcm.url)
-        subprocess.run([str(BIN / "lsso-mobile"), "migrate"], env=environ, cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(BIN / "lsso-mobile"), "migrate"], env=environ, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+        )
         if seed_demo:
-            subprocess.run([str(BIN / "lsso-mobile"), "seed-demo"], env=environ, cwd=ROOT, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [str(BIN / "lsso-mobile"), "seed-demo"], env=environ, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+            )
         stack.enter_context(_process([str(BIN / "lsso-mobile"), "worker"], environ, work_dir / "worker.log"))
         sock = stack.enter_context(listening_socket())
-        gunicorn = stack.enter_context(_process(
-            [str(BIN / "gunicorn"), "--workers", str(gunicorn_workers), "--bind", f"fd://{sock.fileno()}",
-             "--timeout", "60", wsgi], environ, work_dir / "gunicorn.log", pass_fds=(sock.fileno(),)))
+        gunicorn = stack.enter_context(
+            _process(
+                [
+                    str(BIN / "gunicorn"),
+                    "--workers",
+                    str(gunicorn_workers),
+                    "--bind",
+                    f"fd://{sock.fileno()}",
+                    "--timeout",
+                    "60",
+                    wsgi,
+                ],
+                environ,
+                work_dir / "gunicorn.log",
+                pass_fds=(sock.fileno(),),
+            )
+        )
         base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         _wait_healthy(base_url, gunicorn)
         yield Service(base_url=base_url, environ=environ, log_dir=work_dir)

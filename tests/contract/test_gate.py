@@ -23,8 +23,11 @@ def gate_database() -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("wsgi, should_pass", [("tests.contract.broken_app:app", False), ("wsgi:app", True)],
-                         ids=["one-response-off-schema", "real-app"])
+@pytest.mark.parametrize(
+    "wsgi, should_pass",
+    [("tests.contract.broken_app:app", False), ("wsgi:app", True)],
+    ids=["one-response-off-schema", "real-app"],
+)
 def test_the_gate_fails_on_a_response_that_breaks_the_document(gate_database, tmp_path, wsgi, should_pass):
     with running_service(gate_database, REDIS_URL, tmp_path / "service", wsgi=wsgi, gunicorn_workers=1) as service:
         result = run_schemathesis(service, "member", max_examples=5, include_path=OPERATION)

@@ -42,9 +42,16 @@ def queue_prefix() -> Iterator[str]:
 
 def pipeline_overrides(fcm_url: str, redis_url: str, prefix: str) -> dict[str, object]:
     return {
-        "redis_url": redis_url, "queue_prefix": prefix, "push_backend": "fcm", "fcm_endpoint": fcm_url,
-        "fcm_project_id": "lsso-test", "fcm_http_timeout": 10.0, "relay_grace_seconds": 1,
-        "relay_interval_seconds": 1, "delivery_lease_seconds": 3, "push_retry_base_seconds": 1,
+        "redis_url": redis_url,
+        "queue_prefix": prefix,
+        "push_backend": "fcm",
+        "fcm_endpoint": fcm_url,
+        "fcm_project_id": "lsso-test",
+        "fcm_http_timeout": 10.0,
+        "relay_grace_seconds": 1,
+        "relay_interval_seconds": 1,
+        "delivery_lease_seconds": 3,
+        "push_retry_base_seconds": 1,
     }
 
 
@@ -61,8 +68,13 @@ class Workers:
         env.update(extra_env or {})
         log = (self.log_dir / f"worker-{len(self.processes)}.log").open("wb")
         # Its own process group: RQ's scheduler runs in a child process, which must go with the worker.
-        process = subprocess.Popen([sys.executable, "-m", "lsso_mobile.cli", "worker"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lsso_mobile.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes.append(process)
         return process
 

@@ -23,11 +23,12 @@ def settings_overrides(fcm_server, queue_prefix):
     return {**pipeline_overrides(fcm_server.url, REDIS_URL, queue_prefix), "broadcast_slice_devices": 700}
 
 
-def test_worker_killed_mid_broadcast_gives_every_device_exactly_one_push(app, client, db, staff, settings,
-                                                                         fcm_server, workers):
+def test_worker_killed_mid_broadcast_gives_every_device_exactly_one_push(
+    app, client, db, staff, settings, fcm_server, workers
+):
     tokens = [f"tok-bc-kill-{i:05d}" for i in range(DEVICES)]
     for start in range(0, DEVICES, 300):  # four members with 300 devices each
-        make_member_with_devices(db, f"+85620555900{start // 300:02d}", tokens[start:start + 300])
+        make_member_with_devices(db, f"+85620555900{start // 300:02d}", tokens[start : start + 300])
     create_staff_user(db, settings, "ops.second", STAFF_PASSWORD, StaffRole.OPS, "Second ops", None)
     db.commit()
     author = bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"])
@@ -38,13 +39,19 @@ def test_worker_killed_mid_broadcast_gives_every_device_exactly_one_push(app, cl
     held = set(tokens[500:700])
     fcm_server.hold(held, 3.0)
     victim = workers.start()
-    created = client.post("/api/v1/staff/broadcasts", headers=author, json={
-        "title_lo": "ແຈ້ງການ", "body_lo": "ອັດຕາໃໝ່", "title_en": "Notice", "body_en": "New rate"})
+    created = client.post(
+        "/api/v1/staff/broadcasts",
+        headers=author,
+        json={"title_lo": "ແຈ້ງການ", "body_lo": "ອັດຕາໃໝ່", "title_en": "Notice", "body_en": "New rate"},
+    )
     broadcast_id = created.json["id"]
     client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author)
     assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver).status_code == 200
-    wait_until(lambda: fcm_server.accepted_count() >= 500 and any(fcm_server.attempts(t) for t in held),
-               timeout=30, message="the worker to be inside the slice's second send_each call")
+    wait_until(
+        lambda: fcm_server.accepted_count() >= 500 and any(fcm_server.attempts(t) for t in held),
+        timeout=30,
+        message="the worker to be inside the slice's second send_each call",
+    )
     workers.kill(victim)
     fcm_server.clear_rules()
     before_recovery = fcm_server.accepted_count()
@@ -56,8 +63,11 @@ def test_worker_killed_mid_broadcast_gives_every_device_exactly_one_push(app, cl
     counts = fcm_server.counts_by_token()
     assert len(counts) == DEVICES and set(counts.values()) == {1}
 
-    wait_until(lambda: (db.expire_all(), db.get(Broadcast, broadcast_id).status)[1] is BroadcastStatus.SENT,
-               timeout=20, message="the broadcast to be marked sent")
+    wait_until(
+        lambda: (db.expire_all(), db.get(Broadcast, broadcast_id).status)[1] is BroadcastStatus.SENT,
+        timeout=20,
+        message="the broadcast to be marked sent",
+    )
     slices = db.scalars(select(BroadcastSlice).where(BroadcastSlice.broadcast_id == broadcast_id)).all()
     assert [s.status for s in slices] == [SliceStatus.DONE, SliceStatus.DONE]
     assert max(s.runs for s in slices) >= 2  # one slice really was resumed by a second run

@@ -39,29 +39,45 @@ OPS2 = "ops.second"
 
 @pytest.fixture
 def settings_overrides(fcm_server):
-    return {"push_backend": "fcm", "fcm_endpoint": fcm_server.url, "fcm_project_id": "lsso-test",
-            "fcm_http_timeout": 10.0, "broadcast_slice_devices": 2}  # tiny slices: several per broadcast
+    return {
+        "push_backend": "fcm",
+        "fcm_endpoint": fcm_server.url,
+        "fcm_project_id": "lsso-test",
+        "fcm_http_timeout": 10.0,
+        "broadcast_slice_devices": 2,
+    }  # tiny slices: several per broadcast
 
 
 @pytest.fixture
 def ops(client, staff, db):
     create_staff_user(db, runtime.current().settings, OPS2, STAFF_PASSWORD, StaffRole.OPS, "Second ops", None)
     db.commit()
-    return (bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"]),
-            bearer(staff_sign_in(client, OPS2, STAFF_PASSWORD)["access_token"]))
+    return (
+        bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"]),
+        bearer(staff_sign_in(client, OPS2, STAFF_PASSWORD)["access_token"]),
+    )
 
 
 def _member(client, sms_gateway, db, phone, token, province, language="lo"):
     headers = bearer(sign_up(client, sms_gateway, phone, language=language)["access_token"])
-    assert client.post("/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1.0"},
-                       headers=headers).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1.0"}, headers=headers
+        ).status_code
+        == 201
+    )
     db.execute(update(Member).where(Member.phone == phone).values(office_id=office_id(db, f"P{province}")))
     db.commit()
     return headers
 
 
-NOTICE = {"title_lo": "ຫ້ອງການປິດ", "body_lo": "ຫ້ອງການປິດວັນຈັນ", "title_en": "Office closed",
-          "body_en": "The office is closed on Monday", "category": "news"}
+NOTICE = {
+    "title_lo": "ຫ້ອງການປິດ",
+    "body_lo": "ຫ້ອງການປິດວັນຈັນ",
+    "title_en": "Office closed",
+    "body_en": "The office is closed on Monday",
+    "category": "news",
+}
 
 
 def _send(client, author, approver, **body):
@@ -89,15 +105,22 @@ def test_four_eyes_audience_muting_late_joiners_and_withdrawal(client, sms_gatew
     in_vientiane = _member(client, sms_gateway, db, "+8562055581001", "tok-bc-vientiane-0001", "01")
     in_champasak = _member(client, sms_gateway, db, "+8562055581002", "tok-bc-champasak-0001", "16", "en")
     muted = _member(client, sms_gateway, db, "+8562055581003", "tok-bc-muted-000000001", "01")
-    assert client.put("/api/v1/me/notification-preferences", headers=muted,
-                      json={"muted_categories": ["news"], "quiet_start": None, "quiet_end": None}).status_code == 200
+    assert (
+        client.put(
+            "/api/v1/me/notification-preferences",
+            headers=muted,
+            json={"muted_categories": ["news"], "quiet_start": None, "quiet_end": None},
+        ).status_code
+        == 200
+    )
 
     preview = client.post("/api/v1/staff/broadcasts/preview", json={"provinces": ["01"]}, headers=author)
     assert preview.status_code == 200
     assert (preview.json["members"], preview.json["devices"]) == (2, 2)
 
-    created = client.post("/api/v1/staff/broadcasts", json={**NOTICE, "audience": {"provinces": ["01"]}},
-                          headers=author)
+    created = client.post(
+        "/api/v1/staff/broadcasts", json={**NOTICE, "audience": {"provinces": ["01"]}}, headers=author
+    )
     broadcast_id = created.json["id"]
     assert created.json["status"] == "draft"
     # not yet submitted; then the author may not approve their own notice; officers may not touch it
@@ -124,8 +147,9 @@ def test_four_eyes_audience_muting_late_joiners_and_withdrawal(client, sms_gatew
     assert pushed["data"]["broadcast_id"] == str(broadcast_id)
     stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author).json
     assert stats["totals"] == {"sent": 1, "failed": 0, "unregistered": 0, "muted": 1, "waiting": 0, "dropped": 0}
-    assert stats["by_province"] == [{"province_code": "01", "sent": 1, "failed": 0, "unregistered": 0, "muted": 1,
-                                     "waiting": 0, "dropped": 0}]
+    assert stats["by_province"] == [
+        {"province_code": "01", "sent": 1, "failed": 0, "unregistered": 0, "muted": 1, "waiting": 0, "dropped": 0}
+    ]
     assert stats["slices_done"] == stats["slices_total"] >= 2
 
     # inboxes: the audience (muted or not) has it, the rest never sees it
@@ -152,8 +176,7 @@ def test_four_eyes_audience_muting_late_joiners_and_withdrawal(client, sms_gatew
     assert _broadcast_ids(_inbox(client, in_vientiane)) == []
     assert _inbox(client, in_vientiane)["unread_count"] == 0
     delta = _inbox(client, in_vientiane, updated_since=since)["items"]
-    assert [(i["kind"], i["id"], i["removed"], i["title"]) for i in delta] == [
-        ("broadcast", broadcast_id, True, "")]
+    assert [(i["kind"], i["id"], i["removed"], i["title"]) for i in delta] == [("broadcast", broadcast_id, True, "")]
     assert _inbox(client, in_champasak, updated_since=since)["items"] == []
     assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/withdraw", headers=approver).status_code == 409
 
@@ -163,15 +186,27 @@ def test_critical_notice_ignores_muting_and_quiet_hours_waits(client, sms_gatewa
     quiet = _member(client, sms_gateway, db, "+8562055582001", "tok-bc-quiet-000000001", "01")
     local = utcnow().astimezone(VIENTIANE)
     start, end = (local - timedelta(hours=1)).time().replace(microsecond=0), (local + timedelta(hours=1)).time()
-    assert client.put("/api/v1/me/notification-preferences", headers=quiet, json={
-        "muted_categories": ["news"], "quiet_start": start.strftime("%H:%M"),
-        "quiet_end": end.strftime("%H:%M")}).status_code == 200
+    assert (
+        client.put(
+            "/api/v1/me/notification-preferences",
+            headers=quiet,
+            json={
+                "muted_categories": ["news"],
+                "quiet_start": start.strftime("%H:%M"),
+                "quiet_end": end.strftime("%H:%M"),
+            },
+        ).status_code
+        == 200
+    )
     critical = _send(client, author, approver, critical=True, title_en="Urgent")
     assert fcm_server.counts_by_token() == {"tok-bc-quiet-000000001": 1}
 
     # unmuted, but in quiet hours: the ordinary notice waits, and is counted as waiting
-    client.put("/api/v1/me/notification-preferences", headers=quiet, json={
-        "muted_categories": [], "quiet_start": start.strftime("%H:%M"), "quiet_end": end.strftime("%H:%M")})
+    client.put(
+        "/api/v1/me/notification-preferences",
+        headers=quiet,
+        json={"muted_categories": [], "quiet_start": start.strftime("%H:%M"), "quiet_end": end.strftime("%H:%M")},
+    )
     ordinary = _send(client, author, approver)
     assert fcm_server.counts_by_token() == {"tok-bc-quiet-000000001": 1}
     stats = client.get(f"/api/v1/staff/broadcasts/{ordinary}/stats", headers=author).json
@@ -201,7 +236,9 @@ def test_dead_tokens_are_switched_off_and_counted(client, sms_gateway, db, ops, 
     stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author).json
     assert stats["totals"]["sent"] == 1 and stats["totals"]["unregistered"] == 1
     assert {p["province_code"]: (p["sent"], p["unregistered"]) for p in stats["by_province"]} == {
-        "01": (0, 1), "16": (1, 0)}
+        "01": (0, 1),
+        "16": (1, 0),
+    }
     dead = db.scalar(select(Device).where(Device.token == "tok-bc-dead-0000000001"))
     assert (dead.active, dead.deactivated_reason) == (False, "unregistered")
 
@@ -210,21 +247,30 @@ def test_schedule_cancel_edit_and_validation(client, db, ops, fcm_server):
     author, approver = ops
     bad = client.post("/api/v1/staff/broadcasts", json={**NOTICE, "audience": {"provinces": ["99"]}}, headers=author)
     assert bad.status_code == 422 and "99" in str(bad.json["errors"])
-    assert client.post("/api/v1/staff/broadcasts", json={**NOTICE, "category": "spam"},
-                       headers=author).status_code == 422
+    assert (
+        client.post("/api/v1/staff/broadcasts", json={**NOTICE, "category": "spam"}, headers=author).status_code == 422
+    )
     past = (utcnow() - timedelta(minutes=5)).isoformat()
     assert client.post("/api/v1/staff/broadcasts", json={**NOTICE, "send_at": past}, headers=author).status_code == 422
 
     later = (utcnow() + timedelta(days=1)).isoformat()
     broadcast_id = client.post("/api/v1/staff/broadcasts", json={**NOTICE, "send_at": later}, headers=author).json["id"]
-    assert client.put(f"/api/v1/staff/broadcasts/{broadcast_id}", json={**NOTICE, "title_en": "x"},
-                      headers=approver).status_code == 403
-    edited = client.put(f"/api/v1/staff/broadcasts/{broadcast_id}", json={**NOTICE, "title_en": "Changed",
-                                                                          "send_at": later}, headers=author)
+    assert (
+        client.put(
+            f"/api/v1/staff/broadcasts/{broadcast_id}", json={**NOTICE, "title_en": "x"}, headers=approver
+        ).status_code
+        == 403
+    )
+    edited = client.put(
+        f"/api/v1/staff/broadcasts/{broadcast_id}",
+        json={**NOTICE, "title_en": "Changed", "send_at": later},
+        headers=author,
+    )
     assert edited.status_code == 200 and edited.json["title_en"] == "Changed"
     client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author)
-    rejected = client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/reject", json={"note": "Add the date"},
-                           headers=approver)
+    rejected = client.post(
+        f"/api/v1/staff/broadcasts/{broadcast_id}/reject", json={"note": "Add the date"}, headers=approver
+    )
     assert rejected.json["status"] == "draft" and rejected.json["events"][-1]["note"] == "Add the date"
     client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author)
     scheduled = client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver)
@@ -298,8 +344,17 @@ def test_withdrawn_while_sending_stops_its_slices_and_waiting_pushes(client, sms
     db.execute(update(Broadcast).where(Broadcast.id == broadcast_id).values(status=BroadcastStatus.SCHEDULED))
     slice_ids = start_broadcast(db, db.get(Broadcast, broadcast_id), utcnow(), 2)
     device_id = db.scalar(select(Device.id).where(Device.token == "tok-bc-stop-000000000"))
-    db.add(BroadcastDeferral(broadcast_id=broadcast_id, device_id=device_id, province_code="01", reason="quiet_hours",
-                             status=DeferralStatus.WAITING, due_at=utcnow(), attempts=0))
+    db.add(
+        BroadcastDeferral(
+            broadcast_id=broadcast_id,
+            device_id=device_id,
+            province_code="01",
+            reason="quiet_hours",
+            status=DeferralStatus.WAITING,
+            due_at=utcnow(),
+            attempts=0,
+        )
+    )
     db.commit()
     assert len(slice_ids) >= 2
 

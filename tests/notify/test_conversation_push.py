@@ -25,19 +25,32 @@ def settings_overrides(fcm_server, queue_prefix):
     return pipeline_overrides(fcm_server.url, REDIS_URL, queue_prefix)
 
 
-def test_member_asks_with_a_photo_and_gets_one_push_for_the_answer(app, client, sms_gateway, staff, db, fcm_server,
-                                                                   workers):
+def test_member_asks_with_a_photo_and_gets_one_push_for_the_answer(
+    app, client, sms_gateway, staff, db, fcm_server, workers
+):
     workers.start()
     alice = member(client, sms_gateway, "+8562055590001", language="en")
-    assert client.post("/api/v1/me/devices", json={"token": TOKEN, "platform": "android", "app_version": "1.0.0"},
-                       headers=alice).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/me/devices", json={"token": TOKEN, "platform": "android", "app_version": "1.0.0"}, headers=alice
+        ).status_code
+        == 201
+    )
 
     photo = upload(client, alice, png_bytes(4, 3), filename="IMG_2041.jpg", content_type="image/jpeg")
     assert photo.status_code == 201 and photo.json["content_type"] == "image/png"
-    asked = client.post("/api/v1/conversations", headers=alice, json={
-        "office_code": "D0101", "category": "contributions", "subject": "Missing month",
-        "body": "My receipt for March is attached; the month is missing in the app.",
-        "attachment_ids": [photo.json["id"]], "idempotency_key": new_key()})
+    asked = client.post(
+        "/api/v1/conversations",
+        headers=alice,
+        json={
+            "office_code": "D0101",
+            "category": "contributions",
+            "subject": "Missing month",
+            "body": "My receipt for March is attached; the month is missing in the app.",
+            "attachment_ids": [photo.json["id"]],
+            "idempotency_key": new_key(),
+        },
+    )
     assert asked.status_code == 201, asked.json
     cid = asked.json["conversation"]["id"]
 
@@ -48,12 +61,19 @@ def test_member_asks_with_a_photo_and_gets_one_push_for_the_answer(app, client, 
     attachment = thread["items"][0]["attachments"][0]
     served = client.get(f"/api/v1/staff/conversations/attachments/{attachment['id']}", headers=desk)
     assert served.status_code == 200 and served.data == png_bytes(4, 3) and served.mimetype == "image/png"
-    assert client.post(f"/api/v1/staff/conversations/{cid}/assign", json={"assignee": "me"},
-                       headers=desk).status_code == 200
-    assert client.post(f"/api/v1/staff/conversations/{cid}/notes", json={"body": "Employer paid late"},
-                       headers=desk).status_code == 201
-    replied = client.post(f"/api/v1/staff/conversations/{cid}/replies", headers=desk,
-                          json={"body": "We found March; it is added now."})
+    assert (
+        client.post(f"/api/v1/staff/conversations/{cid}/assign", json={"assignee": "me"}, headers=desk).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            f"/api/v1/staff/conversations/{cid}/notes", json={"body": "Employer paid late"}, headers=desk
+        ).status_code
+        == 201
+    )
+    replied = client.post(
+        f"/api/v1/staff/conversations/{cid}/replies", headers=desk, json={"body": "We found March; it is added now."}
+    )
     assert replied.status_code == 201
 
     wait_until(lambda: fcm_server.accepted_count() >= 1, timeout=20, message="the reply push")
@@ -75,8 +95,13 @@ def test_member_asks_with_a_photo_and_gets_one_push_for_the_answer(app, client, 
     assert "Employer paid late" not in str(mine)
 
     assert client.post(f"/api/v1/staff/conversations/{cid}/resolve", headers=desk).json["status"] == "resolved"
-    again = client.post(f"/api/v1/conversations/{cid}/messages", headers=alice,
-                        json={"body": "Thank you! And April?", "idempotency_key": new_key()})
+    again = client.post(
+        f"/api/v1/conversations/{cid}/messages",
+        headers=alice,
+        json={"body": "Thank you! And April?", "idempotency_key": new_key()},
+    )
     assert again.status_code == 201 and again.json["conversation"]["status"] == "open"
-    assert client.get("/api/v1/staff/conversations", query_string={"status": "open"},
-                      headers=desk).json["items"][0]["id"] == cid
+    assert (
+        client.get("/api/v1/staff/conversations", query_string={"status": "open"}, headers=desk).json["items"][0]["id"]
+        == cid
+    )

@@ -19,20 +19,31 @@ from tests.support import application_form, bearer, make_member_with_devices, no
 
 @pytest.fixture
 def settings_overrides(fcm_server):
-    return {"push_backend": "fcm", "fcm_endpoint": fcm_server.url, "fcm_project_id": "lsso-test",
-            "push_retry_base_seconds": 1, "relay_grace_seconds": 1}
+    return {
+        "push_backend": "fcm",
+        "fcm_endpoint": fcm_server.url,
+        "fcm_project_id": "lsso-test",
+        "push_retry_base_seconds": 1,
+        "relay_grace_seconds": 1,
+    }
 
 
 def _deliveries(db, notification_id):
     db.expire_all()
-    rows = db.execute(select(Device.token, Delivery.status, Delivery.error_code).join(Device)
-                      .where(Delivery.notification_id == notification_id)).all()
+    rows = db.execute(
+        select(Device.token, Delivery.status, Delivery.error_code)
+        .join(Device)
+        .where(Delivery.notification_id == notification_id)
+    ).all()
     return {token: (status, code) for token, status, code in rows}
 
 
 def _make_due(db, notification_id):
-    db.execute(update(Notification).where(Notification.id == notification_id)
-               .values(deliver_after=datetime.now(UTC) - timedelta(seconds=5)))
+    db.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(deliver_after=datetime.now(UTC) - timedelta(seconds=5))
+    )
     db.commit()
 
 
@@ -56,8 +67,7 @@ def test_a_notice_reaches_each_device_once_in_the_members_language(app, db, fcm_
 
 
 def test_each_fcm_error_class_gets_its_treatment(app, db, fcm_server):
-    tokens = ["tok-ok", "tok-unregistered", "tok-quota", "tok-unavailable", "tok-internal", "tok-invalid",
-              "tok-sender"]
+    tokens = ["tok-ok", "tok-unregistered", "tok-quota", "tok-unavailable", "tok-internal", "tok-invalid", "tok-sender"]
     fcm_server.set_rule("tok-unregistered", "unregistered")
     fcm_server.set_rule("tok-quota", "quota", times=1, retry_after=7)
     fcm_server.set_rule("tok-unavailable", "unavailable", times=1)
@@ -90,12 +100,14 @@ def test_each_fcm_error_class_gets_its_treatment(app, db, fcm_server):
     assert deliver_notification(notification_id) == "done"
     statuses = _deliveries(db, notification_id)
     assert {t: s for t, (s, _) in statuses.items() if s is DeliveryStatus.SENT}.keys() == {
-        "tok-ok", "tok-quota", "tok-unavailable", "tok-internal"}
+        "tok-ok",
+        "tok-quota",
+        "tok-unavailable",
+        "tok-internal",
+    }
     # permanent failures and dead tokens were not tried again; every device got at most one push
     assert fcm_server.attempts("tok-invalid") == 1 and fcm_server.attempts("tok-unregistered") == 1
     assert fcm_server.counts_by_token() == {"tok-ok": 1, "tok-quota": 1, "tok-unavailable": 1, "tok-internal": 1}
-
-
 
 
 def test_retries_stop_after_the_configured_attempts(app, db, fcm_server):
@@ -129,11 +141,13 @@ def test_relay_picks_up_what_no_job_delivered(app, db, fcm_server):
 
 # -- quiet hours and muting ---------------------------------------------------------------------
 
+
 def test_quiet_period_end_in_vientiane_time():
     def utc(local: str) -> datetime:
         return datetime.fromisoformat(local).replace(tzinfo=VIENTIANE).astimezone(UTC)
 
     from datetime import time as t
+
     assert quiet_period_end(utc("2026-11-22T23:30"), t(22), t(6)) == utc("2026-11-23T06:00")
     assert quiet_period_end(utc("2026-11-23T05:59"), t(22), t(6)) == utc("2026-11-23T06:00")
     assert quiet_period_end(utc("2026-11-23T06:00"), t(22), t(6)) is None
@@ -143,21 +157,28 @@ def test_quiet_period_end_in_vientiane_time():
 
 def _quiet_now() -> dict:
     local = datetime.now(VIENTIANE)
-    return {"quiet_start": (local - timedelta(hours=1)).strftime("%H:%M:00"),
-            "quiet_end": (local + timedelta(hours=1)).strftime("%H:%M:00")}
+    return {
+        "quiet_start": (local - timedelta(hours=1)).strftime("%H:%M:00"),
+        "quiet_end": (local + timedelta(hours=1)).strftime("%H:%M:00"),
+    }
 
 
 def _member_with_device(client, sms_gateway, phone, token):
     headers = bearer(sign_up(client, sms_gateway, phone)["access_token"])
-    assert client.post("/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1.2.0"},
-                       headers=headers).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1.2.0"}, headers=headers
+        ).status_code
+        == 201
+    )
     return headers
 
 
 def test_quiet_hours_defer_non_critical_pushes_but_not_decisions(app, client, sms_gateway, staff, db, fcm_server):
     member = _member_with_device(client, sms_gateway, "+8562055560010", "tok-quiet-member")
-    prefs = client.put("/api/v1/me/notification-preferences", json={"muted_categories": [], **_quiet_now()},
-                       headers=member)
+    prefs = client.put(
+        "/api/v1/me/notification-preferences", json={"muted_categories": [], **_quiet_now()}, headers=member
+    )
     assert prefs.status_code == 200, prefs.json
     application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
     inbox = client.get("/api/v1/me/notifications", headers=member).json
@@ -167,38 +188,46 @@ def test_quiet_hours_defer_non_critical_pushes_but_not_decisions(app, client, sm
     assert received.deliver_after > datetime.now(UTC) + timedelta(minutes=50)
 
     officer = bearer(staff_sign_in(client, staff["officer"], STAFF_PASSWORD)["access_token"])
-    client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                headers=officer)
+    client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer)
     pushes = fcm_server.accepted("tok-quiet-member")
     assert len(pushes) == 1 and pushes[0]["data"]["template"] == "registration_approved"
 
 
 def test_muted_category_gets_no_push_but_stays_in_the_inbox(app, client, sms_gateway, staff, db, fcm_server):
     member = _member_with_device(client, sms_gateway, "+8562055560011", "tok-muted-member")
-    client.put("/api/v1/me/notification-preferences",
-               json={"muted_categories": ["registration"], "quiet_start": None, "quiet_end": None}, headers=member)
+    client.put(
+        "/api/v1/me/notification-preferences",
+        json={"muted_categories": ["registration"], "quiet_start": None, "quiet_end": None},
+        headers=member,
+    )
     application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
     assert relay_undelivered() == 0
     assert fcm_server.counts_by_token() == {}
     assert db.scalars(select(Notification)).one().dispatch_status is DispatchStatus.SKIPPED
     officer = bearer(staff_sign_in(client, staff["officer"], STAFF_PASSWORD)["access_token"])
-    client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                headers=officer)
+    client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer)
     assert fcm_server.counts_by_token() == {"tok-muted-member": 1}  # critical: always comes through
     assert len(client.get("/api/v1/me/notifications", headers=member).json["items"]) == 2
 
 
 def test_preferences_are_validated(client, sms_gateway):
     member = bearer(sign_up(client, sms_gateway, "+8562055560012")["access_token"])
-    bad = client.put("/api/v1/me/notification-preferences",
-                     json={"muted_categories": ["jokes"], "quiet_start": None, "quiet_end": None}, headers=member)
+    bad = client.put(
+        "/api/v1/me/notification-preferences",
+        json={"muted_categories": ["jokes"], "quiet_start": None, "quiet_end": None},
+        headers=member,
+    )
     assert bad.status_code == 422
-    half = client.put("/api/v1/me/notification-preferences",
-                      json={"muted_categories": [], "quiet_start": "22:00:00", "quiet_end": None}, headers=member)
+    half = client.put(
+        "/api/v1/me/notification-preferences",
+        json={"muted_categories": [], "quiet_start": "22:00:00", "quiet_end": None},
+        headers=member,
+    )
     assert half.status_code == 422
 
 
 # -- the template catalogue -----------------------------------------------------------------------
+
 
 def test_every_template_has_lao_and_english_text():
     for template in TEMPLATES.values():
@@ -229,14 +258,16 @@ def test_a_token_handed_to_another_member_never_gets_the_first_members_notice(ap
     assert fcm_server.counts_by_token() == {}
 
 
-def test_a_long_reason_is_clipped_in_the_push_but_whole_in_the_inbox(app, client, sms_gateway, staff, db,
-                                                                      fcm_server):
+def test_a_long_reason_is_clipped_in_the_push_but_whole_in_the_inbox(app, client, sms_gateway, staff, db, fcm_server):
     member = _member_with_device(client, sms_gateway, "+8562055560022", "tok-long-reason-000000001")
     application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
     officer = bearer(staff_sign_in(client, staff["officer"], STAFF_PASSWORD)["access_token"])
     reason = "ເອກະສານບໍ່ຄົບ " * 140  # about 2,000 characters of Lao: ~6 KB in UTF-8
-    decided = client.post(f"/api/v1/staff/registrations/{application_id}/decision",
-                          json={"decision": "reject", "reason": reason[:2000]}, headers=officer)
+    decided = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision",
+        json={"decision": "reject", "reason": reason[:2000]},
+        headers=officer,
+    )
     assert decided.status_code == 200
     push = fcm_server.accepted("tok-long-reason-000000001")[-1]
     assert push["data"]["template"] == "registration_rejected"

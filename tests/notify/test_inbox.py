@@ -57,8 +57,10 @@ def test_inbox_pages_and_delta_sync(client, sms_gateway, db):
     synced_at = datetime.fromisoformat(first["server_time"])
     assert datetime.now(UTC) - synced_at >= timedelta(seconds=25)
     later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    assert client.get("/api/v1/me/notifications", query_string={"updated_since": later},
-                      headers=member).json["items"] == []
+    assert (
+        client.get("/api/v1/me/notifications", query_string={"updated_since": later}, headers=member).json["items"]
+        == []
+    )
     db.execute(update(Notification).values(updated_at=datetime.now(UTC) - timedelta(hours=1)))
     db.commit()
     client.post(f"/api/v1/me/notifications/{ids[1]}/read", headers=member)
@@ -66,8 +68,9 @@ def test_inbox_pages_and_delta_sync(client, sms_gateway, db):
     changed = client.get("/api/v1/me/notifications", query_string={"updated_since": since}, headers=member).json
     assert [n["id"] for n in changed["items"]] == [ids[1]] and changed["items"][0]["read_at"] is not None
     assert changed["unread_count"] == 4
-    naive = client.get("/api/v1/me/notifications", query_string={"updated_since": "2026-01-01T00:00:00"},
-                       headers=member)
+    naive = client.get(
+        "/api/v1/me/notifications", query_string={"updated_since": "2026-01-01T00:00:00"}, headers=member
+    )
     assert naive.status_code == 422  # a time zone is required
 
 
@@ -99,12 +102,17 @@ def test_a_token_belongs_to_one_member_and_moves(client, sms_gateway, db):
 def test_devices_per_member_are_capped(client, sms_gateway, db):
     member = _member(client, sms_gateway, "+8562055580007")
     for i in range(7):
-        client.post("/api/v1/me/devices", json={"token": f"fcm-token-cap-{i:020d}", "platform": "ios",
-                                                "app_version": "1.0.0"}, headers=member)
+        client.post(
+            "/api/v1/me/devices",
+            json={"token": f"fcm-token-cap-{i:020d}", "platform": "ios", "app_version": "1.0.0"},
+            headers=member,
+        )
     assert len(client.get("/api/v1/me/devices", headers=member).json) == 5
     switched_off = db.scalars(select(Device).where(Device.active.is_(False))).all()
-    assert sorted(d.token for d in switched_off) == ["fcm-token-cap-00000000000000000000",
-                                                      "fcm-token-cap-00000000000000000001"]
+    assert sorted(d.token for d in switched_off) == [
+        "fcm-token-cap-00000000000000000000",
+        "fcm-token-cap-00000000000000000001",
+    ]
     assert {d.deactivated_reason for d in switched_off} == {"device_cap"}
 
 
@@ -117,14 +125,19 @@ def test_stale_devices_are_pruned(app, client, sms_gateway, db):
 
     member = _member(client, sms_gateway, "+8562055580008")
     for token in ("fcm-token-fresh-000000000001", "fcm-token-stale-000000000001"):
-        client.post("/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1"},
-                    headers=member)
-    db.execute(update(Device).where(Device.token == "fcm-token-stale-000000000001")
-               .values(last_seen_at=datetime.now(UTC) - timedelta(days=271)))
+        client.post(
+            "/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1"}, headers=member
+        )
+    db.execute(
+        update(Device)
+        .where(Device.token == "fcm-token-stale-000000000001")
+        .values(last_seen_at=datetime.now(UTC) - timedelta(days=271))
+    )
     db.commit()
     assert prune_stale_devices() == 1
     assert [d["id"] for d in client.get("/api/v1/me/devices", headers=member).json] == [
-        db.scalar(select(Device.id).where(Device.token == "fcm-token-fresh-000000000001"))]
+        db.scalar(select(Device.id).where(Device.token == "fcm-token-fresh-000000000001"))
+    ]
 
 
 def test_health_reports_database_and_queue(client, db):
@@ -136,14 +149,18 @@ def test_logging_out_stops_pushes_to_that_phone(client, sms_gateway, db):
     first = sign_up(client, sms_gateway, "+8562055580009")
     second = client.post("/api/v1/auth/login", json={"phone": "+8562055580009", "pin": PIN}).json
     for tokens, token in ((first, "fcm-token-phone-one-00000001"), (second, "fcm-token-phone-two-00000002")):
-        client.post("/api/v1/me/devices", json={"token": token, "platform": "android", "app_version": "1"},
-                    headers=bearer(tokens["access_token"]))
+        client.post(
+            "/api/v1/me/devices",
+            json={"token": token, "platform": "android", "app_version": "1"},
+            headers=bearer(tokens["access_token"]),
+        )
     assert client.post("/api/v1/auth/logout", headers=bearer(first["access_token"])).status_code == 204
     remaining = client.get("/api/v1/me/devices", headers=bearer(second["access_token"])).json
     assert len(remaining) == 1
     assert db.scalar(select(Device.active).where(Device.token == "fcm-token-phone-one-00000001")) is False
     # a PIN change ends every sign-in, and with them every registered phone
-    client.post("/api/v1/auth/pin", json={"current_pin": PIN, "new_pin": "802468"},
-                headers=bearer(second["access_token"]))
+    client.post(
+        "/api/v1/auth/pin", json={"current_pin": PIN, "new_pin": "802468"}, headers=bearer(second["access_token"])
+    )
     db.expire_all()
     assert db.scalar(select(Device.active).where(Device.token == "fcm-token-phone-two-00000002")) is False

@@ -34,23 +34,28 @@ def settings_overrides(fcm_server, queue_prefix):
 def _queues_idle(prefix: str) -> bool:
     rt = runtime.current()
     redis = rt.job_queue.connection()
-    return all(redis.llen(f"rq:queue:{prefix}-{name}") == 0 for name in ("push", "sms")) and \
-        redis.zcard(f"rq:wip:{prefix}-push") == 0
+    return (
+        all(redis.llen(f"rq:queue:{prefix}-{name}") == 0 for name in ("push", "sms"))
+        and redis.zcard(f"rq:wip:{prefix}-push") == 0
+    )
 
 
-def test_staff_decision_reaches_both_devices_exactly_once(app, client, sms_gateway, staff, db, fcm_server,
-                                                          workers, queue_prefix):
+def test_staff_decision_reaches_both_devices_exactly_once(
+    app, client, sms_gateway, staff, db, fcm_server, workers, queue_prefix
+):
     workers.start()
     member = bearer(sign_up(client, sms_gateway, "+8562055570001", language="en")["access_token"])
     for token, platform in (("tok-phone-a-0123456789", "android"), ("tok-phone-b-0123456789", "ios")):
-        registered = client.post("/api/v1/me/devices", json={"token": token, "platform": platform,
-                                                              "app_version": "1.0.0"}, headers=member)
+        registered = client.post(
+            "/api/v1/me/devices", json={"token": token, "platform": platform, "app_version": "1.0.0"}, headers=member
+        )
         assert registered.status_code == 201
     application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
     wait_until(lambda: fcm_server.accepted_count() == 2, message="the 'application received' pushes")
     officer = bearer(staff_sign_in(client, staff["officer"], STAFF_PASSWORD)["access_token"])
-    decided = client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                          headers=officer)
+    decided = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
+    )
     assert decided.status_code == 200
     wait_until(lambda: fcm_server.accepted_count() == 4, message="the decision pushes", timeout=20)
     for token in ("tok-phone-a-0123456789", "tok-phone-b-0123456789"):
@@ -82,6 +87,7 @@ def test_sms_gateway_failures_are_retried_by_the_queue(app, client, sms_gateway,
 
 # -- Redis down ---------------------------------------------------------------------------------
 
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,9 +109,23 @@ class ThrowawayRedis:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is needed for this test"
-        self.process = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                         "--appendonly", "no", "--dir", str(self.dir)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_until(self._up, timeout=10, message="redis-server to start")
 
     def _up(self) -> bool:
@@ -128,20 +148,23 @@ def throwaway_redis(tmp_path) -> Iterator[ThrowawayRedis]:
     server.stop()
 
 
-def test_redis_down_request_succeeds_and_push_arrives_after_redis_returns(settings, throwaway_redis, fcm_server,
-                                                                           workers, db_for_settings):
+def test_redis_down_request_succeeds_and_push_arrives_after_redis_returns(
+    settings, throwaway_redis, fcm_server, workers, db_for_settings
+):
     rt_settings = settings.replace(redis_url=throwaway_redis.url)
     app, client, db = db_for_settings(rt_settings)
     with runtime.current().db.unit_of_work() as session:
         member_id = make_member_with_devices(session, "+8562055570002", ["tok-redis-down"])
         application = registrations.submit_application(session, member_id, ApplicationForm(**_form()), utcnow())
-        create_staff_user(session, rt_settings, "officer.redis", STAFF_PASSWORD, StaffRole.OFFICER, "o",
-                          office_id(session, "D0101"))
+        create_staff_user(
+            session, rt_settings, "officer.redis", STAFF_PASSWORD, StaffRole.OFFICER, "o", office_id(session, "D0101")
+        )
         application_id = application.id
     throwaway_redis.stop()
     officer = bearer(staff_sign_in(client, "officer.redis", STAFF_PASSWORD)["access_token"])
-    decided = client.post(f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"},
-                          headers=officer)
+    decided = client.post(
+        f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
+    )
     assert decided.status_code == 200  # Redis is down; the request does not need it
     assert client.get("/api/v1/health").status_code == 503
     assert fcm_server.counts_by_token() == {}
@@ -189,6 +212,7 @@ def db_for_settings(database_url):
 
 # -- a worker killed in the middle of a send ---------------------------------------------------------
 
+
 @pytest.fixture
 def many_devices_overrides(settings_overrides):
     return settings_overrides
@@ -202,8 +226,11 @@ def test_worker_killed_mid_send_leaves_every_device_with_exactly_one_push(app, d
 
     victim = workers.start()
     notification_id = notify(member_id)
-    wait_until(lambda: fcm_server.accepted_count() == 500 and any(fcm_server.attempts(t) for t in second_batch),
-               timeout=30, message="the worker to be inside its second send_each call")
+    wait_until(
+        lambda: fcm_server.accepted_count() == 500 and any(fcm_server.attempts(t) for t in second_batch),
+        timeout=30,
+        message="the worker to be inside its second send_each call",
+    )
     workers.kill(victim)
     fcm_server.clear_rules()  # FCM is healthy again; the held requests die with their client
     assert fcm_server.accepted_count() == 500
@@ -214,7 +241,10 @@ def test_worker_killed_mid_send_leaves_every_device_with_exactly_one_push(app, d
     counts = fcm_server.counts_by_token()
     assert len(counts) == 1000 and set(counts.values()) == {1}
     db.expire_all()
-    sent = db.scalar(select(func.count()).select_from(Delivery).where(Delivery.notification_id == notification_id,
-                                                                       Delivery.status == DeliveryStatus.SENT))
+    sent = db.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(Delivery.notification_id == notification_id, Delivery.status == DeliveryStatus.SENT)
+    )
     assert sent == 1000
     assert db.get(Notification, notification_id).dispatch_status is DispatchStatus.DONE

@@ -37,19 +37,40 @@ def _member(db, phone, devices, office_code=None, person=None):
 
 
 def _person(db, n, scheme, province, district=None):
-    person = InsuredPerson(member_number=f"01000040{n:02d}", name_lo="ທ", name_latin="T", sex=Sex.MALE,
-                           date_of_birth=date(1985, 5, 5), national_id=f"A{n}", scheme=scheme,
-                           office_id=_office(db, f"P{province}").id, province_code=province,
-                           district_code=district, created_at=NOW)
+    person = InsuredPerson(
+        member_number=f"01000040{n:02d}",
+        name_lo="ທ",
+        name_latin="T",
+        sex=Sex.MALE,
+        date_of_birth=date(1985, 5, 5),
+        national_id=f"A{n}",
+        scheme=scheme,
+        office_id=_office(db, f"P{province}").id,
+        province_code=province,
+        district_code=district,
+        created_at=NOW,
+    )
     db.add(person)
     db.flush()
     return person
 
 
 def _contribution(db, person, period, status):
-    db.add(Contribution(insured_person_id=person.id, period=period, scheme=person.scheme, insurable_earnings=1,
-                        employee_share=1, employer_share=0, total=1, status=status,
-                        source_id=f"{person.id}-{period}-{status.value}", created_at=NOW, updated_at=NOW))
+    db.add(
+        Contribution(
+            insured_person_id=person.id,
+            period=period,
+            scheme=person.scheme,
+            insurable_earnings=1,
+            employee_share=1,
+            employer_share=0,
+            total=1,
+            status=status,
+            source_id=f"{person.id}-{period}-{status.value}",
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
 
 
 def test_each_criterion_selects_exactly_its_members(app, db):
@@ -67,11 +88,26 @@ def test_each_criterion_selects_exactly_its_members(app, db):
     early = _member(db, "+8562055593003", ["t-aud-3"], person=not_due)
     applicant = _member(db, "+8562055593004", ["t-aud-4"], office_code="P16")
     nowhere = _member(db, "+8562055593005", [])
-    db.add(RegistrationApplication(
-        member_id=applicant, office_id=_office(db, "P16").id, status=ApplicationStatus.SUBMITTED, name_lo="ທ",
-        name_latin="T", date_of_birth=date(1990, 1, 1), sex=Sex.FEMALE, national_id="X1", province_code="16",
-        district_code="1601", occupation="farmer", scheme=Scheme.VOLUNTARY, declared_monthly_income=1, consent=True,
-        created_at=NOW, updated_at=NOW))
+    db.add(
+        RegistrationApplication(
+            member_id=applicant,
+            office_id=_office(db, "P16").id,
+            status=ApplicationStatus.SUBMITTED,
+            name_lo="ທ",
+            name_latin="T",
+            date_of_birth=date(1990, 1, 1),
+            sex=Sex.FEMALE,
+            national_id="X1",
+            province_code="16",
+            district_code="1601",
+            occupation="farmer",
+            scheme=Scheme.VOLUNTARY,
+            declared_monthly_income=1,
+            consent=True,
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
     db.commit()
     everyone = {owing, settled, early, applicant, nowhere}
 

@@ -18,18 +18,36 @@ NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)  # 12:00 in Vientiane
 @pytest.fixture
 def person(db):
     office = db.query(Office).filter(Office.code == "P01").one()
-    person = InsuredPerson(member_number="0100000999", name_lo="ທ້າວ ທົດສອບ", name_latin="Test", sex=Sex.MALE,
-                           date_of_birth=date(1970, 6, 1), national_id="ID-1", scheme=Scheme.VOLUNTARY,
-                           office_id=office.id, province_code="01")
+    person = InsuredPerson(
+        member_number="0100000999",
+        name_lo="ທ້າວ ທົດສອບ",
+        name_latin="Test",
+        sex=Sex.MALE,
+        date_of_birth=date(1970, 6, 1),
+        national_id="ID-1",
+        scheme=Scheme.VOLUNTARY,
+        office_id=office.id,
+        province_code="01",
+    )
     db.add(person)
     db.commit()
     return person
 
 
 def add(db, person, period, status=ContributionStatus.PAID, total=117_000, scheme=Scheme.VOLUNTARY):
-    db.add(Contribution(insured_person_id=person.id, period=period, scheme=scheme, insurable_earnings=1_300_000,
-                        employee_share=total, employer_share=0, total=total, status=status,
-                        source_id=f"src-{person.id}-{period}"))
+    db.add(
+        Contribution(
+            insured_person_id=person.id,
+            period=period,
+            scheme=scheme,
+            insurable_earnings=1_300_000,
+            employee_share=total,
+            employer_share=0,
+            total=total,
+            status=status,
+            source_id=f"src-{person.id}-{period}",
+        )
+    )
     db.commit()
 
 
@@ -61,8 +79,12 @@ def test_one_month_outside_the_window(db, person):
 
 def test_a_gap_and_late_payments(db, person):
     for month in (1, 2, 3, 4, 5, 6, 9, 10, 11, 12):  # July and August missing
-        add(db, person, f"2025-{month:02d}", status=ContributionStatus.LATE if month in (3, 10) else
-            ContributionStatus.PAID)
+        add(
+            db,
+            person,
+            f"2025-{month:02d}",
+            status=ContributionStatus.LATE if month in (3, 10) else ContributionStatus.PAID,
+        )
     summary = summarise(db, person, NOW)
     assert summary.total_months == 10  # late months count; the gap does not
     assert summary.last_paid_period == "2025-12"
@@ -97,7 +119,9 @@ def test_a_scheme_change_keeps_earlier_months_and_uses_the_current_schemes_rules
 def test_age_is_a_rule_with_a_distance(db, person):
     pension = eligibility(summarise(db, person, NOW), "old_age_pension")
     assert {(u.rule, u.required, u.actual, u.missing) for u in pension.unmet} == {
-        ("min_total_months", 180, 0, 180), ("min_age", 60, 56, 4)}
+        ("min_total_months", 180, 0, 180),
+        ("min_age", 60, 56, 4),
+    }
 
 
 def test_rules_are_data_the_office_can_change(db, person):
@@ -118,9 +142,19 @@ def test_rules_are_data_the_office_can_change(db, person):
 
 
 def test_a_month_paid_under_a_second_record_is_not_in_arrears(db, person):
-    db.add(Contribution(insured_person_id=person.id, period="2026-08", scheme=Scheme.VOLUNTARY,
-                        insurable_earnings=1_300_000, employee_share=117_000, employer_share=0, total=117_000,
-                        status=ContributionStatus.UNPAID, source_id="aug-expected"))
+    db.add(
+        Contribution(
+            insured_person_id=person.id,
+            period="2026-08",
+            scheme=Scheme.VOLUNTARY,
+            insurable_earnings=1_300_000,
+            employee_share=117_000,
+            employer_share=0,
+            total=117_000,
+            status=ContributionStatus.UNPAID,
+            source_id="aug-expected",
+        )
+    )
     db.commit()
     add(db, person, "2026-08", status=ContributionStatus.LATE)  # the payment came as a new record
     summary = summarise(db, person, NOW)

@@ -15,19 +15,22 @@ def test_real_files_are_recognised():
     assert sniff_content_type(pdf_bytes()) == PDF
 
 
-@pytest.mark.parametrize(("data", "reason", "status"), [
-    (b"MZ\x90\x00" + b"\x00" * 100, "Windows program", 415),
-    (b"\x7fELF\x02\x01\x01" + b"\x00" * 100, "Linux program", 415),
-    (b"<html><script>alert(1)</script>", "HTML", 415),
-    (b"GIF89a....", "GIF", 415),
-    (png_bytes()[:-8], "PNG", 415),  # truncated
-    (png_bytes()[:30] + b"X" + png_bytes()[31:], "PNG", 415),  # a flipped byte breaks a checksum
-    (png_bytes() + b"MZ-payload", "after the end", 415),
-    (b"\xff\xd8\xff\xe0garbage", "JPEG", 415),
-    (b"%PDF-1.4\n no end marker", "PDF", 415),
-    (pdf_bytes(b"<< /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>\n"), "scripts", 415),
-    (b"", "empty", 422),
-])
+@pytest.mark.parametrize(
+    ("data", "reason", "status"),
+    [
+        (b"MZ\x90\x00" + b"\x00" * 100, "Windows program", 415),
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 100, "Linux program", 415),
+        (b"<html><script>alert(1)</script>", "HTML", 415),
+        (b"GIF89a....", "GIF", 415),
+        (png_bytes()[:-8], "PNG", 415),  # truncated
+        (png_bytes()[:30] + b"X" + png_bytes()[31:], "PNG", 415),  # a flipped byte breaks a checksum
+        (png_bytes() + b"MZ-payload", "after the end", 415),
+        (b"\xff\xd8\xff\xe0garbage", "JPEG", 415),
+        (b"%PDF-1.4\n no end marker", "PDF", 415),
+        (pdf_bytes(b"<< /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>\n"), "scripts", 415),
+        (b"", "empty", 422),
+    ],
+)
 def test_bad_files_are_refused_with_a_reason(data, reason, status):
     with pytest.raises(DomainError) as caught:
         check_upload(data, 1_000_000)

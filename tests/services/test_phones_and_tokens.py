@@ -10,8 +10,9 @@ from lsso_mobile.services.phones import mask_phone, normalise_lao_mobile
 from lsso_mobile.services.tokens import KeyRing
 
 
-@pytest.mark.parametrize("raw", ["020 5555 1234", "+856 20 5555 1234", "8562055551234", "+8562055551234",
-                                 "20-5555-1234"])
+@pytest.mark.parametrize(
+    "raw", ["020 5555 1234", "+856 20 5555 1234", "8562055551234", "+8562055551234", "20-5555-1234"]
+)
 def test_lao_mobiles_normalise_to_e164(raw):
     assert normalise_lao_mobile(raw) == "+8562055551234"
 
@@ -43,7 +44,8 @@ def test_key_rotation_keeps_old_tokens_valid():
 
 def test_wrong_issuer_is_refused():
     key = Ed25519PrivateKey.generate()
-    token, _ = KeyRing(key, [], "someone-else", "aud").encode("member:1", "access", timedelta(minutes=5),
-                                                             datetime.now(UTC))
+    token, _ = KeyRing(key, [], "someone-else", "aud").encode(
+        "member:1", "access", timedelta(minutes=5), datetime.now(UTC)
+    )
     with pytest.raises(NotAuthenticated):
         KeyRing(key, [], "iss", "aud").decode(token, "access")

@@ -25,9 +25,18 @@ from tests.support import make_member_with_devices
 
 def _person(db, n, scheme, phone):
     office = db.scalars(select(Office).where(Office.code == "P01")).one()
-    person = InsuredPerson(member_number=f"01000030{n:02d}", name_lo="ທ", name_latin="T", sex=Sex.FEMALE,
-                           date_of_birth=date(1990, 1, 1), national_id=f"R{n}", scheme=scheme, office_id=office.id,
-                           province_code="01", created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    person = InsuredPerson(
+        member_number=f"01000030{n:02d}",
+        name_lo="ທ",
+        name_latin="T",
+        sex=Sex.FEMALE,
+        date_of_birth=date(1990, 1, 1),
+        national_id=f"R{n}",
+        scheme=scheme,
+        office_id=office.id,
+        province_code="01",
+        created_at=datetime(2025, 1, 1, tzinfo=UTC),
+    )
     db.add(person)
     db.flush()
     member_id = make_member_with_devices(db, phone, [])
@@ -41,9 +50,20 @@ def test_reminders_go_once_to_voluntary_members_who_owe_last_month(app, db):
     paid, _ = _person(db, 2, Scheme.VOLUNTARY, "+8562055592002")
     employed, _ = _person(db, 3, Scheme.COMPULSORY, "+8562055592003")
     muted, muted_member = _person(db, 4, Scheme.VOLUNTARY, "+8562055592004")
-    db.add(Contribution(insured_person_id=paid.id, period="2026-10", scheme=Scheme.VOLUNTARY,
-                        insurable_earnings=1_300_000, employee_share=117_000, employer_share=0, total=117_000,
-                        status=ContributionStatus.PAID, paid_date=date(2026, 11, 2), source_id="paid-2026-10"))
+    db.add(
+        Contribution(
+            insured_person_id=paid.id,
+            period="2026-10",
+            scheme=Scheme.VOLUNTARY,
+            insurable_earnings=1_300_000,
+            employee_share=117_000,
+            employer_share=0,
+            total=117_000,
+            status=ContributionStatus.PAID,
+            paid_date=date(2026, 11, 2),
+            source_id="paid-2026-10",
+        )
+    )
     db.add(NotificationPreference(member_id=muted_member, muted_categories=["contributions"]))
     db.commit()
 
@@ -52,8 +72,9 @@ def test_reminders_go_once_to_voluntary_members_who_owe_last_month(app, db):
     db.commit()
     assert send_due_reminders(db, datetime(2026, 11, 18, 5, tzinfo=UTC), 5) == 0  # never twice
     assert send_due_reminders(db, datetime(2026, 11, 21, 5, tzinfo=UTC), 5) == 0  # past the due day
-    notices = {n.member_id: n for n in db.scalars(select(Notification).where(Notification.template ==
-                                                                              "contribution_due"))}
+    notices = {
+        n.member_id: n for n in db.scalars(select(Notification).where(Notification.template == "contribution_due"))
+    }
     assert set(notices) == {owing_member, muted_member}
     assert "2026-10" in notices[owing_member].body_en and "2026-11-20" in notices[owing_member].body_en
     assert notices[muted_member].dispatch_status is DispatchStatus.SKIPPED  # muted: inbox only, no push

@@ -49,8 +49,9 @@ def test_answers_in_the_zone_it_was_given_and_counts_in_vientiane():
 
 def test_office_hours_of_its_own():
     saturday_mornings = OfficeCalendar(hours={**DEFAULT_HOURS, 5: (time(8, 0), time(12, 0))})
-    assert add_working_time(local(2026, 11, 27, 15, 0), timedelta(hours=8), saturday_mornings) == \
-        local(2026, 11, 30, 11, 0)
+    assert add_working_time(local(2026, 11, 27, 15, 0), timedelta(hours=8), saturday_mornings) == local(
+        2026, 11, 30, 11, 0
+    )
 
 
 def test_never_open_gives_none_and_naive_times_are_refused():

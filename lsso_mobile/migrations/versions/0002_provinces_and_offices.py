@@ -37,14 +37,30 @@ PROVINCES = (
 
 def upgrade() -> None:
     provinces = sa.table("provinces", sa.column("code"), sa.column("name_lo"), sa.column("name_en"))
-    offices = sa.table("offices", sa.column("code"), sa.column("level"), sa.column("province_code"),
-                       sa.column("district_code"), sa.column("name_lo"), sa.column("name_en"))
+    offices = sa.table(
+        "offices",
+        sa.column("code"),
+        sa.column("level"),
+        sa.column("province_code"),
+        sa.column("district_code"),
+        sa.column("name_lo"),
+        sa.column("name_en"),
+    )
     op.bulk_insert(provinces, [{"code": c, "name_lo": lo, "name_en": en} for c, lo, en in PROVINCES])
-    op.bulk_insert(offices, [
-        {"code": f"P{c}", "level": "provincial", "province_code": c, "district_code": None,
-         "name_lo": f"ຫ້ອງການປະກັນສັງຄົມ {lo}", "name_en": f"{en} Social Security Office"}
-        for c, lo, en in PROVINCES
-    ])
+    op.bulk_insert(
+        offices,
+        [
+            {
+                "code": f"P{c}",
+                "level": "provincial",
+                "province_code": c,
+                "district_code": None,
+                "name_lo": f"ຫ້ອງການປະກັນສັງຄົມ {lo}",
+                "name_en": f"{en} Social Security Office",
+            }
+            for c, lo, en in PROVINCES
+        ],
+    )
 
 
 def downgrade() -> None:
