@@ -38,7 +38,7 @@ def percentile(values: list[float], p: float) -> float:
 @contextmanager
 def throwaway_database(prefix: str) -> Iterator[str]:
     """A new PostgreSQL database, migrated; dropped afterwards."""
-    from lsso_mobile.migrate import scratch_postgres_database
+    from tests.scratch_db import scratch_postgres_database
 
     with scratch_postgres_database(POSTGRES_ADMIN_URL, prefix) as url:
         yield url
@@ -51,7 +51,8 @@ class FakeFcmProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "lsso_mobile.notify.fake_fcm", "--port", str(self.port)],
+            [sys.executable, "-m", "tests.fakes.fcm", "--port", str(self.port)],
+            cwd=ROOT,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

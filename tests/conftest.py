@@ -20,10 +20,11 @@ from sqlalchemy import create_engine, text
 from lsso_mobile import create_app
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings, load_settings
-from lsso_mobile.migrate import scratch_postgres_database, upgrade
+from lsso_mobile.migrate import upgrade
 from lsso_mobile.models import Base, Office, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
+from tests.scratch_db import scratch_postgres_database
 from tests.support import SmsGateway, start_sms_gateway
 
 BACKEND = os.environ.get("TEST_BACKEND", "sqlite")

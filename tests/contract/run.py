@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-dir", type=Path, default=None)
     options = parser.parse_args(argv)
 
-    from lsso_mobile.migrate import scratch_postgres_database
+    from tests.scratch_db import scratch_postgres_database
 
     admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     roles = options.roles.split(",")

@@ -18,8 +18,8 @@ from pathlib import Path
 import requests
 
 from lsso_mobile.config import child_environ
-from lsso_mobile.notify.fake_fcm import FakeFcmServer
 from lsso_mobile.services.tokens import generate_private_key_pem
+from tests.fakes.fcm import FakeFcmServer
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from lsso_mobile.migrate import scratch_postgres_database
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL
 from tests.contract.run import run_schemathesis
 from tests.contract.service import running_service
+from tests.scratch_db import scratch_postgres_database
 
 OPERATION = "/api/v1/provinces"
 

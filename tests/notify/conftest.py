@@ -16,8 +16,8 @@ import pytest
 from redis import Redis
 
 from lsso_mobile.config import Settings, child_environ
-from lsso_mobile.notify.fake_fcm import FakeFcmServer
 from tests.conftest import REDIS_URL
+from tests.fakes.fcm import FakeFcmServer
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import pytest
 import requests
 from firebase_admin import messaging
 
-from lsso_mobile.notify.fake_fcm import FakeFcmServer, write_service_account_json
 from lsso_mobile.notify.fcm import (
     FcmPushSender,
     LogPushSender,
@@ -26,6 +25,7 @@ from lsso_mobile.notify.fcm import (
     build_push_sender,
     point_messaging_at,
 )
+from tests.fakes.fcm import FakeFcmServer, write_service_account_json
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_control_endpoints(fcm: FakeFcmServer, sender: FcmPushSender) -> None:
 
 def test_runs_as_a_command() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "lsso_mobile.notify.fake_fcm", "--port", "0"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "tests.fakes.fcm", "--port", "0"], stdout=subprocess.PIPE, text=True
     )
     try:
         assert process.stdout is not None

@@ -26,7 +26,7 @@ In-process::
         ...
         assert fcm.counts_by_token() == {"tok-2": 1}
 
-From another process: ``python -m lsso_mobile.notify.fake_fcm --port 8123`` and the control
+From another process: ``python -m tests.fakes.fcm --port 8123`` and the control
 endpoints ``GET /_control/counts``, ``GET /_control/total``, ``GET /_control/receipts``,
 ``POST /_control/rules`` (a JSON list of ``{"token", "kind", "times", "retry_after"}``),
 ``POST /_control/reset`` and ``POST /_control/hold`` (``{"tokens": [...] or null for all, "seconds": s}``).
