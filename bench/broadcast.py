@@ -55,8 +55,8 @@ def _content(broadcast_id: int):
     from datetime import timedelta
 
     from lsso_mobile.models import BroadcastStatus, utcnow
-    from lsso_mobile.notify.broadcast_delivery import BroadcastContent
     from lsso_mobile.services.audience import Audience
+    from lsso_mobile.services.broadcast_delivery import BroadcastContent
 
     return BroadcastContent(
         broadcast_id,

@@ -49,9 +49,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="ceiling and pipeline alternate this many times")
     args = parser.parse_args()
 
-    from lsso_mobile import runtime as runtime_module
+    from lsso_mobile.bootstrap import start_runtime
     from lsso_mobile.config import load_settings
-    from lsso_mobile.jobs import bind_job_queue
     from lsso_mobile.models import Device, Language, Member, Platform, utcnow
     from lsso_mobile.notify.fcm import FcmPushSender
     from lsso_mobile.notify.outbox import record_notification
@@ -80,8 +79,7 @@ def main() -> None:
                 log_level="WARNING",
                 relay_interval_seconds=3600,
             )
-            rt = runtime_module.build_runtime(settings)
-            runtime_module.install(rt)
+            rt = start_runtime(settings)
             now = utcnow()
             total_members = n + args.latency_samples + 1
             with rt.db.unit_of_work() as session:
@@ -119,7 +117,6 @@ def main() -> None:
 
             def record(ids: list[int]) -> float:
                 with rt.db.unit_of_work() as session:
-                    bind_job_queue(session, rt.job_queue)
                     for mid in ids:
                         record_notification(
                             session,

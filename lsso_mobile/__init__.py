@@ -35,13 +35,12 @@ class RowIdConverter(IntegerConverter):
 
 def create_app(settings: Settings | None = None) -> Flask:
     """The application factory. ``settings`` defaults to the ``LSSO_*`` environment."""
-    from lsso_mobile import runtime as runtime_module
     from lsso_mobile.api import register_blueprints
     from lsso_mobile.api.errors import register_error_handlers
     from lsso_mobile.api.openapi import build_api
     from lsso_mobile.api.rate_limits import install_rate_limits
     from lsso_mobile.api.security import install_security
-    from lsso_mobile.jobs import bind_job_queue
+    from lsso_mobile.bootstrap import start_runtime
     from lsso_mobile.services.tokens import KeyRing
 
     settings = settings or load_settings()
@@ -68,8 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         COMPRESS_MIN_SIZE=500,  # bytes; smaller answers are not worth the CPU
         COMPRESS_ALGORITHM=["gzip"],
     )
-    runtime = runtime_module.build_runtime(settings)
-    runtime_module.install(runtime)
+    runtime = start_runtime(settings)
     app.extensions["lsso_runtime"] = runtime
     app.extensions["lsso_keyring"] = KeyRing.from_settings(settings)
 
@@ -84,10 +82,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     Compress(app)
     app.register_blueprint(_swagger_ui_assets())
     app.extensions["lsso_api"] = api
-
-    @app.before_request
-    def _bind_session_queue() -> None:
-        bind_job_queue(runtime.db.session(), runtime.job_queue)
 
     @app.teardown_appcontext
     def _end_session(_exc: Any) -> None:

@@ -24,13 +24,11 @@ def _settings(**overrides: object):
 
 
 def _runtime(**overrides: object):
-    from lsso_mobile import runtime as runtime_module
+    from lsso_mobile.bootstrap import start_runtime
 
     settings = _settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    rt = runtime_module.build_runtime(settings)
-    runtime_module.install(rt)
-    return rt
+    return start_runtime(settings)
 
 
 @click.group()
@@ -117,13 +115,11 @@ def import_contributions_command(csv_file: Path) -> None:
     """Import contributions from a CSV file (the integration API's columns); prints the per-record result."""
     import json
 
-    from lsso_mobile.jobs import bind_job_queue
     from lsso_mobile.models import utcnow
     from lsso_mobile.services.core_import import import_contributions, parse_csv
 
     rt = _runtime()
     with rt.db.unit_of_work() as session:
-        bind_job_queue(session, rt.job_queue)
         result = import_contributions(session, parse_csv(csv_file.read_text(encoding="utf-8-sig")), utcnow())
     click.echo(json.dumps({**result.__dict__, "accepted": result.accepted}, ensure_ascii=False, indent=1))
     if result.rejected:
@@ -143,12 +139,11 @@ def seed_demo_command() -> None:
 @main.command()
 def relay() -> None:
     """Re-enqueue undelivered notifications and stalled broadcasts once (the worker does this on a schedule)."""
-    from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
-    from lsso_mobile.notify.delivery import relay_undelivered
+    from lsso_mobile.tasks.periodic import relay_broadcast_work, relay_notices
 
     _runtime()
-    click.echo(f"re-enqueued {relay_undelivered()} notification(s)")
-    click.echo(f"broadcasts: {relay_broadcasts()}")
+    click.echo(f"re-enqueued {relay_notices()} notification(s)")
+    click.echo(f"broadcasts: {relay_broadcast_work()}")
 
 
 @main.command()
@@ -173,8 +168,7 @@ def dev(host: str, port: int, no_seed: bool) -> None:
     from lsso_mobile import create_app
     from lsso_mobile.demo import seed_demo
     from lsso_mobile.migrate import upgrade
-    from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
-    from lsso_mobile.notify.delivery import relay_undelivered
+    from lsso_mobile.tasks.periodic import relay_broadcast_work, relay_notices
 
     settings = _settings()
     if settings.is_production:
@@ -194,9 +188,9 @@ def dev(host: str, port: int, no_seed: bool) -> None:
             time.sleep(settings.relay_interval_seconds)
             try:
                 try:
-                    relay_undelivered()
+                    relay_notices()
                 finally:
-                    relay_broadcasts()
+                    relay_broadcast_work()
             except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
                 log.exception("relay failed")
 

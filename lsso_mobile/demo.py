@@ -118,10 +118,8 @@ def seed_demo(rt: Runtime) -> list[str]:
     with rt.db.unit_of_work() as session:
         if session.scalar(select(StaffUser.id).where(StaffUser.username == "officer.vte")) is not None:
             return ["demo data already loaded (officer.vte / demo-password-1; member +8562055550001 / PIN 246810)"]
-    from lsso_mobile.jobs import bind_job_queue
 
     with rt.db.unit_of_work() as session:
-        bind_job_queue(session, rt.job_queue)
         import_areas_file(session, SAMPLE_AREAS_CSV)
         office_id = session.scalar(select(Office.id).where(Office.code == "D0101"))
         officer = create_staff_user(

@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
+from lsso_mobile.jobs import JOB_QUEUE_KEY, JobQueue
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings each backend needs (foreign keys and WAL on SQLite)."""
@@ -38,11 +40,13 @@ class Database:
         self.session_factory: sessionmaker[Session] | None = None
         self.session: scoped_session[Session] | None = None
 
-    def configure(self, url: str) -> None:
+    def configure(self, url: str, job_queue: JobQueue | None = None) -> None:
+        """Connect to ``url``; every session made here hands its after-commit jobs to ``job_queue``."""
         if self.engine is not None:
             self.engine.dispose()
         self.engine = make_engine(url)
-        self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
+        info = {JOB_QUEUE_KEY: job_queue} if job_queue is not None else {}
+        self.session_factory = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self.session = scoped_session(self.session_factory)
 
     @contextmanager

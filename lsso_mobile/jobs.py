@@ -1,15 +1,19 @@
-"""Background jobs: RQ queues when ``LSSO_REDIS_URL`` is set, in-process otherwise.
+"""Background jobs: what they are, which queue each goes to, and the after-commit hand-off.
 
-Jobs are enqueued only after the transaction that caused them commits: services call
-``enqueue_after_commit(session, ...)``, and a session event hands the calls to the queue once the
-commit succeeded (and drops them on rollback). If Redis cannot be reached at that moment the
-request still succeeds: undelivered notifications are found later by the relay.
+Every job's entry point is a thin function in ``lsso_mobile/tasks/`` (open a unit of work, call a
+service, commit). Services, notify and the API never import those functions: they ask for a job by its
+``Task`` below, e.g. ``enqueue_after_commit(session, DELIVER_NOTIFICATION.request(notification.id))``,
+and the request is handed to the queue only once the transaction commits (dropped on rollback).
+Every session made by ``Database`` knows its queue (the session factory carries it), so there is no
+per-job binding to forget. RQ queues when ``LSSO_REDIS_URL`` is set, in-process otherwise; if Redis
+cannot be reached at commit, the request still succeeds and the relay finds undelivered work later.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,40 +32,86 @@ ALL_QUEUES = (QUEUE_SMS, QUEUE_PUSH, QUEUE_BROADCAST, QUEUE_MAINTENANCE)
 
 
 @dataclass(frozen=True)
-class JobRequest:
-    func: Callable[..., Any]
-    args: tuple[Any, ...]
+class Task:
+    """A kind of background job: its entry point in ``lsso_mobile.tasks`` (by import path, so the layers
+    below never import the layer above) and how it runs."""
+
+    path: str  # "lsso_mobile.tasks.push:deliver_notification"
     queue: str
-    job_id: str | None = None
-    at: datetime | None = None
-    retries: tuple[int, ...] = ()
     timeout: int = 300
+    retries: tuple[int, ...] = ()
     fallback_inline: bool = False  # run here and now if Redis is down (SMS codes)
-    description: str | None = None  # what RQ logs instead of the call with its arguments (secrets)
-    # Batch key: the request's one argument is an id that joins a ready list, drained 500 at a time
-    # by BATCH_HANDLERS[coalesce] (one job per batch, not per id). Only for requests without ``at``.
+    # Batch key: the request's one argument is an id that joins a ready list, drained 500 at a time by
+    # the task named in BATCH_TASKS (one job per batch, not per id). Only for requests without ``at``.
     coalesce: str | None = None
 
+    @property
+    def rq_path(self) -> str:
+        return self.path.replace(":", ".")
 
-# coalesce key -> the function that takes an iterable of id batches (imported lazily: it imports this module)
-BATCH_HANDLERS: dict[str, str] = {"push": "lsso_mobile.notify.delivery:deliver_batches"}
+    def request(
+        self,
+        *args: Any,
+        at: datetime | None = None,
+        job_id: str | None = None,
+        timeout: int | None = None,
+        description: str | None = None,
+    ) -> JobRequest:
+        return JobRequest(self, args, at=at, job_id=job_id, timeout=timeout or self.timeout, description=description)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    task: Task
+    args: tuple[Any, ...]
+    at: datetime | None = None
+    job_id: str | None = None
+    timeout: int = 300
+    description: str | None = None  # what RQ logs instead of the call with its arguments
+
+    @property
+    def queue(self) -> str:
+        return self.task.queue
+
+    @property
+    def name(self) -> str:
+        return self.task.path.rpartition(":")[2]
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """The function a task path names (the in-process queue runs it; RQ resolves the same path itself)."""
+    module_name, _, name = path.partition(":")
+    function: Callable[..., Any] = getattr(importlib.import_module(module_name), name)
+    return function
+
+
+# The catalogue: every background job there is. tests/test_architecture.py checks that each path names a
+# function in lsso_mobile.tasks and that every public function there is listed here or in PERIODIC_TASKS.
+PUSH_JOB_TIMEOUT_SECONDS = 90
+DELIVER_NOTIFICATION = Task(
+    "lsso_mobile.tasks.push:deliver_notification", QUEUE_PUSH, timeout=PUSH_JOB_TIMEOUT_SECONDS, coalesce="push"
+)
+DRAIN_READY = Task("lsso_mobile.tasks.drain:drain_ready", QUEUE_PUSH, timeout=900)
+START_BROADCAST = Task("lsso_mobile.tasks.broadcasts:start_broadcast", QUEUE_PUSH, timeout=300)
+SEND_BROADCAST_SLICE = Task("lsso_mobile.tasks.broadcasts:send_broadcast_slice", QUEUE_BROADCAST)
+SEND_BROADCAST_DEFERRALS = Task("lsso_mobile.tasks.broadcasts:send_broadcast_deferrals", QUEUE_PUSH)
+SMS_RETRY_INTERVALS = (5, 20, 60)
+SEND_SMS = Task(
+    "lsso_mobile.tasks.sms:send_sms", QUEUE_SMS, timeout=60, retries=SMS_RETRY_INTERVALS, fallback_inline=True
+)
+TASKS = (DELIVER_NOTIFICATION, DRAIN_READY, START_BROADCAST, SEND_BROADCAST_SLICE, SEND_BROADCAST_DEFERRALS, SEND_SMS)
+# coalesce key -> the task that takes an iterable of id batches
+BATCH_TASKS: dict[str, str] = {"push": "lsso_mobile.tasks.push:deliver_notification_batches"}
 BATCH_SIZE = 500
 DRAIN_BATCHES_PER_JOB = 20
-
-
-def batch_handler(key: str) -> Callable[[Iterable[list[int]]], Any]:
-    import importlib
-
-    module_name, _, name = BATCH_HANDLERS[key].partition(":")
-    return getattr(importlib.import_module(module_name), name)
 
 
 def _coalesced(requests: list[JobRequest]) -> tuple[dict[str, list[int]], list[JobRequest]]:
     batches: dict[str, list[int]] = {}
     others: list[JobRequest] = []
     for request in requests:
-        if request.coalesce and request.at is None:
-            batches.setdefault(request.coalesce, []).append(int(request.args[0]))
+        if request.task.coalesce and request.at is None:
+            batches.setdefault(request.task.coalesce, []).append(int(request.args[0]))
         else:
             others.append(request)
     return batches, others
@@ -89,7 +139,7 @@ class InlineJobQueue(JobQueue):
         batches, others = _coalesced(requests)
         for key, ids in batches.items():
             try:
-                batch_handler(key)(ids[start : start + BATCH_SIZE] for start in range(0, len(ids), BATCH_SIZE))
+                resolve(BATCH_TASKS[key])(ids[start : start + BATCH_SIZE] for start in range(0, len(ids), BATCH_SIZE))
             except Exception:
                 log.exception("inline batch %s failed; it is left for the relay", key)
         for request in others:
@@ -97,16 +147,12 @@ class InlineJobQueue(JobQueue):
 
     def submit(self, request: JobRequest) -> None:
         if request.at is not None:
-            log.info(
-                "inline queue: %s deferred until %s; the relay picks it up",
-                request.func.__name__,
-                request.at.isoformat(),
-            )
+            log.info("inline queue: %s deferred until %s; the relay picks it up", request.name, request.at.isoformat())
             return
         try:
-            request.func(*request.args)
+            resolve(request.task.path)(*request.args)
         except Exception:
-            log.exception("inline job %s failed; it is left for the relay", request.func.__name__)
+            log.exception("inline job %s failed; it is left for the relay", request.name)
 
 
 @dataclass
@@ -147,9 +193,9 @@ class RQJobQueue(JobQueue):
         if self.connection().set(flag, "1", nx=True, ex=300):
             try:
                 self.queue(queue_name).enqueue_call(
-                    drain_ready,
+                    DRAIN_READY.rq_path,
                     args=(key, queue_name),
-                    timeout=900,
+                    timeout=DRAIN_READY.timeout,
                     result_ttl=60,
                     failure_ttl=86400,
                     description=f"drain_ready({key})",
@@ -162,7 +208,7 @@ class RQJobQueue(JobQueue):
         from redis.exceptions import RedisError
 
         batches, others = _coalesced(requests)
-        queue_of = {r.coalesce: r.queue for r in requests if r.coalesce}
+        queue_of = {r.task.coalesce: r.queue for r in requests if r.task.coalesce}
         for key, ids in batches.items():
             try:
                 self.connection().rpush(self.ready_key(key), *ids)
@@ -178,49 +224,46 @@ class RQJobQueue(JobQueue):
         from redis.exceptions import RedisError
         from rq import Retry
 
-        if request.coalesce and request.at is None:
+        task = request.task
+        if task.coalesce and request.at is None:
             self.submit_many([request])
             return
 
-        retry = Retry(max=len(request.retries), interval=list(request.retries)) if request.retries else None
+        retry = Retry(max=len(task.retries), interval=list(task.retries)) if task.retries else None
+        description = request.description or request.name  # never the arguments
         try:
-            queue = self.queue(request.queue)
+            queue = self.queue(task.queue)
             if request.at is not None:
                 queue.enqueue_at(
                     request.at,
-                    request.func,
+                    task.rq_path,
                     *request.args,
                     job_id=request.job_id,
                     retry=retry,
                     job_timeout=request.timeout,
-                    description=request.description,
+                    description=description,
                 )
             else:
                 queue.enqueue_call(
-                    request.func,
+                    task.rq_path,
                     args=request.args,
                     job_id=request.job_id,
                     retry=retry,
                     timeout=request.timeout,
                     result_ttl=600,
                     failure_ttl=7 * 86400,
-                    description=request.description,
+                    description=description,
                 )
         except RedisError as exc:
-            if request.fallback_inline:
-                log.warning("Redis unavailable (%s); running %s in-process", type(exc).__name__, request.func.__name__)
+            if task.fallback_inline:
+                log.warning("Redis unavailable (%s); running %s in-process", type(exc).__name__, request.name)
                 InlineJobQueue().submit(request)
             else:
-                log.warning("Redis unavailable (%s); %s left for the relay", type(exc).__name__, request.func.__name__)
+                log.warning("Redis unavailable (%s); %s left for the relay", type(exc).__name__, request.name)
 
 
+JOB_QUEUE_KEY = "lsso_job_queue"  # in Session.info: set by Database's session factory
 _PENDING_KEY = "lsso_jobs_after_commit"
-_QUEUE_KEY = "lsso_job_queue"
-
-
-def bind_job_queue(session: Session, queue: JobQueue) -> None:
-    """Tell a session where its after-commit jobs go."""
-    session.info[_QUEUE_KEY] = queue
 
 
 def enqueue_after_commit(session: Session, request: JobRequest) -> None:
@@ -234,9 +277,9 @@ def _submit_pending_jobs(session: Session) -> None:
     pending: list[JobRequest] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return
-    queue: JobQueue | None = session.info.get(_QUEUE_KEY)
+    queue: JobQueue | None = session.info.get(JOB_QUEUE_KEY)
     if queue is None:
-        log.error("%d job(s) committed on a session with no job queue bound; the relay will find them", len(pending))
+        log.error("%d job(s) committed on a session with no job queue; the relay will find them", len(pending))
         return
     try:
         queue.submit_many(pending)
@@ -248,34 +291,3 @@ def _submit_pending_jobs(session: Session) -> None:
 def _drop_pending_jobs(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the outermost transaction rolled back
         session.info.pop(_PENDING_KEY, None)
-
-
-def drain_ready(key: str, queue_name: str) -> int:
-    """RQ job: take ids from the ready list 500 at a time and hand the batches to their handler.
-
-    Ids popped by a worker that then dies are not lost: their rows are still undelivered in the
-    database, and the relay hands them out again.
-    """
-    from lsso_mobile import runtime
-
-    queue = runtime.current().job_queue
-    assert isinstance(queue, RQJobQueue)
-    redis = queue.connection()
-    redis.delete(f"{queue.prefix}:drain:{key}")  # arrivals from now on schedule another drain
-    popped = 0
-
-    def batches() -> Iterator[list[int]]:
-        nonlocal popped
-        for _ in range(DRAIN_BATCHES_PER_JOB):
-            raw = redis.lpop(queue.ready_key(key), BATCH_SIZE)
-            if not raw:
-                return
-            if redis.llen(queue.ready_key(key)):
-                queue.ensure_drain(key, queue_name)  # another worker may help with the rest
-            popped += len(raw)
-            yield list(dict.fromkeys(int(x) for x in raw))
-        if redis.llen(queue.ready_key(key)):
-            queue.ensure_drain(key, queue_name)
-
-    batch_handler(key)(batches())
-    return popped

@@ -1,19 +1,23 @@
 """The process-wide runtime: settings and the handles jobs need outside a request.
 
-``create_app`` and ``lsso-mobile worker`` each build one; a job function asks for it with
-``current()``. One process serves one configuration, so one runtime is enough.
+``lsso_mobile.bootstrap.build_runtime`` builds one for ``create_app``, the worker and the CLI, and
+``install`` makes it this process's; code that runs outside a request asks for it with ``current()``.
+One process serves one configuration, so one runtime is enough. This module sits at the bottom of the
+layers: the push and SMS senders are built by factories handed in by the bootstrap, so it imports
+nothing from notify or services.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lsso_mobile.config import Settings
 from lsso_mobile.extensions import Database
-from lsso_mobile.jobs import InlineJobQueue, JobQueue, RQJobQueue
+from lsso_mobile.jobs import JobQueue
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: no import at run time, so no upward dependency
     from lsso_mobile.notify.fcm import PushSender
     from lsso_mobile.services.sms import SmsSender
 
@@ -23,30 +27,21 @@ class Runtime:
     settings: Settings
     db: Database
     job_queue: JobQueue
+    push_sender_factory: Callable[[Settings], PushSender] = field(repr=False)
+    sms_sender_factory: Callable[[Settings], SmsSender] = field(repr=False)
     _push_sender: Any = field(default=None, repr=False)
     _sms_sender: Any = field(default=None, repr=False)
 
     @property
     def push_sender(self) -> PushSender:
         if self._push_sender is None:
-            from lsso_mobile.notify.fcm import build_push_sender
-
-            s = self.settings
-            self._push_sender = build_push_sender(
-                s.push_backend,
-                credentials_path=s.fcm_credentials or None,
-                endpoint=s.fcm_endpoint or None,
-                project_id=s.fcm_project_id or None,
-                http_timeout=s.fcm_http_timeout,
-            )
+            self._push_sender = self.push_sender_factory(self.settings)
         return self._push_sender
 
     @property
     def sms_sender(self) -> SmsSender:
         if self._sms_sender is None:
-            from lsso_mobile.services.sms import build_sms_sender
-
-            self._sms_sender = build_sms_sender(self.settings)
+            self._sms_sender = self.sms_sender_factory(self.settings)
         return self._sms_sender
 
     def close(self) -> None:
@@ -56,13 +51,6 @@ class Runtime:
 
 
 _current: Runtime | None = None
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    db = Database()
-    db.configure(settings.database_url)
-    queue: JobQueue = RQJobQueue(settings.redis_url, settings.queue_prefix) if settings.uses_redis else InlineJobQueue()
-    return Runtime(settings=settings, db=db, job_queue=queue)
 
 
 def install(runtime: Runtime) -> None:

@@ -16,39 +16,13 @@ from lsso_mobile.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-PRUNE_INTERVAL_SECONDS = 24 * 3600
-REMINDER_INTERVAL_SECONDS = 3600
-
 
 def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
-    from lsso_mobile.models import utcnow
-    from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
-    from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
-    from lsso_mobile.services.housekeeping import prune_expired_auth_rows
-    from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
-    from lsso_mobile.services.reminders import send_due_reminders_job
+    from lsso_mobile.tasks.periodic import run_due
 
-    redis = queue.connection()
     interval = rt.settings.relay_interval_seconds
-    prefix = rt.settings.queue_prefix
     while not stop.wait(interval):
-        try:
-            if redis.set(f"{prefix}:lock:relay", "1", nx=True, ex=max(1, interval - 1)):
-                try:
-                    relay_undelivered()
-                finally:
-                    relay_broadcasts()  # runs even if the notices' relay failed
-            if redis.set(f"{prefix}:lock:reminders", "1", nx=True, ex=REMINDER_INTERVAL_SECONDS):
-                send_due_reminders_job()  # idempotent: each member and period is reminded once
-            if redis.set(f"{prefix}:lock:prune", "1", nx=True, ex=PRUNE_INTERVAL_SECONDS):
-                prune_stale_devices()
-                with rt.db.unit_of_work() as session:
-                    prune_expired_auth_rows(session, utcnow())
-                with rt.db.unit_of_work() as session:
-                    unused_files = purge_unsent_uploads(session, utcnow())
-                remove_unused_files(rt.settings, unused_files, utcnow())  # after the commit
-        except Exception:  # noqa: BLE001 - Redis or the database may be down for a while; try again
-            log.exception("periodic task failed; retrying in %ss", interval)
+        run_due(queue.connection(), rt.settings.queue_prefix, interval)
 
 
 def run_worker(rt: Runtime, queue_names: list[str], *, burst: bool = False) -> None:

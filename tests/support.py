@@ -159,7 +159,6 @@ def make_member_with_devices(session: Any, phone: str, tokens: list[str], langua
 def notify(member_id: int, template: str = "registration_approved", **params: Any) -> int:
     """Record a notification the way a service does, commit, and let the after-commit job go."""
     from lsso_mobile import runtime
-    from lsso_mobile.jobs import bind_job_queue
     from lsso_mobile.models import utcnow
     from lsso_mobile.notify.outbox import record_notification
 
@@ -173,7 +172,6 @@ def notify(member_id: int, template: str = "registration_approved", **params: An
     }
     values.update(params)
     with rt.db.unit_of_work() as session:
-        bind_job_queue(session, rt.job_queue)
         notification = record_notification(
             session, member_id, template, values, utcnow(), collapse_key=f"test-{member_id}"
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lsso_mobile.jobs import JobQueue, JobRequest, bind_job_queue, enqueue_after_commit
+from lsso_mobile.jobs import JOB_QUEUE_KEY, SEND_SMS, JobQueue, JobRequest, enqueue_after_commit
 
 
 class RecordingQueue(JobQueue):
@@ -13,14 +13,10 @@ class RecordingQueue(JobQueue):
         self.submitted.append(request)
 
 
-def _job(*args):
-    return None
-
-
 def test_jobs_wait_for_commit(app, db):
     queue = RecordingQueue()
-    bind_job_queue(db, queue)
-    enqueue_after_commit(db, JobRequest(_job, (1,), "push"))
+    db.info[JOB_QUEUE_KEY] = queue
+    enqueue_after_commit(db, SEND_SMS.request(1))
     db.flush()
     assert queue.submitted == []
     db.commit()
@@ -29,8 +25,19 @@ def test_jobs_wait_for_commit(app, db):
 
 def test_rollback_drops_jobs(app, db):
     queue = RecordingQueue()
-    bind_job_queue(db, queue)
-    enqueue_after_commit(db, JobRequest(_job, (2,), "push"))
+    db.info[JOB_QUEUE_KEY] = queue
+    enqueue_after_commit(db, SEND_SMS.request(2))
     db.rollback()
     db.commit()
     assert queue.submitted == []
+
+
+def test_every_session_knows_its_queue(app, db):
+    """The unit of work carries its queue: no per-job binding to forget."""
+    from lsso_mobile import runtime
+
+    rt = runtime.current()
+    assert db.info[JOB_QUEUE_KEY] is rt.job_queue
+    with rt.db.unit_of_work() as session:
+        assert session.info[JOB_QUEUE_KEY] is rt.job_queue
+    assert rt.db.session().info[JOB_QUEUE_KEY] is rt.job_queue

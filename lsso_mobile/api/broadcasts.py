@@ -19,10 +19,10 @@ from lsso_mobile.api.schemas import (
     page,
 )
 from lsso_mobile.models import Broadcast, BroadcastStatus, Scheme
-from lsso_mobile.notify.broadcast_delivery import broadcast_stats, slice_progress
 from lsso_mobile.notify.templates import CATEGORIES
 from lsso_mobile.services import broadcasts
 from lsso_mobile.services.audience import Audience
+from lsso_mobile.services.broadcast_delivery import broadcast_stats, slice_progress
 from lsso_mobile.validation import FullMatch
 
 blp = Blueprint(

@@ -20,9 +20,10 @@ from lsso_mobile.api.schemas import (
     page,
 )
 from lsso_mobile.models import Language, Member, Platform
-from lsso_mobile.notify import devices, inbox
+from lsso_mobile.notify import devices
 from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
 from lsso_mobile.notify.templates import CATEGORIES
+from lsso_mobile.services import inbox
 
 SYNC_MARGIN = timedelta(seconds=30)
 

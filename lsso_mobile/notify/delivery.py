@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings
-from lsso_mobile.jobs import bind_job_queue, enqueue_after_commit
+from lsso_mobile.jobs import enqueue_after_commit
 from lsso_mobile.models import (
     Delivery,
     DeliveryStatus,
@@ -382,7 +382,6 @@ def _prepare(batches: Iterator[Sequence[int]]) -> _Batch | None:
     for ids in batches:
         claim = str(uuid.uuid4())
         with rt.db.unit_of_work() as session:
-            bind_job_queue(session, rt.job_queue)
             claimed_ids = _claim(session, ids, claim, utcnow(), lease)
             if claimed_ids:
                 return _Batch(claim, claimed_ids, _messages(session, claimed_ids, claim))
@@ -410,7 +409,6 @@ def _complete(batch: _Batch, retry_after: dict[int, float]) -> Counter:
     """Done, retry later, or give up, per notification. Safe to lose: the relay runs it again."""
     rt = runtime_module.current()
     with rt.db.unit_of_work() as session:
-        bind_job_queue(session, rt.job_queue)
         summary = _finish(session, batch.claimed_ids, utcnow(), rt.settings, retry_after)
     log.info("delivered %d notification(s), %d push(es): %s", len(batch.claimed_ids), len(batch.messages), summary)
     return Counter(claimed=len(batch.claimed_ids), pushes=len(batch.messages), **summary)

@@ -11,21 +11,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from lsso_mobile.jobs import QUEUE_PUSH, JobRequest, enqueue_after_commit
+from lsso_mobile.jobs import DELIVER_NOTIFICATION, JobRequest, enqueue_after_commit
 from lsso_mobile.models import DispatchStatus, Notification
 from lsso_mobile.notify.preferences import get_preferences, quiet_period_end
 from lsso_mobile.notify.templates import TEMPLATES, render
 
-PUSH_JOB_TIMEOUT_SECONDS = 90
-
 
 def delivery_job(notification_id: int, at: datetime | None = None) -> JobRequest:
     """Now: joins the ``push`` ready list, sent in batches of 500. Later (``at``): its own scheduled job."""
-    from lsso_mobile.notify.delivery import deliver_notification
-
-    return JobRequest(
-        deliver_notification, (notification_id,), QUEUE_PUSH, at=at, timeout=PUSH_JOB_TIMEOUT_SECONDS, coalesce="push"
-    )
+    return DELIVER_NOTIFICATION.request(notification_id, at=at)
 
 
 def record_notification(

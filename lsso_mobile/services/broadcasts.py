@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from lsso_mobile import runtime as runtime_module
 from lsso_mobile.errors import Conflict, Forbidden, InvalidInput, NotFound
-from lsso_mobile.jobs import bind_job_queue, enqueue_after_commit
+from lsso_mobile.jobs import enqueue_after_commit
 from lsso_mobile.models import (
     Broadcast,
     BroadcastDeferral,
@@ -32,6 +30,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audience import Audience, AudienceSize, audience_size
+from lsso_mobile.services.broadcast_delivery import record_event, start_job
 
 DEFAULT_LIFETIME = timedelta(days=30)
 MAX_LIFETIME = timedelta(days=90)
@@ -51,22 +50,6 @@ class BroadcastDraft:
     audience: Audience
     send_at: datetime | None
     expires_at: datetime | None
-
-
-def record_event(
-    session: Session,
-    broadcast_id: int,
-    action: str,
-    status: BroadcastStatus,
-    staff_id: int | None,
-    now: datetime,
-    note: str | None = None,
-) -> None:
-    session.add(
-        BroadcastEvent(
-            broadcast_id=broadcast_id, action=action, status=status, staff_id=staff_id, note=note, created_at=now
-        )
-    )
 
 
 def _check_audience(session: Session, audience: Audience) -> None:
@@ -195,8 +178,6 @@ def approve(session: Session, approver: Principal, broadcast_id: int, now: datet
         )
     broadcast.approved_by = approver.id
     _transition(session, broadcast, BroadcastStatus.SCHEDULED, "approved", approver.id, now)
-    from lsso_mobile.notify.broadcast_delivery import start_job
-
     later = broadcast.send_at if broadcast.send_at is not None and broadcast.send_at > now else None
     enqueue_after_commit(session, start_job(broadcast.id, later))  # the relay is the safety net for both
     return broadcast
@@ -294,22 +275,3 @@ def start_broadcast(session: Session, broadcast: Broadcast, now: datetime, slice
             select(BroadcastSlice.id).where(BroadcastSlice.broadcast_id == broadcast.id).order_by(BroadcastSlice.id)
         )
     )
-
-
-def start_broadcast_job(broadcast_id: int) -> dict[str, Any]:
-    """RQ job: start a scheduled broadcast whose time has come (once, however often it is called)."""
-    from lsso_mobile.notify.broadcast_delivery import finish_if_complete, slice_job
-
-    rt = runtime_module.current()
-    now = utcnow()
-    with rt.db.unit_of_work() as session:
-        bind_job_queue(session, rt.job_queue)
-        broadcast = get_broadcast(session, broadcast_id, lock=True)
-        if broadcast.status is not BroadcastStatus.SCHEDULED or (broadcast.send_at or now) > now + timedelta(seconds=1):
-            return {"started": False, "status": broadcast.status.value}
-        slice_ids = start_broadcast(session, broadcast, now, rt.settings.broadcast_slice_devices)
-        for slice_id in slice_ids:
-            enqueue_after_commit(session, slice_job(slice_id))
-    if not slice_ids:
-        finish_if_complete(broadcast_id)
-    return {"started": True, "slices": len(slice_ids)}

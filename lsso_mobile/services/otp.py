@@ -18,14 +18,11 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import DomainError
-from lsso_mobile.jobs import QUEUE_SMS, JobRequest, enqueue_after_commit
+from lsso_mobile.jobs import SEND_SMS, enqueue_after_commit
 from lsso_mobile.models import OtpCode
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.phones import mask_phone
 from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
-from lsso_mobile.services.sms import send_sms_job
-
-SMS_RETRY_INTERVALS = (5, 20, 60)
 
 
 class InvalidCode(DomainError):
@@ -76,15 +73,7 @@ def request_code(session: Session, settings: Settings, phone: str, client_ip: st
     # The text holds the code: RQ logs the description, never the arguments.
     enqueue_after_commit(
         session,
-        JobRequest(
-            send_sms_job,
-            (phone, text),
-            QUEUE_SMS,
-            retries=SMS_RETRY_INTERVALS,
-            timeout=60,
-            fallback_inline=True,
-            description=f"send_sms_job(to={mask_phone(phone)})",
-        ),
+        SEND_SMS.request(phone, text, description=f"send_sms(to={mask_phone(phone)})"),
     )
     return CodeSent(expires_in_seconds=int(ttl.total_seconds()))
 

@@ -102,26 +102,3 @@ def send_due_reminders(session: Session, now: datetime, days_before_due: int) ->
             break
         after = last
     return sent
-
-
-def send_due_reminders_job() -> int:
-    """Scheduled job: today's reminders, committed 1,000 at a time, so a long run keeps its progress
-    and a second worker's overlapping run only loses its own batch to the unique key."""
-    from lsso_mobile import runtime
-    from lsso_mobile.jobs import bind_job_queue
-    from lsso_mobile.models import utcnow
-
-    rt = runtime.current()
-    now = utcnow()
-    with rt.db.unit_of_work() as session:
-        round_ = reminder_round(session, now, rt.settings.reminder_days_before_due)
-    sent, after = 0, 0
-    while round_ is not None:
-        with rt.db.unit_of_work() as session:
-            bind_job_queue(session, rt.job_queue)
-            count, last = remind_batch(session, round_, now, after)
-        sent += count
-        if last is None:
-            break
-        after = last
-    return sent

@@ -57,10 +57,3 @@ def build_sms_sender(settings: Settings) -> SmsSender:
     if settings.sms_backend == "http":
         return HttpSmsSender(settings.sms_gateway_url, settings.sms_gateway_token)
     return LogSmsSender()
-
-
-def send_sms_job(phone: str, text: str) -> None:
-    """RQ job: send one SMS. Raising lets RQ retry it with the configured backoff."""
-    from lsso_mobile import runtime
-
-    runtime.current().sms_sender.send(phone, text)

@@ -27,9 +27,9 @@ from lsso_mobile.models import (
     StaffRole,
     utcnow,
 )
-from lsso_mobile.notify.broadcast_delivery import relay_broadcasts, send_broadcast_slice
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.accounts import create_staff_user
+from lsso_mobile.services.broadcast_delivery import relay_broadcasts, send_broadcast_slice
 from lsso_mobile.services.broadcasts import start_broadcast
 from tests.conftest import STAFF_PASSWORD, office_id
 from tests.support import bearer, notify, sign_up, staff_sign_in

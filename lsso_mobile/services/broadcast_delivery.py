@@ -29,10 +29,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
-from lsso_mobile.jobs import QUEUE_BROADCAST, QUEUE_PUSH, JobRequest
+from lsso_mobile.jobs import SEND_BROADCAST_DEFERRALS, SEND_BROADCAST_SLICE, START_BROADCAST, JobRequest
 from lsso_mobile.models import (
     Broadcast,
     BroadcastDeferral,
+    BroadcastEvent,
     BroadcastSlice,
     BroadcastStatus,
     DeferralStatus,
@@ -63,37 +64,35 @@ def _job_timeout(devices: int) -> int:
 
 def slice_job(slice_id: int) -> JobRequest:
     """On the ``broadcast`` queue: after personal notices, so a national broadcast never holds them back."""
-    return JobRequest(
-        send_broadcast_slice,
-        (slice_id,),
-        QUEUE_BROADCAST,
-        timeout=_job_timeout(runtime_module.current().settings.broadcast_slice_devices),
-        description=f"send_broadcast_slice({slice_id})",
-    )
+    timeout = _job_timeout(runtime_module.current().settings.broadcast_slice_devices)
+    return SEND_BROADCAST_SLICE.request(slice_id, timeout=timeout, description=f"send_broadcast_slice({slice_id})")
 
 
 # Starting a broadcast and sending its due deferrals are short: they go on the ``push`` queue, so a
 # scheduled notice starts on time even while another broadcast's slices fill the ``broadcast`` queue.
 def deferrals_job(broadcast_id: int) -> JobRequest:
-    return JobRequest(
-        send_broadcast_deferrals,
-        (broadcast_id,),
-        QUEUE_PUSH,
-        timeout=_job_timeout(10 * MAX_BATCH),
-        description=f"send_broadcast_deferrals({broadcast_id})",
+    return SEND_BROADCAST_DEFERRALS.request(
+        broadcast_id, timeout=_job_timeout(10 * MAX_BATCH), description=f"send_broadcast_deferrals({broadcast_id})"
     )
 
 
 def start_job(broadcast_id: int, at: datetime | None = None) -> JobRequest:
-    from lsso_mobile.services.broadcasts import start_broadcast_job
+    return START_BROADCAST.request(broadcast_id, at=at, description=f"start_broadcast({broadcast_id})")
 
-    return JobRequest(
-        start_broadcast_job,
-        (broadcast_id,),
-        QUEUE_PUSH,
-        at=at,
-        timeout=300,
-        description=f"start_broadcast({broadcast_id})",
+
+def record_event(
+    session: Session,
+    broadcast_id: int,
+    action: str,
+    status: BroadcastStatus,
+    staff_id: int | None,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    session.add(
+        BroadcastEvent(
+            broadcast_id=broadcast_id, action=action, status=status, staff_id=staff_id, note=note, created_at=now
+        )
     )
 
 
@@ -408,8 +407,6 @@ def finish_if_complete(broadcast_id: int) -> bool:
             .values(status=BroadcastStatus.SENT, finished_at=now, updated_at=now)
         )
         if result.rowcount:
-            from lsso_mobile.services.broadcasts import record_event
-
             record_event(session, broadcast_id, "sent", BroadcastStatus.SENT, None, now)
             return True
     return False
@@ -613,7 +610,7 @@ def relay_broadcasts() -> dict[str, int]:
         )
         # Slices never claimed while no slice job waits in the queue: their jobs were lost (Redis).
         lost: list[int] = []
-        if sending and rt.job_queue.waiting(QUEUE_BROADCAST) == 0:
+        if sending and rt.job_queue.waiting(SEND_BROADCAST_SLICE.queue) == 0:
             lost = list(
                 session.scalars(
                     update(BroadcastSlice)

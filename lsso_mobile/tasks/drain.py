@@ -1,0 +1,37 @@
+"""The drain job: ids that joined a ready list, handed to their batch task 500 at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lsso_mobile import runtime
+from lsso_mobile.jobs import BATCH_SIZE, BATCH_TASKS, DRAIN_BATCHES_PER_JOB, RQJobQueue, resolve
+
+
+def drain_ready(key: str, queue_name: str) -> int:
+    """Take ids from the ready list 500 at a time and hand the batches to their task.
+
+    Ids popped by a worker that then dies are not lost: their rows are still undelivered in the
+    database, and the relay hands them out again.
+    """
+    queue = runtime.current().job_queue
+    assert isinstance(queue, RQJobQueue)
+    redis = queue.connection()
+    redis.delete(f"{queue.prefix}:drain:{key}")  # arrivals from now on schedule another drain
+    popped = 0
+
+    def batches() -> Iterator[list[int]]:
+        nonlocal popped
+        for _ in range(DRAIN_BATCHES_PER_JOB):
+            raw = redis.lpop(queue.ready_key(key), BATCH_SIZE)
+            if not raw:
+                return
+            if redis.llen(queue.ready_key(key)):
+                queue.ensure_drain(key, queue_name)  # another worker may help with the rest
+            popped += len(raw)
+            yield list(dict.fromkeys(int(x) for x in raw))
+        if redis.llen(queue.ready_key(key)):
+            queue.ensure_drain(key, queue_name)
+
+    resolve(BATCH_TASKS[key])(batches())
+    return popped

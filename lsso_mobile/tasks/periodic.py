@@ -1,0 +1,96 @@
+"""Periodic work, declared in one place: what runs, how often, and the job behind it.
+
+``lsso-mobile worker`` runs ``run_due`` every ``LSSO_RELAY_INTERVAL_SECONDS``; a Redis lock per task
+makes each run once per interval across all worker processes. ``lsso-mobile relay`` runs the relays
+by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lsso_mobile import runtime
+from lsso_mobile.models import utcnow
+from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
+from lsso_mobile.services.broadcast_delivery import relay_broadcasts
+from lsso_mobile.services.housekeeping import prune_expired_auth_rows
+from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
+from lsso_mobile.services.reminders import remind_batch, reminder_round
+
+log = logging.getLogger(__name__)
+
+
+def relay_notices() -> int:
+    """Undelivered notices whose job was lost (Redis down, a worker killed) go to the queue again."""
+    return relay_undelivered()
+
+
+def relay_broadcast_work() -> dict[str, int]:
+    """Broadcasts to start, slices whose job or worker was lost, deferrals that are due."""
+    return relay_broadcasts()
+
+
+def send_due_reminders() -> int:
+    """Today's contribution reminders, committed 1,000 at a time, so a long run keeps its progress and a
+    second worker's overlapping run only loses its own batch to the unique key."""
+    rt = runtime.current()
+    now = utcnow()
+    with rt.db.unit_of_work() as session:
+        round_ = reminder_round(session, now, rt.settings.reminder_days_before_due)
+    sent, after = 0, 0
+    while round_ is not None:
+        with rt.db.unit_of_work() as session:
+            count, last = remind_batch(session, round_, now, after)
+        sent += count
+        if last is None:
+            break
+        after = last
+    return sent
+
+
+def prune_devices() -> int:
+    return prune_stale_devices()
+
+
+def prune_auth_rows() -> None:
+    with runtime.current().db.unit_of_work() as session:
+        prune_expired_auth_rows(session, utcnow())
+
+
+def purge_uploads() -> None:
+    """Uploads never sent: rows in one commit, then their files (only after the commit)."""
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        unused_files = purge_unsent_uploads(session, utcnow())
+    remove_unused_files(rt.settings, unused_files, utcnow())
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str  # also the Redis lock's name
+    every_seconds: int | None  # None: every relay interval
+    run: Callable[[], object]
+
+
+DAY = 24 * 3600
+PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
+    PeriodicTask("relay", None, relay_notices),
+    PeriodicTask("relay-broadcasts", None, relay_broadcast_work),
+    PeriodicTask("reminders", 3600, send_due_reminders),  # idempotent: each member and period once
+    PeriodicTask("prune-devices", DAY, prune_devices),
+    PeriodicTask("prune-auth", DAY, prune_auth_rows),
+    PeriodicTask("purge-uploads", 3600, purge_uploads),
+)
+
+
+def run_due(redis: object, prefix: str, interval: int) -> None:
+    """Run each periodic task whose lock is free; one failing task does not stop the others."""
+    for task in PERIODIC_TASKS:
+        every = task.every_seconds or max(1, interval - 1)
+        try:
+            if redis.set(f"{prefix}:lock:{task.name}", "1", nx=True, ex=every):  # type: ignore[attr-defined]
+                task.run()
+        except Exception:  # noqa: BLE001 - Redis or the database may be down for a while; try again
+            log.exception("periodic task %s failed; retrying in %ss", task.name, interval)
