@@ -138,9 +138,14 @@ def test_member_a_never_sees_member_b(client, sms_gateway, db):
     db.commit()
     mine = client.get("/api/v1/me/contributions", headers=member_a).json["items"]
     assert [c["period"] for c in mine] == ["2025-02", "2025-01"]
-    # a cursor forged to point into B's rows still only walks A's
-    forged = client.get("/api/v1/me/contributions?cursor=cDoyMDk5LTAxOjk5OTk5OTk", headers=member_a).json
-    assert {c["period"] for c in forged["items"]} == {"2025-01", "2025-02"}
+    # a cursor the service did not sign is refused; a signed one pointing past B's rows still only walks A's
+    unsigned = client.get("/api/v1/me/contributions?cursor=cDoyMDk5LTAxOjk5OTk5OTk", headers=member_a)
+    assert unsigned.status_code == 422 and unsigned.json["errors"] == {"cursor": ["invalid"]}
+    from lsso_mobile.api.schemas import encode_period_cursor
+
+    signed = encode_period_cursor("2099-01", 9999999)
+    walked = client.get("/api/v1/me/contributions", query_string={"cursor": signed}, headers=member_a).json
+    assert {c["period"] for c in walked["items"]} == {"2025-01", "2025-02"}
     assert client.get("/api/v1/me/contributions?year=2025", headers=member_a).json["items"][0]["period"] == "2025-02"
     assert client.get("/api/v1/me/claims", headers=member_a).json == []
     assert client.get("/api/v1/me/payments", headers=member_a).json == []
