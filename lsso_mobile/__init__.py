@@ -51,7 +51,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         # Behind N proxies the client's address is the Nth from the right in X-Forwarded-For.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+        proxied = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
+        app.wsgi_app = proxied  # type: ignore[method-assign]
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         API_TITLE="LSSO Mobile API",
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.teardown_appcontext
     def _end_session(_exc: Any) -> None:
-        runtime.db.session.remove()
+        runtime.db.remove_session()
 
     if not settings.uses_redis:
         app.logger.info("LSSO_REDIS_URL is not set: background jobs run in-process")

@@ -7,16 +7,17 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
-from lsso_mobile.config import ConfigError, load_settings
+from lsso_mobile.config import ConfigError, Settings, load_settings
 from lsso_mobile.jobs import ALL_QUEUES
 
 log = logging.getLogger("lsso_mobile.cli")
 
 
-def _settings(**overrides: object):
+def _settings(**overrides: Any) -> Settings:
     try:
         return load_settings(**overrides)
     except ConfigError as exc:

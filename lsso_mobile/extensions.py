@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from lsso_mobile.jobs import JOB_QUEUE_KEY, JobQueue
@@ -30,6 +30,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     return create_engine(url, **kwargs)
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE changed (Session.execute types its answer as a plain Result)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount or 0)
 
 
 class Database:
@@ -62,6 +68,11 @@ class Database:
             raise
         finally:
             session.close()
+
+    def remove_session(self) -> None:
+        """End this request's session (the app calls it when the request ends)."""
+        if self.session is not None:
+            self.session.remove()
 
     def dispose(self) -> None:
         if self.session is not None:

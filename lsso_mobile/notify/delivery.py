@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings
+from lsso_mobile.extensions import affected_rows
 from lsso_mobile.jobs import enqueue_after_commit
 from lsso_mobile.models import (
     Delivery,
@@ -68,7 +69,7 @@ def _clip(text: str, limit: int) -> str:
 def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15) -> float:
     """Exponential backoff (15 s, 30 s, 60 s, ... capped at an hour), never sooner than Retry-After."""
     backoff = min(RETRY_CAP_SECONDS, base_seconds * 2 ** max(0, attempt - 1))
-    return max(backoff, min(retry_after or 0.0, RETRY_CAP_SECONDS))
+    return float(max(backoff, min(retry_after or 0.0, RETRY_CAP_SECONDS)))
 
 
 def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, lease: timedelta) -> list[int]:
@@ -302,9 +303,9 @@ def record_results(
             },
         )
     elif rows:
-        table = Delivery.__table__
+        table = Delivery.__table__  # a Table: the bulk UPDATE binds each row's own values
         session.connection().execute(
-            update(table)
+            update(table)  # type: ignore[arg-type]
             .where(table.c.id == bindparam("delivery_id"), table.c.claim_token == claim)
             .values(
                 status=bindparam("new_status"),
@@ -405,7 +406,7 @@ def _send(batch: _Batch) -> dict[int, float]:
     return retry_after
 
 
-def _complete(batch: _Batch, retry_after: dict[int, float]) -> Counter:
+def _complete(batch: _Batch, retry_after: dict[int, float]) -> Counter[str]:
     """Done, retry later, or give up, per notification. Safe to lose: the relay runs it again."""
     rt = runtime_module.current()
     with rt.db.unit_of_work() as session:
@@ -420,7 +421,7 @@ def deliver_batches(batches: Iterable[Sequence[int]]) -> dict[str, int]:
     While one batch is with FCM, a second thread claims the next batch and finishes the last, so
     most of the database's round trips hide behind FCM's instead of adding to them.
     """
-    totals: Counter = Counter()
+    totals: Counter[str] = Counter()
     iterator = iter(batches)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-db") as db_thread:
         next_batch = db_thread.submit(_prepare, iterator)
@@ -508,7 +509,7 @@ def prune_stale_devices() -> int:
             .where(Device.active.is_(True), Device.last_seen_at < cutoff)
             .values(active=False, deactivated_at=now, deactivated_reason="stale")
         )
-        count = result.rowcount or 0
+        count = affected_rows(result)
     if count:
         log.info("pruned %d device(s) unseen for %d days", count, rt.settings.device_stale_days)
     return count

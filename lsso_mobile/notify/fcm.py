@@ -102,7 +102,7 @@ class StaticTokenCredentials(google_credentials.Credentials):
     """
 
     def __init__(self, token: str) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self._static_token = token
 
     def refresh(self, request: Any) -> None:
@@ -275,7 +275,7 @@ def point_messaging_at(app: firebase_admin.App, endpoint: str, *, sdk_retries: b
         )
     base = endpoint.rstrip("/")
     for name, url in urls.items():
-        setattr(service, name, base + urlsplit(url).path)
+        setattr(service, name, base + str(urlsplit(url).path))
     adapter = HTTPAdapter(
         pool_connections=4, pool_maxsize=MAX_BATCH, max_retries=sdk_retry_config if sdk_retries else _NO_SDK_RETRIES
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select, text, true
 from sqlalchemy.orm import Session, aliased
@@ -38,6 +38,8 @@ from lsso_mobile.services.contributions import (
 )
 
 PENDING_APPLICATION = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)
+
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,7 @@ def province_of_member() -> ColumnElement[str]:
     return func.coalesce(InsuredPerson.province_code, Office.province_code)
 
 
-def with_member_area(query: Select) -> Select:
+def with_member_area(query: AnySelect) -> AnySelect:
     """Outer-join what a member's area comes from onto a query that has ``members`` (for counting by province)."""
     return query.outerjoin(InsuredPerson, InsuredPerson.id == Member.insured_person_id).outerjoin(
         Office, Office.id == Member.office_id

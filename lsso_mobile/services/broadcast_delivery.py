@@ -29,6 +29,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lsso_mobile import runtime as runtime_module
+from lsso_mobile.errors import NotFound
+from lsso_mobile.extensions import affected_rows
 from lsso_mobile.jobs import SEND_BROADCAST_DEFERRALS, SEND_BROADCAST_SLICE, START_BROADCAST, JobRequest
 from lsso_mobile.models import (
     Broadcast,
@@ -114,6 +116,8 @@ class BroadcastContent:
     @classmethod
     def load(cls, session: Session, broadcast_id: int) -> BroadcastContent:
         b = session.get(Broadcast, broadcast_id)
+        if b is None:
+            raise NotFound("No such broadcast.")
         return cls(
             b.id,
             b.status,
@@ -252,9 +256,9 @@ def _send_targets(
     targets: list[Target],
     now: datetime,
     base_seconds: int,
-) -> tuple[Counter, list[dict[str, Any]], list[int]]:
+) -> tuple[Counter[tuple[str, str]], list[dict[str, Any]], list[int]]:
     """Push to the targets that may have it now; returns per-province counts, deferral rows and dead devices."""
-    counts: Counter = Counter()
+    counts: Counter[tuple[str, str]] = Counter()
     deferrals: list[dict[str, Any]] = []
     sendable = []
     for target in targets:
@@ -281,7 +285,7 @@ def _send_targets(
     return counts, deferrals, dead
 
 
-def _merge(stats: dict[str, Any], counts: Counter) -> dict[str, Any]:
+def _merge(stats: dict[str, Any], counts: Counter[tuple[str, str]]) -> dict[str, Any]:
     merged = {province: dict(values) for province, values in stats.items()}
     for (province, outcome), count in counts.items():
         merged.setdefault(province, {})
@@ -333,15 +337,17 @@ def _record_progress(
     """Commit one call's outcomes with the new position, if the slice is still ours to work."""
     with runtime_module.current().db.unit_of_work() as session:
         now = utcnow()
-        kept = session.execute(
-            update(BroadcastSlice)
-            .where(
-                BroadcastSlice.id == slice_id,
-                BroadcastSlice.claim_token == claim,
-                BroadcastSlice.status == SliceStatus.PENDING,
+        kept = affected_rows(
+            session.execute(
+                update(BroadcastSlice)
+                .where(
+                    BroadcastSlice.id == slice_id,
+                    BroadcastSlice.claim_token == claim,
+                    BroadcastSlice.status == SliceStatus.PENDING,
+                )
+                .values(position=position, stats=stats, claimed_at=now, updated_at=now)
             )
-            .values(position=position, stats=stats, claimed_at=now, updated_at=now)
-        ).rowcount
+        )
         if not kept:
             session.rollback()
             return False
@@ -361,7 +367,7 @@ def send_broadcast_slice(slice_id: int) -> dict[str, int]:
             return {"claimed": 0}  # done, or a live run holds it: a duplicate job
         content = BroadcastContent.load(session, claimed.broadcast_id)
     position, last, stats = claimed.position, claimed.last_device_id, dict(claimed.stats or {})
-    totals: Counter = Counter(claimed=1)
+    totals: Counter[str] = Counter(claimed=1)
     # While one call is with FCM, a second thread reads the next 500 targets: the database's round
     # trips hide behind FCM's instead of adding to them.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="broadcast-db") as db_thread:
@@ -406,7 +412,7 @@ def finish_if_complete(broadcast_id: int) -> bool:
             .where(Broadcast.id == broadcast_id, Broadcast.status == BroadcastStatus.SENDING, ~open_slices)
             .values(status=BroadcastStatus.SENT, finished_at=now, updated_at=now)
         )
-        if result.rowcount:
+        if affected_rows(result):
             record_event(session, broadcast_id, "sent", BroadcastStatus.SENT, None, now)
             return True
     return False
@@ -477,21 +483,23 @@ def send_broadcast_deferrals(broadcast_id: int) -> dict[str, int]:
     """RQ job: push the broadcast's deferred devices that are due (quiet hours over, retry time come)."""
     rt = runtime_module.current()
     lease = timedelta(seconds=rt.settings.delivery_lease_seconds)
-    totals: Counter = Counter()
+    totals: Counter[str] = Counter()
     while True:
         now = utcnow()
         claim = str(uuid.uuid4())
         with rt.db.unit_of_work() as session:
             content = BroadcastContent.load(session, broadcast_id)
             if not content.live(now):
-                dropped = session.execute(
-                    update(BroadcastDeferral)
-                    .where(
-                        BroadcastDeferral.broadcast_id == broadcast_id,
-                        BroadcastDeferral.status.in_([DeferralStatus.WAITING, DeferralStatus.SENDING]),
+                dropped = affected_rows(
+                    session.execute(
+                        update(BroadcastDeferral)
+                        .where(
+                            BroadcastDeferral.broadcast_id == broadcast_id,
+                            BroadcastDeferral.status.in_([DeferralStatus.WAITING, DeferralStatus.SENDING]),
+                        )
+                        .values(status=DeferralStatus.DROPPED)
                     )
-                    .values(status=DeferralStatus.DROPPED)
-                ).rowcount
+                )
                 totals["dropped"] += dropped or 0
                 break
             device_ids = _claim_deferrals(session, broadcast_id, claim, now, lease)
@@ -543,7 +551,7 @@ def send_broadcast_deferrals(broadcast_id: int) -> dict[str, int]:
 
 def broadcast_stats(session: Session, broadcast_id: int) -> dict[str, dict[str, int]]:
     """Outcomes per province: slices' counters plus what became of deferred devices."""
-    by_province: dict[str, Counter] = defaultdict(Counter)
+    by_province: dict[str, Counter[str]] = defaultdict(Counter)
     for (stats,) in session.execute(select(BroadcastSlice.stats).where(BroadcastSlice.broadcast_id == broadcast_id)):
         for province, values in (stats or {}).items():
             by_province[province].update(

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import InvalidInput, NotFound
+from lsso_mobile.extensions import affected_rows
 from lsso_mobile.models import Broadcast, BroadcastRead, BroadcastStatus, Notification
 from lsso_mobile.services.audience import Audience, member_facts
 
@@ -86,6 +87,7 @@ class InboxItem:
 
     @classmethod
     def of_broadcast(cls, b: Broadcast, read_at: datetime | None, now: datetime) -> InboxItem:
+        assert b.published_at is not None, "only published broadcasts reach an inbox"
         expired = b.expires_at <= now
         removed = b.status is BroadcastStatus.WITHDRAWN or expired
         changed = max(
@@ -252,4 +254,4 @@ def mark_all_read(session: Session, member_id: int, now: datetime) -> int:
     )
     unread_broadcasts = [b.id for b, read_at in member_broadcasts(session, member_id, now) if read_at is None]
     _record_reads(session, member_id, unread_broadcasts, now)
-    return (result.rowcount or 0) + len(unread_broadcasts)
+    return affected_rows(result) + len(unread_broadcasts)
