@@ -38,6 +38,8 @@ class JobRequest:
     timeout: int = 300
     fallback_inline: bool = False  # run here and now if Redis is down (SMS codes)
     description: str | None = None  # what RQ logs instead of the call with its arguments (secrets)
+    result_ttl: int = 600  # seconds RQ keeps a finished job (0: not at all)
+    failure_ttl: int = 7 * 86400  # seconds RQ keeps a job that failed for good
     # Batch key: the request's one argument is an id that joins a ready list, drained 500 at a time
     # by BATCH_HANDLERS[coalesce] (one job per batch, not per id). Only for requests without ``at``.
     coalesce: str | None = None
@@ -202,8 +204,8 @@ class RQJobQueue(JobQueue):
                     job_id=request.job_id,
                     retry=retry,
                     timeout=request.timeout,
-                    result_ttl=600,
-                    failure_ttl=7 * 86400,
+                    result_ttl=request.result_ttl,
+                    failure_ttl=request.failure_ttl,
                     description=request.description,
                 )
         except RedisError as exc:
