@@ -235,31 +235,44 @@ def consume_code(
         otp.sealed_code = None
 
 
+def code_message_to_send(session: Session, settings: Settings, otp_id: int, now: datetime) -> tuple[str, str] | None:
+    """(phone, text) of a code still waiting for its SMS, or None if there is nothing to send.
+
+    A code already used or expired is not sent, and its sealed copy is wiped.
+    """
+    otp = session.get(OtpCode, otp_id)
+    if otp is None or otp.sealed_code is None:
+        return None  # sent already, or pruned
+    if otp.consumed_at is not None or otp.expires_at <= now:
+        otp.sealed_code = None
+        return None
+    try:
+        code = open_sealed_code(settings.secret_key, otp.id, otp.sealed_code)
+    except (InvalidTag, ValueError):
+        log.error("code %d cannot be unsealed (was LSSO_SECRET_KEY changed?); not sent", otp.id)
+        otp.sealed_code = None
+        return None
+    return otp.phone, code_sms_text(otp.purpose, code, settings.otp_ttl_minutes)
+
+
+def forget_sealed_code(session: Session, otp_id: int) -> None:
+    session.execute(update(OtpCode).where(OtpCode.id == otp_id).values(sealed_code=None))
+
+
 def send_code_job(otp_id: int) -> None:
     """RQ job (and the inline fallback): send one code's SMS, then wipe its sealed copy.
 
-    Raising lets RQ retry with the configured backoff; the sealed code stays until a send succeeds.
+    Raising lets RQ retry with the configured backoff; the sealed code stays until a send succeeds. The
+    gateway is called outside any transaction, so no row stays locked while it answers.
     """
     from lsso_mobile import runtime
     from lsso_mobile.models import utcnow
 
     rt = runtime.current()
-    settings = rt.settings
     with rt.db.unit_of_work() as session:
-        otp = session.get(OtpCode, otp_id)
-        if otp is None or otp.sealed_code is None:
-            return  # sent already, or pruned
-        if otp.consumed_at is not None or otp.expires_at <= utcnow():
-            otp.sealed_code = None  # nobody can use it any more: do not send it
-            return
-        try:
-            code = open_sealed_code(settings.secret_key, otp.id, otp.sealed_code)
-        except (InvalidTag, ValueError):
-            log.error("code %d cannot be unsealed (was LSSO_SECRET_KEY changed?); not sent", otp.id)
-            otp.sealed_code = None
-            return
-        phone, text = otp.phone, code_sms_text(otp.purpose, code, settings.otp_ttl_minutes)
-    # Send outside the transaction: no row lock held while the gateway answers.
-    rt.sms_sender.send(phone, text)
+        message = code_message_to_send(session, rt.settings, otp_id, utcnow())
+    if message is None:
+        return
+    rt.sms_sender.send(*message)
     with rt.db.unit_of_work() as session:
-        session.execute(update(OtpCode).where(OtpCode.id == otp_id).values(sealed_code=None))
+        forget_sealed_code(session, otp_id)

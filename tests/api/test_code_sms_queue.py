@@ -7,6 +7,7 @@ import socket
 import uuid
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis import Redis
@@ -14,6 +15,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 
 from lsso_mobile.models import OtpCode
+from lsso_mobile.services.otp import send_code_job
 from tests.conftest import REDIS_URL
 
 PHONE = "+8562055561234"
@@ -75,3 +77,19 @@ def test_without_redis_the_code_is_sent_in_process(app, client, sms_gateway, db)
     code = sms_gateway.last_code(PHONE)
     assert db.scalars(select(OtpCode.sealed_code)).one() is None
     assert client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": code, "pin": "135790"}).status_code == 201
+
+
+def test_a_failed_send_keeps_the_code_sealed_for_the_retry_and_an_expired_one_is_dropped(
+    app, client, sms_gateway, db, redis
+):
+    assert client.post("/api/v1/auth/otp", json={"phone": PHONE}).status_code == 202
+    queue = Queue(f"{PREFIX}-sms", connection=redis)
+    sms_gateway.fail_next = 1
+    SimpleWorker([queue], connection=redis).work(burst=True)  # the gateway fails: RQ schedules a retry
+    otp = db.scalars(select(OtpCode)).one()
+    assert sms_gateway.count_to(PHONE) == 0 and otp.sealed_code is not None
+    otp.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.commit()
+    send_code_job(otp.id)  # the retry, once the code has expired: nothing is sent, the sealed copy goes
+    db.expire_all()
+    assert sms_gateway.count_to(PHONE) == 0 and db.get(OtpCode, otp.id).sealed_code is None
