@@ -49,12 +49,16 @@ class Settings:
     trusted_proxies: int = 0
     otp_sends_per_phone: int = 3
     otp_sends_per_ip: int = 30
+    otp_sends_per_phone_per_ip: int = 2
     otp_window_minutes: int = 15
     otp_ttl_minutes: int = 5
     otp_max_attempts: int = 5
     login_max_failures: int = 5
     login_failures_per_ip: int = 50
-    lockout_minutes: int = 15
+    lockout_minutes: int = 15  # the window in which failures from one address count
+    login_failure_window_minutes: int = 1440
+    login_delay_max_seconds: int = 60
+    staff_login_delay_max_seconds: int = 900
     password_hashing: str = "strong"
     max_devices_per_member: int = 5
     device_stale_days: int = 270
@@ -170,12 +174,16 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_TRUSTED_PROXIES": ("trusted_proxies", _non_negative_int),
     "LSSO_OTP_SENDS_PER_PHONE": ("otp_sends_per_phone", _positive_int),
     "LSSO_OTP_SENDS_PER_IP": ("otp_sends_per_ip", _positive_int),
+    "LSSO_OTP_SENDS_PER_PHONE_PER_IP": ("otp_sends_per_phone_per_ip", _positive_int),
     "LSSO_OTP_WINDOW_MINUTES": ("otp_window_minutes", _positive_int),
     "LSSO_OTP_TTL_MINUTES": ("otp_ttl_minutes", _positive_int),
     "LSSO_OTP_MAX_ATTEMPTS": ("otp_max_attempts", _positive_int),
     "LSSO_LOGIN_MAX_FAILURES": ("login_max_failures", _positive_int),
     "LSSO_LOGIN_FAILURES_PER_IP": ("login_failures_per_ip", _positive_int),
     "LSSO_LOCKOUT_MINUTES": ("lockout_minutes", _positive_int),
+    "LSSO_LOGIN_FAILURE_WINDOW_MINUTES": ("login_failure_window_minutes", _positive_int),
+    "LSSO_LOGIN_DELAY_MAX_SECONDS": ("login_delay_max_seconds", _positive_int),
+    "LSSO_STAFF_LOGIN_DELAY_MAX_SECONDS": ("staff_login_delay_max_seconds", _positive_int),
     "LSSO_PASSWORD_HASHING": ("password_hashing", _choice("strong", "fast")),
     "LSSO_MAX_DEVICES_PER_MEMBER": ("max_devices_per_member", _positive_int),
     "LSSO_DEVICE_STALE_DAYS": ("device_stale_days", _positive_int),

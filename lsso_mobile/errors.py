@@ -1,13 +1,12 @@
 """Domain errors raised by services; the API maps each to one HTTP status.
 
-A service that must keep what it wrote before failing (a wrong PIN counts towards lockout, a
+A service that must keep what it wrote before failing (a wrong PIN counts towards a delay, a
 reused refresh token revokes its family) raises an error with ``keep_changes = True``: the
 request then commits instead of rolling back.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 
@@ -75,16 +74,3 @@ class TooManyRequests(DomainError):
         super().__init__(
             message, errors=errors, headers={"Retry-After": str(self.retry_after)}, keep_changes=keep_changes
         )
-
-
-class AccountLocked(TooManyRequests):
-    """Too many failed sign-ins: the account is locked until ``unlock_at`` (in the error body)."""
-
-    def __init__(self, unlock_at: datetime, now: datetime, *, keep_changes: bool = False) -> None:
-        super().__init__(
-            "Too many failed sign-in attempts; the account is locked until the time given.",
-            retry_after=int((unlock_at - now).total_seconds()) + 1,
-            errors={"unlock_at": unlock_at.isoformat()},
-            keep_changes=keep_changes,
-        )
-        self.unlock_at = unlock_at

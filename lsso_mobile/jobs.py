@@ -41,6 +41,8 @@ class Task:
     timeout: int = 300
     retries: tuple[int, ...] = ()
     fallback_inline: bool = False  # run here and now if Redis is down (SMS codes)
+    result_ttl: int = 600  # seconds RQ keeps a finished job (0: not at all)
+    failure_ttl: int = 7 * 86400  # seconds RQ keeps a job that failed for good
     # Batch key: the request's one argument is an id that joins a ready list, drained 500 at a time by
     # the task named in BATCH_TASKS (one job per batch, not per id). Only for requests without ``at``.
     coalesce: str | None = None
@@ -99,7 +101,26 @@ SMS_RETRY_INTERVALS = (5, 20, 60)
 SEND_SMS = Task(
     "lsso_mobile.tasks.sms:send_sms", QUEUE_SMS, timeout=60, retries=SMS_RETRY_INTERVALS, fallback_inline=True
 )
-TASKS = (DELIVER_NOTIFICATION, DRAIN_READY, START_BROADCAST, SEND_BROADCAST_SLICE, SEND_BROADCAST_DEFERRALS, SEND_SMS)
+# A sign-in code's SMS: the job holds only the code row's id (the code waits on the row, sealed); RQ keeps
+# nothing once it is sent, and a failed one for an hour.
+SEND_CODE = Task(
+    "lsso_mobile.tasks.sms:send_code",
+    QUEUE_SMS,
+    timeout=60,
+    retries=SMS_RETRY_INTERVALS,
+    fallback_inline=True,
+    result_ttl=0,
+    failure_ttl=3600,
+)
+TASKS = (
+    DELIVER_NOTIFICATION,
+    DRAIN_READY,
+    START_BROADCAST,
+    SEND_BROADCAST_SLICE,
+    SEND_BROADCAST_DEFERRALS,
+    SEND_SMS,
+    SEND_CODE,
+)
 # coalesce key -> the task that takes an iterable of id batches
 BATCH_TASKS: dict[str, str] = {"push": "lsso_mobile.tasks.push:deliver_notification_batches"}
 BATCH_SIZE = 500
@@ -250,8 +271,8 @@ class RQJobQueue(JobQueue):
                     job_id=request.job_id,
                     retry=retry,
                     timeout=request.timeout,
-                    result_ttl=600,
-                    failure_ttl=7 * 86400,
+                    result_ttl=task.result_ttl,
+                    failure_ttl=task.failure_ttl,
                     description=description,
                 )
         except RedisError as exc:

@@ -86,10 +86,14 @@ def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.05, me
         time.sleep(interval)
 
 
-def request_code(client: FlaskClient, gateway: SmsGateway, phone: str) -> str:
+def request_code(
+    client: FlaskClient, gateway: SmsGateway, phone: str, purpose: str | None = None, address: str | None = None
+) -> str:
     """Ask for a code and read it at the gateway (sent in-process, or by a worker when Redis is used)."""
     before = gateway.count_to(normalise_lao_mobile(phone))
-    response = client.post("/api/v1/auth/otp", json={"phone": phone})
+    body = {"phone": phone} if purpose is None else {"phone": phone, "purpose": purpose}
+    environ = {"REMOTE_ADDR": address} if address else {}
+    response = client.post("/api/v1/auth/otp", json=body, environ_base=environ)
     assert response.status_code == 202, response.json
     wait_until(lambda: gateway.count_to(normalise_lao_mobile(phone)) > before, message=f"an SMS to {phone}")
     return gateway.last_code(phone)

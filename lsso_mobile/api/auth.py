@@ -11,12 +11,22 @@ from lsso_mobile.api.context import commit, db_session, keyring, settings
 from lsso_mobile.api.schemas import LaoPhone, StrictSchema, code_field, pin_field
 from lsso_mobile.models import Language
 from lsso_mobile.services import accounts, otp
+from lsso_mobile.validation import FullMatch
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-up, sign-in and tokens")
 
 
 class CodeRequestSchema(StrictSchema):
     phone = LaoPhone(required=True, metadata={"example": "+8562055551234"})
+    purpose = fields.String(
+        load_default=otp.DEFAULT_PURPOSE,
+        validate=validate.OneOf(otp.REQUESTABLE_PURPOSES),
+        metadata={
+            "description": "What the code is for; it works for that only, and the SMS says which. "
+            "Without it: signup (what apps released before purposes existed ask for). "
+            "Step-up codes are sent by the sign-in itself."
+        },
+    )
 
 
 class CodeSentSchema(StrictSchema):
@@ -34,6 +44,11 @@ class SignUpSchema(StrictSchema):
 class MemberSignInSchema(StrictSchema):
     phone = LaoPhone(required=True)
     pin = pin_field()
+    code = fields.String(
+        load_default=None,
+        validate=FullMatch(r"^[0-9]{6}$", error="A code is exactly 6 digits."),
+        metadata={"description": "After an answer with step_up_required: the code then sent by SMS to the phone"},
+    )
 
 
 class StaffSignInSchema(StrictSchema):
@@ -81,7 +96,7 @@ def tokens_body(pair: accounts.TokenPair) -> dict[str, Any]:
 @blp.alt_response(429, response="DEFAULT_ERROR", description="Too many codes requested")
 def send_code(body: dict[str, Any]) -> dict[str, Any]:
     """Send a one-time code by SMS (the same answer whether or not the number has an account)."""
-    sent = otp.request_code(db_session(), settings(), body["phone"], client_ip(), now())
+    sent = otp.request_code(db_session(), settings(), body["phone"], client_ip(), now(), purpose=body["purpose"])
     commit()
     return {"expires_in": sent.expires_in_seconds, "message": "If the number can receive SMS, a code is on its way."}
 
@@ -105,15 +120,20 @@ def sign_up(body: dict[str, Any]) -> dict[str, Any]:
 @blp.access(PUBLIC)
 @blp.arguments(MemberSignInSchema)
 @blp.response(200, TokenPairSchema)
-@blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong phone or PIN")
 @blp.alt_response(
-    429,
+    401,
     response="DEFAULT_ERROR",
-    description="Locked after repeated failures (unlock_at), or too many failures from this network",
+    description="Wrong phone or PIN; or errors.code = [step_up_required]: send the PIN again with the code sent "
+    "by SMS to the phone (the same answer whether the PIN, the code or the phone was wrong)",
+)
+@blp.alt_response(
+    429, response="DEFAULT_ERROR", description="Repeated failures on this phone: wait Retry-After seconds"
 )
 def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign a member in with phone + PIN."""
-    pair = accounts.sign_in_member(db_session(), settings(), keyring(), body["phone"], body["pin"], now(), client_ip())
+    """Sign a member in with phone + PIN (and, after repeated failures, the code sent by SMS)."""
+    pair = accounts.sign_in_member(
+        db_session(), settings(), keyring(), body["phone"], body["pin"], now(), client_ip(), body["code"]
+    )
     commit()
     return tokens_body(pair)
 
@@ -126,7 +146,8 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(
     429,
     response="DEFAULT_ERROR",
-    description="Locked after repeated failures (unlock_at), or too many failures from this network",
+    description="Repeated failures on this account: wait Retry-After seconds (a delay, not a lock); or "
+    "wrong details from a network with many failures",
 )
 def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     """Sign office or ops staff in with username + password."""
@@ -163,10 +184,12 @@ def logout() -> None:
 @blp.arguments(ChangePinSchema)
 @blp.response(204)
 @blp.alt_response(422, response="DEFAULT_ERROR", description="New PIN same as the current one")
-@blp.alt_response(429, response="DEFAULT_ERROR", description="Locked after repeated failures")
+@blp.alt_response(429, response="DEFAULT_ERROR", description="Repeated wrong PINs: wait Retry-After seconds")
 def change_pin(body: dict[str, Any]) -> None:
     """Change the PIN; every sign-in of this member ends."""
-    accounts.change_pin(db_session(), settings(), current_principal().id, body["current_pin"], body["new_pin"], now())
+    accounts.change_pin(
+        db_session(), settings(), current_principal().id, body["current_pin"], body["new_pin"], now(), client_ip()
+    )
     commit()
 
 

@@ -20,7 +20,6 @@ the service down with it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
 
@@ -34,6 +33,7 @@ from lsso_mobile.api.access import PUBLIC, bearer_token, declared_roles
 from lsso_mobile.api.context import keyring
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import NotAuthenticated, TooManyRequests
+from lsso_mobile.services.limits import address_key
 
 log = logging.getLogger(__name__)
 
@@ -73,19 +73,6 @@ class WriteRateLimiter:
         raise TooManyRequests(
             f"Too many changes from {who}; wait a moment and try again.", retry_after=_seconds_until(reset_at, item)
         )
-
-
-def address_key(address: str) -> str:
-    """The address an abuser cannot cheaply change: IPv4 as it is, IPv6 by its /64."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def _seconds_until(reset_at: float, item: RateLimitItem) -> int:

@@ -9,17 +9,26 @@ from __future__ import annotations
 
 import secrets
 import uuid
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
-from lsso_mobile.errors import AccountLocked, Conflict, InvalidInput, NotAuthenticated, NotFound
+from lsso_mobile.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    TooManyRequests,
+)
 from lsso_mobile.models import (
     ApplicationStatus,
     AuthSession,
@@ -34,8 +43,15 @@ from lsso_mobile.models import (
     StaffRole,
     StaffUser,
 )
-from lsso_mobile.services.limits import check_window_limit
-from lsso_mobile.services.otp import consume_code
+from lsso_mobile.services.limits import address_key
+from lsso_mobile.services.otp import (
+    PURPOSE_PIN_RESET,
+    PURPOSE_SIGNUP,
+    PURPOSE_STEP_UP,
+    InvalidCode,
+    consume_code,
+    request_code,
+)
 from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, verify_secret
 from lsso_mobile.services.tokens import KeyRing
 
@@ -107,19 +123,10 @@ def _open_session(
     return auth_session
 
 
-def _check_secret(account: Member | StaffUser, stored: str, secret: str, settings: Settings, now: datetime) -> None:
-    """Verify a PIN or password with per-account lockout; failures are kept even though we raise."""
-    if account.locked_until is not None and account.locked_until > now:
-        raise AccountLocked(account.locked_until, now)
+def _check_secret(stored: str | None, secret: str, settings: Settings) -> None:
+    """Verify a PIN or password (Argon2id; the same work when there is no account), or raise 401."""
     if not verify_secret(stored, secret, settings.password_hashing):
-        account.failed_logins += 1
-        if account.failed_logins >= settings.login_max_failures:
-            account.failed_logins = 0
-            account.locked_until = now + timedelta(minutes=settings.lockout_minutes)
-            raise AccountLocked(account.locked_until, now, keep_changes=True)
-        raise NotAuthenticated("The sign-in details are wrong.", keep_changes=True)
-    account.failed_logins = 0
-    account.locked_until = None
+        raise NotAuthenticated("The sign-in details are wrong.")
 
 
 def sign_up_member(
@@ -133,7 +140,7 @@ def sign_up_member(
     now: datetime,
 ) -> TokenPair:
     # The code first: without it, nobody learns whether the number has an account.
-    consume_code(session, settings, phone, code, now)
+    consume_code(session, settings, phone, code, now, purpose=PURPOSE_SIGNUP)
     if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
         raise Conflict("This phone number already has an account; sign in or reset the PIN.", keep_changes=True)
     member = Member(
@@ -148,35 +155,137 @@ def sign_up_member(
     return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
 
 
+class StepUpRequired(DomainError):
+    """Sign-in needs the PIN and the code sent by SMS to the phone (the same answer whatever the PIN)."""
+
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Enter your PIN together with the code sent by SMS to this phone. If no code arrives, check the PIN.",
+            errors={"code": ["step_up_required"]},
+            keep_changes=True,
+        )
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    account_key: str
+    address: str
+    account_failures: int  # failed sign-ins on this account name within the failure window
+    address_over_limit: bool  # too many failed sign-ins from this address (any accounts) lately
+
+
+def _serialise_account(session: Session, account_key: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Parallel attempts on one account name (existing or not) take turns, so none skips the count.
+        session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(account_key.encode())})
+
+
 @contextmanager
-def _counting_failures(session: Session, settings: Settings, client_ip: str, now: datetime) -> Iterator[None]:
-    """Refuse a client IP with too many recent failures; count this attempt if it fails."""
-    check_window_limit(
-        session,
-        SignInFailure.created_at,
-        SignInFailure.client_ip == client_ip,
-        settings.login_failures_per_ip,
-        timedelta(minutes=settings.lockout_minutes),
-        now,
-        "Too many failed sign-ins from this network; try again later.",
+def _counting_failures(
+    session: Session,
+    settings: Settings,
+    account_key: str,
+    client_ip: str,
+    now: datetime,
+    *,
+    delay_max_seconds: int,
+) -> Iterator[_Attempt]:
+    """Count failed sign-ins per account name and per address, whether or not the account exists.
+
+    Before the check: after ``login_max_failures`` failures on the account name, each further try must
+    wait a delay that doubles per failure up to ``delay_max_seconds`` (429 + Retry-After, the secret is
+    not even checked). It is a delay, never a lock: whoever knows the secret gets in after at most that
+    long. After the check: a failure is recorded; a failure from an address over its limit answers 429
+    (a correct secret from that address is never refused for other people's failures).
+    """
+    account_key = account_key[:80]
+    address = address_key(client_ip)
+    _serialise_account(session, account_key)
+    window = timedelta(minutes=settings.login_failure_window_minutes)
+    failures, last_failure = session.execute(
+        select(func.count(), func.max(SignInFailure.created_at)).where(
+            SignInFailure.account_key == account_key, SignInFailure.created_at > now - window
+        )
+    ).one()
+    if failures >= settings.login_max_failures:
+        last_failure = last_failure if last_failure.tzinfo else last_failure.replace(tzinfo=now.tzinfo)
+        delay = min(2 ** min(failures - settings.login_max_failures, 30), delay_max_seconds)
+        wait = (last_failure + timedelta(seconds=delay) - now).total_seconds()
+        if wait > 0:
+            raise TooManyRequests(
+                "Too many failed sign-ins for this account; wait a moment and try again.", retry_after=int(wait) + 1
+            )
+    address_failures = session.scalar(
+        select(func.count()).where(
+            SignInFailure.client_ip == address,
+            SignInFailure.created_at > now - timedelta(minutes=settings.lockout_minutes),
+        )
     )
+    attempt = _Attempt(account_key, address, failures, address_failures >= settings.login_failures_per_ip)
     try:
-        yield
-    except (NotAuthenticated, AccountLocked) as exc:
-        session.add(SignInFailure(client_ip=client_ip, created_at=now))
+        yield attempt
+    except (NotAuthenticated, StepUpRequired) as exc:
+        session.add(SignInFailure(client_ip=address, account_key=account_key, created_at=now))
+        if isinstance(exc, NotAuthenticated) and attempt.address_over_limit:
+            raise TooManyRequests(
+                "Too many failed sign-ins from this network; check the details and try again later.",
+                retry_after=60 * settings.lockout_minutes,
+                keep_changes=True,
+            ) from None
         exc.keep_changes = True
         raise
+    # Signed in: this account's failures are forgiven (not the address's failures on other accounts).
+    session.execute(delete(SignInFailure).where(SignInFailure.account_key == account_key))
+
+
+def _member_key(phone: str) -> str:
+    return f"phone:{phone}"
+
+
+def _send_step_up_code(session: Session, settings: Settings, phone: str, client_ip: str, now: datetime) -> None:
+    """A step-up code to the account's phone; over its budget none is sent (earlier ones stay valid)."""
+    with suppress(TooManyRequests):
+        request_code(session, settings, phone, client_ip, now, purpose=PURPOSE_STEP_UP)
 
 
 def sign_in_member(
-    session: Session, settings: Settings, keyring: KeyRing, phone: str, pin: str, now: datetime, client_ip: str
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    phone: str,
+    pin: str,
+    now: datetime,
+    client_ip: str,
+    step_up_code: str | None = None,
 ) -> TokenPair:
-    with _counting_failures(session, settings, client_ip, now):
+    """Phone + PIN; after failures on this phone or from this address, also the code sent to the phone.
+
+    Known and unknown phones answer alike at every step (401, step-up, delay), and so do a wrong PIN and a
+    right PIN whose step-up code is missing or wrong: only the owner's phone learns that the PIN was right,
+    because only then is a step-up code sent.
+    """
+    with _counting_failures(
+        session, settings, _member_key(phone), client_ip, now, delay_max_seconds=settings.login_delay_max_seconds
+    ) as attempt:
         member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
-        if member is None:
-            verify_secret(None, pin, settings.password_hashing)  # same work as a real check
-            raise NotAuthenticated("The sign-in details are wrong.")
-        _check_secret(member, member.pin_hash, pin, settings, now)
+        step_up = attempt.account_failures >= settings.login_max_failures or attempt.address_over_limit
+        try:
+            _check_secret(member.pin_hash if member is not None else None, pin, settings)
+        except NotAuthenticated:
+            if step_up:
+                raise StepUpRequired() from None
+            raise
+        assert member is not None  # a PIN never verifies without an account
+        if step_up:
+            try:
+                if step_up_code is None:
+                    raise StepUpRequired()
+                consume_code(session, settings, phone, step_up_code, now, purpose=PURPOSE_STEP_UP)
+            except (InvalidCode, StepUpRequired):
+                _send_step_up_code(session, settings, phone, client_ip, now)
+                raise StepUpRequired() from None
     if needs_rehash(member.pin_hash, settings.password_hashing):
         member.pin_hash = hash_secret(pin, settings.password_hashing)
     return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
@@ -185,14 +294,16 @@ def sign_in_member(
 def sign_in_staff(
     session: Session, settings: Settings, keyring: KeyRing, username: str, password: str, now: datetime, client_ip: str
 ) -> TokenPair:
-    with _counting_failures(session, settings, client_ip, now):
-        staff = session.scalars(
-            select(StaffUser).where(StaffUser.username == username.strip().lower()).with_for_update()
-        ).first()
-        if staff is None or not staff.active:
-            verify_secret(None, password, settings.password_hashing)
-            raise NotAuthenticated("The sign-in details are wrong.")
-        _check_secret(staff, staff.password_hash, password, settings, now)
+    """Username + password. Staff have no phone for a step-up: failures bring a per-account delay that
+    doubles up to ``staff_login_delay_max_seconds`` (never a lock), the same for unknown usernames."""
+    username = username.strip().lower()
+    with _counting_failures(
+        session, settings, f"staff:{username}", client_ip, now, delay_max_seconds=settings.staff_login_delay_max_seconds
+    ):
+        staff = session.scalars(select(StaffUser).where(StaffUser.username == username).with_for_update()).first()
+        usable = staff is not None and staff.active
+        _check_secret(staff.password_hash if usable else None, password, settings)
+        assert staff is not None
     return _issue(
         session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value, staff.office_id, now
     )
@@ -289,12 +400,22 @@ def authenticate_access_token(session: Session, keyring: KeyRing, access_token: 
 
 
 def change_pin(
-    session: Session, settings: Settings, member_id: int, current_pin: str, new_pin: str, now: datetime
+    session: Session,
+    settings: Settings,
+    member_id: int,
+    current_pin: str,
+    new_pin: str,
+    now: datetime,
+    client_ip: str,
 ) -> None:
     member = session.get(Member, member_id, with_for_update=True)
     if member is None:
         raise NotFound("No such member.")
-    _check_secret(member, member.pin_hash, current_pin, settings, now)
+    # Guessing the current PIN on a signed-in phone gets the same growing delay as signing in.
+    with _counting_failures(
+        session, settings, _member_key(member.phone), client_ip, now, delay_max_seconds=settings.login_delay_max_seconds
+    ):
+        _check_secret(member.pin_hash, current_pin, settings)
     if current_pin == new_pin:
         raise InvalidInput("The new PIN must differ from the current one.", errors={"new_pin": ["unchanged"]})
     member.pin_hash = hash_secret(new_pin, settings.password_hashing)
@@ -302,13 +423,14 @@ def change_pin(
 
 
 def reset_pin(session: Session, settings: Settings, phone: str, code: str, new_pin: str, now: datetime) -> None:
-    consume_code(session, settings, phone, code, now)
+    consume_code(session, settings, phone, code, now, purpose=PURPOSE_PIN_RESET)
     member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
     if member is None:
         raise NotFound("No account has this phone number; sign up first.")
     member.pin_hash = hash_secret(new_pin, settings.password_hashing)
     member.failed_logins = 0
     member.locked_until = None
+    session.execute(delete(SignInFailure).where(SignInFailure.account_key == _member_key(phone)))
     revoke_all_sessions(session, now, "pin_reset", member_id=member.id)
 
 
@@ -397,7 +519,14 @@ def client_token(
     client_ip: str,
 ) -> TokenPair:
     """OAuth2-style client credentials: an access token with role ``core`` (no refresh token use)."""
-    with _counting_failures(session, settings, client_ip, now):
+    with _counting_failures(
+        session,
+        settings,
+        f"client:{client_id}",
+        client_ip,
+        now,
+        delay_max_seconds=settings.staff_login_delay_max_seconds,
+    ):
         client = session.scalars(select(IntegrationClient).where(IntegrationClient.client_id == client_id)).first()
         stored = client.secret_hash if client is not None and client.active else None
         if not verify_secret(stored, client_secret, settings.password_hashing) or client is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,3 +22,19 @@ def check_window_limit(
     if count >= limit:
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
         raise TooManyRequests(message, retry_after=int((oldest + window - now).total_seconds()) + 1)
+
+
+def address_key(address: str) -> str:
+    """The address an abuser cannot cheaply change: IPv4 as it is, IPv6 by its /64 (one subscriber's block).
+
+    Every limit that counts callers by address uses this, so rotating within a /64 buys nothing.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

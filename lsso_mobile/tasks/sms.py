@@ -1,9 +1,24 @@
-"""The SMS job (the ``sms`` queue): raising lets RQ retry it with the task's backoff."""
+"""SMS jobs (the ``sms`` queue): raising lets RQ retry them with the task's backoff."""
 
 from __future__ import annotations
 
 from lsso_mobile import runtime
+from lsso_mobile.models import utcnow
+from lsso_mobile.services.otp import code_message_to_send, forget_sealed_code
 
 
 def send_sms(phone: str, text: str) -> None:
     runtime.current().sms_sender.send(phone, text)
+
+
+def send_code(otp_id: int) -> None:
+    """One code's SMS, then its sealed copy is wiped. The sealed code stays until a send succeeds; the
+    gateway is called outside any transaction, so no row stays locked while it answers."""
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        message = code_message_to_send(session, rt.settings, otp_id, utcnow())
+    if message is None:
+        return
+    rt.sms_sender.send(*message)
+    with rt.db.unit_of_work() as session:
+        forget_sealed_code(session, otp_id)

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, select, update
 
-from lsso_mobile.models import AuthSession, Member, OtpCode
+from lsso_mobile.models import AuthSession, Member, OtpCode, SignInFailure, utcnow
 from tests.conftest import STAFF_PASSWORD
 from tests.support import PIN, bearer, request_code, sign_up, staff_sign_in
 
@@ -78,13 +78,70 @@ def test_five_wrong_tries_burn_the_code(client, sms_gateway, db):
 
 
 def test_three_sends_per_phone_per_window(client, sms_gateway):
-    for _ in range(3):
-        assert client.post("/api/v1/auth/otp", json={"phone": PHONE}).status_code == 202
-    fourth = client.post("/api/v1/auth/otp", json={"phone": PHONE})
+    for address in ("10.30.0.1", "10.30.0.1", "10.30.0.2"):
+        response = client.post("/api/v1/auth/otp", json={"phone": PHONE}, environ_base={"REMOTE_ADDR": address})
+        assert response.status_code == 202
+    fourth = client.post("/api/v1/auth/otp", json={"phone": PHONE}, environ_base={"REMOTE_ADDR": "10.30.0.3"})
     assert fourth.status_code == 429
     assert 1 <= int(fourth.headers["Retry-After"]) <= 15 * 60 + 1
     assert fourth.json["code"] == 429 and "message" in fourth.json
     assert sms_gateway.count_to(PHONE) == 3
+
+
+def test_one_address_cannot_spend_a_phones_whole_budget(client, sms_gateway):
+    stranger = {"REMOTE_ADDR": "10.31.0.1"}
+    for _ in range(2):
+        assert client.post("/api/v1/auth/otp", json={"phone": PHONE}, environ_base=stranger).status_code == 202
+    assert client.post("/api/v1/auth/otp", json={"phone": PHONE}, environ_base=stranger).status_code == 429
+    # the same /64 is the same address
+    v6 = [{"REMOTE_ADDR": f"2001:db8:31:1::{i}"} for i in range(1, 4)]
+    other = "+8562055512399"
+    assert [client.post("/api/v1/auth/otp", json={"phone": other}, environ_base=a).status_code for a in v6] == [
+        202,
+        202,
+        429,
+    ]
+    # the owner, elsewhere, still gets a code
+    owner = {"REMOTE_ADDR": "10.31.0.2"}
+    assert client.post("/api/v1/auth/otp", json={"phone": PHONE}, environ_base=owner).status_code == 202
+
+
+def test_earlier_codes_stay_valid_and_are_used_up_together(client, sms_gateway, db):
+    first = request_code(client, sms_gateway, PHONE)
+    second = request_code(client, sms_gateway, PHONE)  # someone asks again: the owner's first code still works
+    assert client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": first, "pin": PIN}).status_code == 201
+    assert all(otp.consumed_at is not None for otp in db.scalars(select(OtpCode)))
+    again = client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": second, "pin": PIN})
+    assert again.status_code == 400
+
+
+def test_codes_are_bound_to_their_purpose_and_the_sms_says_which(client, sms_gateway, db):
+    sign_up(client, sms_gateway, PHONE)
+    assert "sign up" in sms_gateway.messages[-1]["text"] and "ລົງທະບຽນ" in sms_gateway.messages[-1]["text"]
+    signup_code = request_code(client, sms_gateway, PHONE)  # no purpose: a sign-up code, as before purposes
+    refused = client.post("/api/v1/auth/pin/reset", json={"phone": PHONE, "code": signup_code, "new_pin": "975310"})
+    assert refused.status_code == 400
+    reset_code = request_code(client, sms_gateway, PHONE, purpose="pin_reset", address="10.32.0.1")
+    text = sms_gateway.messages[-1]["text"]
+    assert "reset your PIN" in text and "ຕັ້ງລະຫັດ PIN ໃໝ່" in text
+    done = client.post("/api/v1/auth/pin/reset", json={"phone": PHONE, "code": reset_code, "new_pin": "975310"})
+    assert done.status_code == 204
+    assert db.scalars(select(OtpCode.purpose).order_by(OtpCode.id)).all() == ["signup", "signup", "pin_reset"]
+    step_up = client.post("/api/v1/auth/otp", json={"phone": PHONE, "purpose": "step_up"})
+    assert step_up.status_code == 422  # sent only by a sign-in whose PIN was right
+
+
+def test_code_sends_count_ipv6_per_64(client, sms_gateway):
+    # otp_sends_per_ip is 4 in this module
+    answers = [
+        client.post(
+            "/api/v1/auth/otp",
+            json={"phone": f"+85620555200{i:02d}"},
+            environ_base={"REMOTE_ADDR": f"2001:db8:9:9::{i}"},
+        ).status_code
+        for i in range(1, 6)
+    ]
+    assert answers == [202, 202, 202, 202, 429]
 
 
 @pytest.fixture
@@ -100,17 +157,95 @@ def test_sends_per_ip_are_limited(client, sms_gateway):
     assert other_ip.status_code == 202
 
 
-def test_wrong_pins_lock_the_account_with_the_unlock_time(client, sms_gateway):
+def _wait_out_delays(db) -> None:
+    """Move recorded failures back in time, as if the caller had waited out the delay (still in the window)."""
+    for failure in db.scalars(select(SignInFailure)):
+        failure.created_at -= timedelta(minutes=5)
+    db.commit()
+
+
+def _login(client, phone, pin, code=None, address="127.0.0.1"):
+    body = {"phone": phone, "pin": pin} if code is None else {"phone": phone, "pin": pin, "code": code}
+    return client.post("/api/v1/auth/login", json=body, environ_base={"REMOTE_ADDR": address})
+
+
+def test_failures_lead_to_a_step_up_that_answers_alike_for_every_phone(client, sms_gateway, db):
+    """Replaces the lockout test: a 429 with unlock_at told who has an account and let anyone lock it."""
     sign_up(client, sms_gateway, PHONE)
-    for _ in range(4):
-        assert client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": "000000"}).status_code == 401
-    locked = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": "000000"})
-    assert locked.status_code == 429
-    unlock_at = datetime.fromisoformat(locked.json["errors"]["unlock_at"])
-    assert timedelta(minutes=14) < unlock_at - datetime.now(UTC) <= timedelta(minutes=15)
-    assert int(locked.headers["Retry-After"]) > 800
-    right_pin_while_locked = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN})
-    assert right_pin_while_locked.status_code == 429
+    unknown = "+8562055577777"
+    for _ in range(5):
+        known_answer, unknown_answer = _login(client, PHONE, "000000"), _login(client, unknown, "000000")
+        assert known_answer.status_code == unknown_answer.status_code == 401
+        assert known_answer.json == unknown_answer.json
+    _wait_out_delays(db)
+    sent_before = sms_gateway.count_to(PHONE)
+    answers = {}
+    for name, phone, pin, code in (
+        ("right PIN", PHONE, PIN, None),
+        ("wrong PIN", PHONE, "000000", None),
+        ("unknown phone", unknown, PIN, None),
+        ("right PIN, wrong code", PHONE, PIN, "000000"),
+    ):
+        answers[name] = _login(client, phone, pin, code=code)
+        _wait_out_delays(db)
+    for name, answer in answers.items():
+        assert answer.status_code == 401, name
+        assert answer.json == answers["right PIN"].json, name
+        assert answer.json["errors"] == {"code": ["step_up_required"]}
+    # only the owner's phone learns that the PIN was right: a step-up code went out for each right PIN
+    assert sms_gateway.count_to(PHONE) == sent_before + 2
+    text = sms_gateway.messages[-1]["text"]
+    assert "sign in" in text and "ເຂົ້າສູ່ລະບົບ" in text
+    code = sms_gateway.last_code(PHONE)
+    assert _login(client, PHONE, "000000", code=code).status_code == 401  # the code alone is not enough
+    _wait_out_delays(db)
+    signed_in = _login(client, PHONE, PIN, code=code)
+    assert signed_in.status_code == 200, signed_in.json
+    assert _login(client, PHONE, PIN).status_code == 200  # failures forgiven once the owner is in
+
+
+def test_failures_bring_a_short_growing_delay_never_a_lock(client, sms_gateway, db):
+    sign_up(client, sms_gateway, PHONE)
+    for _ in range(5):
+        assert _login(client, PHONE, "000000").status_code == 401
+    too_soon = _login(client, PHONE, PIN)
+    assert too_soon.status_code == 429 and 1 <= int(too_soon.headers["Retry-After"]) <= 2
+    assert "unlock_at" not in str(too_soon.json)
+    _wait_out_delays(db)
+    assert _login(client, PHONE, "000000").status_code == 401  # a sixth failure: the delay doubles
+    assert 2 <= int(_login(client, PHONE, PIN).headers["Retry-After"]) <= 3
+    # however many failures an attacker piles up, the owner waits at most LSSO_LOGIN_DELAY_MAX_SECONDS
+    db.add_all(
+        SignInFailure(client_ip="10.99.0.1", account_key=f"phone:{PHONE}", created_at=datetime.now(UTC))
+        for _ in range(40)
+    )
+    db.commit()
+    capped = _login(client, PHONE, PIN)
+    assert capped.status_code == 429 and int(capped.headers["Retry-After"]) <= 61
+    _wait_out_delays(db)
+    _login(client, PHONE, PIN)  # the step-up code is sent
+    _wait_out_delays(db)
+    assert _login(client, PHONE, PIN, code=sms_gateway.last_code(PHONE)).status_code == 200
+
+
+def test_staff_failures_bring_a_delay_alike_for_unknown_usernames(client, staff, db):
+    known, unknown = staff["officer"], "nobody.at.all"
+    for _ in range(5):
+        answers = [
+            client.post("/api/v1/auth/staff/login", json={"username": name, "password": "wrong-password"})
+            for name in (known, unknown)
+        ]
+        assert [a.status_code for a in answers] == [401, 401] and answers[0].json == answers[1].json
+    delayed = [
+        client.post("/api/v1/auth/staff/login", json={"username": name, "password": STAFF_PASSWORD})
+        for name in (known, unknown)
+    ]
+    assert [a.status_code for a in delayed] == [429, 429] and delayed[0].json == delayed[1].json
+    assert delayed[0].headers["Retry-After"] == delayed[1].headers["Retry-After"]
+    _wait_out_delays(db)
+    assert (
+        client.post("/api/v1/auth/staff/login", json={"username": known, "password": STAFF_PASSWORD}).status_code == 200
+    )
 
 
 def test_unknown_phone_and_wrong_pin_answer_alike(client, sms_gateway):
@@ -160,7 +295,7 @@ def test_pin_change_signs_out_everywhere(client, sms_gateway, db):
 
 def test_pin_reset_with_a_code(client, sms_gateway):
     sign_up(client, sms_gateway, PHONE)
-    code = request_code(client, sms_gateway, PHONE)
+    code = request_code(client, sms_gateway, PHONE, purpose="pin_reset")
     response = client.post("/api/v1/auth/pin/reset", json={"phone": PHONE, "code": code, "new_pin": "975310"})
     assert response.status_code == 204
     assert client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": "975310"}).status_code == 200
@@ -275,22 +410,45 @@ def test_a_disabled_officer_loses_access_at_once(client, staff, db):
     assert client.get("/api/v1/staff/me", headers=bearer(tokens["access_token"])).status_code == 401
 
 
-def test_failed_sign_ins_from_one_network_are_limited(app, client, sms_gateway, db):
+@pytest.mark.parametrize(
+    "abuser, victim",
+    [
+        (["10.20.0.1"], "10.20.0.1"),
+        # rotating through one IPv6 /64 is one address
+        ([f"2001:db8:20:1::{i:x}" for i in range(1, 200)], "2001:db8:20:1:ffff::1"),
+    ],
+)
+def test_failures_from_a_shared_address_never_refuse_a_correct_pin(app, client, sms_gateway, staff, db, abuser, victim):
+    """Replaces the per-network 429 test: 50 failures behind a carrier's address refused everyone's right PIN."""
     from lsso_mobile import runtime
-    from lsso_mobile.models import SignInFailure, utcnow
     from lsso_mobile.services.housekeeping import prune_expired_auth_rows
 
     sign_up(client, sms_gateway, PHONE)
     limit = runtime.current().settings.login_failures_per_ip
-    # one PIN tried across many numbers: no single account locks, the network does
+    # one PIN tried across many numbers from one address: no single account is troubled
     for i in range(limit):
-        wrong = client.post("/api/v1/auth/login", json={"phone": f"+85620777{i:05d}", "pin": "123456"})
-        assert wrong.status_code == 401
-    blocked = client.post("/api/v1/auth/login", json={"phone": PHONE, "pin": PIN})
-    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
-    elsewhere = client.post(
-        "/api/v1/auth/login", json={"phone": PHONE, "pin": PIN}, environ_base={"REMOTE_ADDR": "10.1.2.3"}
+        assert _login(client, f"+85620777{i:05d}", "123456", address=abuser[i % len(abuser)]).status_code == 401
+    # everyone on that address now needs the code sent to their phone (the same answer, right PIN or not) ...
+    stepped_up = _login(client, PHONE, PIN, address=victim)
+    assert stepped_up.status_code == 401 and stepped_up.json["errors"] == {"code": ["step_up_required"]}
+    assert _login(client, f"+85620777{limit:05d}", "123456", address=victim).json == stepped_up.json
+    # ... and with it, the right PIN gets in
+    code = sms_gateway.last_code(PHONE)
+    assert _login(client, PHONE, PIN, code=code, address=victim).status_code == 200
+    # staff behind that address: the right password gets in, a wrong one is refused
+    right = client.post(
+        "/api/v1/auth/staff/login",
+        json={"username": staff["officer"], "password": STAFF_PASSWORD},
+        environ_base={"REMOTE_ADDR": victim},
     )
-    assert elsewhere.status_code == 200
-    assert db.scalar(select(func.count()).select_from(SignInFailure)) == limit
+    assert right.status_code == 200
+    wrong = client.post(
+        "/api/v1/auth/staff/login",
+        json={"username": staff["ops"], "password": "wrong-password"},
+        environ_base={"REMOTE_ADDR": victim},
+    )
+    assert wrong.status_code == 429 and int(wrong.headers["Retry-After"]) > 0
+    # another address is not concerned
+    assert _login(client, PHONE, PIN, address="10.1.2.3").status_code == 200
+    assert db.scalar(select(func.count()).select_from(SignInFailure)) >= limit
     assert prune_expired_auth_rows(db, utcnow() + timedelta(days=3)) >= limit

@@ -540,7 +540,7 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
         objects[f"signup_phone:{who}"] = phone = world.new_phone()
         objects[f"signup_code:{who}"] = request_code(client, gateway, phone)
         world.new_member(f"reset:{who}")
-        objects[f"reset_code:{who}"] = request_code(client, gateway, objects[f"phone:reset:{who}"])
+        objects[f"reset_code:{who}"] = request_code(client, gateway, objects[f"phone:reset:{who}"], purpose="pin_reset")
         objects[f"refresh:{who}"] = expect(
             client.post("/api/v1/auth/login", json={"phone": objects["phone:login"], "pin": PIN}), 200, "login"
         )["refresh_token"]
