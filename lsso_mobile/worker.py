@@ -25,7 +25,7 @@ def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
     from lsso_mobile.notify.broadcast_delivery import relay_broadcasts
     from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
     from lsso_mobile.services.housekeeping import prune_expired_auth_rows
-    from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
+    from lsso_mobile.services.messaging import UPLOAD_PURGE_INTERVAL, purge_unsent_uploads, remove_unused_files
     from lsso_mobile.services.reminders import send_due_reminders_job
 
     redis = queue.connection()
@@ -44,8 +44,10 @@ def _periodic(rt: Runtime, queue: RQJobQueue, stop: threading.Event) -> None:
                 prune_stale_devices()
                 with rt.db.unit_of_work() as session:
                     prune_expired_auth_rows(session, utcnow())
+            purge_every = int(UPLOAD_PURGE_INTERVAL.total_seconds())
+            if redis.set(f"{prefix}:lock:purge-uploads", "1", nx=True, ex=purge_every):
                 with rt.db.unit_of_work() as session:
-                    unused_files = purge_unsent_uploads(session, utcnow())
+                    unused_files = purge_unsent_uploads(session, rt.settings, utcnow())
                 remove_unused_files(rt.settings, unused_files, utcnow())  # after the commit
         except Exception:  # noqa: BLE001 - Redis or the database may be down for a while; try again
             log.exception("periodic task failed; retrying in %ss", interval)
