@@ -67,8 +67,9 @@ def _broken(kind: str, why: str) -> UnsupportedMediaType:
     )
 
 
-def _check_png(data: bytes) -> None:
-    """Every chunk's length and CRC, an IHDR first with sane dimensions, IDAT data that inflates, IEND last."""
+def _check_png(data: bytes) -> tuple[int, int]:
+    """Every chunk's length and CRC, an IHDR first with sane dimensions, IDAT data that inflates, IEND last;
+    answers the width and height."""
     offset = len(PNG_SIGNATURE)
     seen_ihdr = seen_iend = False
     idat = zlib.decompressobj()
@@ -105,10 +106,12 @@ def _check_png(data: bytes) -> None:
         raise _broken("PNG", "no image data or no end")
     if data[offset:].strip(b"\x00"):
         raise _broken("PNG", "data after the end of the image")
+    return width, height
 
 
-def _check_jpeg(data: bytes) -> None:
-    """Markers walked from the start to the scan, a frame header with sane dimensions, an end marker."""
+def _check_jpeg(data: bytes) -> tuple[int, int]:
+    """Markers walked from the start to the scan, a frame header with sane dimensions, an end marker;
+    answers the width and height."""
     offset = 2
     frame = False
     while True:
@@ -139,6 +142,7 @@ def _check_jpeg(data: bytes) -> None:
     # Some phones (Samsung's, for one) append their own data after the end marker, so look past the scan.
     if data.find(b"\xff\xd9", offset) == -1:
         raise _broken("JPEG", "no end of image")
+    return width, height
 
 
 def _check_pdf(data: bytes) -> None:
@@ -205,6 +209,7 @@ def _active(what: str) -> UnsupportedMediaType:
         f"PDF files with scripts, actions, forms that run code or embedded files are not accepted (this one has "
         f"{what}).",
         errors={"file": ["active content"]},
+        error="pdf_active_content",
     )
 
 
@@ -314,23 +319,31 @@ _PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
 _JPEG_MODES = ("L", "RGB", "CMYK")
 
 
+def _too_many_pixels(what: str, max_pixels: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The image has {what}; at most {max_pixels} pixels ({max_pixels / 1_000_000:g} megapixels) are "
+        "accepted. Send a smaller photo.",
+        errors={"file": [f"at most {max_pixels} pixels"]},
+        error="image_too_large",
+    )
+
+
 def reencode_image(data: bytes, content_type: str, max_pixels: int) -> bytes:
     """The image decoded (at most ``max_pixels``), turned upright by its EXIF orientation, and encoded again
     in its own format (JPEG at quality 85, PNG lossless) with no metadata but its colour profile."""
     from PIL import Image, ImageOps
 
     kind = "JPEG" if content_type == JPEG else "PNG"
-    # Pillow's own guard refuses (rather than warns about) anything over twice this; we refuse at once.
+    width, height = _check_jpeg(data) if kind == "JPEG" else _check_png(data)  # from the header, not decoded
+    if width * height > max_pixels:
+        raise _too_many_pixels(f"{width} x {height} pixels", max_pixels)
+    # Pillow's own guard, for any image it would find bigger than its header says: it refuses what is over
+    # twice this (and warns over once); it never decodes a bomb.
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with Image.open(io.BytesIO(data), formats=[kind]) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise PayloadTooLarge(
-                    f"The image is {width} x {height} pixels; at most {max_pixels} pixels "
-                    f"({max_pixels / 1_000_000:g} megapixels) are accepted. Send a smaller photo.",
-                    errors={"file": [f"at most {max_pixels} pixels"]},
-                )
+            if image.size[0] * image.size[1] > max_pixels:
+                raise _too_many_pixels(f"{image.size[0]} x {image.size[1]} pixels", max_pixels)
             image.load()
             upright = ImageOps.exif_transpose(image)
             icc_profile = image.info.get("icc_profile")
@@ -346,6 +359,8 @@ def reencode_image(data: bytes, content_type: str, max_pixels: int) -> bytes:
             return out.getvalue()
     except DomainError:
         raise
+    except Image.DecompressionBombError:
+        raise _too_many_pixels("too many pixels", max_pixels) from None
     except Exception as exc:  # noqa: BLE001 - whatever a broken or hostile file makes the decoder raise
         raise _broken(kind, f"the image does not decode: {type(exc).__name__}") from None
 

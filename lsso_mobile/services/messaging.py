@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,12 +198,8 @@ def upload_attachment(
     prepared = prepare_upload(data, settings.attachment_max_bytes, settings.upload_max_pixels)
     data = prepared.data
     sha256 = hashlib.sha256(data).hexdigest()
-    # PostgreSQL: the uploader's row, locked until commit, serialises this member's uploads (SQLite
-    # serialises all writers). Decoding and re-encoding happen above, outside the lock.
-    if member_id is not None:
-        session.get(Member, member_id, with_for_update=True)
-    else:
-        session.get(StaffUser, staff_id, with_for_update=True)
+    # Decoding and re-encoding happen above, outside the lock; the quota check below is under it.
+    _lock_uploader(session, Member if member_id is not None else StaffUser, member_id or staff_id)
     existing = session.scalars(
         select(Attachment).where(uploader, Attachment.sha256 == sha256, Attachment.message_id.is_(None))
     ).first()
@@ -225,6 +221,17 @@ def upload_attachment(
     session.add(attachment)
     session.flush()
     return attachment
+
+
+def _lock_uploader(session: Session, model: type[Member] | type[StaffUser], uploader_id: int | None) -> None:
+    """Serialise one uploader's uploads until commit. PostgreSQL: their row, locked FOR UPDATE. SQLite has
+    no row locks, and pysqlite begins a transaction only at the first write: a write now takes the
+    database's one write lock (waiting for another writer's commit) before the quota is counted."""
+    if session.get_bind().dialect.name == "sqlite":
+        table = model.__tablename__  # one of two fixed names, never input
+        session.execute(text(f"UPDATE {table} SET id = id WHERE id = :id"), {"id": uploader_id})  # noqa: S608
+    else:
+        session.get(model, uploader_id, with_for_update=True)
 
 
 def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, size: int, now: datetime) -> None:
