@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 import struct
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lsso_mobile.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+# Uploads are hostile input: pypdf's warnings about a malformed file would let anyone fill the log.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -186,7 +190,8 @@ PDF_ACTIVE_TYPES = {  # values of /Type or /Subtype
 }
 MAX_PDF_PAGES = 500
 MAX_PDF_NODES = 200_000  # dictionaries, arrays and objects visited; a 50-page scan has a few thousand
-MAX_PDF_CHECK_SECONDS = 5.0
+MAX_PDF_ORPHANS = 1_000  # object headers in the file that its cross-reference tables do not list
+MAX_PDF_CHECK_SECONDS = 2.0  # CPU a hostile PDF may cost; a real scan of a few MB takes a fraction
 # pypdf's own limits, far tighter than its defaults: an upload is at most a few MB.
 _PDF_LIMITS = {
     "maximum_declared_stream_length": 20_000_000,
@@ -221,7 +226,7 @@ def _check_pdf_structure(data: bytes) -> None:
     from pypdf import PdfReader, apply_configuration
     from pypdf.generic import IndirectObject, read_object
 
-    deadline = time.monotonic() + MAX_PDF_CHECK_SECONDS
+    deadline = time.thread_time() + MAX_PDF_CHECK_SECONDS  # CPU time of this thread: load elsewhere does not count
     try:
         with apply_configuration(**_PDF_LIMITS):
             reader = PdfReader(io.BytesIO(data), strict=False)
@@ -238,19 +243,32 @@ def _check_pdf_structure(data: bytes) -> None:
                 known.update(entries)
                 roots.extend(IndirectObject(number, generation, reader) for number in entries)
             roots.extend(IndirectObject(number, 0, reader) for number in reader.xref_objStm)
+            _within_budget(deadline)
+            stream = io.BytesIO(data)
+            orphans = 0
             for found in _OBJECT_HEADER.finditer(data):
-                if int(found.group(1)) not in known:
-                    stream = io.BytesIO(data)
-                    stream.seek(found.end())
-                    try:
-                        roots.append(read_object(stream, reader))
-                    except Exception:  # noqa: BLE001, S112 - not an object a viewer could use either
-                        continue
+                if int(found.group(1)) in known:
+                    continue
+                orphans += 1
+                _within_budget(deadline, over=orphans > MAX_PDF_ORPHANS)
+                stream.seek(found.end())
+                try:
+                    roots.append(read_object(stream, reader))
+                except Exception:  # noqa: BLE001, S112 - not an object a viewer could use either
+                    continue
             _walk_pdf(roots, deadline)
     except DomainError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes the parser raise, it is refused
         raise _broken("PDF", f"it cannot be read: {type(exc).__name__}") from None
+
+
+def _within_budget(deadline: float, *, over: bool = False) -> None:
+    if over or time.thread_time() > deadline:
+        raise PayloadTooLarge(
+            "This PDF is too complex to check; print it to a new PDF or scan it again.",
+            errors={"file": ["too complex"]},
+        )
 
 
 def _walk_pdf(roots: list[Any], deadline: float) -> None:
@@ -268,11 +286,8 @@ def _walk_pdf(roots: list[Any], deadline: float) -> None:
             seen.add(key)
             item = item.get_object()
         nodes += 1
-        if nodes > MAX_PDF_NODES or (nodes % 1000 == 0 and time.monotonic() > deadline):
-            raise PayloadTooLarge(
-                "This PDF is too complex to check; print it to a new PDF or scan it again.",
-                errors={"file": ["too complex"]},
-            )
+        if nodes % 1000 == 0 or nodes > MAX_PDF_NODES:
+            _within_budget(deadline, over=nodes > MAX_PDF_NODES)
         if isinstance(item, DictionaryObject):
             raw = list(dict.items(item))  # as stored: references stay references, resolved once via the stack
             for name, value in raw:

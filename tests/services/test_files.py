@@ -219,6 +219,14 @@ def test_the_work_spent_on_a_pdf_is_bounded():
     assert caught.value.status == 413 and "too complex" in caught.value.message
     assert time.monotonic() - started < 5
 
+    # thousands of objects the cross-reference table does not list, each opening an array that runs on
+    hidden = b"".join(b"%d 0 obj [ " % (100 + i) + b"1 " * 50 for i in range(20_000))
+    started = time.monotonic()
+    with pytest.raises(DomainError) as caught:
+        check_upload(_with_free_last_object(pdf_bytes(b"", b"", hidden)), 5_000_000)
+    assert caught.value.status == 413 and "too complex" in caught.value.message
+    assert time.monotonic() - started < 3
+
     many_pages = pdf_document(
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [" + b"3 0 R " * 501 + b"] /Count 501 >>",
