@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
-from lsso_mobile.errors import Conflict, InvalidInput, NotFound, TooManyRequests
+from lsso_mobile.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TooManyRequests
 from lsso_mobile.models import (
     Attachment,
     CannedReply,
@@ -244,6 +244,11 @@ def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, siz
     ).one()
     if count + 1 <= settings.unsent_uploads_max_files and total + size <= settings.unsent_uploads_max_bytes:
         return
+    if oldest is None:  # nothing waiting: this one file alone is over the bytes quota (an image grown in re-encoding)
+        raise PayloadTooLarge(
+            f"The file is larger than {settings.unsent_uploads_max_bytes} bytes once stored.",
+            errors={"file": [f"at most {settings.unsent_uploads_max_bytes} bytes"]},
+        )
     oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
     expires = oldest + timedelta(minutes=settings.unsent_upload_minutes) + UPLOAD_PURGE_INTERVAL
     limits = {

@@ -305,3 +305,15 @@ def test_the_new_settings_are_strictly_parsed():
             load_settings({name: value})
     with pytest.raises(ConfigError, match="LSSO_UNSENT_UPLOADS_MAX_BYTES"):
         load_settings({"LSSO_UNSENT_UPLOADS_MAX_BYTES": "1000"})  # less than one file may weigh
+
+
+@pytest.mark.parametrize("settings_overrides", [{"attachment_max_bytes": 78, "unsent_uploads_max_bytes": 78}])
+def test_one_image_grown_by_re_encoding_over_the_bytes_quota_is_a_413(client, sms_gateway, db, settings):
+    from lsso_mobile.services.files import reencode_image
+
+    original = png_bytes(3, 2)
+    assert len(original) <= 78 < len(reencode_image(original, "image/png", settings.upload_max_pixels))
+    alice = member(client, sms_gateway, "+8562055581030")
+    refused = post_file(client, alice, original)
+    assert refused.status_code == 413 and refused.json["errors"] == {"file": ["at most 78 bytes"]}, refused.json
+    assert _count(db) == 0
