@@ -72,6 +72,10 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     attachment_dir: str = ""
     attachment_max_bytes: int = 5 * 1024 * 1024
+    upload_max_pixels: int = 25_000_000
+    unsent_uploads_max_files: int = 10
+    unsent_uploads_max_bytes: int = 20 * 1024 * 1024
+    unsent_upload_minutes: int = 120
     first_response_hours: int = 8
     messages_per_minute: int = 10
     max_open_conversations: int = 5
@@ -197,6 +201,10 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_CORS_ORIGINS": ("cors_origins", _origin_list),
     "LSSO_ATTACHMENT_DIR": ("attachment_dir", str.strip),
     "LSSO_ATTACHMENT_MAX_BYTES": ("attachment_max_bytes", _positive_int),
+    "LSSO_UPLOAD_MAX_PIXELS": ("upload_max_pixels", _positive_int),
+    "LSSO_UNSENT_UPLOADS_MAX_FILES": ("unsent_uploads_max_files", _positive_int),
+    "LSSO_UNSENT_UPLOADS_MAX_BYTES": ("unsent_uploads_max_bytes", _positive_int),
+    "LSSO_UNSENT_UPLOAD_MINUTES": ("unsent_upload_minutes", _positive_int),
     "LSSO_FIRST_RESPONSE_HOURS": ("first_response_hours", _positive_int),
     "LSSO_MESSAGES_PER_MINUTE": ("messages_per_minute", _positive_int),
     "LSSO_MAX_OPEN_CONVERSATIONS": ("max_open_conversations", _positive_int),
@@ -278,6 +286,8 @@ def _with_defaults(settings: Settings) -> Settings:
         raise ConfigError(
             f"LSSO_DELIVERY_LEASE_SECONDS must exceed {worst_case:.0f} (2 x calls per batch x LSSO_FCM_HTTP_TIMEOUT)"
         )
+    if settings.unsent_uploads_max_bytes < settings.attachment_max_bytes:
+        raise ConfigError("LSSO_UNSENT_UPLOADS_MAX_BYTES must be at least LSSO_ATTACHMENT_MAX_BYTES (one file)")
     if not settings.secret_key:
         # Development and test only (production refused above): a fixed, clearly fake key.
         changes["secret_key"] = "dev-only-secret-key-not-for-production-use"

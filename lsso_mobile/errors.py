@@ -21,11 +21,13 @@ class DomainError(Exception):
         errors: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         keep_changes: bool | None = None,
+        error: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        self.error = error  # a stable code the app can switch on, where one is defined
         if keep_changes is not None:
             self.keep_changes = keep_changes
 
@@ -68,9 +70,19 @@ class TooManyRequests(DomainError):
     status = 429
 
     def __init__(
-        self, message: str, *, retry_after: int, errors: dict[str, Any] | None = None, keep_changes: bool | None = None
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        errors: dict[str, Any] | None = None,
+        keep_changes: bool | None = None,
+        error: str | None = None,
     ) -> None:
         self.retry_after = max(1, int(retry_after))
         super().__init__(
-            message, errors=errors, headers={"Retry-After": str(self.retry_after)}, keep_changes=keep_changes
+            message,
+            errors=errors,
+            headers={"Retry-After": str(self.retry_after)},
+            keep_changes=keep_changes,
+            error=error,
         )

@@ -30,19 +30,89 @@ def png_bytes(width: int = 3, height: int = 2, noise: bool = False) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-def jpeg_bytes(width: int = 8, height: int = 8) -> bytes:
-    """A structurally valid baseline JPEG: SOI, a frame header, a scan header, some data, EOI."""
-    frame = b"\xff\xc0" + struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
-    scan = b"\xff\xda" + struct.pack(">HB", 8, 1) + b"\x01\x00\x00\x3f\x00"
-    return b"\xff\xd8" + frame + scan + b"\x12\x34\x56" + b"\xff\xd9"
+def pixels(data: bytes) -> tuple[str, tuple[int, int], bytes]:
+    """What an image shows (mode, size, pixel bytes), whatever its encoding: stored images are re-encoded."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        return image.mode, image.size, image.tobytes()
 
 
-def pdf_bytes(extra: bytes = b"") -> bytes:
-    return (
-        b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
-        + extra
-        + b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+def jpeg_bytes(width: int = 8, height: int = 8, exif: bytes | None = None) -> bytes:
+    """A real baseline JPEG (Pillow), with the given EXIF block if any."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    image = Image.new("RGB", (width, height), (200, 40, 10))
+    image.save(out, "JPEG", quality=90, **({"exif": exif} if exif is not None else {}))
+    return out.getvalue()
+
+
+def pdf_document(*objects: bytes, trailer: bytes = b"") -> bytes:
+    """A PDF 1.4 with a classic cross-reference table and correct offsets: the objects are numbered from 1 in
+    the order given, object 1 is the catalog."""
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, trailer, xref)
+    return bytes(out)
+
+
+def pdf_bytes(catalog: bytes = b"", page: bytes = b"", *more: bytes) -> bytes:
+    """A clean one-page PDF with a line of text; ``catalog`` and ``page`` entries are added to those
+    dictionaries, and further objects are numbered from 6."""
+    text = b"BT /F1 12 Tf 72 720 Td (Contribution receipt, May) Tj ET"
+    return pdf_document(
+        b"<< /Type /Catalog /Pages 2 0 R " + catalog + b">>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> " + page + b">>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        *more,
     )
+
+
+def pdf_with_object_stream(*objects: bytes) -> bytes:
+    """A PDF 1.5 whose objects (numbered from 1, object 1 the catalog) all sit in one Flate-compressed object
+    stream, found through a cross-reference stream: none of their bytes appear in the file as written."""
+    count = len(objects)
+    bodies = b""
+    header = b""
+    for number, body in enumerate(objects, start=1):
+        header += b"%d %d " % (number, len(bodies))
+        bodies += body + b"\n"
+    packed = zlib.compress(header + bodies)
+    stream_number, xref_number = count + 1, count + 2
+    out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    stream_offset = len(out)
+    out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
+        stream_number,
+        count,
+        len(header),
+        len(packed),
+    )
+    out += packed + b"\nendstream\nendobj\n"
+    xref_offset = len(out)
+    rows = struct.pack(">BIH", 0, 0, 65535)
+    rows += b"".join(struct.pack(">BIH", 2, stream_number, index) for index in range(count))
+    rows += struct.pack(">BIH", 1, stream_offset, 0) + struct.pack(">BIH", 1, xref_offset, 0)
+    out += b"%d 0 obj\n<< /Type /XRef /Size %d /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % (
+        xref_number,
+        xref_number + 1,
+        len(rows),
+    )
+    out += rows + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % xref_offset
+    return bytes(out)
 
 
 def new_key() -> str:

@@ -38,7 +38,9 @@ from lsso_mobile.validation import FullMatch
 
 UPLOADS = (
     "Attachments are uploaded first (POST .../attachments, multipart/form-data, field `file`, one file; "
-    "JPEG, PNG or PDF judged by content) and then sent by id with a message (`attachment_ids`, at most 3)."
+    "JPEG, PNG or PDF judged by content) and then sent by id with a message (`attachment_ids`, at most 3). "
+    "Images are decoded and encoded again (EXIF, GPS included, removed; turned upright), so the stored file and "
+    "its size differ from the upload. PDFs with scripts, actions, XFA forms or embedded files are refused."
 )
 member_blp = Blueprint(
     "conversations",
@@ -571,10 +573,25 @@ def mark_read(conversation_id: int) -> Any:
 @_upload_size_limit
 @member_blp.arguments(UploadSchema, location="files")
 @member_blp.response(201, AttachmentSchema)
-@member_blp.alt_response(413, response=ERROR, description="Larger than LSSO_ATTACHMENT_MAX_BYTES")
-@member_blp.alt_response(415, response=ERROR, description="Not a JPEG, PNG or PDF (by content), with the reason")
+@member_blp.alt_response(
+    413,
+    response=ERROR,
+    description="Larger than LSSO_ATTACHMENT_MAX_BYTES, an image of more than LSSO_UPLOAD_MAX_PIXELS pixels, or a "
+    "PDF too large to check",
+)
+@member_blp.alt_response(
+    415,
+    response=ERROR,
+    description="Not a JPEG, PNG or PDF (by content), one that does not decode or parse, or a PDF with "
+    "active content; with the reason",
+)
 @member_blp.alt_response(422, response=ERROR, description="No file, or an empty one")
-@member_blp.alt_response(429, response=ERROR, description="Too many uploads a minute (Retry-After)")
+@member_blp.alt_response(
+    429,
+    response=ERROR,
+    description="Too many uploads a minute, or (error `unsent_uploads_quota`) too many files or bytes uploaded "
+    "and not yet sent (LSSO_UNSENT_UPLOADS_MAX_FILES, LSSO_UNSENT_UPLOADS_MAX_BYTES); Retry-After",
+)
 def upload(files: dict[str, Any]) -> Any:
     """Upload one file (multipart/form-data, field ``file``), then send its id with a message."""
     data = files["file"].read()
@@ -758,10 +775,25 @@ def reopen(conversation_id: int) -> Any:
 @_upload_size_limit
 @staff_blp.arguments(UploadSchema, location="files")
 @staff_blp.response(201, AttachmentSchema)
-@staff_blp.alt_response(413, response=ERROR, description="Larger than LSSO_ATTACHMENT_MAX_BYTES")
-@staff_blp.alt_response(415, response=ERROR, description="Not a JPEG, PNG or PDF (by content), with the reason")
+@staff_blp.alt_response(
+    413,
+    response=ERROR,
+    description="Larger than LSSO_ATTACHMENT_MAX_BYTES, an image of more than LSSO_UPLOAD_MAX_PIXELS pixels, or a "
+    "PDF too large to check",
+)
+@staff_blp.alt_response(
+    415,
+    response=ERROR,
+    description="Not a JPEG, PNG or PDF (by content), one that does not decode or parse, or a PDF with "
+    "active content; with the reason",
+)
 @staff_blp.alt_response(422, response=ERROR, description="No file, or an empty one")
-@staff_blp.alt_response(429, response=ERROR, description="Too many uploads a minute (Retry-After)")
+@staff_blp.alt_response(
+    429,
+    response=ERROR,
+    description="Too many uploads a minute, or (error `unsent_uploads_quota`) too many files or bytes uploaded "
+    "and not yet sent (LSSO_UNSENT_UPLOADS_MAX_FILES, LSSO_UNSENT_UPLOADS_MAX_BYTES); Retry-After",
+)
 def staff_upload(files: dict[str, Any]) -> Any:
     """Upload one file (multipart/form-data, field ``file``) to send with a reply or note."""
     data = files["file"].read()

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
 
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
 from lsso_mobile.api.security import MAX_URL_BYTES
@@ -50,8 +52,13 @@ class CommonResponsesPlugin(BasePlugin):
                 responses.setdefault("413", PAYLOAD_TOO_LARGE)
 
 
+class ErrorSchema(SmorestErrorSchema):  # named so: the document calls it Error, as before
+    error = ma.fields.String(metadata={"description": "A stable code the app can switch on, where one is defined"})
+
+
 class LssoApi(Api):
     DEFAULT_ERROR_RESPONSE_NAME = None  # no catch-all ``default`` response; see the module docstring
+    ERROR_SCHEMA = ErrorSchema
 
 
 def build_api(app: Flask, description: str) -> LssoApi:

@@ -4,14 +4,22 @@ type), and where its bytes are kept (a small storage interface; a local director
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
+import re
 import struct
 import tempfile
+import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from lsso_mobile.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from lsso_mobile.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
+
+# Uploads are hostile input: pypdf's warnings about a malformed file would let anyone fill the log.
+logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 PNG = "image/png"
 JPEG = "image/jpeg"
@@ -20,8 +28,6 @@ ALLOWED_TYPES = (JPEG, PNG, PDF)
 EXTENSIONS = {PNG: "png", JPEG: "jpg", PDF: "pdf"}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_IMAGE_SIDE = 20_000
-# Active content a PDF viewer may run; members' documents are scans and never need it.
-PDF_ACTIVE_CONTENT = (b"/JavaScript", b"/JS", b"/Launch", b"/EmbeddedFile", b"/RichMedia", b"/XFA")
 
 
 def sniff_content_type(data: bytes) -> str:
@@ -65,8 +71,9 @@ def _broken(kind: str, why: str) -> UnsupportedMediaType:
     )
 
 
-def _check_png(data: bytes) -> None:
-    """Every chunk's length and CRC, an IHDR first with sane dimensions, IDAT data that inflates, IEND last."""
+def _check_png(data: bytes) -> tuple[int, int]:
+    """Every chunk's length and CRC, an IHDR first with sane dimensions, IDAT data that inflates, IEND last;
+    answers the width and height."""
     offset = len(PNG_SIGNATURE)
     seen_ihdr = seen_iend = False
     idat = zlib.decompressobj()
@@ -103,10 +110,12 @@ def _check_png(data: bytes) -> None:
         raise _broken("PNG", "no image data or no end")
     if data[offset:].strip(b"\x00"):
         raise _broken("PNG", "data after the end of the image")
+    return width, height
 
 
-def _check_jpeg(data: bytes) -> None:
-    """Markers walked from the start to the scan, a frame header with sane dimensions, an end marker."""
+def _check_jpeg(data: bytes) -> tuple[int, int]:
+    """Markers walked from the start to the scan, a frame header with sane dimensions, an end marker;
+    answers the width and height."""
     offset = 2
     frame = False
     while True:
@@ -137,6 +146,7 @@ def _check_jpeg(data: bytes) -> None:
     # Some phones (Samsung's, for one) append their own data after the end marker, so look past the scan.
     if data.find(b"\xff\xd9", offset) == -1:
         raise _broken("JPEG", "no end of image")
+    return width, height
 
 
 def _check_pdf(data: bytes) -> None:
@@ -144,27 +154,230 @@ def _check_pdf(data: bytes) -> None:
         raise _broken("PDF", "unknown version")
     if b"%%EOF" not in data[-1024:]:
         raise _broken("PDF", "no end-of-file marker")
-    for name in PDF_ACTIVE_CONTENT:
-        index = data.find(name)
-        # /JS must be a whole name (not /JSomething); the others are long enough to be unambiguous
-        while index != -1:
-            following = data[index + len(name) : index + len(name) + 1]
-            if not following.isalnum():
-                raise UnsupportedMediaType(
-                    "PDF files with scripts, launch actions or embedded files are not accepted.",
-                    errors={"file": ["active content"]},
+    _check_pdf_structure(data)
+
+
+# Active content a PDF viewer may run or open; members' documents are scans and never need it. Names
+# are compared after pypdf has parsed them, so ``/J#61vaScript`` is ``/JavaScript`` here.
+PDF_ACTIVE_KEYS = {
+    "/JS": "JavaScript",
+    "/JavaScript": "JavaScript",
+    "/AA": "additional actions",
+    "/XFA": "an XFA form",
+    "/EmbeddedFiles": "embedded files",
+    "/EF": "an embedded file",
+    "/RichMediaContent": "rich media",
+    "/RichMediaSettings": "rich media",
+}
+PDF_ACTIVE_ACTIONS = {  # values of /S in an action dictionary
+    "/JavaScript": "JavaScript",
+    "/Launch": "a launch action",
+    "/SubmitForm": "a form submission",
+    "/ImportData": "a data import",
+    "/GoToE": "a jump into an embedded file",
+    "/GoToR": "a jump into another file",
+    "/Rendition": "a media rendition",
+    "/RichMediaExecute": "rich media",
+}
+PDF_ACTIVE_TYPES = {  # values of /Type or /Subtype
+    "/EmbeddedFile": "an embedded file",
+    "/FileAttachment": "a file attachment",
+    "/RichMedia": "rich media",
+    "/Screen": "a media screen",
+    "/Movie": "a movie",
+    "/Sound": "a sound",
+    "/3D": "3D content",
+}
+MAX_PDF_PAGES = 500
+MAX_PDF_NODES = 200_000  # dictionaries, arrays and objects visited; a 50-page scan has a few thousand
+MAX_PDF_ORPHANS = 1_000  # object headers in the file that its cross-reference tables do not list
+MAX_PDF_CHECK_SECONDS = 2.0  # CPU a hostile PDF may cost; a real scan of a few MB takes a fraction
+# pypdf's own limits, far tighter than its defaults: an upload is at most a few MB.
+_PDF_LIMITS = {
+    "maximum_declared_stream_length": 20_000_000,
+    "zlib_maximum_output_length": 20_000_000,
+    "lzw_maximum_output_length": 20_000_000,
+    "run_length_maximum_output_length": 20_000_000,
+    "array_based_stream_maximum_output_length": 20_000_000,
+    "array_maximum_element_count": 50_000,
+    "dictionary_maximum_element_count": 10_000,
+    "page_tree_maximum_entries": 5_000,
+    "page_tree_maximum_depth": 32,
+    "page_tree_maximum_page_entries": 100_000,
+    "jbig2dec_binary": None,  # never run an external decoder on an upload
+}
+_OBJECT_HEADER = re.compile(rb"(?<![0-9])([0-9]{1,10})\s+([0-9]{1,5})\s+obj\b\s*")
+
+
+def _active(what: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        f"PDF files with scripts, actions, forms that run code or embedded files are not accepted (this one has "
+        f"{what}).",
+        errors={"file": ["active content"]},
+        error="pdf_active_content",
+    )
+
+
+def _check_pdf_structure(data: bytes) -> None:
+    """Parse the PDF and walk every object it holds: everything reachable from the trailer (catalog, pages,
+    annotations, name trees, forms), every object of the cross-reference tables and object streams, and
+    any object whose header is in the file but not in those tables (a lenient viewer would find it).
+    Refuse active content found anywhere, a PDF that cannot be parsed, and one that takes too much work."""
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.generic import IndirectObject, read_object
+
+    deadline = time.thread_time() + MAX_PDF_CHECK_SECONDS  # CPU time of this thread: load elsewhere does not count
+    try:
+        with apply_configuration(**_PDF_LIMITS):
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted:
+                raise _broken("PDF", "it is encrypted or password-protected")
+            if len(reader.pages) > MAX_PDF_PAGES:
+                raise PayloadTooLarge(
+                    f"A PDF may have at most {MAX_PDF_PAGES} pages.",
+                    errors={"file": [f"at most {MAX_PDF_PAGES} pages"]},
                 )
-            index = data.find(name, index + 1)
+            roots: list[Any] = [reader.trailer]
+            known: set[int] = set(reader.xref_objStm)
+            for generation, entries in reader.xref.items():
+                known.update(entries)
+                roots.extend(IndirectObject(number, generation, reader) for number in entries)
+            roots.extend(IndirectObject(number, 0, reader) for number in reader.xref_objStm)
+            _within_budget(deadline)
+            stream = io.BytesIO(data)
+            orphans = 0
+            for found in _OBJECT_HEADER.finditer(data):
+                if int(found.group(1)) in known:
+                    continue
+                orphans += 1
+                _within_budget(deadline, over=orphans > MAX_PDF_ORPHANS)
+                stream.seek(found.end())
+                try:
+                    roots.append(read_object(stream, reader))
+                except Exception:  # noqa: BLE001, S112 - not an object a viewer could use either
+                    continue
+            _walk_pdf(roots, deadline)
+    except DomainError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a hostile file makes the parser raise, it is refused
+        raise _broken("PDF", f"it cannot be read: {type(exc).__name__}") from None
 
 
-def check_upload(data: bytes, max_bytes: int) -> str:
-    """The sniffed content type of an acceptable upload; 413, 415 or 422 with the reason otherwise."""
+def _within_budget(deadline: float, *, over: bool = False) -> None:
+    if over or time.thread_time() > deadline:
+        raise PayloadTooLarge(
+            "This PDF is too complex to check; print it to a new PDF or scan it again.",
+            errors={"file": ["too complex"]},
+        )
+
+
+def _walk_pdf(roots: list[Any], deadline: float) -> None:
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    stack = list(roots)
+    seen: set[tuple[int, int]] = set()
+    nodes = 0
+    while stack:
+        item = stack.pop()
+        if isinstance(item, IndirectObject):
+            key = (item.idnum, item.generation)
+            if key in seen:
+                continue
+            seen.add(key)
+            item = item.get_object()
+        nodes += 1
+        if nodes % 1000 == 0 or nodes > MAX_PDF_NODES:
+            _within_budget(deadline, over=nodes > MAX_PDF_NODES)
+        if isinstance(item, DictionaryObject):
+            raw = list(dict.items(item))  # as stored: references stay references, resolved once via the stack
+            for name, value in raw:
+                if name in PDF_ACTIVE_KEYS:
+                    raise _active(PDF_ACTIVE_KEYS[name])
+                if name in ("/S", "/Type", "/Subtype"):
+                    kind = value.get_object() if isinstance(value, IndirectObject) else value
+                    if not isinstance(kind, str):
+                        continue
+                    if name == "/S" and kind in PDF_ACTIVE_ACTIONS:
+                        raise _active(PDF_ACTIVE_ACTIONS[kind])
+                    if name != "/S" and kind in PDF_ACTIVE_TYPES:
+                        raise _active(PDF_ACTIVE_TYPES[kind])
+            stack.extend(value for _name, value in raw)
+        elif isinstance(item, ArrayObject):
+            stack.extend(list.__iter__(item))
+
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    """What to store for an upload: its sniffed type and its bytes (images re-encoded)."""
+
+    content_type: str
+    data: bytes
+
+
+def prepare_upload(data: bytes, max_bytes: int, max_pixels: int) -> PreparedUpload:
+    """Check an upload and answer what to store: PDFs as sent (once their structure passed), images decoded
+    under a pixel cap and encoded again, which drops EXIF (GPS, camera, owner) and anything hidden in the
+    file. 413, 415 or 422 with the reason otherwise."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(
             f"The file is larger than {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
             errors={"file": [f"at most {max_bytes} bytes"]},
         )
-    return sniff_content_type(data)
+    content_type = sniff_content_type(data)
+    if content_type == PDF:
+        return PreparedUpload(content_type, data)
+    return PreparedUpload(content_type, reencode_image(data, content_type, max_pixels))
+
+
+JPEG_QUALITY = 85
+_PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
+_JPEG_MODES = ("L", "RGB", "CMYK")
+
+
+def _too_many_pixels(what: str, max_pixels: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The image has {what}; at most {max_pixels} pixels ({max_pixels / 1_000_000:g} megapixels) are "
+        "accepted. Send a smaller photo.",
+        errors={"file": [f"at most {max_pixels} pixels"]},
+        error="image_too_large",
+    )
+
+
+def reencode_image(data: bytes, content_type: str, max_pixels: int) -> bytes:
+    """The image decoded (at most ``max_pixels``), turned upright by its EXIF orientation, and encoded again
+    in its own format (JPEG at quality 85, PNG lossless) with no metadata but its colour profile."""
+    from PIL import Image, ImageOps
+
+    kind = "JPEG" if content_type == JPEG else "PNG"
+    width, height = _check_jpeg(data) if kind == "JPEG" else _check_png(data)  # from the header, not decoded
+    if width * height > max_pixels:
+        raise _too_many_pixels(f"{width} x {height} pixels", max_pixels)
+    # Pillow's own guard, for any image it would find bigger than its header says: it refuses what is over
+    # twice this (and warns over once); it never decodes a bomb.
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with Image.open(io.BytesIO(data), formats=[kind]) as image:
+            if image.size[0] * image.size[1] > max_pixels:
+                raise _too_many_pixels(f"{image.size[0]} x {image.size[1]} pixels", max_pixels)
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            icc_profile = image.info.get("icc_profile")
+            out = io.BytesIO()
+            if kind == "JPEG":
+                if upright.mode not in _JPEG_MODES:
+                    upright = upright.convert("RGB")
+                upright.save(out, "JPEG", quality=JPEG_QUALITY, icc_profile=icc_profile)
+            else:
+                if upright.mode not in _PNG_MODES or (upright.mode == "P" and "transparency" in upright.info):
+                    upright = upright.convert("RGBA")
+                upright.save(out, "PNG", icc_profile=icc_profile)
+            return out.getvalue()
+    except DomainError:
+        raise
+    except Image.DecompressionBombError:
+        raise _too_many_pixels("too many pixels", max_pixels) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a broken or hostile file makes the decoder raise
+        raise _broken(kind, f"the image does not decode: {type(exc).__name__}") from None
 
 
 class AttachmentStore(Protocol):

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
-from lsso_mobile.errors import Conflict, InvalidInput, NotFound
+from lsso_mobile.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TooManyRequests
 from lsso_mobile.models import (
     Attachment,
     CannedReply,
@@ -39,7 +39,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
-from lsso_mobile.services.files import attachment_store, check_upload
+from lsso_mobile.services.files import attachment_store, prepare_upload
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add_working_time
 
@@ -49,7 +49,7 @@ MAX_TITLE_CHARS = 200  # canned-reply titles, holiday names
 MAX_ATTACHMENTS_PER_MESSAGE = 3
 PREVIEW_CHARS = 120
 UPLOADS_PER_MINUTE_FACTOR = 3  # uploads per minute = this x messages per minute
-UNSENT_UPLOAD_HOURS = 24  # an upload not sent with a message by then is removed by the daily purge
+UNSENT_UPLOADS_QUOTA = "unsent_uploads_quota"  # the error code of a refused upload over the quota
 OPEN_STATUSES = (ConversationStatus.OPEN, ConversationStatus.PENDING)
 RESOLVED_COUNT_DAYS = 30
 
@@ -178,7 +178,9 @@ def upload_attachment(
     member_id: int | None = None,
     staff_id: int | None = None,
 ) -> Attachment:
-    """Check and store an upload; the same bytes uploaded again and not yet sent give the same attachment."""
+    """Check and store an upload (images re-encoded); the same file uploaded again and not yet sent gives
+    the same attachment. Uploads not yet sent count against the uploader's quota (files and bytes), checked
+    with the uploader's row locked so that parallel uploads cannot pass it together."""
     uploader = (
         (Attachment.uploader_member_id == member_id)
         if member_id is not None
@@ -193,8 +195,11 @@ def upload_attachment(
         now,
         "Too many uploads; wait a moment and try again.",
     )
-    content_type = check_upload(data, settings.attachment_max_bytes)
+    prepared = prepare_upload(data, settings.attachment_max_bytes, settings.upload_max_pixels)
+    data = prepared.data
     sha256 = hashlib.sha256(data).hexdigest()
+    # Decoding and re-encoding happen above, outside the lock; the quota check below is under it.
+    _lock_uploader(session, Member if member_id is not None else StaffUser, member_id or staff_id)
     existing = session.scalars(
         select(Attachment).where(uploader, Attachment.sha256 == sha256, Attachment.message_id.is_(None))
     ).first()
@@ -202,11 +207,12 @@ def upload_attachment(
         existing.created_at = now  # uploaded again: not stale, and its file is touched below
         attachment_store(settings.attachment_dir).put(data)
         return existing
+    _check_unsent_quota(session, settings, uploader, len(data), now)
     key = attachment_store(settings.attachment_dir).put(data)
     attachment = Attachment(
         uploader_member_id=member_id,
         uploader_staff_id=staff_id,
-        content_type=content_type,
+        content_type=prepared.content_type,
         size=len(data),
         sha256=sha256,
         storage_key=key,
@@ -217,10 +223,58 @@ def upload_attachment(
     return attachment
 
 
-def purge_unsent_uploads(session: Session, now: datetime, batch: int = 20_000) -> list[str]:
-    """Delete upload rows never sent with a message within UNSENT_UPLOAD_HOURS; answer the storage keys no
-    attachment uses any more, for ``remove_unused_files`` once this is committed."""
-    cutoff = now - timedelta(hours=UNSENT_UPLOAD_HOURS)
+def _lock_uploader(session: Session, model: type[Member] | type[StaffUser], uploader_id: int | None) -> None:
+    """Serialise one uploader's uploads until commit. PostgreSQL: their row, locked FOR UPDATE. SQLite has
+    no row locks, and pysqlite begins a transaction only at the first write: a write now takes the
+    database's one write lock (waiting for another writer's commit) before the quota is counted."""
+    if session.get_bind().dialect.name == "sqlite":
+        table = model.__tablename__  # one of two fixed names, never input
+        session.execute(text(f"UPDATE {table} SET id = id WHERE id = :id"), {"id": uploader_id})  # noqa: S608
+    else:
+        session.get(model, uploader_id, with_for_update=True)
+
+
+def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, size: int, now: datetime) -> None:
+    """429 if one more file of ``size`` bytes would pass the uploader's quota of uploads not yet sent. They
+    free up when sent, or when the purge removes them after LSSO_UNSENT_UPLOAD_MINUTES (Retry-After)."""
+    count, total, oldest = session.execute(
+        select(func.count(), func.coalesce(func.sum(Attachment.size), 0), func.min(Attachment.created_at)).where(
+            uploader, Attachment.message_id.is_(None)
+        )
+    ).one()
+    if count + 1 <= settings.unsent_uploads_max_files and total + size <= settings.unsent_uploads_max_bytes:
+        return
+    if oldest is None:  # nothing waiting: this one file alone is over the bytes quota (an image grown in re-encoding)
+        raise PayloadTooLarge(
+            f"The file is larger than {settings.unsent_uploads_max_bytes} bytes once stored.",
+            errors={"file": [f"at most {settings.unsent_uploads_max_bytes} bytes"]},
+        )
+    oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+    expires = oldest + timedelta(minutes=settings.unsent_upload_minutes) + UPLOAD_PURGE_INTERVAL
+    limits = {
+        "files": settings.unsent_uploads_max_files,
+        "bytes": settings.unsent_uploads_max_bytes,
+        "unsent_files": count,
+        "unsent_bytes": int(total),
+    }
+    raise TooManyRequests(
+        f"You have {count} uploaded files not yet sent ({int(total)} bytes); at most "
+        f"{settings.unsent_uploads_max_files} files and {settings.unsent_uploads_max_bytes} bytes may wait. "
+        "Send them with a message, or wait until unsent files expire.",
+        retry_after=int((expires - now).total_seconds()) + 1,
+        errors={"file": ["unsent uploads quota reached"], "quota": limits},
+        error=UNSENT_UPLOADS_QUOTA,
+    )
+
+
+UPLOAD_PURGE_INTERVAL = timedelta(minutes=10)  # how often the worker removes expired unsent uploads
+
+
+def purge_unsent_uploads(session: Session, settings: Settings, now: datetime, batch: int = 20_000) -> list[str]:
+    """Delete upload rows never sent with a message within LSSO_UNSENT_UPLOAD_MINUTES (the worker runs this
+    every UPLOAD_PURGE_INTERVAL); answer the storage keys no attachment uses any more, for
+    ``remove_unused_files`` once this is committed."""
+    cutoff = now - timedelta(minutes=settings.unsent_upload_minutes)
     stale = session.execute(
         select(Attachment.id, Attachment.storage_key)
         .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff)
@@ -248,7 +302,7 @@ def purge_unsent_uploads(session: Session, now: datetime, batch: int = 20_000) -
 def remove_unused_files(settings: Settings, keys: list[str], now: datetime) -> int:
     """Remove the files, except any uploaded again since the cutoff (a concurrent upload keeps its file)."""
     store = attachment_store(settings.attachment_dir)
-    cutoff = (now - timedelta(hours=UNSENT_UPLOAD_HOURS)).timestamp()
+    cutoff = (now - timedelta(minutes=settings.unsent_upload_minutes)).timestamp()
     return sum(store.delete_if_older(key, cutoff) for key in keys)
 
 

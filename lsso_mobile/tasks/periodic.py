@@ -16,7 +16,7 @@ from lsso_mobile.models import utcnow
 from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
 from lsso_mobile.services.broadcast_delivery import relay_broadcasts
 from lsso_mobile.services.housekeeping import prune_expired_auth_rows
-from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
+from lsso_mobile.services.messaging import UPLOAD_PURGE_INTERVAL, purge_unsent_uploads, remove_unused_files
 from lsso_mobile.services.reminders import remind_batch, reminder_round
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def purge_uploads() -> None:
     """Uploads never sent: rows in one commit, then their files (only after the commit)."""
     rt = runtime.current()
     with rt.db.unit_of_work() as session:
-        unused_files = purge_unsent_uploads(session, utcnow())
+        unused_files = purge_unsent_uploads(session, rt.settings, utcnow())
     remove_unused_files(rt.settings, unused_files, utcnow())
 
 
@@ -81,7 +81,7 @@ PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("reminders", 3600, send_due_reminders),  # idempotent: each member and period once
     PeriodicTask("prune-devices", DAY, prune_devices),
     PeriodicTask("prune-auth", DAY, prune_auth_rows),
-    PeriodicTask("purge-uploads", 3600, purge_uploads),
+    PeriodicTask("purge-uploads", int(UPLOAD_PURGE_INTERVAL.total_seconds()), purge_uploads),
 )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from lsso_mobile.models import Notification
 from tests.conftest import REDIS_URL
-from tests.messaging_support import member, new_key, officer, png_bytes, upload
+from tests.messaging_support import member, new_key, officer, pixels, png_bytes, upload
 from tests.notify.conftest import pipeline_overrides
 from tests.support import wait_until
 
@@ -60,7 +60,9 @@ def test_member_asks_with_a_photo_and_gets_one_push_for_the_answer(
     thread = client.get(f"/api/v1/staff/conversations/{cid}/messages", headers=desk).json
     attachment = thread["items"][0]["attachments"][0]
     served = client.get(f"/api/v1/staff/conversations/attachments/{attachment['id']}", headers=desk)
-    assert served.status_code == 200 and served.data == png_bytes(4, 3) and served.mimetype == "image/png"
+    assert (
+        served.status_code == 200 and pixels(served.data) == pixels(png_bytes(4, 3)) and served.mimetype == "image/png"
+    )
     assert (
         client.post(f"/api/v1/staff/conversations/{cid}/assign", json={"assignee": "me"}, headers=desk).status_code
         == 200
