@@ -13,7 +13,8 @@
 
 Same number of sending processes in 1 and 2 (one). Needs PostgreSQL and Redis (see bench/common.py).
 The last line is JSON; the exit status is 1 when a push was duplicated or missed (targets are only
-reported). The default run (20,000) takes about 2 minutes on 2 cores.
+reported). The default run (20,000) takes a few minutes: the ceiling and the pipeline each send 20,000
+pushes at roughly 500-1,000/s on 2 cores.
 """
 
 from __future__ import annotations
