@@ -250,6 +250,7 @@ def main() -> None:
             time.sleep(3)  # workers up and idle
             author, approver = bearer("ops.author"), bearer("ops.approver")
             created = client.post("/api/v1/staff/broadcasts", headers=author, json=TEXTS)
+            assert created.status_code == 201, created.json
             broadcast_id = created.json["id"]
             assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author).status_code == 200
             approved_at = time.time()
