@@ -1,6 +1,6 @@
 """A broadcast to every member at national scale, against firebase-admin's own ceiling.
 
-    python bench/broadcast.py [--members N] [--workers W]
+    python bench/broadcast.py [--members N] [--workers W] [--timeout SECONDS]
 
 1. Fills a throwaway PostgreSQL database with N members (default 1,000,000) with one device each;
    1% of them mute the "news" category (so the muting path runs at scale too).
@@ -10,10 +10,17 @@
    half before the broadcast and half after, so the shared machine's drift hits both alike.
 4. The broadcast: created, submitted and approved over the API by two ops users, then sent by W
    ``lsso-mobile worker`` processes with the real SDK to the same FCM server. Figures: time from the
-   approval request to the last slice job enqueued, delivery rate (approval -> last push received),
+   approval request until the API shows the broadcast sending (its slices cut and committed; their jobs
+   are handed to the queue right after that commit), delivery rate (approval -> last push received),
    its ratio to the ceiling, peak RSS per worker, and duplicates / misses counted at the server.
+   The bench watches only what anyone can observe (the broadcast's status and stats through the API,
+   pushes at the FCM server), never the job queues, so moving a job to another queue cannot break it.
 
-Needs PostgreSQL and Redis (see bench/common.py). The last line is JSON.
+Needs PostgreSQL and Redis (see bench/common.py). The last line is JSON; the exit status is 1 when a push
+was duplicated, missed or unexpected, or the broadcast's stats disagree (targets missed are only reported).
+A long run at the default size: the ceiling and the broadcast each send ~990,000 pushes, at roughly
+1,000-2,000/s with 2 processes on 2 cores (15-30 minutes together), after a fill of a few minutes.
+``--timeout`` bounds the wait for the broadcast to be sent.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from bench.common import (  # noqa: E402
     REDIS_URL,
     FakeFcmProcess,
     clear_redis_prefix,
+    finish,
+    nonzero,
     peak_rss_mb,
     start_worker,
     stop_process,
@@ -160,14 +169,15 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=2, help="worker processes, and ceiling processes")
     parser.add_argument("--preview-only", action="store_true", help="fill, time the preview, stop")
+    parser.add_argument(
+        "--timeout", type=float, default=7200, help="seconds to wait for the broadcast to be sent before giving up"
+    )
     args = parser.parse_args()
-
-    from rq import Queue
 
     from lsso_mobile import create_app
     from lsso_mobile import runtime as runtime_module
     from lsso_mobile.config import load_settings
-    from lsso_mobile.models import Broadcast, BroadcastStatus, StaffRole
+    from lsso_mobile.models import StaffRole
     from lsso_mobile.services.accounts import create_staff_user
 
     fcm = FakeFcmProcess()
@@ -175,6 +185,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="lsso-bench-"))
     result: dict = {"benchmark": "broadcast", "members": args.members, "devices": args.members, "workers": args.workers}
     workers: list[subprocess.Popen] = []
+    problems: list[str] = []
     try:
         with throwaway_database("lsso_bench_broadcast") as database_url:
             started = time.perf_counter()
@@ -228,8 +239,7 @@ def main() -> None:
             if args.preview_only:
                 rt.close()
                 result["met"] = max(preview_ms.values()) <= 1000
-                print(json.dumps(result))
-                return
+                finish(result, [])
             expected = args.members - args.members // MUTED_EVERY
 
             # The ceiling runs half before and half after the broadcast, so the machine's drift hits both alike.
@@ -240,23 +250,39 @@ def main() -> None:
             time.sleep(3)  # workers up and idle
             author, approver = bearer("ops.author"), bearer("ops.approver")
             created = client.post("/api/v1/staff/broadcasts", headers=author, json=TEXTS)
+            assert created.status_code == 201, created.json
             broadcast_id = created.json["id"]
             assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/submit", headers=author).status_code == 200
             approved_at = time.time()
             assert client.post(f"/api/v1/staff/broadcasts/{broadcast_id}/approve", headers=approver).status_code == 200
 
-            queue = Queue(f"{prefix}-broadcast", connection=rt.job_queue.connection())
-            start_job = _wait_for(
-                lambda: _finished_job(queue, f"start_broadcast({broadcast_id})"), 120, "the start job"
-            )
-            result["send_to_all_jobs_enqueued_seconds"] = round(start_job.ended_at.timestamp() - approved_at, 2)
-            result["slices"] = start_job.result["slices"]
+            def stats() -> dict:
+                response = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author)
+                assert response.status_code == 200, response.json
+                return response.json
 
+            def sending() -> dict | None:
+                answer = stats()
+                return answer if answer["status"] != "scheduled" else None
+
+            # Sending has started once the API says so: the slices are committed, their jobs handed over.
+            started = _wait_for(sending, 120, "the broadcast to start sending")
+            result["sending_started_seconds"] = round(time.time() - approved_at, 2)
+            result["slices"] = started["slices_total"]
+
+            # "sent" once every slice has committed its last call: every push it made has reached the server.
             peak = [0.0] * len(workers)
-            deadline = time.monotonic() + 7200
-            while fcm.total() < expected and time.monotonic() < deadline:
+            deadline = time.monotonic() + args.timeout
+            signed_in = time.monotonic()
+            while time.monotonic() < deadline:
                 peak = [max(p, peak_rss_mb(w.pid)) for p, w in zip(peak, workers, strict=True)]
+                if time.monotonic() - signed_in > 600:  # access tokens live 15 minutes
+                    author, signed_in = bearer("ops.author"), time.monotonic()
+                if stats()["status"] == "sent":
+                    break
                 time.sleep(1)
+            else:
+                problems.append(f"not sent within {args.timeout:g} s")
             time.sleep(3)  # any duplicate shows up
             counts = fcm.counts()["by_token"]
             receipts = [t for t, _ in fcm.receipts()]
@@ -272,21 +298,23 @@ def main() -> None:
             result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
             result["misses"] = len(expected_tokens - counts.keys())
             result["unexpected"] = len(counts.keys() - expected_tokens)
-            stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=bearer("ops.author")).json
-            result["stats_totals"] = stats["totals"]
-
-            def sent() -> bool:
-                with rt.db.unit_of_work() as session:
-                    return session.get(Broadcast, broadcast_id).status is BroadcastStatus.SENT
-
-            _wait_for(sent, 60, "the broadcast to be marked sent")
+            author = bearer("ops.author")
+            final = stats()
+            result["status"] = final["status"]
+            result["stats_totals"] = final["totals"]
+            problems += nonzero(result, "duplicates", "misses", "unexpected")
+            muted = args.members // MUTED_EVERY
+            if (final["totals"]["sent"], final["totals"]["muted"]) != (expected, muted):
+                problems.append(f"stats totals {final['totals']}: expected {expected} sent and {muted} muted")
+            if final["slices_done"] != final["slices_total"]:
+                problems.append(f"{final['slices_done']} of {final['slices_total']} slices done")
             fcm.reset()
             ceiling_seconds += run_ceiling(fcm.url, expected - expected // 2, args.workers)
             result["ceiling_per_second"] = round(expected / ceiling_seconds, 1)
             result["ratio"] = round(result["delivery_per_second"] / result["ceiling_per_second"], 3)
             rt.close()
         result["targets"] = {
-            "send_to_all_jobs_enqueued_seconds": "<= 10",
+            "sending_started_seconds": "<= 10",
             "ratio": ">= 0.8",
             "worker_peak_rss_mb": "<= 300",
             "preview_ms": "<= 1000",
@@ -294,7 +322,7 @@ def main() -> None:
             "misses": 0,
         }
         result["met"] = (
-            result["send_to_all_jobs_enqueued_seconds"] <= 10
+            result["sending_started_seconds"] <= 10
             and result["ratio"] >= 0.8
             and max(result["worker_peak_rss_mb"]) <= 300
             and max(v for v in preview_ms.values()) <= 1000
@@ -307,17 +335,7 @@ def main() -> None:
             stop_process(worker)
         fcm.stop()
         clear_redis_prefix(REDIS_URL, prefix)
-    print(json.dumps(result))
-
-
-def _finished_job(queue, description: str):
-    from rq.job import Job
-
-    for job_id in queue.finished_job_registry.get_job_ids():
-        job = Job.fetch(job_id, connection=queue.connection)
-        if job.description == description:
-            return job
-    return None
+    finish(result, problems)
 
 
 def _wait_for(probe, timeout: float, what: str):

@@ -1,5 +1,11 @@
 """Shared pieces of the benchmarks: a throwaway PostgreSQL database, the fake FCM server in its own
-process, worker processes, and percentiles. Every benchmark prints one JSON object on its last line."""
+process, worker processes, and percentiles. Every benchmark prints one JSON object on its last line
+(``finish``) and exits non-zero when the run was not correct (a request unanswered, a duplicate, a miss);
+missing a performance target is reported in the JSON, never as a failure.
+
+Benchmarks observe outcomes (database rows, API answers, pushes at the FCM server), never queues: every
+unit of work already hands its after-commit jobs to the runtime's queue.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +20,41 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def finish(result: dict[str, Any], problems: list[str]) -> NoReturn:
+    """Print the figures as the last line; exit 1 when the run was not correct (``problems`` says why)."""
+    result["problems"] = problems
+    result["correct"] = not problems
+    print(json.dumps(result), flush=True)
+    sys.exit(1 if problems else 0)
+
+
+def nonzero(result: dict[str, Any], *keys: str) -> list[str]:
+    """A problem for each of ``keys`` whose count in ``result`` is not zero."""
+    return [f"{key}: {result[key]}" for key in keys if result[key] != 0]
+
+
+def wait_http(port: int, path: str = "/api/v1/provinces", timeout: float = 180) -> None:
+    """Until the server on ``port`` answers 200 (a busy machine starts gunicorn's workers slowly)."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
 
 
 def free_port() -> int:

@@ -1,0 +1,128 @@
+"""Every benchmark in bench/ at a tiny size, so a change that breaks one fails the suite.
+
+Only correctness is checked, never speed: the benchmark ran to its end, answered every request,
+repeated nothing and missed nothing (each bench counts these itself and exits 1 when one is not
+zero), and printed its JSON object, with the figures it reports, on its last line. The full-size
+runs are for people (the commands are in each script's docstring).
+
+The benchmarks create their own PostgreSQL databases, so they run in the PostgreSQL pass only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import BACKEND, POSTGRES_ADMIN_URL, REDIS_URL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        BACKEND == "sqlite", reason="the benchmarks use PostgreSQL themselves: the PostgreSQL pass runs them"
+    ),
+]
+
+
+def run_bench(script: str, *args: str) -> dict[str, Any]:
+    """Run bench/<script> as a person would (from the project root) and return its last line, parsed."""
+    env = {**os.environ, "BENCH_POSTGRES_URL": POSTGRES_ADMIN_URL, "BENCH_REDIS_URL": REDIS_URL}
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    seconds = time.monotonic() - started
+    said = (
+        f"bench/{script} exited {done.returncode} after {seconds:.0f} s\n"
+        f"--- stdout\n{done.stdout[-4000:]}\n--- stderr\n{done.stderr[-4000:]}"
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, said
+    result = json.loads(lines[-1])
+    assert result.get("problems") == [] and result.get("correct") is True, said
+    assert done.returncode == 0, said
+    return result
+
+
+def has(result: dict[str, Any], *keys: str) -> None:
+    missing = [key for key in keys if key not in result]
+    assert not missing, f"{result.get('benchmark')} no longer reports {missing}"
+
+
+def test_broadcast_reaches_every_unmuted_device_once() -> None:
+    members = 300
+    result = run_bench("broadcast.py", "--members", str(members), "--workers", "1", "--timeout", "120")
+    has(
+        result,
+        "preview_ms",
+        "sending_started_seconds",
+        "slices",
+        "first_push_after_seconds",
+        "delivery_per_second",
+        "ceiling_per_second",
+        "ratio",
+        "worker_peak_rss_mb",
+        "targets",
+        "met",
+    )
+    expected = members - members // 100  # one member in a hundred mutes "news"
+    assert result["benchmark"] == "broadcast"
+    assert (result["duplicates"], result["misses"], result["unexpected"]) == (0, 0, 0)
+    assert result["delivered"] == expected
+    assert result["status"] == "sent"
+    assert result["stats_totals"]["sent"] == expected and result["stats_totals"]["muted"] == members // 100
+    assert result["slices"] >= 1
+
+
+def test_contributions_answers_every_request() -> None:
+    result = run_bench(
+        "contributions.py",
+        "--rows", "20000", "--seconds", "2", "--clients", "2", "--gunicorn-workers", "1", "--warmup", "0.5",
+    )  # fmt: skip
+    has(result, "tenth", "full", "bytes", "p99_full_vs_tenth", "targets", "met")
+    assert result["benchmark"] == "contributions"
+    assert result["errors"] == 0
+    for step in ("tenth", "full"):
+        for name in ("baseline", "summary", "list"):
+            figures = result[step][name]
+            assert figures["requests"] > 0 and figures["errors"] == 0, (step, name, figures)
+            has(figures, "rps", "p50_ms", "p99_ms")
+    assert result["full"]["rows"] == 20000 // 120 * 120
+    assert 0 < result["tenth"]["rows"] < result["full"]["rows"]
+    assert result["bytes"]["resync_304_body_bytes"] == 0
+
+
+def test_messaging_stores_every_message_and_pushes_every_reply_once() -> None:
+    result = run_bench(
+        "messaging.py",
+        "--members", "6", "--officers", "2", "--seconds", "5", "--think", "0.5", "--gunicorn-workers", "1",
+    )  # fmt: skip
+    has(result, "requests_per_second", "p50_ms", "p99_ms", "by_route", "gunicorn_cpu_ms_per_request", "met")
+    assert result["benchmark"] == "messaging"
+    assert result["errors"] == 0 and result["retry_mismatches"] == 0
+    assert result["member_messages"] > 0 and result["staff_replies"] > 0  # both sides of the load ran
+    assert result["messages_stored"] == result["messages_sent"]
+    assert result["pushes_received"] == result["staff_replies"]
+    for key in ("messages_missing", "messages_duplicated", "pushes_missing", "pushes_duplicated"):
+        assert result[key] == 0, key
+
+
+def test_push_throughput_delivers_every_notice_once() -> None:
+    result = run_bench("push_throughput.py", "--notifications", "500", "--rounds", "1", "--latency-samples", "5")
+    has(result, "ceiling_per_second", "pipeline_per_second", "ratio", "worker_peak_rss_mb", "targets", "met")
+    assert result["benchmark"] == "push_throughput"
+    assert (result["duplicates"], result["missing"], result["latency_duplicates"]) == (0, 0, 0)
+    assert result["latency_ms"]["samples"] == 5
