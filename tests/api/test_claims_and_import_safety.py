@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures core and people come from test_integration)
 """Core imports refuse text the database cannot store record by record; a claim follows one life for
 officers and imports alike, and an import waits for an officer's decision on the same claim."""
 
@@ -37,7 +38,7 @@ def _post(client, path, records, fmt, headers):
 
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 @pytest.mark.parametrize("kind", ["contributions", "claims"])
-def test_text_the_database_cannot_store_refuses_only_its_record(client, db, core, people, caplog, fmt, kind):  # noqa: F811
+def test_text_the_database_cannot_store_refuses_only_its_record(client, db, core, people, caplog, fmt, kind):
     if kind == "contributions":
         path, model, make, field = CONTRIBUTIONS, Contribution, record, "employer_name"
     else:
@@ -91,7 +92,7 @@ def _claim(db, source_id: str) -> BenefitClaim:
     return db.scalars(select(BenefitClaim).where(BenefitClaim.source_id == source_id)).one()
 
 
-def test_officers_follow_the_claims_life(client, db, core, people, staff):  # noqa: F811
+def test_officers_follow_the_claims_life(client, db, core, people, staff):
     client.post(CLAIMS, json={"records": [claim(1)]}, headers=core)
     claim_id = _claim(db, "claim-1").id
     admin = bearer(staff_sign_in(client, staff["admin"], STAFF_PASSWORD)["access_token"])
@@ -125,7 +126,7 @@ def test_officers_follow_the_claims_life(client, db, core, people, staff):  # no
     assert move("under_review").status_code == 409
 
 
-def test_imports_follow_the_same_life_record_by_record(client, db, core, people):  # noqa: F811
+def test_imports_follow_the_same_life_record_by_record(client, db, core, people):
     def send(*records):
         response = client.post(CLAIMS, json={"records": list(records)}, headers=core)
         assert response.status_code == 200, response.json
@@ -181,20 +182,33 @@ def _wait_until_blocked(db, what: str) -> None:
 
 
 @needs_postgres
-def test_an_import_waits_for_the_officers_decision_and_cannot_undo_paid(app, client, db, core, people, staff):  # noqa: F811
-    client.post(CLAIMS, json={"records": [claim(1, status="approved", amount_approved=500_000)]}, headers=core)
+@pytest.mark.parametrize(
+    ("before", "officer_sets", "core_sends"),
+    [
+        # from the import's stale view (under review) approving is allowed; from the officer's decision it is not
+        ("under_review", {"status": ClaimStatus.REJECTED, "reason": "not insured then"}, {"status": "approved"}),
+        # paid is final: not even the amount of a claim paid a moment ago changes
+        ("approved", {"status": ClaimStatus.PAID}, {"status": "approved", "amount_approved": 999_999}),
+        ("approved", {"status": ClaimStatus.PAID}, {"status": "rejected", "reason": "core says no"}),
+    ],
+)
+def test_an_import_waits_for_the_officers_decision(
+    app, client, db, core, people, staff, before, officer_sets, core_sends
+):
+    client.post(CLAIMS, json={"records": [claim(1, status=before, amount_approved=500_000)]}, headers=core)
     claim_id = _claim(db, "claim-1").id
     officer = runtime.current().db.session_factory()
-    decided = claim_service.claim_for_staff(officer, _admin(db), claim_id)  # the officer's lock
-    claim_service.change_claim_status(officer, decided, ClaimStatus.PAID, None, datetime.now(UTC))
+    decided = claim_service.claim_for_staff(officer, _admin(db), claim_id)  # the officer's lock, held
+    claim_service.change_claim_status(
+        officer, decided, officer_sets["status"], officer_sets.get("reason"), datetime.now(UTC)
+    )
     answers: list = []
 
-    def import_rejection() -> None:
-        own = app.test_client()
-        stale = claim(1, status="rejected", reason="core says no", amount_approved=500_000)
-        answers.append(own.post(CLAIMS, json={"records": [stale]}, headers=core))
+    def import_stale_decision() -> None:
+        stale = claim(1, **{"amount_approved": 500_000, **core_sends})
+        answers.append(app.test_client().post(CLAIMS, json={"records": [stale]}, headers=core))
 
-    importer = threading.Thread(target=import_rejection)
+    importer = threading.Thread(target=import_stale_decision)
     importer.start()
     try:
         _wait_until_blocked(db, "the import")
@@ -203,15 +217,14 @@ def test_an_import_waits_for_the_officers_decision_and_cannot_undo_paid(app, cli
         officer.close()
         importer.join(30)
     assert answers[0].status_code == 200
-    assert answers[0].json["rejected"][0]["errors"] == {
-        "status": ["The claim is paid; its status can no longer change."]
-    }
-    assert _claim(db, "claim-1").status is ClaimStatus.PAID
-    assert _history(db, claim_id) == ["approved", "paid"]
+    assert answers[0].json["updated"] == 0 and answers[0].json["rejected"][0]["errors"]["status"]
+    final = _claim(db, "claim-1")
+    assert (final.status, final.amount_approved) == (officer_sets["status"], 500_000)
+    assert _history(db, claim_id) == [before, officer_sets["status"].value]
 
 
 @needs_postgres
-def test_officer_and_import_racing_on_one_claim_end_consistent(app, client, db, core, people, staff):  # noqa: F811
+def test_officer_and_import_racing_on_one_claim_end_consistent(app, client, db, core, people, staff):
     admin = bearer(staff_sign_in(client, staff["admin"], STAFF_PASSWORD)["access_token"])
     for round_ in range(8):
         source_id = f"claim-race-{round_}"
