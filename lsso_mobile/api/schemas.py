@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, valida
 
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.services.phones import normalise_lao_mobile
-from lsso_mobile.validation import FullMatch, refuse_unstorable_text
+from lsso_mobile.validation import FullMatch
 
 MAX_PAGE_SIZE = 100
 MAX_ROW_ID = 2**31 - 1  # ids are 32-bit columns; a larger one in a body or path can name no row
@@ -40,6 +40,17 @@ SANE_TIMES = validate.Range(
 )
 
 
+def _unstorable_text(value: Any) -> bool:
+    """NUL (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (no encoding can store it)."""
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_unstorable_text(k) or _unstorable_text(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unstorable_text(v) for v in value)
+    return False
+
+
 class StrictSchema(Schema):
     """Unknown fields are an error, never silently dropped; text that cannot be stored is refused (422)."""
 
@@ -48,7 +59,10 @@ class StrictSchema(Schema):
 
     @pre_load
     def _refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
-        refuse_unstorable_text(data)
+        items = data.items() if hasattr(data, "items") else []
+        bad = sorted(str(key) for key, value in items if _unstorable_text(key) or _unstorable_text(value))
+        if bad:
+            raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
         return data
 
 

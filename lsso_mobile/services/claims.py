@@ -47,13 +47,9 @@ REASON_REQUIRED = (ClaimStatus.REJECTED, ClaimStatus.MORE_INFO_NEEDED)
 class ClaimStatusNotAllowed(Conflict):
     """The claim's life does not go from its status to the one asked (409)."""
 
-    error = "claim_status_not_allowed"
-
 
 class ApprovedAmountRequired(InvalidInput):
     """Approved and paid claims carry the amount approved (422)."""
-
-    error = "approved_amount_required"
 
 
 def check_transition(claim: BenefitClaim, status: ClaimStatus) -> None:

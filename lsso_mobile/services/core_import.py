@@ -39,7 +39,7 @@ from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.contributions import period_of
 from lsso_mobile.services.locking import locked
-from lsso_mobile.validation import FullMatch, refuse_unstorable_text, unstorable_text
+from lsso_mobile.validation import FullMatch
 
 MAX_RECORDS_PER_IMPORT = 5000
 PERIOD = r"^(199[0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"  # checked with FullMatch: no trailing newline
@@ -72,13 +72,29 @@ CONTRIBUTION_FIELDS = (
 )
 
 
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL refuses it), unpaired surrogates (no encoding)
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
 class ImportRecordSchema(Schema):
-    """A record from the core system. Text the database cannot store (NUL, a lone surrogate) refuses
-    this record, like any other bad value, before any of it reaches a query."""
+    """A record from the core system. Text the database cannot store refuses this record, like any other
+    bad value, before any of it reaches a query (where it would fail the whole import)."""
 
     @pre_load
     def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
-        refuse_unstorable_text(data)
+        items = data.items() if isinstance(data, dict) else []
+        bad = sorted(str(key) for key, value in items if _unstorable(key) or _unstorable(value))
+        if bad:
+            raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
         return data
 
 
@@ -275,7 +291,7 @@ def _notify(
 def _source_id(raw: Any) -> Any:
     """The record's source id to echo in its error, if it can be echoed safely."""
     source_id = raw.get("source_id") if isinstance(raw, dict) else None
-    return None if unstorable_text(source_id) else source_id
+    return None if _unstorable(source_id) else source_id
 
 
 class ClaimRecordSchema(ImportRecordSchema):

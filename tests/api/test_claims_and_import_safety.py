@@ -161,7 +161,7 @@ def test_imports_follow_the_same_life_record_by_record(client, db, core, people)
     assert _history(db, paid.id) == ["received", "approved", "paid"]
 
 
-needs_postgres = pytest.mark.skipif(BACKEND != "postgresql", reason="row locks are PostgreSQL's")
+needs_postgres = pytest.mark.skipif(BACKEND != "postgresql", reason="waits for a row lock, seen in pg_stat_activity")
 
 
 def _wait_until_blocked(db, what: str) -> None:
@@ -223,7 +223,6 @@ def test_an_import_waits_for_the_officers_decision(
     assert _history(db, claim_id) == [before, officer_sets["status"].value]
 
 
-@needs_postgres
 def test_officer_and_import_racing_on_one_claim_end_consistent(app, client, db, core, people, staff):
     admin = bearer(staff_sign_in(client, staff["admin"], STAFF_PASSWORD)["access_token"])
     for round_ in range(8):
