@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from lsso_mobile.models import Conversation, Message
-from tests.messaging_support import member, new_key, start
+from tests.messaging_support import member, new_key, officer, start
 
 BASE = "/api/v1/conversations"
 
@@ -55,3 +55,23 @@ def test_parallel_sends_stay_within_the_messages_per_minute(app, client, sms_gat
     statuses = _in_parallel(app, [send(cid) for cid in conversations * 2])  # 6 earlier + 2 more make 8
     assert statuses == Counter({201: 2, 429: 10})
     assert db.scalar(select(func.count()).select_from(Message)) == 8
+
+
+@pytest.mark.parametrize("settings_overrides", [{"messages_per_minute": 100}])
+def test_a_member_and_an_officer_writing_in_one_conversation_never_deadlock(app, client, sms_gateway, staff, db):
+    """The member's lock must not block the officer's reply, which holds the conversation and writes the
+    member's notice (a foreign key to the member), while the member's send waits for the conversation."""
+    alice = member(client, sms_gateway, "+8562055580093")
+    desk = officer(client, staff["officer"])
+    cid = start(client, alice).json["conversation"]["id"]
+    for _ in range(15):
+        reply = {"body": "We are checking.", "idempotency_key": new_key()}
+        send = {"body": "Thank you.", "idempotency_key": new_key()}
+        statuses = _in_parallel(
+            app,
+            [
+                lambda own: own.post(f"/api/v1/staff/conversations/{cid}/replies", json=reply, headers=desk),
+                lambda own: own.post(f"{BASE}/{cid}/messages", json=send, headers=alice),
+            ],
+        )
+        assert statuses == Counter({201: 2})
