@@ -92,7 +92,10 @@ class ImportRecordSchema(Schema):
     @pre_load
     def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
         items = data.items() if isinstance(data, dict) else []
-        bad = sorted(str(key) for key, value in items if _unstorable(key) or _unstorable(value))
+        # a field name is echoed with U+FFFD for what cannot be stored (a strict JSON parser refuses lone surrogates)
+        bad = sorted(
+            UNSTORABLE.sub("\ufffd", str(key)) for key, value in items if _unstorable(key) or _unstorable(value)
+        )
         if bad:
             raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
         return data

@@ -5,6 +5,7 @@ officers and imports alike, and an import waits for an officer's decision on the
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -48,7 +49,12 @@ def test_text_the_database_cannot_store_refuses_only_its_record(client, db, core
         make(3, source_id="nul-\x00-id"),  # NUL in the id looked up before anything is stored
     ]
     if fmt == "json":  # CSV arrives as bytes: a lone surrogate cannot be sent in UTF-8
-        bad += [make(4, **{field: "half \ud800 pair"}), make(5, source_id="\udcff"), {**make(6), "ke\x00y": 1}]
+        bad += [
+            make(4, **{field: "half \ud800 pair"}),
+            make(5, source_id="\udcff"),
+            {**make(6), "ke\x00y": 1},
+            {**make(7), "\udc80key": 1},
+        ]
     records = [make(1)] + bad + [make(len(bad) + 2)]
     caplog.set_level(logging.DEBUG)
     response = _post(client, path, records, fmt, core)
@@ -59,6 +65,8 @@ def test_text_the_database_cannot_store_refuses_only_its_record(client, db, core
     assert [r["line"] for r in body["rejected"]] == bad_lines
     assert all("NUL character or an unpaired surrogate" in str(r["errors"]) for r in body["rejected"])
     assert body["created"] == 2 and body["received"] == len(records)
+    # nothing that cannot be stored is echoed either: a strict JSON parser refuses a lone surrogate
+    assert not re.search(r"\\u(0000|d[89a-f][0-9a-f]{2})", response.get_data(as_text=True), re.IGNORECASE)
     echoed = {r["line"]: r["source_id"] for r in body["rejected"]}
     assert echoed[first_line + 1] == make(2)["source_id"]
     assert echoed[first_line + 2] is None  # an id that cannot be stored is not echoed either
