@@ -11,6 +11,7 @@ from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import ClaimStatus
 from lsso_mobile.services import claims
+from lsso_mobile.services.core_import import MAX_KIP
 
 blp = Blueprint(
     "staff_claims",
@@ -41,6 +42,13 @@ class ClaimListArgsSchema(PageArgsSchema):
 class ClaimStatusUpdateSchema(StrictSchema):
     status = fields.Enum(ClaimStatus, by_value=True, required=True)
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    amount_approved = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "In kip; required to approve a claim that has no approved amount yet"},
+    )
 
 
 @blp.route("", methods=["GET"])
@@ -60,12 +68,23 @@ def list_office_claims(args: dict[str, Any]) -> Any:
 @blp.arguments(ClaimStatusUpdateSchema)
 @blp.response(200, StaffClaimSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
-@blp.alt_response(409, response="DEFAULT_ERROR", description="The claim is final")
+@blp.alt_response(
+    409, response="DEFAULT_ERROR", description="Not a step the claim may take (never back; paid, rejected final)"
+)
 def update_claim_status(body: dict[str, Any], claim_id: int) -> Any:
-    """Set a claim's status with a reason; the member is told at once."""
+    """Move a claim along received, under review (more information needed), approved or rejected, paid;
+    the member is told at once."""
     principal = current_principal()
     session = db_session()
     claim = claims.claim_for_staff(session, principal, claim_id)
-    claims.change_claim_status(session, claim, body["status"], body["reason"], now(), staff_id=principal.id)
+    claims.change_claim_status(
+        session,
+        claim,
+        body["status"],
+        body["reason"],
+        now(),
+        staff_id=principal.id,
+        amount_approved=body["amount_approved"],
+    )
     commit()
     return claim

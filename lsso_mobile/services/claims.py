@@ -13,9 +13,62 @@ from lsso_mobile.errors import Conflict, InvalidInput, NotFound
 from lsso_mobile.models import BenefitClaim, ClaimStatus, ClaimStatusChange, Member
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.locking import locked
 
-FINAL = (ClaimStatus.PAID,)
+# The one life of a claim, for officers and the core system alike: each status and the statuses one
+# step on from it. A change may skip steps forward (the core system sends where a claim is now, not
+# every step it took) but never goes back: a decision stands, and paid and rejected are final.
+STEPS: dict[ClaimStatus, frozenset[ClaimStatus]] = {
+    ClaimStatus.RECEIVED: frozenset({ClaimStatus.UNDER_REVIEW}),
+    ClaimStatus.UNDER_REVIEW: frozenset({ClaimStatus.MORE_INFO_NEEDED, ClaimStatus.APPROVED, ClaimStatus.REJECTED}),
+    ClaimStatus.MORE_INFO_NEEDED: frozenset({ClaimStatus.UNDER_REVIEW}),
+    ClaimStatus.APPROVED: frozenset({ClaimStatus.PAID}),
+    ClaimStatus.REJECTED: frozenset(),
+    ClaimStatus.PAID: frozenset(),
+}
+
+
+def _onward(status: ClaimStatus) -> frozenset[ClaimStatus]:
+    reached: set[ClaimStatus] = set()
+    todo = [status]
+    while todo:
+        for following in STEPS[todo.pop()] - reached:
+            reached.add(following)
+            todo.append(following)
+    return frozenset(reached - {status})
+
+
+ALLOWED: dict[ClaimStatus, frozenset[ClaimStatus]] = {status: _onward(status) for status in ClaimStatus}
+FINAL = frozenset(status for status, onward in ALLOWED.items() if not onward)
+NEEDS_APPROVED_AMOUNT = (ClaimStatus.APPROVED, ClaimStatus.PAID)
 REASON_REQUIRED = (ClaimStatus.REJECTED, ClaimStatus.MORE_INFO_NEEDED)
+
+
+class ClaimStatusNotAllowed(Conflict):
+    """The claim's life does not go from its status to the one asked (409)."""
+
+
+class ApprovedAmountRequired(InvalidInput):
+    """Approved and paid claims carry the amount approved (422)."""
+
+
+def check_transition(claim: BenefitClaim, status: ClaimStatus) -> None:
+    """Raise ClaimStatusNotAllowed unless ``status`` is where ``claim`` may go next (its own status is not)."""
+    if status in ALLOWED[claim.status]:
+        return
+    if claim.status in FINAL:
+        message = f"The claim is {claim.status.value}; its status can no longer change."
+    else:
+        message = f"A claim that is {claim.status.value} cannot become {status.value}."
+    raise ClaimStatusNotAllowed(message, errors={"status": [f"not allowed after {claim.status.value}"]})
+
+
+def check_approved_amount(status: ClaimStatus, amount_approved: int | None) -> None:
+    if status in NEEDS_APPROVED_AMOUNT and amount_approved is None:
+        raise ApprovedAmountRequired(
+            f"A {status.value} claim needs the amount approved.", errors={"amount_approved": ["required"]}
+        )
+
 
 STATUS_TEXT = {  # for the notice: Lao, English
     ClaimStatus.RECEIVED: ("ໄດ້ຮັບແລ້ວ", "received"),
@@ -60,6 +113,18 @@ def notify_claim_change(session: Session, claim: BenefitClaim, reason: str | Non
     )
 
 
+def check_change(claim: BenefitClaim, status: ClaimStatus, reason: str | None, amount_approved: int | None) -> None:
+    """Raise unless ``claim`` may be at ``status`` with this (stripped) reason and amount approved.
+
+    A final claim cannot change at all, not even its amount."""
+    moving = claim.status is not status
+    if moving or claim.status in FINAL:
+        check_transition(claim, status)
+    check_approved_amount(status, amount_approved)
+    if moving and status in REASON_REQUIRED and reason is None:
+        raise InvalidInput("A reason is required for this status.", errors={"reason": ["required"]})
+
+
 def change_claim_status(
     session: Session,
     claim: BenefitClaim,
@@ -67,17 +132,26 @@ def change_claim_status(
     reason: str | None,
     now: datetime,
     staff_id: int | None = None,
+    amount_approved: int | None = None,
 ) -> bool:
-    """Record a status change and tell the member; returns False if nothing changed."""
+    """Move a claim (locked by the caller: claim_for_staff, or the import's lock) along its life, keep
+    the change in its history and tell the member; returns False if nothing changed.
+
+    The same status again without a reason changes nothing (a retried request); with a reason it is
+    kept in the history (a second request for information), except on a final claim.
+    ``amount_approved`` None keeps the claim's amount.
+    """
     reason = (reason or "").strip() or None
-    if claim.status is status and reason is None:
+    amount = claim.amount_approved if amount_approved is None else amount_approved
+    moving = claim.status is not status
+    if not moving and reason is None and amount == claim.amount_approved:
         return False
-    if claim.status in FINAL and status is not claim.status:
-        raise Conflict(f"The claim is {claim.status.value}; its status can no longer change.")
-    if status in REASON_REQUIRED and reason is None:
-        raise InvalidInput("A reason is required for this status.", errors={"reason": ["required"]})
-    claim.status = status
+    check_change(claim, status, reason, amount)
+    claim.amount_approved = amount
     claim.updated_at = now
+    if not moving and reason is None:
+        return True  # only the amount changed: not a step in the claim's life
+    claim.status = status
     session.add(ClaimStatusChange(claim_id=claim.id, status=status, reason=reason, staff_id=staff_id, created_at=now))
     session.flush()
     notify_claim_change(session, claim, reason, now)
@@ -89,12 +163,11 @@ def _office_filter(staff: Principal) -> Any:
 
 
 def claim_for_staff(session: Session, staff: Principal, claim_id: int) -> BenefitClaim:
-    claim = session.scalars(
-        select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff)).with_for_update()
-    ).first()
-    if claim is None:
+    """The claim, locked until commit: an import or another officer changing it waits for this decision."""
+    claims = locked(session, select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff)))
+    if not claims:
         raise NotFound("No such claim in your office.")
-    return claim
+    return claims[0]
 
 
 def list_claims_for_staff(

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,6 +38,7 @@ from lsso_mobile.models import (
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.contributions import period_of
+from lsso_mobile.services.locking import locked
 from lsso_mobile.validation import FullMatch
 
 MAX_RECORDS_PER_IMPORT = 5000
@@ -71,7 +72,36 @@ CONTRIBUTION_FIELDS = (
 )
 
 
-class ContributionRecordSchema(Schema):
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL refuses it), unpaired surrogates (no encoding)
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
+class ImportRecordSchema(Schema):
+    """A record from the core system. Text the database cannot store refuses this record, like any other
+    bad value, before any of it reaches a query (where it would fail the whole import)."""
+
+    @pre_load
+    def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
+        items = data.items() if isinstance(data, dict) else []
+        # a field name is echoed with U+FFFD for what cannot be stored (a strict JSON parser refuses lone surrogates)
+        bad = sorted(
+            UNSTORABLE.sub("\ufffd", str(key)) for key, value in items if _unstorable(key) or _unstorable(value)
+        )
+        if bad:
+            raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
+        return data
+
+
+class ContributionRecordSchema(ImportRecordSchema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
     period = fields.String(required=True, validate=FullMatch(PERIOD, error="Expected YYYY-MM."))
@@ -262,10 +292,12 @@ def _notify(
 
 
 def _source_id(raw: Any) -> Any:
-    return raw.get("source_id") if isinstance(raw, dict) else None
+    """The record's source id to echo in its error, if it can be echoed safely."""
+    source_id = raw.get("source_id") if isinstance(raw, dict) else None
+    return None if _unstorable(source_id) else source_id
 
 
-class ClaimRecordSchema(Schema):
+class ClaimRecordSchema(ImportRecordSchema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
     benefit_type = fields.Enum(BenefitType, by_value=True, required=True)
@@ -279,7 +311,7 @@ class ClaimRecordSchema(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
-class PaymentRecordSchema(Schema):
+class PaymentRecordSchema(ImportRecordSchema):
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     claim_source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     period = fields.String(required=True, validate=FullMatch(PERIOD, error="Expected YYYY-MM."))
@@ -289,8 +321,19 @@ class PaymentRecordSchema(Schema):
 
 
 def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]], now: datetime) -> ImportResult:
-    """Upsert claims by source id; a new claim or a status change is kept in its history and told to the member."""
-    from lsso_mobile.services.claims import change_claim_status, notify_claim_change
+    """Upsert claims by source id; a new claim or a status change is kept in its history and told to the member.
+
+    The claims this import changes are locked (in id order, so two imports cannot deadlock) before they
+    are read: an officer deciding one at the same time waits, or is waited for, and each record is then
+    checked against the claim as it is. A record asking for a step the claim may not take (back from a
+    decision, out of paid or rejected) is refused with its line; the same state again changes nothing.
+    """
+    from lsso_mobile.services.claims import (
+        change_claim_status,
+        check_approved_amount,
+        check_change,
+        notify_claim_change,
+    )
 
     result = ImportResult()
     valid = _validated(numbered, ClaimRecordSchema(), result, now)
@@ -298,13 +341,21 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
     existing = (
         {
             c.source_id: c
-            for c in session.scalars(
-                select(BenefitClaim).where(BenefitClaim.source_id.in_([r["source_id"] for _, r in valid]))
+            for c in locked(
+                session,
+                select(BenefitClaim)
+                .where(BenefitClaim.source_id.in_([r["source_id"] for _, r in valid]))
+                .order_by(BenefitClaim.id),
             )
         }
         if valid
         else {}
     )
+
+    def refuse(line: int, record: dict[str, Any], exc: DomainError) -> None:
+        field_name = next(iter(exc.errors or {"status": None}))
+        result.rejected.append({"line": line, "source_id": record["source_id"], "errors": {field_name: [exc.message]}})
+
     for line, record in valid:
         person = people.get(record["member_number"])
         if person is None:
@@ -321,6 +372,11 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
             )
             continue
         if claim is None:
+            try:
+                check_approved_amount(record["status"], record["amount_approved"])
+            except DomainError as exc:
+                refuse(line, record, exc)
+                continue
             claim = BenefitClaim(
                 insured_person_id=person.id,
                 office_id=person.office_id,
@@ -340,25 +396,21 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
             notify_claim_change(session, claim, record["reason"], now)
             result.created += 1
             continue
-        amounts_changed = (claim.amount_claimed, claim.amount_approved) != (
-            record["amount_claimed"],
-            record["amount_approved"],
-        )
-        try:  # the status first: a refused change must leave the claim as it was
-            status_changed = claim.status is not record["status"] and change_claim_status(
-                session, claim, record["status"], record["reason"], now
-            )
-        except DomainError as exc:
-            result.rejected.append(
-                {"line": line, "source_id": record["source_id"], "errors": {"status": [exc.message]}}
-            )
+        moving = claim.status is not record["status"]
+        amounts = (record["amount_claimed"], record["amount_approved"])
+        if not moving and (claim.amount_claimed, claim.amount_approved) == amounts:
+            result.unchanged += 1  # the same state again: a retried import
             continue
-        claim.amount_claimed, claim.amount_approved = record["amount_claimed"], record["amount_approved"]
-        if status_changed or amounts_changed:
-            claim.updated_at = now
-            result.updated += 1
-        else:
-            result.unchanged += 1
+        try:  # every check before any change: a refused record leaves the claim as it was
+            check_change(claim, record["status"], (record["reason"] or "").strip() or None, record["amount_approved"])
+        except DomainError as exc:
+            refuse(line, record, exc)
+            continue
+        claim.amount_claimed, claim.amount_approved = amounts
+        claim.updated_at = now
+        if moving:
+            change_claim_status(session, claim, record["status"], record["reason"], now)
+        result.updated += 1
     session.flush()
     result.rejected.sort(key=lambda r: r["line"])
     return result

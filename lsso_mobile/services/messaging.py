@@ -41,6 +41,7 @@ from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.files import attachment_store, prepare_upload
 from lsso_mobile.services.limits import check_window_limit
+from lsso_mobile.services.locking import locked
 from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add_working_time
 
 MAX_BODY_CHARS = 4000
@@ -324,6 +325,9 @@ def member_conversation(
 
 
 def _member_limits(session: Session, settings: Settings, member_id: int, now: datetime) -> None:
+    """Check the member's sending limits, first locking the member until commit: parallel sends and
+    starts by one member are counted one after the other, never all against the same old count."""
+    locked(session, select(Member.id).where(Member.id == member_id))
     check_window_limit(
         session,
         Message.created_at,
@@ -436,8 +440,8 @@ def post_member_message(
     if earlier is not None:
         return Posted(member_conversation(session, member_id, earlier.conversation_id), earlier, True)
     body = _check_body(body)
+    _member_limits(session, settings, member_id, now)  # the member first: one lock order with start_conversation
     conversation = member_conversation(session, member_id, conversation_id, for_update=True)
-    _member_limits(session, settings, member_id, now)
     message = Message(
         conversation_id=conversation.id,
         member_id=member_id,
