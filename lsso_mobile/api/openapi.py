@@ -16,10 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
 
+from lsso_mobile.api.errors import MAX_ERROR_ENTRIES, http_exception_response
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
 from lsso_mobile.api.security import MAX_URL_BYTES
 
@@ -50,8 +53,25 @@ class CommonResponsesPlugin(BasePlugin):
                 responses.setdefault("413", PAYLOAD_TOO_LARGE)
 
 
+class ErrorSchema(ma.Schema):
+    """What ``api.errors.error_body`` sends (documentation only)."""
+
+    code = ma.fields.Integer(metadata={"description": "The HTTP status"})
+    status = ma.fields.String(metadata={"description": "The HTTP status phrase"})
+    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
+    errors = ma.fields.Dict(metadata={"description": f"Problems by field; at most {MAX_ERROR_ENTRIES} entries"})
+    errors_omitted = ma.fields.Integer(
+        metadata={"description": f"How many more entries there were than the {MAX_ERROR_ENTRIES} listed"}
+    )
+
+
 class LssoApi(Api):
     DEFAULT_ERROR_RESPONSE_NAME = None  # no catch-all ``default`` response; see the module docstring
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        """flask-smorest's handler for every HTTPException, replaced so one function builds every error body."""
+        return http_exception_response(error)
 
 
 def build_api(app: Flask, description: str) -> LssoApi:
