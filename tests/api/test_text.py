@@ -60,3 +60,26 @@ def test_a_name_with_a_line_break_is_refused(client, sms_gateway, db):
         refused = client.post("/api/v1/me/registration", json=application_form(name_latin=name), headers=alice)
         assert refused.status_code == 422 and "name_latin" in refused.json["errors"]["json"], name
     assert db.scalar(select(func.count()).select_from(RegistrationApplication)) == 0
+
+
+def test_broadcast_titles_are_single_line_and_bodies_keep_new_lines(client, staff, db):
+    from lsso_mobile.models import Broadcast
+    from tests.messaging_support import officer
+
+    ops = officer(client, staff["ops"])
+    notice = {
+        "title_lo": "ຫ້ອງການປິດ",
+        "body_lo": "ຫ້ອງການປິດ\nວັນຈັນ",
+        "title_en": "Office closed",
+        "body_en": "Closed on Monday.\r\n\tOpen on Tuesday.",
+        "category": "news",
+    }
+    for title in ("Office\nclosed", "Office \u202eclosed", "\x1b[5mOffice closed"):
+        refused = client.post("/api/v1/staff/broadcasts", json={**notice, "title_en": title}, headers=ops)
+        assert refused.status_code == 422 and "title_en" in refused.json["errors"]["json"], title
+    bidi_body = client.post("/api/v1/staff/broadcasts", json={**notice, "body_en": "a \u2066b"}, headers=ops)
+    assert bidi_body.status_code == 422 and "body_en" in bidi_body.json["errors"]["json"]
+    created = client.post("/api/v1/staff/broadcasts", json=notice, headers=ops)
+    assert created.status_code == 201, created.json
+    stored = db.execute(select(Broadcast.body_lo, Broadcast.body_en)).one()
+    assert tuple(stored) == ("ຫ້ອງການປິດ\nວັນຈັນ", "Closed on Monday.\n\tOpen on Tuesday.")
