@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import g, request
+from flask import request
 from flask.json.provider import DefaultJSONProvider
 
 from lsso_mobile.errors import UnreadableBody
 
 MAX_JSON_DEPTH = 64
 _NOT_READ = object()
+_CACHE_KEY = "lsso.json_body"
 
 
 class UnreadableJson(ValueError):
@@ -59,13 +60,13 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 def json_body() -> Any:
     """The request's JSON body, parsed once per request; UnreadableBody (400) if it cannot be read."""
-    cached = g.get("_lsso_json_body", _NOT_READ)
+    cached = request.environ.get(_CACHE_KEY, _NOT_READ)  # the request's own (g may outlive one request)
     if cached is _NOT_READ:
         try:
             cached = parse_json(request.get_data(cache=True))
         except UnreadableJson as exc:
             cached = exc
-        g._lsso_json_body = cached
+        request.environ[_CACHE_KEY] = cached
     if isinstance(cached, UnreadableJson):
         message = str(cached)
         raise UnreadableBody(f"The body could not be read as JSON: {message}", errors={"json": [message]})

@@ -120,3 +120,15 @@ def test_valid_json_nested_beyond_the_limit_is_a_400(client):
     assert text.status_code == 422
     not_json = client.post("/api/v1/auth/otp", data="{nope", content_type="application/json")
     _assert_unreadable(not_json)
+
+
+def test_request_get_json_is_bounded_too(app):
+    """Routes that read the body themselves (the core imports) get the same bounded parser."""
+    from flask import request
+
+    valid_but_deep = "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1)
+    for body in ("[" * 50_000, valid_but_deep):
+        with app.test_request_context(data=body, content_type="application/json"):
+            assert request.get_json(silent=True) is None
+    with app.test_request_context(data='{"records": [[1]]}', content_type="application/json"):
+        assert request.get_json() == {"records": [[1]]}
