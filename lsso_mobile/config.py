@@ -22,6 +22,7 @@ class ConfigError(RuntimeError):
 
 
 ENVIRONMENTS = ("development", "test", "production")
+MAX_JWT_LEEWAY_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,11 @@ def _with_defaults(settings: Settings) -> Settings:
         for refused, message in refusals:
             if refused:
                 raise ConfigError(message)
+    if settings.jwt_leeway_seconds > MAX_JWT_LEEWAY_SECONDS:
+        raise ConfigError(
+            f"LSSO_JWT_LEEWAY_SECONDS must be at most {MAX_JWT_LEEWAY_SECONDS}: it is for clock differences "
+            "between machines, and it lengthens every token's life by as much"
+        )
     if settings.sms_backend == "http":
         if not settings.sms_gateway_url:
             raise ConfigError("LSSO_SMS_GATEWAY_URL is required with LSSO_SMS_BACKEND=http")

@@ -132,3 +132,16 @@ def test_request_get_json_is_bounded_too(app):
             assert request.get_json(silent=True) is None
     with app.test_request_context(data='{"records": [[1]]}', content_type="application/json"):
         assert request.get_json() == {"records": [[1]]}
+
+
+def test_the_parsers_own_422_goes_through_the_one_builder(client, sms_gateway):
+    """flask-smorest's handler built its own bodies, uncapped; now error_body builds every one."""
+    alice = member(client, sms_gateway, "+8562055580103")
+    bad = {f"unknown{i}": 1 for i in range(MAX_ERROR_ENTRIES - 1)}  # just under the early refusal
+    bad.update({"name_lo": 1, "name_latin": 2, "date_of_birth": "x", "sex": "x", "consent": "x"})
+    response = client.post("/api/v1/me/registration", json=bad, headers=alice)
+    assert response.status_code == 422
+    body = response.json
+    assert len(body["errors"]["json"]) == MAX_ERROR_ENTRIES and body["errors_omitted"] > 0
+    missing = client.get("/api/v1/no-such-thing")
+    assert missing.json["code"] == 404 and missing.json["status"] == "Not Found" and missing.json["message"]

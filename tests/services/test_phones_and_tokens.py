@@ -67,8 +67,10 @@ def test_a_token_from_a_machine_whose_clock_is_a_little_ahead_is_accepted():
 
 
 def test_the_leeway_is_a_setting(tmp_path):
-    from lsso_mobile.config import load_settings
+    from lsso_mobile.config import ConfigError, load_settings
 
     settings = load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path), "LSSO_JWT_LEEWAY_SECONDS": "5"})
     assert KeyRing.from_settings(settings).leeway_seconds == 5
     assert load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path)}).jwt_leeway_seconds == 30
+    with pytest.raises(ConfigError, match="LSSO_JWT_LEEWAY_SECONDS"):
+        load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path), "LSSO_JWT_LEEWAY_SECONDS": "3600"})
