@@ -36,6 +36,7 @@ class RowIdConverter(IntegerConverter):
 def create_app(settings: Settings | None = None) -> Flask:
     """The application factory. ``settings`` defaults to the ``LSSO_*`` environment."""
     from lsso_mobile.api import register_blueprints
+    from lsso_mobile.api.bodies import BoundedJSONProvider
     from lsso_mobile.api.errors import register_error_handlers
     from lsso_mobile.api.openapi import build_api
     from lsso_mobile.api.rate_limits import install_rate_limits
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = Flask(__name__)
     app.url_map.converters["int"] = RowIdConverter
+    app.json = BoundedJSONProvider(app)  # request.get_json refuses over-deep nesting too
     if settings.trusted_proxies:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

@@ -2,7 +2,8 @@
 
 Every variable is listed in ``FIELDS``; an unknown ``LSSO_*`` name is an error (it is
 almost always a typo), and so is a value that does not parse. In production the service
-refuses to start without its secrets and says which one is missing.
+refuses to start without its secrets and says which one is missing. On PostgreSQL or Redis it refuses
+to start unless LSSO_ENV says whether it is production (no silent fall-back to development defaults).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ class ConfigError(RuntimeError):
 
 
 ENVIRONMENTS = ("development", "test", "production")
+MAX_JWT_LEEWAY_SECONDS = 300
 
 
 @dataclass(frozen=True)
 class Settings:
-    env: str = "development"
+    env: str = ""  # unset: "development" on the embedded default only (see _with_defaults)
     database_url: str = ""
     instance_dir: str = "instance"
     secret_key: str = ""
@@ -33,6 +35,7 @@ class Settings:
     jwt_public_key_files: tuple[str, ...] = ()
     jwt_issuer: str = "lsso-mobile"
     jwt_audience: str = "lsso-mobile-api"
+    jwt_leeway_seconds: int = 30
     access_token_minutes: int = 15
     refresh_token_days: int = 30
     redis_url: str = ""
@@ -162,6 +165,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_JWT_PUBLIC_KEY_FILES": ("jwt_public_key_files", _path_list),
     "LSSO_JWT_ISSUER": ("jwt_issuer", str.strip),
     "LSSO_JWT_AUDIENCE": ("jwt_audience", str.strip),
+    "LSSO_JWT_LEEWAY_SECONDS": ("jwt_leeway_seconds", _non_negative_int),
     "LSSO_ACCESS_TOKEN_MINUTES": ("access_token_minutes", _positive_int),
     "LSSO_REFRESH_TOKEN_DAYS": ("refresh_token_days", _positive_int),
     "LSSO_REDIS_URL": ("redis_url", str.strip),
@@ -237,6 +241,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 def _with_defaults(settings: Settings) -> Settings:
     changes: dict[str, Any] = {}
     instance = Path(settings.instance_dir)
+    if not settings.env:
+        settings = settings.replace(env=_unstated_environment(settings))
     if not settings.database_url:
         if settings.is_production:
             raise ConfigError("LSSO_DATABASE_URL is required in production")
@@ -270,6 +276,11 @@ def _with_defaults(settings: Settings) -> Settings:
         for refused, message in refusals:
             if refused:
                 raise ConfigError(message)
+    if settings.jwt_leeway_seconds > MAX_JWT_LEEWAY_SECONDS:
+        raise ConfigError(
+            f"LSSO_JWT_LEEWAY_SECONDS must be at most {MAX_JWT_LEEWAY_SECONDS}: it is for clock differences "
+            "between machines, and it lengthens every token's life by as much"
+        )
     if settings.sms_backend == "http":
         if not settings.sms_gateway_url:
             raise ConfigError("LSSO_SMS_GATEWAY_URL is required with LSSO_SMS_BACKEND=http")
@@ -292,6 +303,27 @@ def _with_defaults(settings: Settings) -> Settings:
         # Development and test only (production refused above): a fixed, clearly fake key.
         changes["secret_key"] = "dev-only-secret-key-not-for-production-use"
     return settings.replace(**changes) if changes else settings
+
+
+def _unstated_environment(settings: Settings) -> str:
+    """LSSO_ENV when it is not set: development, but only on the embedded default (SQLite, no Redis).
+
+    Outside production the service has conveniences that are unsafe where real people are served: codes
+    written to the log, a fixed public secret key, a JWT key made per machine. A service on PostgreSQL or
+    Redis looks like a real deployment, so it must say what it is: LSSO_ENV=production (and then every
+    production check applies), or LSSO_ENV=development / LSSO_ENV=test to say, explicitly, that it is not
+    production. It never falls back to development silently."""
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        reason = "LSSO_DATABASE_URL is not SQLite"
+    elif settings.redis_url:
+        reason = "LSSO_REDIS_URL is set"
+    else:
+        return "development"
+    raise ConfigError(
+        f"LSSO_ENV is not set and {reason}: set LSSO_ENV=production for a real deployment (its secrets and "
+        "backends are then required), or LSSO_ENV=development or LSSO_ENV=test to say that this is not "
+        "production (codes are then logged, and keys may be development defaults)"
+    )
 
 
 def child_environ(settings: Settings | None = None) -> dict[str, str]:

@@ -32,6 +32,12 @@ class DomainError(Exception):
             self.keep_changes = keep_changes
 
 
+class UnreadableBody(DomainError):
+    """The body cannot be read at all (not JSON, say): a 400."""
+
+    status = 400
+
+
 class InvalidInput(DomainError):
     status = 422
 

@@ -13,7 +13,11 @@ from lsso_mobile.jobs import JOB_QUEUE_KEY, JobQueue
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine with the settings each backend needs (foreign keys and WAL on SQLite)."""
+    """An engine with the settings each backend needs (foreign keys and WAL on SQLite).
+
+    Bound parameters are never put in error messages (``hide_parameters``): a failing statement's traceback
+    in the log would otherwise hold the names, phone numbers and codes it was writing."""
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
 

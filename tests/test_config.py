@@ -92,3 +92,48 @@ def test_every_setting_is_in_the_readme():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     missing = [name for name in FIELDS if f"`{name}`" not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ({"LSSO_DATABASE_URL": "postgresql+psycopg://x@localhost/lsso"}, "not SQLite"),
+        ({"LSSO_REDIS_URL": "redis://localhost:6379/0"}, "LSSO_REDIS_URL is set"),
+    ],
+)
+def test_a_service_on_postgresql_or_redis_must_say_whether_it_is_production(tmp_path, server, reason):
+    """Before, it started with development defaults: codes in the log, a public secret key, a key per machine."""
+    env = {"LSSO_INSTANCE_DIR": str(tmp_path), **server}
+    with pytest.raises(ConfigError, match=f"LSSO_ENV is not set and .*{reason}"):
+        load_settings(environ=env)
+    for stated in ("development", "test"):
+        assert load_settings(environ={**env, "LSSO_ENV": stated}).env == stated
+    with pytest.raises(ConfigError, match="required in production"):  # production: its own checks apply
+        load_settings(environ={**env, "LSSO_ENV": "production"})
+
+
+def test_the_embedded_default_needs_no_settings(tmp_path):
+    assert load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path)}).env == "development"
+    sqlite = {"LSSO_INSTANCE_DIR": str(tmp_path), "LSSO_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    assert load_settings(environ=sqlite).env == "development"
+
+
+def test_bound_parameters_never_reach_error_messages(caplog):
+    """A failing statement's traceback in the log held every value it was binding (names, phones, codes)."""
+    import logging
+
+    from sqlalchemy import text
+
+    from lsso_mobile.extensions import make_engine
+    from tests.conftest import BACKEND, POSTGRES_ADMIN_URL
+
+    engine = make_engine(POSTGRES_ADMIN_URL if BACKEND == "postgresql" else "sqlite://")
+    secret = "+8562055599999-code-482913"
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT :phone FROM no_such_table_here"), {"phone": secret})
+    except Exception:
+        logging.getLogger("test").exception("statement failed")
+    finally:
+        engine.dispose()
+    assert "no_such_table_here" in caplog.text and secret not in caplog.text

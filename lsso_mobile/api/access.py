@@ -13,6 +13,7 @@ import flask_smorest
 from flask import Request, g, request
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from lsso_mobile.api.bodies import json_body
 from lsso_mobile.api.context import db_session, keyring
 from lsso_mobile.errors import Forbidden, NotAuthenticated, UnsupportedMediaType
 from lsso_mobile.services.accounts import Principal, authenticate_access_token
@@ -94,7 +95,7 @@ class JsonBodyParser(FlaskParser):
                 "Send the body as JSON (Content-Type: application/json).",
                 errors={"content_type": [req.mimetype or "none"]},
             )
-        return super()._raw_load_json(req)
+        return json_body()
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -12,6 +12,7 @@ from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import (
     SANE_TIMES,
     JsonBoolean,
+    MultiLineText,
     PageArgsSchema,
     PageMetaSchema,
     StrictSchema,
@@ -57,9 +58,9 @@ class AudienceSchema(StrictSchema):
 
 class BroadcastBodySchema(StrictSchema):
     title_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body_lo = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    body_lo = MultiLineText(required=True, validate=validate.Length(min=1, max=2000))
     title_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body_en = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    body_en = MultiLineText(required=True, validate=validate.Length(min=1, max=2000))
     category = fields.String(
         load_default="news",
         validate=validate.OneOf(CATEGORIES),
@@ -137,7 +138,7 @@ class BroadcastListArgsSchema(PageArgsSchema):
 
 
 class RejectSchema(StrictSchema):
-    note = fields.String(
+    note = MultiLineText(
         required=True,
         validate=validate.Length(min=1, max=2000),
         metadata={"description": "What the author should change"},

@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session
-from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.api.schemas import MultiLineText, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import ClaimStatus
 from lsso_mobile.services import claims
 from lsso_mobile.services.core_import import MAX_KIP
@@ -41,7 +41,7 @@ class ClaimListArgsSchema(PageArgsSchema):
 
 class ClaimStatusUpdateSchema(StrictSchema):
     status = fields.Enum(ClaimStatus, by_value=True, required=True)
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    reason = MultiLineText(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     amount_approved = fields.Integer(
         load_default=None,
         allow_none=True,

@@ -21,6 +21,7 @@ from lsso_mobile.api.access import MEMBER, OFFICER, Blueprint, current_principal
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import (
     SANE_TIMES,
+    MultiLineText,
     PageArgsSchema,
     PageMetaSchema,
     StrictSchema,
@@ -91,10 +92,10 @@ def _attachment_ids() -> fields.List:
     )
 
 
-def _body_field(required: bool = True) -> fields.String:
+def _body_field(required: bool = True) -> MultiLineText:
     # Length is checked after trimming, in the service, with a clearer message; this bounds the parse.
     extra: dict[str, Any] = {"required": True} if required else {"load_default": None}
-    return fields.String(
+    return MultiLineText(
         validate=validate.Length(max=2 * messaging.MAX_BODY_CHARS),
         metadata={"description": f"1 to {messaging.MAX_BODY_CHARS} characters"},
         **extra,
@@ -285,8 +286,8 @@ class ColleagueSchema(StrictSchema):
 
 class CannedReplyInSchema(StrictSchema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body_lo = fields.String(required=True, validate=validate.Length(min=1, max=messaging.MAX_BODY_CHARS))
-    body_en = fields.String(required=True, validate=validate.Length(min=1, max=messaging.MAX_BODY_CHARS))
+    body_lo = MultiLineText(required=True, validate=validate.Length(min=1, max=messaging.MAX_BODY_CHARS))
+    body_en = MultiLineText(required=True, validate=validate.Length(min=1, max=messaging.MAX_BODY_CHARS))
 
 
 class CannedReplySchema(CannedReplyInSchema):

@@ -6,8 +6,9 @@ routes cannot each declare for themselves is added to every operation it applies
 
 - 414 on every operation (a URL over ``MAX_URL_BYTES``, see ``api/security.py``);
 - 429 with ``Retry-After`` on every writing operation (the write-rate limiter runs before every one);
-- 400 (a body that does not parse), 413 (``LSSO_MAX_BODY_BYTES``) and 415 (not the documented media type,
-  or no body at all) on every operation that takes a request body;
+- 400 (a body that does not parse, or is nested deeper than ``MAX_JSON_DEPTH``), 413
+  (``LSSO_MAX_BODY_BYTES``) and 415 (not the documented media type, or no body at all) on every operation
+  that takes a request body;
 - 401 and 403 come from ``Blueprint.access``; 404, 409, 415 and the rest from each route's own
   ``alt_response``; 422 from flask-smorest wherever a route parses input.
 """
@@ -20,8 +21,10 @@ import marshmallow as ma
 from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
-from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
+from werkzeug.exceptions import HTTPException
 
+from lsso_mobile.api.bodies import MAX_JSON_DEPTH
+from lsso_mobile.api.errors import MAX_ERROR_ENTRIES, http_exception_response
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
 from lsso_mobile.api.security import MAX_URL_BYTES
 
@@ -52,13 +55,26 @@ class CommonResponsesPlugin(BasePlugin):
                 responses.setdefault("413", PAYLOAD_TOO_LARGE)
 
 
-class ErrorSchema(SmorestErrorSchema):  # named so: the document calls it Error, as before
+class ErrorSchema(ma.Schema):
+    """What ``api.errors.error_body`` sends (documentation only)."""
+
     error = ma.fields.String(metadata={"description": "A stable code the app can switch on, where one is defined"})
+    code = ma.fields.Integer(metadata={"description": "The HTTP status"})
+    status = ma.fields.String(metadata={"description": "The HTTP status phrase"})
+    message = ma.fields.String(metadata={"description": "What went wrong, for people"})
+    errors = ma.fields.Dict(metadata={"description": f"Problems by field; at most {MAX_ERROR_ENTRIES} entries"})
+    errors_omitted = ma.fields.Integer(
+        metadata={"description": f"How many more entries there were than the {MAX_ERROR_ENTRIES} listed"}
+    )
 
 
 class LssoApi(Api):
     DEFAULT_ERROR_RESPONSE_NAME = None  # no catch-all ``default`` response; see the module docstring
     ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        """flask-smorest's handler for every HTTPException, replaced so one function builds every error body."""
+        return http_exception_response(error)
 
 
 def build_api(app: Flask, description: str) -> LssoApi:
@@ -66,7 +82,11 @@ def build_api(app: Flask, description: str) -> LssoApi:
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     api.spec.components.response(PAYLOAD_TOO_LARGE, {"description": "The request body is too large", "content": error})
     api.spec.components.response(
-        BAD_REQUEST, {"description": "The body could not be read (not JSON, say)", "content": error}
+        BAD_REQUEST,
+        {
+            "description": f"The body could not be read (not JSON, or nested deeper than {MAX_JSON_DEPTH} levels)",
+            "content": error,
+        },
     )
     api.spec.components.response(
         NOT_JSON, {"description": "The body is missing or not of a media type given here", "content": error}

@@ -30,6 +30,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 from lsso_mobile.api.access import PUBLIC, bearer_token, declared_roles
+from lsso_mobile.api.bodies import json_body_or_none
 from lsso_mobile.api.context import keyring
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import NotAuthenticated, TooManyRequests
@@ -86,7 +87,7 @@ def _signed_caller(endpoint: str, public_route: bool) -> str | None:
         if endpoint not in ACCOUNT_TOKEN_IN_BODY:
             return None
         field, token_type = ACCOUNT_TOKEN_IN_BODY[endpoint]
-        body = request.get_json(silent=True)
+        body = json_body_or_none()
         token = body.get(field) if isinstance(body, dict) else None
     else:
         token, token_type = bearer_token(), "access"

@@ -8,7 +8,15 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session
-from lsso_mobile.api.schemas import JsonBoolean, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.api.schemas import (
+    JsonBoolean,
+    MultiLineText,
+    PageArgsSchema,
+    PageMetaSchema,
+    StrictSchema,
+    decode_cursor,
+    page,
+)
 from lsso_mobile.models import ApplicationStatus, Scheme, Sex
 from lsso_mobile.services import registrations
 from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
@@ -101,7 +109,7 @@ class ApplicationListArgsSchema(PageArgsSchema):
 
 class DecisionSchema(StrictSchema):
     decision = fields.String(required=True, validate=validate.OneOf(sorted(DECISIONS)))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    reason = MultiLineText(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 def _form(body: dict[str, Any]) -> ApplicationForm:

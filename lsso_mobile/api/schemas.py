@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,9 +11,18 @@ from itsdangerous import BadData, URLSafeSerializer
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load, validate
 
 from lsso_mobile import runtime
+from lsso_mobile.api.errors import MAX_ERROR_ENTRIES
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.services.phones import normalise_lao_mobile
-from lsso_mobile.validation import FullMatch
+from lsso_mobile.validation import (
+    MULTI_LINE,
+    SECRET,
+    SINGLE_LINE,
+    UNSTORABLE,
+    UNSTORABLE_MESSAGE,
+    FullMatch,
+    clean_text,
+)
 
 MAX_PAGE_SIZE = 100
 MAX_ROW_ID = 2**31 - 1  # ids are 32-bit columns; a larger one in a body or path can name no row
@@ -40,30 +49,89 @@ SANE_TIMES = validate.Range(
 )
 
 
-def _unstorable_text(value: Any) -> bool:
-    """NUL (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (no encoding can store it)."""
+class MultiLineText(fields.String):
+    """Text that may hold new lines and tabs: message, broadcast and canned-reply bodies, reasons, notes.
+
+    Every other string field is single-line text (see ``validation.clean_text``)."""
+
+
+def _text_kind(field: fields.Field) -> str:
+    if isinstance(field, fields.List):
+        return _text_kind(field.inner)
+    if isinstance(field, MultiLineText):
+        return MULTI_LINE
+    if field.load_only:  # passwords and client secrets: compared as sent
+        return SECRET
+    return SINGLE_LINE
+
+
+def _clean_value(value: Any, kind: str, nested: bool) -> Any:
+    """``value`` with every string cleaned as ``kind``; objects a nested schema reads are left to it."""
     if isinstance(value, str):
-        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
-    if isinstance(value, dict):
-        return any(_unstorable_text(k) or _unstorable_text(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_unstorable_text(v) for v in value)
-    return False
+        return clean_text(value, kind)
+    if isinstance(value, list):
+        return [_clean_value(item, kind, nested) for item in value]
+    if isinstance(value, dict) and not nested:
+        return {_clean_value(key, SINGLE_LINE, False): _clean_value(item, kind, False) for key, item in value.items()}
+    return value
+
+
+def _max_items(field: fields.List) -> int | None:
+    bounds = [v.max for v in field.validators if isinstance(v, validate.Length) and v.max is not None]
+    return min(bounds) if bounds else None
 
 
 class StrictSchema(Schema):
-    """Unknown fields are an error, never silently dropped; text that cannot be stored is refused (422)."""
+    """Unknown fields are an error, never silently dropped; text is cleaned by its kind (422 if refused).
+
+    Before any field is read, so that the work and the answer stay small whatever the body holds: a body
+    with many unknown fields gets one short answer, and a list longer than its maxItems is refused without
+    reading its items."""
 
     class Meta:
         unknown = RAISE
 
     @pre_load
-    def _refuse_unstorable_text(self, data: Any, **kwargs: Any) -> Any:
-        items = data.items() if hasattr(data, "items") else []
-        bad = sorted(str(key) for key, value in items if _unstorable_text(key) or _unstorable_text(value))
-        if bad:
-            raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
-        return data
+    def _bounded_clean_input(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
+        if isinstance(data, dict):  # a JSON body (query strings drop unknown names instead)
+            _refuse_many_unknown([key for key in data if key not in by_key])
+        errors: dict[str, list[str]] = {}
+        cleaned: dict[str, Any] = {}
+        for key, field in by_key.items():
+            if key not in data:
+                continue
+            value = data[key]
+            limit = _max_items(field) if isinstance(field, fields.List) else None
+            if limit is not None and isinstance(value, list) and len(value) > limit:
+                errors[key] = [f"At most {limit} items."]
+                continue
+            nested = isinstance(field, fields.Nested) or isinstance(getattr(field, "inner", None), fields.Nested)
+            try:
+                cleaned[key] = _clean_value(value, _text_kind(field), nested)
+            except ValidationError as exc:
+                errors[key] = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+        for key in data:
+            if key not in by_key and isinstance(key, str) and UNSTORABLE.search(key):
+                errors[key] = [UNSTORABLE_MESSAGE]
+        if errors:
+            raise ValidationError(errors)
+        if not isinstance(data, dict):
+            return data  # query strings are checked, not rewritten
+        return {**data, **cleaned}
+
+
+def _refuse_many_unknown(unknown: list[Any]) -> None:
+    """Up to MAX_ERROR_ENTRIES unknown names get marshmallow's usual entry each; more are refused here
+    at once, naming the first few, instead of one entry per name."""
+    if len(unknown) < MAX_ERROR_ENTRIES:
+        return
+    shown = unknown[: MAX_ERROR_ENTRIES - 1]
+    errors: dict[str, list[str]] = {"_schema": [f"{len(unknown)} unknown fields; the first {len(shown)} are listed."]}
+    errors.update({str(key): ["Unknown field."] for key in shown})
+    raise ValidationError(errors)
 
 
 LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"

@@ -2,7 +2,8 @@
 
 The active private key signs; it and every listed older public key verify. Each token names its
 key in the ``kid`` header: the RFC 7638 thumbprint of the public key, so a kid can never point at
-the wrong key. ``alg``, ``iss``, ``aud``, ``exp`` and the token type are all checked.
+the wrong key. ``alg``, ``iss``, ``aud``, ``exp`` and the token type are all checked; ``iat``, ``nbf`` and
+``exp`` with ``LSSO_JWT_LEEWAY_SECONDS`` of leeway for clock differences between machines.
 """
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ class VerifiedToken:
 
 class KeyRing:
     def __init__(
-        self, signing_key: Ed25519PrivateKey, older_public_keys: list[Ed25519PublicKey], issuer: str, audience: str
+        self,
+        signing_key: Ed25519PrivateKey,
+        older_public_keys: list[Ed25519PublicKey],
+        issuer: str,
+        audience: str,
+        leeway_seconds: int = 30,
     ) -> None:
         self._signing_key = signing_key
         self.active_kid = key_id(signing_key.public_key())
@@ -75,6 +81,9 @@ class KeyRing:
         self._verify_keys[self.active_kid] = signing_key.public_key()
         self.issuer = issuer
         self.audience = audience
+        # Clocks of the machines that sign and verify differ a little: without leeway a token issued a few
+        # milliseconds "in the future" by another machine is refused (iat/nbf), and expiry is as exact.
+        self.leeway_seconds = leeway_seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> KeyRing:
@@ -89,7 +98,9 @@ class KeyRing:
                 private_path.write_bytes(generate_private_key_pem())
                 private_path.chmod(0o600)
         older = [_load_public(Path(p)) for p in settings.jwt_public_key_files]
-        return cls(_load_private(private_path), older, settings.jwt_issuer, settings.jwt_audience)
+        return cls(
+            _load_private(private_path), older, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds
+        )
 
     def encode(
         self, subject: str, token_type: str, lifetime: timedelta, now: datetime, **claims: Any
@@ -126,6 +137,7 @@ class KeyRing:
                 algorithms=[ALGORITHM],
                 audience=self.audience,
                 issuer=self.issuer,
+                leeway=self.leeway_seconds,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "typ", "jti"]},
             )
         except jwt.ExpiredSignatureError:

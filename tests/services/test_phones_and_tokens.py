@@ -49,3 +49,28 @@ def test_wrong_issuer_is_refused():
     )
     with pytest.raises(NotAuthenticated):
         KeyRing(key, [], "iss", "aud").decode(token, "access")
+
+
+def test_a_token_from_a_machine_whose_clock_is_a_little_ahead_is_accepted():
+    """Issued 2 s "in the future" by another machine: refused before (iat checked with no leeway)."""
+    key = Ed25519PrivateKey.generate()
+    ring = KeyRing(key, [], "iss", "aud")
+    now = datetime.now(UTC)
+    ahead, _ = ring.encode("member:1", "access", timedelta(minutes=5), now + timedelta(seconds=2))
+    assert ring.decode(ahead, "access").subject == "member:1"
+    far_ahead, _ = ring.encode("member:1", "access", timedelta(minutes=15), now + timedelta(minutes=5))
+    with pytest.raises(NotAuthenticated):
+        ring.decode(far_ahead, "access")
+    strict = KeyRing(key, [], "iss", "aud", leeway_seconds=0)
+    with pytest.raises(NotAuthenticated):
+        strict.decode(ahead, "access")
+
+
+def test_the_leeway_is_a_setting(tmp_path):
+    from lsso_mobile.config import ConfigError, load_settings
+
+    settings = load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path), "LSSO_JWT_LEEWAY_SECONDS": "5"})
+    assert KeyRing.from_settings(settings).leeway_seconds == 5
+    assert load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path)}).jwt_leeway_seconds == 30
+    with pytest.raises(ConfigError, match="LSSO_JWT_LEEWAY_SECONDS"):
+        load_settings(environ={"LSSO_INSTANCE_DIR": str(tmp_path), "LSSO_JWT_LEEWAY_SECONDS": "3600"})
