@@ -57,6 +57,8 @@ def _bounded_errors(errors: Any, budget: list[int]) -> Any:
             kept[_cut(str(key), MAX_ERROR_KEY_CHARS)] = _bounded_errors(value, budget)
         return kept
     budget[0] -= 1  # a leaf: one field's message or list of messages
+    if isinstance(errors, bool | int | float) or errors is None:  # a figure (a quota, a limit) stays a figure
+        return errors
     if isinstance(errors, list | tuple):
         return [_cut(str(item), MAX_ERROR_TEXT_CHARS) for item in errors[:MAX_MESSAGES_PER_ENTRY]]
     return _cut(str(errors), MAX_ERROR_TEXT_CHARS)

@@ -11,13 +11,11 @@ after the member's message that opened the conversation.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -40,6 +38,7 @@ from lsso_mobile.models import (
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.files import attachment_store, prepare_upload
+from lsso_mobile.services.idempotency import earlier_write, request_digest, store_once
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.locking import locked
 from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add_working_time
@@ -94,10 +93,6 @@ def answer_due(session: Session, settings: Settings, office_id: int, since: date
 # -- shared pieces -------------------------------------------------------------------------------
 
 
-def _digest(**parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
 def _required_text(value: str, field: str, max_chars: int) -> str:
     """The text without surrounding white space; refused if nothing is left or it is too long."""
     text = value.strip()
@@ -113,37 +108,6 @@ def _required_text(value: str, field: str, max_chars: int) -> str:
 
 def _check_body(body: str, field: str = "body") -> str:
     return _required_text(body, field, MAX_BODY_CHARS)
-
-
-def _earlier_send(session: Session, author: Any, key: str | None, digest: str) -> Message | None:
-    """The message stored for this key before, if any; 409 if the key was used for something else."""
-    if key is None:
-        return None
-    existing = session.scalars(select(Message).where(author, Message.idempotency_key == key)).first()
-    if existing is not None and existing.request_digest != digest:
-        raise Conflict(
-            "This idempotency key was already used for a different message; use a new key for a new message.",
-            errors={"idempotency_key": ["used for another message"]},
-        )
-    return existing
-
-
-def _store_once(session: Session, author: Any, key: str | None, digest: str) -> Message | None:
-    """Flush the new rows. If a concurrent send with the same key won the unique constraint, roll this
-    request back and return the winner's message instead. (The one place a service ends a transaction:
-    nothing was written before the new rows, and after a failed statement PostgreSQL accepts nothing
-    but a rollback; a savepoint would do the same with more round trips on every send.)"""
-    try:
-        session.flush()
-    except IntegrityError:
-        if key is None:
-            raise
-        session.rollback()
-        existing = _earlier_send(session, author, key, digest)
-        if existing is None:
-            raise
-        return existing
-    return None
 
 
 def _attach(session: Session, message: Message, attachment_ids: list[int], uploader: Any) -> None:
@@ -352,7 +316,7 @@ def start_conversation(
     now: datetime,
 ) -> Posted:
     author = Message.member_id == member_id
-    digest = _digest(
+    digest = request_digest(
         kind="start",
         office=office_code,
         category=category.value,
@@ -360,7 +324,7 @@ def start_conversation(
         body=body,
         attachments=attachment_ids,
     )
-    earlier = _earlier_send(session, author, key, digest)
+    earlier = earlier_write(session, Message, author, key, digest, "message")
     if earlier is not None:
         return Posted(session.get(Conversation, earlier.conversation_id), earlier, True)
     subject, body = _required_text(subject, "subject", MAX_SUBJECT_CHARS), _check_body(body)
@@ -417,7 +381,7 @@ def start_conversation(
         updated_at=now,
     )
     session.add(message)
-    winner = _store_once(session, author, key, digest)
+    winner = store_once(session, Message, author, key, digest, "message")
     if winner is not None:
         return Posted(session.get(Conversation, winner.conversation_id), winner, True)
     _attach(session, message, attachment_ids, Attachment.uploader_member_id == member_id)
@@ -435,8 +399,8 @@ def post_member_message(
     now: datetime,
 ) -> Posted:
     author = Message.member_id == member_id
-    digest = _digest(kind="send", conversation=conversation_id, body=body, attachments=attachment_ids)
-    earlier = _earlier_send(session, author, key, digest)
+    digest = request_digest(kind="send", conversation=conversation_id, body=body, attachments=attachment_ids)
+    earlier = earlier_write(session, Message, author, key, digest, "message")
     if earlier is not None:
         return Posted(member_conversation(session, member_id, earlier.conversation_id), earlier, True)
     body = _check_body(body)
@@ -452,7 +416,7 @@ def post_member_message(
         updated_at=now,
     )
     session.add(message)
-    winner = _store_once(session, author, key, digest)
+    winner = store_once(session, Message, author, key, digest, "message")
     if winner is not None:
         return Posted(member_conversation(session, member_id, winner.conversation_id), winner, True)
     _attach(session, message, attachment_ids, Attachment.uploader_member_id == member_id)
@@ -748,14 +712,14 @@ def post_staff_message(
 ) -> Posted:
     """A reply (pushed to the member, conversation pending) or an internal note (staff only)."""
     author = Message.staff_id == staff.id
-    digest = _digest(
+    digest = request_digest(
         kind="note" if internal else "reply",
         conversation=conversation_id,
         body=body,
         canned=canned_reply_id,
         attachments=attachment_ids,
     )
-    earlier = _earlier_send(session, author, key, digest)
+    earlier = earlier_write(session, Message, author, key, digest, "message")
     if earlier is not None:
         return Posted(staff_conversation(session, staff, earlier.conversation_id), earlier, True)
     conversation = staff_conversation(session, staff, conversation_id, for_update=True)
@@ -778,7 +742,7 @@ def post_staff_message(
         updated_at=now,
     )
     session.add(message)
-    winner = _store_once(session, author, key, digest)
+    winner = store_once(session, Message, author, key, digest, "message")
     if winner is not None:
         return Posted(staff_conversation(session, staff, winner.conversation_id), winner, True)
     _attach(session, message, attachment_ids, Attachment.uploader_staff_id == staff.id)
