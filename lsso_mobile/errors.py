@@ -22,11 +22,14 @@ class DomainError(Exception):
         errors: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         keep_changes: bool | None = None,
+        error_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.errors = errors
         self.headers = headers or {}
+        # A stable machine-readable code the app can switch on (the response's ``error``), where one is given.
+        self.error_code = error_code
         if keep_changes is not None:
             self.keep_changes = keep_changes
 

@@ -17,10 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def error_response(
-    status: int, message: str | None = None, errors: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    message: str | None = None,
+    errors: Any = None,
+    headers: dict[str, str] | None = None,
+    error_code: str | None = None,
 ) -> Any:
     phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {"code": status, "status": phrase}
+    if error_code:
+        body["error"] = error_code
     if message:
         body["message"] = message
     if errors:
@@ -44,7 +50,7 @@ def register_error_handlers(app: Flask) -> None:
                 raise
         else:
             session.rollback()
-        return error_response(exc.status, exc.message, exc.errors, exc.headers)
+        return error_response(exc.status, exc.message, exc.errors, exc.headers, exc.error_code)
 
     @app.errorhandler(MethodNotAllowed)
     def handle_method_not_allowed(exc: MethodNotAllowed) -> Any:

@@ -30,6 +30,7 @@ from lsso_mobile.models import (
     ConversationStatus,
     Holiday,
     Language,
+    LinkRequest,
     Member,
     Message,
     Office,
@@ -217,13 +218,18 @@ def upload_attachment(
     return attachment
 
 
+def _not_an_id_photo() -> Any:
+    """An upload a link request uses (an ID-card photo for an officer) is kept, though no message carries it."""
+    return ~select(LinkRequest.id).where(LinkRequest.id_photo_attachment_id == Attachment.id).exists()
+
+
 def purge_unsent_uploads(session: Session, now: datetime, batch: int = 20_000) -> list[str]:
     """Delete upload rows never sent with a message within UNSENT_UPLOAD_HOURS; answer the storage keys no
     attachment uses any more, for ``remove_unused_files`` once this is committed."""
     cutoff = now - timedelta(hours=UNSENT_UPLOAD_HOURS)
     stale = session.execute(
         select(Attachment.id, Attachment.storage_key)
-        .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff)
+        .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff, _not_an_id_photo())
         .limit(batch)
     ).all()
     if not stale:
@@ -232,7 +238,7 @@ def purge_unsent_uploads(session: Session, now: datetime, batch: int = 20_000) -
     deleted = (
         session.execute(
             delete(Attachment)
-            .where(Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None))
+            .where(Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None), _not_an_id_photo())
             .returning(Attachment.storage_key)
         )
         .scalars()
