@@ -130,8 +130,9 @@ def get_link_request(link_request_id: int) -> Any:
 @blp.access(OFFICER, ADMIN)
 @blp.response(
     200,
-    content_type="image/jpeg",
-    description="The ID-card photo (image/jpeg or image/png, as sniffed at upload)",
+    content_type="application/octet-stream",
+    description="The ID-card photo's bytes with the Content-Type sniffed at upload (image/jpeg or image/png) "
+    "and X-Content-Type-Options: nosniff",
 )
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
 def get_link_request_photo(link_request_id: int) -> Any:
@@ -163,7 +164,7 @@ def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
     return _view([request])[0]
 
 
-@blp.route("/insured-persons/<string(length=10):member_number>/links", methods=["GET"])
+@blp.route("/insured-persons/<string(maxlength=16):member_number>/links", methods=["GET"])
 @blp.access(OFFICER, ADMIN)
 @blp.response(200, LinkHistorySchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
@@ -195,7 +196,7 @@ def _history(member_number: str) -> dict[str, Any]:
     }
 
 
-@blp.route("/insured-persons/<string(length=10):member_number>/unlink", methods=["POST"])
+@blp.route("/insured-persons/<string(maxlength=16):member_number>/unlink", methods=["POST"])
 @blp.access(OFFICER, ADMIN)
 @blp.arguments(UnlinkSchema)
 @blp.response(200, LinkHistorySchema)

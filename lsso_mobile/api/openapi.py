@@ -19,6 +19,8 @@ from typing import Any
 from apispec import BasePlugin
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.error_handler import ErrorSchema as SmorestErrorSchema
+from marshmallow import fields
 
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
 from lsso_mobile.api.security import MAX_URL_BYTES
@@ -50,8 +52,17 @@ class CommonResponsesPlugin(BasePlugin):
                 responses.setdefault("413", PAYLOAD_TOO_LARGE)
 
 
+class ErrorSchema(SmorestErrorSchema):
+    """flask-smorest's error shape and a stable code where one applies (named Error in the document)."""
+
+    error = fields.String(
+        metadata={"description": "A stable machine-readable code the app can switch on, where one applies"}
+    )
+
+
 class LssoApi(Api):
     DEFAULT_ERROR_RESPONSE_NAME = None  # no catch-all ``default`` response; see the module docstring
+    ERROR_SCHEMA = ErrorSchema
 
 
 def build_api(app: Flask, description: str) -> LssoApi:

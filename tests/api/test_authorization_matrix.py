@@ -158,9 +158,9 @@ EXPECTED: dict[Key, Row] = {
                                                                       (401, 403, 403, 200, 404, 403, 200, 403),
     ("POST", "/api/v1/staff/link-requests/<int:link_request_id>/decision"):
                                                                       (401, 403, 403, 200, 404, 403, 200, 403),
-    ("GET", "/api/v1/staff/insured-persons/<string(length=10):member_number>/links"):
+    ("GET", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/links"):
                                                                       (401, 403, 403, 200, 404, 403, 200, 403),
-    ("POST", "/api/v1/staff/insured-persons/<string(length=10):member_number>/unlink"):
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"):
                                                                       (401, 403, 403, 200, 404, 403, 200, 403),
     ("GET", "/api/v1/staff/me"):                                      (401, 403, 403, 200, 200, 200, 200, 403),
     # ops write broadcasts, a second ops user approves; admins watch
@@ -686,7 +686,7 @@ OWN_OBJECTS: dict[Key, dict[str, dict[str, str]]] = {
         "officer": {"link_request_id": "link_request_for_officer"},
         "admin": {"link_request_id": "link_request_for_admin"},
     },
-    ("POST", "/api/v1/staff/insured-persons/<string(length=10):member_number>/unlink"): {
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"): {
         "officer": {"member_number": "unlink_for_officer"},
         "admin": {"member_number": "unlink_for_admin"},
     },
@@ -740,7 +740,7 @@ PAYLOADS: dict[Key, Payload] = {
     ("POST", "/api/v1/staff/link-requests/<int:link_request_id>/decision"): json_body(
         {"decision": "reject", "reason": "The photo is not readable."}
     ),
-    ("POST", "/api/v1/staff/insured-persons/<string(length=10):member_number>/unlink"): json_body(
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"): json_body(
         {"reason": "The owner reported it."}
     ),
     ("POST", "/api/v1/integration/insured-persons"): json_body(
