@@ -56,6 +56,9 @@ class Settings:
     otp_window_minutes: int = 15
     otp_ttl_minutes: int = 5
     otp_max_attempts: int = 5
+    link_failures_per_record: int = 5
+    link_codes_per_record: int = 3
+    link_window_minutes: int = 60
     login_max_failures: int = 5
     login_failures_per_ip: int = 50
     lockout_minutes: int = 15  # the window in which failures from one address count
@@ -186,6 +189,9 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_OTP_WINDOW_MINUTES": ("otp_window_minutes", _positive_int),
     "LSSO_OTP_TTL_MINUTES": ("otp_ttl_minutes", _positive_int),
     "LSSO_OTP_MAX_ATTEMPTS": ("otp_max_attempts", _positive_int),
+    "LSSO_LINK_FAILURES_PER_RECORD": ("link_failures_per_record", _positive_int),
+    "LSSO_LINK_CODES_PER_RECORD": ("link_codes_per_record", _positive_int),
+    "LSSO_LINK_WINDOW_MINUTES": ("link_window_minutes", _positive_int),
     "LSSO_LOGIN_MAX_FAILURES": ("login_max_failures", _positive_int),
     "LSSO_LOGIN_FAILURES_PER_IP": ("login_failures_per_ip", _positive_int),
     "LSSO_LOCKOUT_MINUTES": ("lockout_minutes", _positive_int),

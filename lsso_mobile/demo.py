@@ -35,13 +35,13 @@ DEMO_MEMBER_PHONE = "+8562055550001"
 DEMO_APPLICANT_PHONE = "+8562055550002"
 
 
-def _form(name_lo: str, name_latin: str, born: date, sex: Sex) -> ApplicationForm:
+def _form(name_lo: str, name_latin: str, born: date, sex: Sex, national_id: str) -> ApplicationForm:
     return ApplicationForm(
         name_lo=name_lo,
         name_latin=name_latin,
         date_of_birth=born,
         sex=sex,
-        national_id="LA-0101-123456",
+        national_id=national_id,
         province_code="01",
         district_code="0101",
         village_code="01010001",
@@ -173,7 +173,7 @@ def seed_demo(rt: Runtime) -> list[str]:
             )
         )
         staff = Principal(kind="staff", id=officer.id, role="officer", office_id=office_id, session_id="demo")
-        form = _form("ນາງ ບົວໄລ ສີສຸວັນ", "Bualai Sisouvan", date(1988, 4, 12), Sex.FEMALE)
+        form = _form("ນາງ ບົວໄລ ສີສຸວັນ", "Bualai Sisouvan", date(1988, 4, 12), Sex.FEMALE, "LA-0101-123456")
         application = registrations.submit_application(session, member.id, form, now)
         registrations.decide_application(
             session, staff, application.id, "request_info", "Please add your village.", now + timedelta(hours=2)
@@ -181,7 +181,10 @@ def seed_demo(rt: Runtime) -> list[str]:
         registrations.resubmit_application(session, member.id, form, now + timedelta(days=1))
         registrations.decide_application(session, staff, application.id, "approve", None, now + timedelta(days=2))
         registrations.submit_application(
-            session, applicant.id, _form("ທ້າວ ສົມພອນ ແກ້ວມະນີ", "Somphone Keomany", date(1995, 9, 1), Sex.MALE), now
+            session,
+            applicant.id,
+            _form("ທ້າວ ສົມພອນ ແກ້ວມະນີ", "Somphone Keomany", date(1995, 9, 1), Sex.MALE, "LA-0101-654321"),
+            now,
         )
         _demo_conversation(session, rt, member.id, staff, now + timedelta(days=2, hours=3))
         _demo_broadcast(session, ops.id, approver.id)

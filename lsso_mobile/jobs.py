@@ -98,8 +98,15 @@ START_BROADCAST = Task("lsso_mobile.tasks.broadcasts:start_broadcast", QUEUE_PUS
 SEND_BROADCAST_SLICE = Task("lsso_mobile.tasks.broadcasts:send_broadcast_slice", QUEUE_BROADCAST)
 SEND_BROADCAST_DEFERRALS = Task("lsso_mobile.tasks.broadcasts:send_broadcast_deferrals", QUEUE_PUSH)
 SMS_RETRY_INTERVALS = (5, 20, 60)
+# An SMS from the outbox (services/sms.py): the job holds only the row's id.
 SEND_SMS = Task(
-    "lsso_mobile.tasks.sms:send_sms", QUEUE_SMS, timeout=60, retries=SMS_RETRY_INTERVALS, fallback_inline=True
+    "lsso_mobile.tasks.sms:send_sms",
+    QUEUE_SMS,
+    timeout=60,
+    retries=SMS_RETRY_INTERVALS,
+    fallback_inline=True,
+    result_ttl=0,
+    failure_ttl=3600,
 )
 # A sign-in code's SMS: the job holds only the code row's id (the code waits on the row, sealed); RQ keeps
 # nothing once it is sent, and a failed one for an hour.

@@ -22,12 +22,13 @@ from lsso_mobile.services.core_import import (
     import_payments,
     parse_csv,
 )
+from lsso_mobile.services.insured_register import INSURED_PERSON_FIELDS, import_insured_persons
 
 blp = Blueprint(
     "integration",
     __name__,
     url_prefix="/api/v1/integration",
-    description="For the LSSO core system: client credentials, bulk contributions, claims, payments",
+    description="For the LSSO core system: client credentials, bulk insured persons, contributions, claims, payments",
 )
 
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
@@ -76,6 +77,18 @@ _IMPORT_BODY = {
         },
     },
 }
+
+
+def _import_body(csv_fields: tuple[str, ...]) -> dict[str, Any]:
+    body = {**_IMPORT_BODY, "content": dict(_IMPORT_BODY["content"])}
+    body["content"]["text/csv"] = {
+        "schema": {
+            "type": "string",
+            "maxLength": MAX_IMPORT_BYTES,
+            "description": "header row: " + ",".join(csv_fields),
+        }
+    }
+    return body
 
 
 @blp.route("/token", methods=["POST"])
@@ -150,3 +163,15 @@ def import_claim_records() -> Any:
 def import_payment_records() -> Any:
     """Add benefit payments by ``source_id`` (linked to claims by ``claim_source_id``); one push per member."""
     return _run_import(import_payments)
+
+
+@blp.route("/insured-persons", methods=["POST"])
+@blp.access(CORE)
+@blp.doc(requestBody=_import_body(INSURED_PERSON_FIELDS))
+@blp.response(200, ImportResultSchema)
+@blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
+@blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+def import_insured_person_records() -> Any:
+    """Upsert the register of insured persons by ``member_number`` (``source_id`` in rejections is the member
+    number): names, birth date, sex, ID, area, office, scheme, employer and the phone on record."""
+    return _run_import(import_insured_persons)

@@ -1,18 +1,31 @@
-"""The signed-in member's own account: profile, language, linking to an existing member number."""
+"""The signed-in member's own account: profile, language, linking to an existing member number.
+
+A link is proven by a code sent to the phone on record for that person (``POST /me/link/code``, then
+``POST /me/link``), or by an officer of the person's office who checks an ID-card photo (``POST
+/me/link-request``, with an upload from ``POST /conversations/attachments``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import fields, validate
 from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
-from lsso_mobile.api.schemas import StrictSchema, code_field
+from lsso_mobile.api.schemas import StrictSchema
 from lsso_mobile.errors import NotFound
-from lsso_mobile.models import InsuredPerson, Language, Member, Office, RegistrationApplication
-from lsso_mobile.services import accounts
+from lsso_mobile.models import (
+    InsuredPerson,
+    Language,
+    LinkMethod,
+    LinkRequestStatus,
+    Member,
+    Office,
+    RegistrationApplication,
+)
+from lsso_mobile.services import linking
 from lsso_mobile.validation import FullMatch
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1/me", description="The signed-in member")
@@ -39,12 +52,51 @@ class MemberUpdateSchema(StrictSchema):
     language = fields.Enum(Language, by_value=True, required=True)
 
 
-class LinkSchema(StrictSchema):
-    member_number = fields.String(
-        required=True, validate=FullMatch(r"^[0-9]{10}$", error="A member number is 10 digits.")
-    )
+def _member_number_field() -> fields.String:
+    return fields.String(required=True, validate=FullMatch(r"^[0-9]{10}$", error="A member number is 10 digits."))
+
+
+class LinkRecordSchema(StrictSchema):
+    member_number = _member_number_field()
     date_of_birth = fields.Date(required=True)
-    code = code_field()
+
+
+class LinkSchema(LinkRecordSchema):
+    code = fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{6}$", error="A code is exactly 6 digits."),
+        metadata={"description": "The 6-digit code sent by SMS to the phone on record for this member number"},
+    )
+
+
+class LinkCodeSentSchema(StrictSchema):
+    sent_to = fields.String(required=True, metadata={"description": "The phone on record, masked"})
+    expires_in = fields.Integer(required=True, attribute="expires_in_seconds")
+
+
+class LinkStatusSchema(StrictSchema):
+    member_number = fields.String(required=True)
+    linked_account = fields.String(required=True, metadata={"description": "The phone of the app account, masked"})
+    linked_at = fields.DateTime(allow_none=True, required=True)
+    method = fields.Enum(LinkMethod, by_value=True, allow_none=True, required=True)
+
+
+class LinkRequestFormSchema(LinkRecordSchema):
+    id_photo_attachment_id = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=2**31 - 1),
+        metadata={"description": "A JPEG or PNG of your ID card, uploaded with POST /api/v1/conversations/attachments"},
+    )
+
+
+class MemberLinkRequestSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    status = fields.Enum(LinkRequestStatus, by_value=True, required=True)
+    member_number = fields.Function(lambda r: r.insured_person.member_number, required=True)
+    reason = fields.String(allow_none=True, required=True, metadata={"description": "Why it was rejected"})
+    created_at = fields.DateTime(required=True)
+    decided_at = fields.DateTime(allow_none=True, required=True)
 
 
 def _profile(member_id: int) -> dict[str, Any]:
@@ -93,18 +145,80 @@ def update_profile(body: dict[str, Any]) -> dict[str, Any]:
     return _profile(member.id)
 
 
+@blp.route("/link/code", methods=["POST"])
+@blp.access(MEMBER)
+@blp.arguments(LinkRecordSchema)
+@blp.response(202, LinkCodeSentSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No record matches")
+@blp.alt_response(
+    409,
+    response="DEFAULT_ERROR",
+    description="Already linked, registration in progress, or no phone on record (error: no_phone_on_record)",
+)
+def send_link_code(body: dict[str, Any]) -> Any:
+    """Send a code to the phone on record for this member number (never to your own phone).
+
+    Failed attempts are counted per member number: after a few, the number is refused for a while (429).
+    A record without a phone on record is linked through an officer instead (``POST /me/link-request``).
+    """
+    sent = linking.send_link_code(
+        db_session(), settings(), current_principal().id, body["member_number"], body["date_of_birth"], now()
+    )
+    commit()
+    return sent
+
+
 @blp.route("/link", methods=["POST"])
 @blp.access(MEMBER)
 @blp.arguments(LinkSchema)
 @blp.response(200, MemberProfileSchema)
 @blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No record matches")
-@blp.alt_response(409, response="DEFAULT_ERROR", description="Already linked")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="Already linked (errors.linked_account: which account)")
 def link_member_number(body: dict[str, Any]) -> dict[str, Any]:
-    """Link the app to an existing LSSO member number (member number + date of birth + a code sent by SMS)."""
+    """Link the app to an existing LSSO member number with the code sent to the phone on record."""
     member_id = current_principal().id
-    accounts.link_member_number(
+    linking.confirm_link(
         db_session(), settings(), member_id, body["member_number"], body["date_of_birth"], body["code"], now()
     )
     commit()
     return _profile(member_id)
+
+
+@blp.route("/link", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, LinkStatusSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not linked")
+def get_link() -> Any:
+    """Which member number this account holds, which account that is (masked phone), how and when linked."""
+    return linking.link_status(db_session(), current_principal().id)
+
+
+@blp.route("/link-request", methods=["POST"])
+@blp.access(MEMBER)
+@blp.arguments(LinkRequestFormSchema)
+@blp.response(201, MemberLinkRequestSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No record matches")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="Already linked, or a request is pending")
+def request_link(body: dict[str, Any]) -> Any:
+    """Ask an officer of the record's office to link it, showing a photo of your ID card."""
+    request = linking.request_officer_link(
+        db_session(),
+        settings(),
+        current_principal().id,
+        body["member_number"],
+        body["date_of_birth"],
+        body["id_photo_attachment_id"],
+        now(),
+    )
+    commit()
+    return request
+
+
+@blp.route("/link-request", methods=["GET"])
+@blp.access(MEMBER)
+@blp.response(200, MemberLinkRequestSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="No link request yet")
+def get_link_request() -> Any:
+    """Your latest link request and its status (pending, approved, rejected with a reason)."""
+    return linking.current_link_request(db_session(), current_principal().id)

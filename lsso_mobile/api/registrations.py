@@ -17,7 +17,7 @@ from lsso_mobile.api.schemas import (
     decode_cursor,
     page,
 )
-from lsso_mobile.models import ApplicationStatus, Scheme, Sex
+from lsso_mobile.models import ApplicationStatus, IdType, Scheme, Sex
 from lsso_mobile.services import registrations
 from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
 from lsso_mobile.validation import FullMatch
@@ -51,8 +51,17 @@ class ApplicationFormSchema(StrictSchema):
     sex = fields.Enum(Sex, by_value=True, required=True)
     national_id = fields.String(
         required=True,
-        validate=FullMatch(r"^[A-Za-z0-9-]{4,32}$"),
-        metadata={"description": "National ID card or family-book number"},
+        validate=FullMatch(r"^[A-Za-z0-9 -]{4,40}$"),
+        metadata={
+            "description": "National ID card or family-book number (see id_type); spaces and dashes are ignored "
+            "and letters compared in upper case"
+        },
+    )
+    id_type = fields.Enum(
+        IdType,
+        by_value=True,
+        load_default=IdType.NATIONAL_ID,
+        metadata={"description": "national_id (one person's card) or family_book (a household's book)"},
     )
     province_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{2}$"))
     district_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{4}$"))
@@ -99,8 +108,19 @@ class ApplicationSchema(ApplicationFormSchema):
     history = fields.List(fields.Nested(ApplicationEventSchema), attribute="events", required=True)
 
 
+class StaffApplicationSchema(ApplicationSchema):
+    id_matches = fields.List(
+        fields.Integer(),
+        required=True,
+        metadata={
+            "description": "Other pending applications with the same ID number (for a family book: and the same "
+            "date of birth); check them before approving"
+        },
+    )
+
+
 class ApplicationPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(ApplicationSchema), required=True)
+    items = fields.List(fields.Nested(StaffApplicationSchema), required=True)
 
 
 class ApplicationListArgsSchema(PageArgsSchema):
@@ -116,6 +136,14 @@ def _form(body: dict[str, Any]) -> ApplicationForm:
     return ApplicationForm(**body)
 
 
+def _for_staff(applications: list[Any]) -> list[Any]:
+    """Each application with ``id_matches``: the other pending applications with the same ID."""
+    matches = registrations.id_matches(db_session(), applications)
+    for application in applications:
+        application.id_matches = matches[application.id]
+    return applications
+
+
 @member_blp.route("", methods=["GET"])
 @member_blp.access(MEMBER)
 @member_blp.response(200, ApplicationSchema)
@@ -129,7 +157,9 @@ def get_my_application() -> Any:
 @member_blp.access(MEMBER)
 @member_blp.arguments(ApplicationFormSchema)
 @member_blp.response(201, ApplicationSchema)
-@member_blp.alt_response(409, response="DEFAULT_ERROR", description="Already registered or applying")
+@member_blp.alt_response(
+    409, response="DEFAULT_ERROR", description="Already registered or applying; or the ID is already insured"
+)
 def apply(body: dict[str, Any]) -> Any:
     """Apply for registration; the office serving the chosen district reviews it."""
     application = registrations.submit_application(db_session(), current_principal().id, _form(body), now())
@@ -142,7 +172,9 @@ def apply(body: dict[str, Any]) -> Any:
 @member_blp.arguments(ApplicationFormSchema)
 @member_blp.response(200, ApplicationSchema)
 @member_blp.alt_response(404, response="DEFAULT_ERROR", description="No application yet")
-@member_blp.alt_response(409, response="DEFAULT_ERROR", description="Not sent back for more information")
+@member_blp.alt_response(
+    409, response="DEFAULT_ERROR", description="Not sent back for more information, or the ID is already insured"
+)
 def correct_and_resubmit(body: dict[str, Any]) -> Any:
     """Correct an application the office sent back, and submit it again."""
     application = registrations.resubmit_application(db_session(), current_principal().id, _form(body), now())
@@ -159,28 +191,30 @@ def list_applications(args: dict[str, Any]) -> dict[str, Any]:
     items = registrations.list_applications(
         db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
     )
-    return page(items, args["limit"])
+    result = page(items, args["limit"])
+    _for_staff(result["items"])
+    return result
 
 
 @staff_blp.route("/<int:application_id>", methods=["GET"])
 @staff_blp.access(OFFICER, ADMIN)
-@staff_blp.response(200, ApplicationSchema)
+@staff_blp.response(200, StaffApplicationSchema)
 @staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
 def get_application(application_id: int) -> Any:
-    """One application of the officer's office, with its history."""
-    return registrations.get_application_for_staff(db_session(), current_principal(), application_id)
+    """One application of the officer's office, with its history and ``id_matches``."""
+    return _for_staff([registrations.get_application_for_staff(db_session(), current_principal(), application_id)])[0]
 
 
 @staff_blp.route("/<int:application_id>/decision", methods=["POST"])
 @staff_blp.access(OFFICER, ADMIN)
 @staff_blp.arguments(DecisionSchema)
-@staff_blp.response(200, ApplicationSchema)
+@staff_blp.response(200, StaffApplicationSchema)
 @staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
-@staff_blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided")
+@staff_blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided, or the ID is already insured")
 def decide(body: dict[str, Any], application_id: int) -> Any:
     """Approve (assigns a member number), reject, or send back for more information, with a reason."""
     application = registrations.decide_application(
         db_session(), current_principal(), application_id, body["decision"], body["reason"], now()
     )
     commit()
-    return application
+    return _for_staff([application])[0]

@@ -25,6 +25,15 @@ from lsso_mobile.models.contributions import (
     EligibilityRule,
     SchemeRule,
 )
+from lsso_mobile.models.linking import (
+    LinkAction,
+    LinkChallenge,
+    LinkEvent,
+    LinkFailure,
+    LinkMethod,
+    LinkRequest,
+    LinkRequestStatus,
+)
 from lsso_mobile.models.messaging import (
     Attachment,
     CannedReply,
@@ -44,10 +53,12 @@ from lsso_mobile.models.notification import (
     NotificationPreference,
     Platform,
 )
-from lsso_mobile.models.people import InsuredPerson, Language, Member, Scheme, Sex, StaffRole, StaffUser
+from lsso_mobile.models.people import IdType, InsuredPerson, Language, Member, Scheme, Sex, StaffRole, StaffUser
 from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
+from lsso_mobile.models.sms import SmsMessage
 
 __all__ = [
+    "SmsMessage",
     "Broadcast",
     "BroadcastDeferral",
     "BroadcastEvent",
@@ -104,4 +115,13 @@ __all__ = [
     "Holiday",
     "Message",
     "WorkingHours",
+    # linking
+    "IdType",
+    "LinkAction",
+    "LinkChallenge",
+    "LinkEvent",
+    "LinkFailure",
+    "LinkMethod",
+    "LinkRequest",
+    "LinkRequestStatus",
 ]

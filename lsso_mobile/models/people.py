@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
@@ -26,10 +26,31 @@ class Sex(enum.StrEnum):
     MALE = "male"
 
 
+class IdType(enum.StrEnum):
+    """A national ID card number is one person's; a family-book number is shared by a household."""
+
+    NATIONAL_ID = "national_id"
+    FAMILY_BOOK = "family_book"
+
+
+NATIONAL_ID_ONLY = "id_type = 'national_id'"
+
+
 class InsuredPerson(Base):
     """A person on the LSSO register, with a member number; may or may not use the app."""
 
     __tablename__ = "insured_persons"
+    __table_args__ = (
+        # One person, one member number: a national ID (normalised) is insured at most once.
+        Index(
+            "uq_insured_persons_national_id",
+            "national_id",
+            unique=True,
+            postgresql_where=text(NATIONAL_ID_ONLY),
+            sqlite_where=text(NATIONAL_ID_ONLY),
+        ),
+        Index("ix_insured_persons_id_lookup", "id_type", "national_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_number: Mapped[str] = mapped_column(String(16), unique=True)
@@ -37,12 +58,19 @@ class InsuredPerson(Base):
     name_latin: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date]
     sex: Mapped[Sex] = mapped_column(str_enum(Sex, 8))
-    national_id: Mapped[str] = mapped_column(String(32))
+    national_id: Mapped[str] = mapped_column(String(32))  # normalised: see services/identity.py
+    id_type: Mapped[IdType] = mapped_column(str_enum(IdType, 16), default=IdType.NATIONAL_ID)
     scheme: Mapped[Scheme] = mapped_column(str_enum(Scheme, 16))
     office_id: Mapped[int] = mapped_column(ForeignKey("offices.id"), index=True)
     province_code: Mapped[str] = mapped_column(ForeignKey("provinces.code"))
     district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"))
+    village_code: Mapped[str | None] = mapped_column(ForeignKey("villages.code"))
+    employer_name: Mapped[str | None] = mapped_column(String(200))
+    employer_registration_no: Mapped[str | None] = mapped_column(String(32))
+    # The phone on record (E.164), from the core register: link codes and link notices go here.
+    phone: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None]
 
 
 class Member(Base):

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
-from lsso_mobile.models.people import InsuredPerson, Scheme, Sex
+from lsso_mobile.models.people import IdType, InsuredPerson, Scheme, Sex
 
 
 class ApplicationStatus(enum.StrEnum):
@@ -30,7 +30,8 @@ class RegistrationApplication(Base):
     name_latin: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date]
     sex: Mapped[Sex] = mapped_column(str_enum(Sex, 8))
-    national_id: Mapped[str] = mapped_column(String(32))
+    national_id: Mapped[str] = mapped_column(String(32), index=True)  # normalised
+    id_type: Mapped[IdType] = mapped_column(str_enum(IdType, 16), default=IdType.NATIONAL_ID)
     province_code: Mapped[str] = mapped_column(ForeignKey("provinces.code"))
     district_code: Mapped[str] = mapped_column(ForeignKey("districts.code"))
     village_code: Mapped[str | None] = mapped_column(ForeignKey("villages.code"))

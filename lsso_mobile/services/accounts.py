@@ -1,4 +1,4 @@
-"""Member and staff accounts: sign-up, sign-in, token rotation, PIN changes and linking.
+"""Member and staff accounts: sign-up, sign-in, token rotation and PIN changes (linking: services/linking.py).
 
 A sign-in opens an AuthSession; its refresh tokens rotate on every use. Presenting a refresh
 token that was already used revokes the whole session (someone else has a copy). Access tokens
@@ -13,7 +13,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -30,15 +30,12 @@ from lsso_mobile.errors import (
     TooManyRequests,
 )
 from lsso_mobile.models import (
-    ApplicationStatus,
     AuthSession,
     Device,
-    InsuredPerson,
     IntegrationClient,
     Language,
     Member,
     RefreshToken,
-    RegistrationApplication,
     SignInFailure,
     StaffRole,
     StaffUser,
@@ -432,42 +429,6 @@ def reset_pin(session: Session, settings: Settings, phone: str, code: str, new_p
     member.locked_until = None
     session.execute(delete(SignInFailure).where(SignInFailure.account_key == _member_key(phone)))
     revoke_all_sessions(session, now, "pin_reset", member_id=member.id)
-
-
-def link_member_number(
-    session: Session,
-    settings: Settings,
-    member_id: int,
-    member_number: str,
-    date_of_birth: date,
-    code: str,
-    now: datetime,
-) -> InsuredPerson:
-    """Link the app account to an existing LSSO record (member number + date of birth + phone code)."""
-    member = session.get(Member, member_id, with_for_update=True)
-    if member is None:
-        raise NotFound("No such member.")
-    if member.insured_person_id is not None:
-        raise Conflict("This account is already linked to a member number.")
-    open_application = session.scalar(
-        select(RegistrationApplication.id).where(
-            RegistrationApplication.member_id == member.id,
-            RegistrationApplication.status.in_((ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)),
-        )
-    )
-    if open_application is not None:
-        raise Conflict("You have a registration application in progress; it must be decided first.")
-    consume_code(session, settings, member.phone, code, now)
-    person = session.scalars(select(InsuredPerson).where(InsuredPerson.member_number == member_number.strip())).first()
-    # One answer for "no such number" and "wrong date of birth", and every try uses up the code
-    # (kept even though we fail), so guesses cost one SMS code each: at most 3 per 15 minutes.
-    if person is None or person.date_of_birth != date_of_birth:
-        raise NotFound("No LSSO record matches this member number and date of birth.", keep_changes=True)
-    if session.scalar(select(Member.id).where(Member.insured_person_id == person.id)) is not None:
-        raise Conflict("This member number is already linked to another app account.", keep_changes=True)
-    member.insured_person_id = person.id
-    member.office_id = person.office_id
-    return person
 
 
 def create_staff_user(

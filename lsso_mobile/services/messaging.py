@@ -28,6 +28,7 @@ from lsso_mobile.models import (
     ConversationStatus,
     Holiday,
     Language,
+    LinkRequest,
     Member,
     Message,
     Office,
@@ -204,7 +205,7 @@ def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, siz
     free up when sent, or when the purge removes them after LSSO_UNSENT_UPLOAD_MINUTES (Retry-After)."""
     count, total, oldest = session.execute(
         select(func.count(), func.coalesce(func.sum(Attachment.size), 0), func.min(Attachment.created_at)).where(
-            uploader, Attachment.message_id.is_(None)
+            uploader, Attachment.message_id.is_(None), _not_an_id_photo()
         )
     ).one()
     if count + 1 <= settings.unsent_uploads_max_files and total + size <= settings.unsent_uploads_max_bytes:
@@ -232,6 +233,11 @@ def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, siz
     )
 
 
+def _not_an_id_photo() -> Any:
+    """An upload a link request uses (an ID-card photo for an officer) is kept, though no message carries it."""
+    return ~select(LinkRequest.id).where(LinkRequest.id_photo_attachment_id == Attachment.id).exists()
+
+
 UPLOAD_PURGE_INTERVAL = timedelta(minutes=10)  # how often the worker removes expired unsent uploads
 
 
@@ -242,7 +248,7 @@ def purge_unsent_uploads(session: Session, settings: Settings, now: datetime, ba
     cutoff = now - timedelta(minutes=settings.unsent_upload_minutes)
     stale = session.execute(
         select(Attachment.id, Attachment.storage_key)
-        .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff)
+        .where(Attachment.message_id.is_(None), Attachment.created_at < cutoff, _not_an_id_photo())
         .limit(batch)
     ).all()
     if not stale:
@@ -251,7 +257,7 @@ def purge_unsent_uploads(session: Session, settings: Settings, now: datetime, ba
     deleted = (
         session.execute(
             delete(Attachment)
-            .where(Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None))
+            .where(Attachment.id.in_([row.id for row in stale]), Attachment.message_id.is_(None), _not_an_id_photo())
             .returning(Attachment.storage_key)
         )
         .scalars()

@@ -19,7 +19,6 @@ sent it, and the job builds the text and wipes the sealed code. The row's keyed 
 
 from __future__ import annotations
 
-import base64
 import logging
 import secrets
 import zlib
@@ -28,9 +27,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
@@ -40,7 +36,7 @@ from lsso_mobile.errors import DomainError
 from lsso_mobile.jobs import SEND_CODE, enqueue_after_commit
 from lsso_mobile.models import OtpCode
 from lsso_mobile.services.limits import address_key, check_window_limit
-from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
+from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash, seal, unseal
 
 log = logging.getLogger(__name__)
 
@@ -90,23 +86,16 @@ def code_sms_text(purpose: str, code: str, minutes: int) -> str:
     return CODE_SMS_TEXTS[purpose].format(code=code, minutes=minutes)
 
 
-def _sealing_key(secret_key: str) -> AESGCM:
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"lsso-mobile otp sealing v1").derive(
-        secret_key.encode()
-    )
-    return AESGCM(derived)
+_SEALING_PURPOSE = b"lsso-mobile otp sealing v1"
 
 
 def seal_code(secret_key: str, otp_id: int, code: str) -> str:
     """The code encrypted for the SMS job, bound to its row (a sealed code moved to another row fails)."""
-    nonce = secrets.token_bytes(12)
-    sealed = _sealing_key(secret_key).encrypt(nonce, code.encode(), f"otp:{otp_id}".encode())
-    return base64.urlsafe_b64encode(nonce + sealed).decode()
+    return seal(secret_key, _SEALING_PURPOSE, f"otp:{otp_id}", code)
 
 
 def open_sealed_code(secret_key: str, otp_id: int, sealed: str) -> str:
-    raw = base64.urlsafe_b64decode(sealed.encode())
-    return _sealing_key(secret_key).decrypt(raw[:12], raw[12:], f"otp:{otp_id}".encode()).decode()
+    return unseal(secret_key, _SEALING_PURPOSE, f"otp:{otp_id}", sealed)
 
 
 def _budget_class(purpose: str) -> Any:

@@ -7,8 +7,7 @@ step is kept in the application's history, and each decision notifies the member
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -19,7 +18,11 @@ from lsso_mobile.errors import Conflict, InvalidInput, NotFound
 from lsso_mobile.models import (
     ApplicationStatus,
     District,
+    IdType,
     InsuredPerson,
+    LinkAction,
+    LinkEvent,
+    LinkMethod,
     Member,
     Office,
     Province,
@@ -31,9 +34,12 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.identity import insured_with_id, new_member_number, normalise_id_number
 from lsso_mobile.services.reference import office_for_area
 
 OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED, ApplicationStatus.APPROVED)
+PENDING_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)
+ALREADY_INSURED = "national_id_already_insured"
 MIN_AGE_YEARS = 15
 
 
@@ -51,6 +57,10 @@ class ApplicationForm:
     scheme: Scheme
     declared_monthly_income: int
     consent: bool
+    id_type: IdType = field(default=IdType.NATIONAL_ID)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "national_id", normalise_id_number(self.national_id))
 
 
 def _age_on(born: date, today: date) -> int:
@@ -76,8 +86,46 @@ def _validate(session: Session, form: ApplicationForm, today: date) -> None:
         village = session.get(Village, form.village_code)
         if village is None or village.district_code != form.district_code:
             errors["village_code"] = ["unknown village for this district"]
+    if not 4 <= len(form.national_id) <= 32:
+        errors["national_id"] = ["4 to 32 letters or digits (spaces and dashes do not count)"]
     if errors:
         raise InvalidInput("The application has errors.", errors=errors)
+
+
+def _refuse_if_insured(session: Session, id_type: IdType, national_id: str, date_of_birth: date) -> None:
+    """One person, one member number: an ID that is already insured cannot be registered again."""
+    if insured_with_id(session, id_type, national_id, date_of_birth) is not None:
+        raise Conflict(
+            "This ID number is already insured. Link your app to your member number instead of registering.",
+            errors={"national_id": ["already insured"]},
+            error=ALREADY_INSURED,
+        )
+
+
+def id_matches(session: Session, applications: list[RegistrationApplication]) -> dict[int, list[int]]:
+    """For each application, the other pending applications with the same ID (the officer checks them)."""
+    ids = {a.national_id for a in applications}
+    matches: dict[int, list[int]] = {a.id: [] for a in applications}
+    if not ids:
+        return matches
+    pending = session.execute(
+        select(
+            RegistrationApplication.id,
+            RegistrationApplication.id_type,
+            RegistrationApplication.national_id,
+            RegistrationApplication.date_of_birth,
+        ).where(RegistrationApplication.national_id.in_(ids), RegistrationApplication.status.in_(PENDING_STATUSES))
+    ).all()
+    for application in applications:
+        for other in pending:
+            if (
+                other.id != application.id
+                and other.id_type == application.id_type
+                and other.national_id == application.national_id
+                and (application.id_type is IdType.NATIONAL_ID or other.date_of_birth == application.date_of_birth)
+            ):
+                matches[application.id].append(other.id)
+    return matches
 
 
 def _apply_form(application: RegistrationApplication, form: ApplicationForm) -> None:
@@ -113,6 +161,7 @@ def submit_application(
     if open_application is not None:
         raise Conflict("You already have an application in progress.", errors={"application_id": open_application})
     _validate(session, form, now.date())
+    _refuse_if_insured(session, form.id_type, form.national_id, form.date_of_birth)
     office = office_for_area(session, form.province_code, form.district_code)
     application = RegistrationApplication(
         member_id=member_id, office_id=office.id, status=ApplicationStatus.SUBMITTED, created_at=now, updated_at=now
@@ -144,6 +193,7 @@ def resubmit_application(
     if application.status is not ApplicationStatus.MORE_INFO_NEEDED:
         raise Conflict("Only an application sent back for more information can be corrected.")
     _validate(session, form, now.date())
+    _refuse_if_insured(session, form.id_type, form.national_id, form.date_of_birth)
     office = office_for_area(session, form.province_code, form.district_code)
     _apply_form(application, form)
     application.office_id = office.id
@@ -211,6 +261,8 @@ def decide_application(
     application.events.append(RegistrationEvent(status=new_status, reason=reason, staff_id=staff.id, created_at=now))
     params: dict[str, Any] = {"application_id": application.id, "reason": reason or ""}
     if new_status is ApplicationStatus.APPROVED:
+        # The ID may have become insured since the member applied (the core register, another application).
+        _refuse_if_insured(session, application.id_type, application.national_id, application.date_of_birth)
         person = _enrol(session, application, now)
         params["member_number"] = person.member_number
         template = "registration_approved"
@@ -226,25 +278,36 @@ def decide_application(
 
 
 def _enrol(session: Session, application: RegistrationApplication, now: datetime) -> InsuredPerson:
-    """Create the insured person; the member number is the province code and the row id, so it is unique."""
+    """Create the insured person with a new, random member number (see services/identity.py) and link it."""
     person = InsuredPerson(
-        member_number=f"tmp-{uuid.uuid4().hex[:12]}",
+        member_number=new_member_number(session, application.province_code),
         name_lo=application.name_lo,
         name_latin=application.name_latin,
         date_of_birth=application.date_of_birth,
         sex=application.sex,
         national_id=application.national_id,
+        id_type=application.id_type,
         scheme=application.scheme,
         office_id=application.office_id,
         province_code=application.province_code,
         district_code=application.district_code,
+        village_code=application.village_code,
         created_at=now,
+        updated_at=now,
     )
     session.add(person)
     session.flush()
-    person.member_number = f"{application.province_code}{person.id:08d}"
     application.insured_person = person
     member = session.get(Member, application.member_id)
     member.insured_person_id = person.id
     member.office_id = application.office_id
+    session.add(
+        LinkEvent(
+            insured_person_id=person.id,
+            member_id=member.id,
+            action=LinkAction.LINKED,
+            method=LinkMethod.REGISTRATION,
+            created_at=now,
+        )
+    )
     return person

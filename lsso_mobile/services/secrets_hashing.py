@@ -1,12 +1,18 @@
-"""Argon2id for PINs and passwords; a keyed hash (HMAC-SHA256) for one-time codes."""
+"""Argon2id for PINs and passwords; a keyed hash (HMAC-SHA256) for one-time codes; sealing (AES-GCM) for
+texts that must wait in the database until a job sends them."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # Argon2id with the library's RFC 9106 "low memory" defaults in production; a cheap profile
 # that the settings allow only outside production, so the suite stays fast.
@@ -45,3 +51,22 @@ def keyed_hash(secret_key: str, value: str) -> str:
 
 def same_keyed_hash(secret_key: str, value: str, expected: str) -> bool:
     return hmac.compare_digest(keyed_hash(secret_key, value), expected)
+
+
+def _sealing_key(secret_key: str, purpose: bytes) -> AESGCM:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret_key.encode())
+    return AESGCM(derived)
+
+
+def seal(secret_key: str, purpose: bytes, context: str, plaintext: str) -> str:
+    """``plaintext`` encrypted under a key derived from the secret key for ``purpose``, bound to ``context``
+    (a row's identity: a sealed value moved to another row does not open)."""
+    nonce = secrets.token_bytes(12)
+    sealed = _sealing_key(secret_key, purpose).encrypt(nonce, plaintext.encode(), context.encode())
+    return base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(secret_key: str, purpose: bytes, context: str, sealed: str) -> str:
+    """The plaintext; raises cryptography's InvalidTag (or ValueError) if the key, purpose or context differ."""
+    raw = base64.urlsafe_b64decode(sealed.encode())
+    return _sealing_key(secret_key, purpose).decrypt(raw[:12], raw[12:], context.encode()).decode()

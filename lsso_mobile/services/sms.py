@@ -1,19 +1,29 @@
-"""SMS behind one small interface: ``log`` (development: the text goes to the log) or ``http``.
+"""SMS: the senders behind one small interface, and the SMS outbox.
 
-The ``http`` backend POSTs JSON to the configured gateway with a bearer token. Sending happens
-in a job (queue ``sms``) so gateway failures are retried by the queue; errors never contain the
-message text, because the text holds a sign-in code.
+Senders: ``log`` (development: the text goes to the log) or ``http`` (POSTs JSON to the configured gateway
+with a bearer token); errors never contain the message text, because a text may hold a code.
+
+Outbox: ``queue_sms`` writes the SMS in the caller's transaction, sealed, and after commit a job on the
+``sms`` queue that holds only the row's id sends it (``tasks/sms.py``), so Redis never holds a phone
+number or a text. Sign-in codes take their own path (``services/otp.py``): their row holds the code.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import requests
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
+from lsso_mobile.jobs import SEND_SMS, enqueue_after_commit
+from lsso_mobile.models import SmsMessage, utcnow
 from lsso_mobile.services.phones import mask_phone
+from lsso_mobile.services.secrets_hashing import seal, unseal
 
 log = logging.getLogger(__name__)
 
@@ -57,3 +67,62 @@ def build_sms_sender(settings: Settings) -> SmsSender:
     if settings.sms_backend == "http":
         return HttpSmsSender(settings.sms_gateway_url, settings.sms_gateway_token)
     return LogSmsSender()
+
+
+# -- the SMS outbox ------------------------------------------------------------------------------------
+
+_SEALING_PURPOSE = b"lsso-mobile sms outbox v1"
+# An SMS whose job was lost (Redis down at commit and in-process sending failed too) is handed to the queue
+# again by the relay after this long; one older than SMS_GIVE_UP is no longer worth sending.
+# (RQ's own retries of a failed send are over by then.) An SMS is tried at most SMS_MAX_ATTEMPTS times.
+SMS_RELAY_AFTER = timedelta(minutes=5)
+SMS_GIVE_UP = timedelta(hours=6)
+SMS_MAX_ATTEMPTS = 10
+
+
+def queue_sms(session: Session, settings: Settings, phone: str, text: str, purpose: str) -> SmsMessage:
+    """Write the SMS (sealed) in this transaction; after commit, a job holding only its id sends it."""
+    message = SmsMessage(phone=phone, purpose=purpose, created_at=utcnow())
+    session.add(message)
+    session.flush()
+    message.sealed_text = seal(settings.secret_key, _SEALING_PURPOSE, f"sms:{message.id}", text)
+    enqueue_after_commit(session, SEND_SMS.request(message.id, description=f"send_sms({purpose}, {message.id})"))
+    return message
+
+
+def sms_to_send(session: Session, settings: Settings, sms_id: int) -> tuple[str, str] | None:
+    """(phone, text) of an SMS not sent yet, counting the attempt; None if it went already."""
+    message = session.get(SmsMessage, sms_id)
+    if message is None or message.sent_at is not None or message.sealed_text is None:
+        return None
+    try:
+        text = unseal(settings.secret_key, _SEALING_PURPOSE, f"sms:{message.id}", message.sealed_text)
+    except (InvalidTag, ValueError):
+        log.error("SMS %d cannot be unsealed (was LSSO_SECRET_KEY changed?); not sent", message.id)
+        message.sealed_text = None
+        return None
+    message.attempts += 1
+    return message.phone, text
+
+
+def mark_sms_sent(session: Session, sms_id: int, now: datetime) -> None:
+    """The gateway took it: the text is wiped; the row stays as the record that it went."""
+    session.execute(update(SmsMessage).where(SmsMessage.id == sms_id).values(sent_at=now, sealed_text=None))
+
+
+def unsent_sms(session: Session, now: datetime, limit: int = 1000) -> list[int]:
+    """SMS whose job seems lost: unsent for longer than SMS_RELAY_AFTER but not older than SMS_GIVE_UP."""
+    return list(
+        session.scalars(
+            select(SmsMessage.id)
+            .where(
+                SmsMessage.sent_at.is_(None),
+                SmsMessage.sealed_text.is_not(None),
+                SmsMessage.attempts < SMS_MAX_ATTEMPTS,
+                SmsMessage.created_at < now - SMS_RELAY_AFTER,
+                SmsMessage.created_at > now - SMS_GIVE_UP,
+            )
+            .order_by(SmsMessage.id)
+            .limit(limit)
+        )
+    )

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lsso_mobile import runtime
+from lsso_mobile.jobs import SEND_SMS
 from lsso_mobile.models import utcnow
 from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
 from lsso_mobile.services.broadcast_delivery import relay_broadcasts
 from lsso_mobile.services.housekeeping import prune_expired_auth_rows
 from lsso_mobile.services.messaging import UPLOAD_PURGE_INTERVAL, purge_unsent_uploads, remove_unused_files
 from lsso_mobile.services.reminders import remind_batch, reminder_round
+from lsso_mobile.services.sms import unsent_sms
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,15 @@ def relay_notices() -> int:
 def relay_broadcast_work() -> dict[str, int]:
     """Broadcasts to start, slices whose job or worker was lost, deferrals that are due."""
     return relay_broadcasts()
+
+
+def relay_sms() -> int:
+    """SMS whose job was lost go to the queue again (their rows say they are unsent)."""
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        ids = unsent_sms(session, utcnow())
+    rt.job_queue.submit_many([SEND_SMS.request(sms_id) for sms_id in ids])
+    return len(ids)
 
 
 def send_due_reminders() -> int:
@@ -78,6 +89,7 @@ DAY = 24 * 3600
 PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("relay", None, relay_notices),
     PeriodicTask("relay-broadcasts", None, relay_broadcast_work),
+    PeriodicTask("relay-sms", 60, relay_sms),
     PeriodicTask("reminders", 3600, send_due_reminders),  # idempotent: each member and period once
     PeriodicTask("prune-devices", DAY, prune_devices),
     PeriodicTask("prune-auth", DAY, prune_auth_rows),

@@ -5,10 +5,19 @@ from __future__ import annotations
 from lsso_mobile import runtime
 from lsso_mobile.models import utcnow
 from lsso_mobile.services.otp import code_message_to_send, forget_sealed_code
+from lsso_mobile.services.sms import mark_sms_sent, sms_to_send
 
 
-def send_sms(phone: str, text: str) -> None:
-    runtime.current().sms_sender.send(phone, text)
+def send_sms(sms_id: int) -> None:
+    """One SMS from the outbox. The gateway is called outside any transaction; the text is wiped once sent."""
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        message = sms_to_send(session, rt.settings, sms_id)
+    if message is None:
+        return
+    rt.sms_sender.send(*message)
+    with rt.db.unit_of_work() as session:
+        mark_sms_sent(session, sms_id, utcnow())
 
 
 def send_code(otp_id: int) -> None:

@@ -23,9 +23,10 @@ Each cell is independent of the others:
 - a route that changes an object's state gets an object in the state it needs (a draft to submit, a broadcast
   awaiting approval to approve, ...), and where two principals may both change it (registration decisions),
   each allowed principal decides its own application (``OWN_OBJECTS``);
-- the routes that move a member's account through registration (apply, correct and resubmit, link a member
-  number) cannot succeed for an already registered member, so member_a and member_b call them as stand-in
-  accounts of their own office in the state the route needs (``STAND_IN_ROUTES``);
+- the routes that move a member's account through registration (apply, correct and resubmit, ask for a link
+  code, link a member number, file a link request) cannot succeed for an already registered member, so
+  member_a and member_b call them as stand-in accounts of their own office in the state the route needs
+  (``STAND_IN_ROUTES``); records to link are loaded through the core system's register import;
 - logout and PIN change are called with a fresh sign-in of each principal, and PIN change runs last (it ends
   every sign-in of the member).
 
@@ -41,7 +42,6 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import pytest
@@ -53,12 +53,12 @@ from werkzeug.test import TestResponse
 from lsso_mobile import create_app
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings
-from lsso_mobile.models import InsuredPerson, Office, Scheme, Sex, StaffRole
+from lsso_mobile.models import StaffRole
 from lsso_mobile.services.accounts import create_integration_client, create_staff_user
 from tests.api.test_errors_and_limits import UNDECLARED_OK
 from tests.conftest import STAFF_PASSWORD
 from tests.messaging_support import png_bytes
-from tests.support import PIN, SmsGateway, application_form, bearer, request_code, sign_up, staff_sign_in
+from tests.support import PIN, SmsGateway, application_form, bearer, request_code, sign_up, staff_sign_in, wait_until
 
 Key = tuple[str, str]
 Row = tuple[int, int, int, int, int, int, int, int]
@@ -91,6 +91,10 @@ EXPECTED: dict[Key, Row] = {
     ("GET", "/api/v1/me"):                                            (401, 200, 200, 403, 403, 403, 403, 403),
     ("PATCH", "/api/v1/me"):                                          (401, 200, 200, 403, 403, 403, 403, 403),
     ("POST", "/api/v1/me/link"):                                      (401, 200, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/me/link/code"):                                 (401, 202, 202, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/link"):                                       (401, 200, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/me/link-request"):                              (401, 201, 201, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/link-request"):                               (401, 200, 200, 403, 403, 403, 403, 403),
     ("GET", "/api/v1/me/registration"):                               (401, 200, 200, 403, 403, 403, 403, 403),
     ("POST", "/api/v1/me/registration"):                              (401, 201, 201, 403, 403, 403, 403, 403),
     ("PUT", "/api/v1/me/registration"):                               (401, 200, 200, 403, 403, 403, 403, 403),
@@ -148,6 +152,16 @@ EXPECTED: dict[Key, Row] = {
     ("GET", "/api/v1/staff/registrations/<int:application_id>"):      (401, 403, 403, 200, 404, 403, 200, 403),
     ("POST", "/api/v1/staff/registrations/<int:application_id>/decision"):
                                                                       (401, 403, 403, 200, 404, 403, 200, 403),
+    ("GET", "/api/v1/staff/link-requests"):                           (401, 403, 403, 200, 200, 403, 200, 403),
+    ("GET", "/api/v1/staff/link-requests/<int:link_request_id>"):     (401, 403, 403, 200, 404, 403, 200, 403),
+    ("GET", "/api/v1/staff/link-requests/<int:link_request_id>/photo"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("POST", "/api/v1/staff/link-requests/<int:link_request_id>/decision"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("GET", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/links"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
     ("GET", "/api/v1/staff/me"):                                      (401, 403, 403, 200, 200, 200, 200, 403),
     # ops write broadcasts, a second ops user approves; admins watch
     ("POST", "/api/v1/staff/broadcasts"):                             (401, 403, 403, 403, 403, 201, 403, 403),
@@ -162,6 +176,7 @@ EXPECTED: dict[Key, Row] = {
     ("POST", "/api/v1/staff/broadcasts/<int:broadcast_id>/withdraw"): (401, 403, 403, 403, 403, 200, 403, 403),
     ("GET", "/api/v1/staff/broadcasts/<int:broadcast_id>/stats"):     (401, 403, 403, 403, 403, 200, 200, 403),
     # the core system
+    ("POST", "/api/v1/integration/insured-persons"):                  (401, 403, 403, 403, 403, 403, 403, 200),
     ("POST", "/api/v1/integration/contributions"):                    (401, 403, 403, 403, 403, 403, 403, 200),
     ("POST", "/api/v1/integration/claims"):                           (401, 403, 403, 403, 403, 403, 403, 200),
     ("POST", "/api/v1/integration/payments"):                         (401, 403, 403, 403, 403, 403, 403, 200),
@@ -256,7 +271,13 @@ NOTICE = {
     "body_en": "The office is closed on Monday",
     "category": "news",
 }
-NOBODY = {"provinces": ["06"]}  # an audience none of the world's members is in
+NOBODY = {"provinces": ["06"]}
+LINK_BIRTH_DATE = "1990-02-03"
+
+
+def fresh_id(form: dict[str, Any]) -> dict[str, Any]:
+    """The form with a national ID nobody has used: one ID is insured once."""
+    return {**form, "national_id": f"LA-{uuid.uuid4().hex[:12]}"}  # an audience none of the world's members is in
 
 
 @pytest.fixture
@@ -503,35 +524,94 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
 
     # Registration decisions: the officer and the admin each decide a fresh application of D0101.
     for who in ("officer", "admin"):
-        objects[f"application_for_{who}"] = apply(world.new_member(f"applicant_for_{who}"), FORM_D0101)
+        objects[f"application_for_{who}"] = apply(world.new_member(f"applicant_for_{who}"), fresh_id(FORM_D0101))
 
-    # Stand-ins of A (D0101) and B (D1601) for apply, correct-and-resubmit and link.
-    for who, form, office_officer, office_code, number in (
-        ("member_a", FORM_D0101, officer, "D0101", "0100009901"),
-        ("member_b", FORM_D1601, other_officer, "D1601", "1600009902"),
-    ):
+    # Records of the register, loaded by the core system: (member number, district, phone on record or None).
+    records = iter(range(10_000))
+
+    def insured(district: str, phone: str | None) -> str:
+        number = f"{district[:2]}{next(records):08d}"
+        record = {
+            "member_number": number,
+            "name_lo": "ທ ທົດສອບ",
+            "name_latin": "Link Test",
+            "date_of_birth": LINK_BIRTH_DATE,
+            "sex": "male",
+            "national_id": f"LINK-{number}",
+            "province_code": district[:2],
+            "district_code": district,
+            "scheme": "compulsory",
+            "phone": phone,
+        }
+        loaded = expect(
+            client.post("/api/v1/integration/insured-persons", json={"records": [record]}, headers=core),
+            200,
+            "register",
+        )
+        assert loaded["created"] == 1, loaded
+        return number
+
+    def id_photo(headers: dict[str, str]) -> int:
+        upload = {"file": (io.BytesIO(png_bytes(noise=True)), "id-card.png", "image/png")}
+        return expect(
+            client.post(
+                "/api/v1/conversations/attachments", data=upload, content_type="multipart/form-data", headers=headers
+            ),
+            201,
+            "id photo",
+        )["id"]
+
+    def file_link_request(headers: dict[str, str], district: str) -> int:
+        body = {
+            "member_number": insured(district, None),
+            "date_of_birth": LINK_BIRTH_DATE,
+            "id_photo_attachment_id": id_photo(headers),
+        }
+        return expect(client.post("/api/v1/me/link-request", json=body, headers=headers), 201, "link request")["id"]
+
+    # Link requests: stand-ins of A (D0101, read by officers) and B (D1601) have filed one; the officer and
+    # the admin each decide one of D0101.
+    for who, district in (("member_a", "0101"), ("member_b", "1601")):
+        filing = world.stand_ins[("link_request_filed", who)] = world.new_member(f"link_request_filed:{who}")
+        objects[f"link_request_of:{who}"] = file_link_request(filing, district)
+    objects["link_request"] = objects["link_request_of:member_a"]
+    for who in ("officer", "admin"):
+        objects[f"link_request_for_{who}"] = file_link_request(world.new_member(f"link_request_for_{who}"), "0101")
+        # and a linked record of D0101 each, to unlink
+        objects[f"unlink_for_{who}"] = decide(
+            apply(world.new_member(f"unlinked_by_{who}"), fresh_id(FORM_D0101)), "approve", officer
+        )["member_number"]
+
+    # Stand-ins of A (D0101) and B (D1601) for apply, correct-and-resubmit and the link routes.
+    for who, form, office_officer in (("member_a", FORM_D0101, officer), ("member_b", FORM_D1601, other_officer)):
+        form = fresh_id(form)
+        district = form["district_code"]
         world.stand_ins[("apply", who)] = world.new_member(f"apply:{who}")
         resubmitting = world.stand_ins[("resubmit", who)] = world.new_member(f"resubmit:{who}")
         decide(apply(resubmitting, form), "request_info", office_officer)
-        world.stand_ins[("link", who)] = world.new_member(f"link:{who}")
-        office = db.query(Office).filter(Office.code == office_code).one()
-        person = InsuredPerson(
-            member_number=number,
-            name_lo="ທ ທົດສອບ",
-            name_latin="Link Test",
-            sex=Sex.MALE,
-            date_of_birth=date(1990, 2, 3),
-            national_id=f"LINK-{who}",
-            scheme=Scheme.VOLUNTARY,
-            office_id=office.id,
-            province_code=office.province_code,
-            district_code=form["district_code"],
-        )
-        db.add(person)
-        db.commit()
-        objects[f"link_number:{who}"] = person.member_number
-        objects[f"link_code:{who}"] = request_code(client, gateway, objects[f"phone:link:{who}"])
         objects[f"form:{who}"] = form
+        # Linking with a code sent to the phone on record: one stand-in asks for a code, another links with one.
+        world.stand_ins[("link_code", who)] = world.new_member(f"link_code:{who}")
+        objects[f"link_code_number:{who}"] = insured(district, world.new_phone())
+        linking = world.stand_ins[("link", who)] = world.new_member(f"link:{who}")
+        phone_on_record = world.new_phone()
+        objects[f"link_number:{who}"] = number = insured(district, phone_on_record)
+        before = gateway.count_to(phone_on_record)
+        expect(
+            client.post(
+                "/api/v1/me/link/code",
+                json={"member_number": number, "date_of_birth": LINK_BIRTH_DATE},
+                headers=linking,
+            ),
+            202,
+            "link code",
+        )
+        wait_until(lambda phone=phone_on_record, n=before: gateway.count_to(phone) > n, message="the link code")
+        objects[f"link_code:{who}"] = gateway.last_code(phone_on_record)
+        # Linking through an officer: a record without a phone, and an uploaded ID photo.
+        requesting = world.stand_ins[("link_request", who)] = world.new_member(f"link_request:{who}")
+        objects[f"link_request_number:{who}"] = insured(district, None)
+        objects[f"id_photo:{who}"] = id_photo(requesting)
 
     # The public routes: a phone, code, member or refresh token of each principal's own.
     world.new_member("login")
@@ -578,6 +658,8 @@ PATH_OBJECTS = {
     "claim_id": "claim",
     "canned_id": "canned_to_edit",
     "holiday_id": "holiday",
+    "link_request_id": "link_request",
+    "member_number": "member_number_a",
     "office_code": "office_code",
     "province_code": "province_code",
     "district_code": "district_code",
@@ -600,11 +682,22 @@ OWN_OBJECTS: dict[Key, dict[str, dict[str, str]]] = {
         "officer": {"application_id": "application_for_officer"},
         "admin": {"application_id": "application_for_admin"},
     },
+    ("POST", "/api/v1/staff/link-requests/<int:link_request_id>/decision"): {
+        "officer": {"link_request_id": "link_request_for_officer"},
+        "admin": {"link_request_id": "link_request_for_admin"},
+    },
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"): {
+        "officer": {"member_number": "unlink_for_officer"},
+        "admin": {"member_number": "unlink_for_admin"},
+    },
 }
 STAND_IN_ROUTES: dict[Key, str] = {
     ("POST", "/api/v1/me/registration"): "apply",
     ("PUT", "/api/v1/me/registration"): "resubmit",
     ("POST", "/api/v1/me/link"): "link",
+    ("POST", "/api/v1/me/link/code"): "link_code",
+    ("POST", "/api/v1/me/link-request"): "link_request",
+    ("GET", "/api/v1/me/link-request"): "link_request_filed",
 }
 FRESH_SIGN_IN_ROUTES = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/pin")}
 RUN_LAST: list[Key] = [("POST", "/api/v1/auth/pin")]  # ends every sign-in of the member
@@ -630,10 +723,42 @@ PAYLOADS: dict[Key, Payload] = {
     ("POST", "/api/v1/me/link"): lambda w, who: {
         "json": {
             "member_number": w.per("link_number", who),
-            "date_of_birth": "1990-02-03",
+            "date_of_birth": LINK_BIRTH_DATE,
             "code": w.per("link_code", who),
         }
     },
+    ("POST", "/api/v1/me/link/code"): lambda w, who: {
+        "json": {"member_number": w.per("link_code_number", who), "date_of_birth": LINK_BIRTH_DATE}
+    },
+    ("POST", "/api/v1/me/link-request"): lambda w, who: {
+        "json": {
+            "member_number": w.per("link_request_number", who),
+            "date_of_birth": LINK_BIRTH_DATE,
+            "id_photo_attachment_id": w.per("id_photo", who),
+        }
+    },
+    ("POST", "/api/v1/staff/link-requests/<int:link_request_id>/decision"): json_body(
+        {"decision": "reject", "reason": "The photo is not readable."}
+    ),
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"): json_body(
+        {"reason": "The owner reported it."}
+    ),
+    ("POST", "/api/v1/integration/insured-persons"): json_body(
+        {
+            "records": [
+                {
+                    "member_number": "0199999999",
+                    "name_lo": "ທ ທົດສອບ",
+                    "name_latin": "Register Test",
+                    "date_of_birth": "1985-01-01",
+                    "sex": "female",
+                    "national_id": "LA-REGISTER-1",
+                    "province_code": "01",
+                    "scheme": "compulsory",
+                }
+            ]
+        }
+    ),
     ("POST", "/api/v1/me/registration"): lambda w, who: {"json": w.per("form", who)},
     ("PUT", "/api/v1/me/registration"): lambda w, who: {"json": w.per("form", who)},
     ("GET", "/api/v1/me/contributions/statement"): lambda w, who: {"query_string": {"year": STATEMENT_YEAR}},

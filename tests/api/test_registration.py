@@ -95,7 +95,8 @@ def test_member_numbers_are_unique(client, sms_gateway, staff, db):
     numbers = []
     for i in range(3):
         member = _member(client, sms_gateway, phone=f"+85620555200{i:02d}")
-        application_id = client.post("/api/v1/me/registration", json=application_form(), headers=member).json["id"]
+        form = application_form(national_id=f"LA-0101-12345{i}")  # one person, one ID
+        application_id = client.post("/api/v1/me/registration", json=form, headers=member).json["id"]
         decided = client.post(
             f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
         )
@@ -190,67 +191,110 @@ def test_second_application_while_one_is_open_is_a_conflict(client, sms_gateway,
     assert _count(db) == 1
 
 
-def test_link_existing_member_number(client, sms_gateway, staff, db):
-    # an insured person enrolled through an employer: created here by approving another account's application
-    officer = _officer(client, staff)
-    first = _member(client, sms_gateway, phone="+8562055540001")
-    application_id = client.post("/api/v1/me/registration", json=application_form(), headers=first).json["id"]
-    number = client.post(
+def _approve(client, officer, application_id):
+    return client.post(
         f"/api/v1/staff/registrations/{application_id}/decision", json={"decision": "approve"}, headers=officer
-    ).json["member_number"]
-    person = db.scalars(select(InsuredPerson).where(InsuredPerson.member_number == number)).one()
-
-    second = _member(client, sms_gateway, phone="+8562055540002")
-    client.post("/api/v1/auth/otp", json={"phone": "+8562055540002"})
-    code = sms_gateway.last_code("+8562055540002")
-    wrong_birth = client.post(
-        "/api/v1/me/link", json={"member_number": number, "date_of_birth": "1990-01-01", "code": code}, headers=second
     )
-    assert wrong_birth.status_code == 404
-    # every guess uses up the code: guessing costs one SMS code each (3 per 15 minutes)
-    again = client.post(
-        "/api/v1/me/link",
-        json={"member_number": number, "date_of_birth": person.date_of_birth.isoformat(), "code": code},
-        headers=second,
-    )
-    assert again.status_code == 400
-    # a third code in the window: one address may spend only part of a phone's budget
-    client.post("/api/v1/auth/otp", json={"phone": "+8562055540002"}, environ_base={"REMOTE_ADDR": "10.40.0.2"})
-    code = sms_gateway.last_code("+8562055540002")
-    taken = client.post(
-        "/api/v1/me/link",
-        json={"member_number": number, "date_of_birth": person.date_of_birth.isoformat(), "code": code},
-        headers=second,
-    )
-    assert taken.status_code == 409  # already linked to the first account
 
 
-def test_link_to_an_unlinked_record(client, sms_gateway, db):
-    from lsso_mobile.models import InsuredPerson, Office, Scheme, Sex
+def test_member_numbers_are_random_with_a_check_digit_not_a_sequence(client, sms_gateway, staff):
+    from lsso_mobile.services.identity import is_valid_member_number
 
-    office = db.scalars(select(Office).where(Office.code == "P13")).one()
-    db.add(
-        InsuredPerson(
-            member_number="1300000777",
-            name_lo="ທ້າວ ຄຳ",
-            name_latin="Kham",
-            date_of_birth=date(1980, 2, 3),
+    officer = _officer(client, staff)
+    numbers = []
+    for i in range(6):
+        member = _member(client, sms_gateway, phone=f"+85620555600{i:02d}")
+        form = application_form(national_id=f"LA-0101-60000{i}")
+        application_id = client.post("/api/v1/me/registration", json=form, headers=member).json["id"]
+        numbers.append(_approve(client, officer, application_id).json["member_number"])
+    assert all(len(n) == 10 and n.startswith("01") and is_valid_member_number(n) for n in numbers), numbers
+    # Consecutive approvals do not give neighbouring numbers (the old numbers were province code + row id).
+    gaps = [abs(int(b) - int(a)) for a, b in zip(numbers, numbers[1:], strict=False)]
+    assert all(gap > 10 for gap in gaps), numbers
+
+
+def test_the_check_digit_catches_a_mistyped_digit():
+    from lsso_mobile.services.identity import is_valid_member_number, luhn_check_digit
+
+    body = "012345678"
+    number = body + luhn_check_digit(body)
+    assert is_valid_member_number(number)
+    for position in range(10):
+        typo = number[:position] + str((int(number[position]) + 3) % 10) + number[position + 1 :]
+        assert not is_valid_member_number(typo)
+
+
+def test_an_id_already_insured_is_refused_with_a_stable_code(client, sms_gateway, staff):
+    officer = _officer(client, staff)
+    first = _member(client, sms_gateway, phone="+8562055561001")
+    application_id = client.post(
+        "/api/v1/me/registration", json=application_form(national_id="LA-0101-555555"), headers=first
+    ).json["id"]
+    assert _approve(client, officer, application_id).status_code == 200
+    # The same card written another way: spaces, dashes, lower case.
+    second = _member(client, sms_gateway, phone="+8562055561002")
+    again = client.post("/api/v1/me/registration", json=application_form(national_id="la 0101 555555"), headers=second)
+    assert again.status_code == 409 and again.json["error"] == "national_id_already_insured"
+    assert again.json["errors"] == {"national_id": ["already insured"]}
+    # A family-book number is a household's: another person of the household may register with it.
+    book = application_form(national_id="FB-0101-42", id_type="family_book")
+    assert client.post("/api/v1/me/registration", json=book, headers=second).status_code == 201
+
+
+def test_pending_applications_with_the_same_id_are_flagged_and_the_second_approval_is_refused(
+    client, sms_gateway, staff, db
+):
+    officer = _officer(client, staff)
+    ids = []
+    for i, written in enumerate(("LA-0101-777777", "la0101 777777")):
+        member = _member(client, sms_gateway, phone=f"+856205556200{i}")
+        applied = client.post("/api/v1/me/registration", json=application_form(national_id=written), headers=member)
+        assert applied.status_code == 201 and applied.json["national_id"] == "LA0101777777"
+        assert "id_matches" not in applied.json  # for staff only
+        ids.append(applied.json["id"])
+    other = _member(client, sms_gateway, phone="+8562055562009")
+    unrelated = client.post(
+        "/api/v1/me/registration", json=application_form(national_id="LA-0101-888888"), headers=other
+    ).json["id"]
+    listed = {
+        a["id"]: a["id_matches"] for a in client.get("/api/v1/staff/registrations", headers=officer).json["items"]
+    }
+    assert listed == {ids[0]: [ids[1]], ids[1]: [ids[0]], unrelated: []}
+    assert client.get(f"/api/v1/staff/registrations/{ids[0]}", headers=officer).json["id_matches"] == [ids[1]]
+
+    assert _approve(client, officer, ids[0]).status_code == 200
+    refused = _approve(client, officer, ids[1])
+    assert refused.status_code == 409 and refused.json["error"] == "national_id_already_insured"
+    assert db.get(RegistrationApplication, ids[1]).status.value == "submitted"  # the officer rejects it instead
+    assert db.scalar(select(func.count()).select_from(InsuredPerson)) == 1
+
+
+def test_the_database_keeps_one_insured_person_per_national_id(db):
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from lsso_mobile.models import IdType, Office, Scheme, Sex
+
+    office = db.scalars(select(Office).where(Office.code == "P01")).one()
+
+    def person(number, national_id, id_type=IdType.NATIONAL_ID):
+        return InsuredPerson(
+            member_number=number,
+            name_lo="ທ",
+            name_latin="T",
+            date_of_birth=date(1990, 1, 1),
             sex=Sex.MALE,
-            national_id="ID-777",
-            scheme=Scheme.COMPULSORY,
+            national_id=national_id,
+            id_type=id_type,
+            scheme=Scheme.VOLUNTARY,
             office_id=office.id,
-            province_code="13",
+            province_code="01",
         )
-    )
-    db.commit()
-    member = _member(client, sms_gateway, phone="+8562055540003")
-    client.post("/api/v1/auth/otp", json={"phone": "+8562055540003"})
-    code = sms_gateway.last_code("+8562055540003")
-    linked = client.post(
-        "/api/v1/me/link",
-        json={"member_number": "1300000777", "date_of_birth": "1980-02-03", "code": code},
-        headers=member,
-    )
-    assert linked.status_code == 200, linked.json
-    assert linked.json["member_number"] == "1300000777" and linked.json["office"]["code"] == "P13"
-    assert client.post("/api/v1/me/registration", json=application_form(), headers=member).status_code == 409
+
+    db.add_all([person("0100000001", "FB1", IdType.FAMILY_BOOK), person("0100000002", "FB1", IdType.FAMILY_BOOK)])
+    db.add(person("0100000003", "LA1"))
+    db.commit()  # a family book is shared; a national ID once
+    db.add(person("0100000004", "LA1"))
+    with pytest.raises(IntegrityError):
+        db.commit()
+    db.rollback()

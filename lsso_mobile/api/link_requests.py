@@ -1,0 +1,209 @@
+"""Officers verify link requests of their office (an ID-card photo against the record), and unlink records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from marshmallow import fields, validate
+
+from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.context import commit, db_session, settings
+from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus, Member
+from lsso_mobile.services import linking, messaging
+from lsso_mobile.services.files import EXTENSIONS
+from lsso_mobile.services.phones import mask_phone
+
+blp = Blueprint(
+    "staff_link_requests",
+    __name__,
+    url_prefix="/api/v1/staff",
+    description="Officers verify requests to link app accounts to insured persons of their office, and unlink",
+)
+
+
+class RecordSummarySchema(StrictSchema):
+    member_number = fields.String(required=True)
+    name_lo = fields.String(required=True)
+    name_latin = fields.String(required=True)
+    date_of_birth = fields.Date(required=True)
+    id_type = fields.String(required=True, attribute="id_type.value")
+    national_id = fields.String(required=True)
+    has_phone_on_record = fields.Function(lambda p: p.phone is not None, required=True)
+
+
+class StaffLinkRequestSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    status = fields.Enum(LinkRequestStatus, by_value=True, required=True)
+    office_id = fields.Integer(required=True)
+    record = fields.Nested(RecordSummarySchema, attribute="insured_person", required=True)
+    account_phone = fields.String(required=True, metadata={"description": "The asking account's phone, masked"})
+    photo_url = fields.String(required=True)
+    reason = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    decided_at = fields.DateTime(allow_none=True, required=True)
+
+
+class LinkRequestPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(StaffLinkRequestSchema), required=True)
+
+
+class LinkRequestListArgsSchema(PageArgsSchema):
+    status = fields.Enum(LinkRequestStatus, by_value=True, load_default=None)
+
+
+class LinkDecisionSchema(StrictSchema):
+    decision = fields.String(required=True, validate=validate.OneOf(sorted(linking.LINK_DECISIONS)))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class UnlinkSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class LinkEventSchema(StrictSchema):
+    action = fields.Enum(LinkAction, by_value=True, required=True)
+    method = fields.Enum(LinkMethod, by_value=True, required=True)
+    account_phone = fields.String(required=True, metadata={"description": "The account's phone, masked"})
+    by_staff = fields.Boolean(required=True)
+    link_request_id = fields.Integer(allow_none=True, required=True)
+    reason = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class LinkHistorySchema(StrictSchema):
+    member_number = fields.String(required=True)
+    linked_account = fields.String(allow_none=True, required=True, metadata={"description": "Masked phone, or null"})
+    history = fields.List(fields.Nested(LinkEventSchema), required=True)
+
+
+def _phones(member_ids: set[int]) -> dict[int, str]:
+    if not member_ids:
+        return {}
+    rows = db_session().query(Member.id, Member.phone).filter(Member.id.in_(member_ids)).all()
+    return {member_id: mask_phone(phone) for member_id, phone in rows}
+
+
+def _view(requests: list[Any]) -> list[dict[str, Any]]:
+    phones = _phones({r.member_id for r in requests})
+    return [
+        {
+            "id": r.id,
+            "status": r.status,
+            "office_id": r.office_id,
+            "insured_person": r.insured_person,
+            "account_phone": phones[r.member_id],
+            "photo_url": f"/api/v1/staff/link-requests/{r.id}/photo",
+            "reason": r.reason,
+            "created_at": r.created_at,
+            "decided_at": r.decided_at,
+        }
+        for r in requests
+    ]
+
+
+@blp.route("/link-requests", methods=["GET"])
+@blp.access(OFFICER, ADMIN)
+@blp.arguments(LinkRequestListArgsSchema, location="query")
+@blp.response(200, LinkRequestPageSchema)
+def list_link_requests(args: dict[str, Any]) -> dict[str, Any]:
+    """Link requests of the officer's office, oldest first; filter by status."""
+    items = linking.list_link_requests(
+        db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
+    )
+    result = page(items, args["limit"])
+    result["items"] = _view(result["items"])
+    return result
+
+
+@blp.route("/link-requests/<int:link_request_id>", methods=["GET"])
+@blp.access(OFFICER, ADMIN)
+@blp.response(200, StaffLinkRequestSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+def get_link_request(link_request_id: int) -> Any:
+    """One link request of the officer's office, with the record to compare the photo against."""
+    return _view([linking.get_link_request_for_staff(db_session(), current_principal(), link_request_id)])[0]
+
+
+@blp.route("/link-requests/<int:link_request_id>/photo", methods=["GET"])
+@blp.access(OFFICER, ADMIN)
+@blp.response(
+    200,
+    content_type="application/octet-stream",
+    description="The ID-card photo's bytes with the Content-Type sniffed at upload (image/jpeg or image/png) "
+    "and X-Content-Type-Options: nosniff",
+)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+def get_link_request_photo(link_request_id: int) -> Any:
+    """The ID-card photo the member uploaded."""
+    attachment = linking.link_request_photo(db_session(), current_principal(), link_request_id)
+    data = messaging.read_attachment_bytes(settings(), attachment)
+    response = Response(data, status=200, content_type=attachment.content_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="link-request-{link_request_id}.{EXTENSIONS[attachment.content_type]}"'
+    )
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@blp.route("/link-requests/<int:link_request_id>/decision", methods=["POST"])
+@blp.access(OFFICER, ADMIN)
+@blp.arguments(LinkDecisionSchema)
+@blp.response(200, StaffLinkRequestSchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided, or the record is linked already")
+def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
+    """Approve (links the record; the person is told) or reject with a reason."""
+    request = linking.decide_link_request(
+        db_session(), settings(), current_principal(), link_request_id, body["decision"], body["reason"], now()
+    )
+    commit()
+    return _view([request])[0]
+
+
+@blp.route("/insured-persons/<string(maxlength=16):member_number>/links", methods=["GET"])
+@blp.access(OFFICER, ADMIN)
+@blp.response(200, LinkHistorySchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+def get_link_history(member_number: str) -> Any:
+    """Which app account holds the record now, and every link and unlink."""
+    return _history(member_number)
+
+
+def _history(member_number: str) -> dict[str, Any]:
+    session = db_session()
+    events = linking.link_history(session, current_principal(), member_number)
+    holder = linking.record_holder(session, member_number)
+    phones = _phones({e.member_id for e in events} | ({holder.id} if holder else set()))
+    return {
+        "member_number": member_number,
+        "linked_account": phones[holder.id] if holder else None,
+        "history": [
+            {
+                "action": e.action,
+                "method": e.method,
+                "account_phone": phones[e.member_id],
+                "by_staff": e.staff_id is not None,
+                "link_request_id": e.link_request_id,
+                "reason": e.reason,
+                "created_at": e.created_at,
+            }
+            for e in events
+        ],
+    }
+
+
+@blp.route("/insured-persons/<string(maxlength=16):member_number>/unlink", methods=["POST"])
+@blp.access(OFFICER, ADMIN)
+@blp.arguments(UnlinkSchema)
+@blp.response(200, LinkHistorySchema)
+@blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@blp.alt_response(409, response="DEFAULT_ERROR", description="Not linked")
+def unlink(body: dict[str, Any], member_number: str) -> Any:
+    """Take the record away from the app account that holds it (kept in the history; the account is told)."""
+    linking.unlink_record(db_session(), current_principal(), member_number, body["reason"], now())
+    commit()
+    return _history(member_number)
