@@ -16,7 +16,8 @@ class FullMatch(validate.Regexp):
     """
 
     def __call__(self, value: Any) -> Any:
-        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+        pattern: re.Pattern[str] = self.regex  # type: ignore[assignment]  # built from a str pattern
+        if not isinstance(value, str) or pattern.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
 

@@ -80,8 +80,9 @@ _IMPORT_BODY = {
 
 
 def _import_body(csv_fields: tuple[str, ...]) -> dict[str, Any]:
-    body = {**_IMPORT_BODY, "content": dict(_IMPORT_BODY["content"])}
-    body["content"]["text/csv"] = {
+    content: dict[str, Any] = dict(_IMPORT_BODY["content"])  # type: ignore[call-overload]
+    body = {**_IMPORT_BODY, "content": content}
+    content["text/csv"] = {
         "schema": {
             "type": "string",
             "maxLength": MAX_IMPORT_BYTES,

@@ -88,12 +88,14 @@ def _issue(
     office_id: int | None,
     now: datetime,
 ) -> TokenPair:
+    account_id: int | None
     if auth_session.member_id:
         kind, account_id = "member", auth_session.member_id
     elif auth_session.staff_id:
         kind, account_id = "staff", auth_session.staff_id
     else:
         kind, account_id = "client", auth_session.integration_client_id
+    assert account_id is not None, "a sign-in belongs to a member, a staff user or a client"
     subject = _subject(kind, account_id)
     access_lifetime = timedelta(minutes=settings.access_token_minutes)
     access, _ = keyring.encode(
@@ -220,7 +222,7 @@ def _counting_failures(
             SignInFailure.created_at > now - timedelta(minutes=settings.lockout_minutes),
         )
     )
-    attempt = _Attempt(account_key, address, failures, address_failures >= settings.login_failures_per_ip)
+    attempt = _Attempt(account_key, address, failures, (address_failures or 0) >= settings.login_failures_per_ip)
     try:
         yield attempt
     except (NotAuthenticated, StepUpRequired) as exc:
@@ -299,7 +301,7 @@ def sign_in_staff(
     ):
         staff = session.scalars(select(StaffUser).where(StaffUser.username == username).with_for_update()).first()
         usable = staff is not None and staff.active
-        _check_secret(staff.password_hash if usable else None, password, settings)
+        _check_secret(staff.password_hash if staff is not None and usable else None, password, settings)
         assert staff is not None
     return _issue(
         session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value, staff.office_id, now

@@ -167,7 +167,8 @@ def claim_for_staff(session: Session, staff: Principal, claim_id: int) -> Benefi
     claims = locked(session, select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff)))
     if not claims:
         raise NotFound("No such claim in your office.")
-    return claims[0]
+    claim: BenefitClaim = claims[0]
+    return claim
 
 
 def list_claims_for_staff(

@@ -137,7 +137,7 @@ _rules_cache: dict[tuple[str, str], tuple[float, SchemeRules]] = {}
 def rules_for(session: Session, scheme: Scheme) -> SchemeRules:
     """The scheme's due day and eligibility rules, read at most once a minute per process: rules are
     data the office changes rarely, and every summary needs them."""
-    key = (str(session.get_bind().url), scheme.value)
+    key = (str(session.get_bind().engine.url), scheme.value)
     cached = _rules_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < RULES_TTL_SECONDS:
         return cached[1]

@@ -193,7 +193,7 @@ MAX_PDF_NODES = 200_000  # dictionaries, arrays and objects visited; a 50-page s
 MAX_PDF_ORPHANS = 1_000  # object headers in the file that its cross-reference tables do not list
 MAX_PDF_CHECK_SECONDS = 2.0  # CPU a hostile PDF may cost; a real scan of a few MB takes a fraction
 # pypdf's own limits, far tighter than its defaults: an upload is at most a few MB.
-_PDF_LIMITS = {
+_PDF_LIMITS: dict[str, Any] = {
     "maximum_declared_stream_length": 20_000_000,
     "zlib_maximum_output_length": 20_000_000,
     "lzw_maximum_output_length": 20_000_000,

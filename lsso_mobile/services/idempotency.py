@@ -17,21 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import Conflict
 
-
-class IdempotentRow(Protocol):
-    idempotency_key: InstrumentedAttribute[str | None] | str | None
-    request_digest: InstrumentedAttribute[str | None] | str | None
-
-
-Row = TypeVar("Row", bound=IdempotentRow)
+Row = TypeVar("Row")  # a model with ``idempotency_key`` and ``request_digest`` columns
 
 
 def request_digest(**parts: Any) -> str:
@@ -45,9 +39,9 @@ def earlier_write(
     """The row this author stored with this key before, if any; 409 if the key was used for something else."""
     if key is None:
         return None
-    key_column: Any = model.idempotency_key
+    key_column: Any = model.idempotency_key  # type: ignore[attr-defined]
     existing = session.scalars(select(model).where(author, key_column == key)).first()
-    if existing is not None and existing.request_digest != digest:
+    if existing is not None and existing.request_digest != digest:  # type: ignore[attr-defined]
         raise Conflict(
             f"This idempotency key was already used for a different {what}; use a new key for a new {what}.",
             errors={"idempotency_key": [f"used for another {what}"]},

@@ -102,7 +102,7 @@ class InsuredPersonRecordSchema(Schema):
         return data
 
 
-def _reject(result: ImportResult, line: int, number: Any, errors: dict[str, Any]) -> None:
+def _reject(result: ImportResult, line: int, number: Any, errors: Any) -> None:
     result.rejected.append({"line": line, "source_id": number, "errors": errors})
 
 
@@ -133,9 +133,10 @@ def _office_id(session: Session, record: dict[str, Any], offices: dict[str, int 
         return office_for_area(session, record["province_code"], record["district_code"]).id
     if code not in offices:
         offices[code] = session.scalar(select(Office.id).where(Office.code == code))
-    if offices[code] is None:
+    office_id = offices[code]
+    if office_id is None:
         raise DomainError("unknown office", errors={"office_code": ["unknown office"]})
-    return offices[code]
+    return office_id
 
 
 def import_insured_persons(

@@ -47,6 +47,7 @@ from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.otp import InvalidCode
 from lsso_mobile.services.phones import mask_phone
+from lsso_mobile.services.rows import required
 from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
 from lsso_mobile.services.sms import queue_sms
 
@@ -307,7 +308,7 @@ def link_status(session: Session, member_id: int) -> LinkStatus:
     member = session.get(Member, member_id)
     if member is None or member.insured_person_id is None:
         raise NotFound("This account is not linked to a member number.")
-    person = session.get(InsuredPerson, member.insured_person_id)
+    person = required(session, InsuredPerson, member.insured_person_id, what="insured person")
     event = session.scalars(
         select(LinkEvent)
         .where(
@@ -435,7 +436,7 @@ def get_link_request_for_staff(
 
 def link_request_photo(session: Session, staff: Principal, link_request_id: int) -> Attachment:
     request = get_link_request_for_staff(session, staff, link_request_id)
-    return session.get(Attachment, request.id_photo_attachment_id)
+    return required(session, Attachment, request.id_photo_attachment_id, what="photo")
 
 
 LINK_DECISIONS = {"approve": LinkRequestStatus.APPROVED, "reject": LinkRequestStatus.REJECTED}
@@ -457,8 +458,8 @@ def decide_link_request(
     reason = (reason or "").strip() or None
     if new_status is LinkRequestStatus.REJECTED and reason is None:
         raise InvalidInput("A reason is required to reject a link request.", errors={"reason": ["required"]})
-    member = session.get(Member, request.member_id, with_for_update=True)
-    person = session.get(InsuredPerson, request.insured_person_id)
+    member = required(session, Member, request.member_id, what="member", lock=True)
+    person = required(session, InsuredPerson, request.insured_person_id, what="insured person")
     if new_status is LinkRequestStatus.APPROVED:
         if member.insured_person_id is not None:
             raise Conflict("This account is already linked to a member number.", error="account_already_linked")

@@ -19,7 +19,8 @@ def become_writer(session: Session) -> None:
     if session.get_bind().dialect.name != "sqlite":
         return
     connection = session.connection()
-    if not connection.connection.dbapi_connection.in_transaction:  # else a write already holds the lock
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:  # else a write already holds the lock
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

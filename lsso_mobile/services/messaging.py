@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, or_, select, text, update
+from sqlalchemy import and_, case, delete, func, or_, select, text, true, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, TooManyRequests
+from lsso_mobile.extensions import affected_rows
 from lsso_mobile.models import (
     Attachment,
     CannedReply,
@@ -42,6 +43,7 @@ from lsso_mobile.services.files import attachment_store, prepare_upload
 from lsso_mobile.services.idempotency import earlier_write, request_digest, store_once
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.locking import locked
+from lsso_mobile.services.rows import required
 from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add_working_time
 
 MAX_BODY_CHARS = 4000
@@ -122,12 +124,14 @@ def _attach(session: Session, message: Message, attachment_ids: list[int], uploa
     if len(set(attachment_ids)) != len(attachment_ids):
         raise InvalidInput("An attachment is listed twice.", errors={"attachment_ids": ["duplicate"]})
     # One statement, guarded by "not attached yet": two sends cannot take the same upload.
-    claimed = session.execute(
-        update(Attachment)
-        .where(Attachment.id.in_(attachment_ids), uploader, Attachment.message_id.is_(None))
-        .values(message_id=message.id)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    claimed = affected_rows(
+        session.execute(
+            update(Attachment)
+            .where(Attachment.id.in_(attachment_ids), uploader, Attachment.message_id.is_(None))
+            .values(message_id=message.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
     if claimed != len(attachment_ids):
         raise InvalidInput(
             "An attachment does not exist, is not yours or is already sent with another message.",
@@ -332,7 +336,7 @@ def start_conversation(
     )
     earlier = earlier_write(session, Message, author, key, digest, "message")
     if earlier is not None:
-        return Posted(session.get(Conversation, earlier.conversation_id), earlier, True)
+        return Posted(required(session, Conversation, earlier.conversation_id, what="conversation"), earlier, True)
     subject, body = _required_text(subject, "subject", MAX_SUBJECT_CHARS), _check_body(body)
     member = session.get(Member, member_id)
     if member is None:
@@ -356,7 +360,7 @@ def start_conversation(
         .select_from(Conversation)
         .where(Conversation.member_id == member_id, Conversation.status.in_(OPEN_STATUSES))
     )
-    if open_count >= settings.max_open_conversations:
+    if (open_count or 0) >= settings.max_open_conversations:
         raise Conflict(
             f"You already have {open_count} conversations in progress; write in one of them.",
             errors={"open_conversations": [f"at most {settings.max_open_conversations}"]},
@@ -389,7 +393,7 @@ def start_conversation(
     session.add(message)
     winner = store_once(session, Message, author, key, digest, "message")
     if winner is not None:
-        return Posted(session.get(Conversation, winner.conversation_id), winner, True)
+        return Posted(required(session, Conversation, winner.conversation_id, what="conversation"), winner, True)
     _attach(session, message, attachment_ids, Attachment.uploader_member_id == member_id)
     return Posted(conversation, message, False)
 
@@ -457,7 +461,7 @@ def conversation_summaries(
     """Per conversation: unread messages from the other side, and the latest message (one query each)."""
     if not conversation_ids:
         return {}
-    visible = Message.internal.is_(False) if for_member else True
+    visible = Message.internal.is_(False) if for_member else true()
     from_other_side = Message.staff_id.is_not(None) if for_member else Message.member_id.is_not(None)
     unread = dict(
         session.execute(
@@ -506,13 +510,13 @@ def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[A
         for attachment in session.scalars(
             select(Attachment).where(Attachment.message_id.in_(message_ids)).order_by(Attachment.id)
         ):
-            by_message[attachment.message_id].append(attachment)
+            by_message[attachment.message_id or 0].append(attachment)
     return by_message
 
 
 def mark_read_by_member(session: Session, member_id: int, conversation_id: int, now: datetime) -> int:
     conversation = member_conversation(session, member_id, conversation_id)
-    marked = (
+    marked = affected_rows(
         session.execute(
             update(Message)
             .where(
@@ -523,8 +527,7 @@ def mark_read_by_member(session: Session, member_id: int, conversation_id: int, 
             )
             .values(read_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        or 0
+        )
     )
     if marked:
         conversation.updated_at = now  # the member's other devices sync the unread count
@@ -763,7 +766,7 @@ def post_staff_message(
             conversation.assignee_id = staff.id
         conversation.last_message_at = conversation.updated_at = now
         session.flush()
-        office = session.get(Office, conversation.office_id)
+        office = required(session, Office, conversation.office_id, what="office")
         preview = body if len(body) <= PREVIEW_CHARS else body[: PREVIEW_CHARS - 1] + "…"
         record_notification(
             session,
@@ -784,7 +787,7 @@ def post_staff_message(
 
 
 def mark_read_by_staff(session: Session, conversation: Conversation, now: datetime) -> int:
-    marked = (
+    marked = affected_rows(
         session.execute(
             update(Message)
             .where(
@@ -792,8 +795,7 @@ def mark_read_by_staff(session: Session, conversation: Conversation, now: dateti
             )
             .values(read_at=now, updated_at=now)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        or 0
+        )
     )
     if marked:
         conversation.updated_at = now  # the member's app syncs the read receipts

@@ -36,6 +36,7 @@ from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.identity import insured_with_id, new_member_number, normalise_id_number
 from lsso_mobile.services.reference import office_for_area
+from lsso_mobile.services.rows import required
 
 OPEN_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED, ApplicationStatus.APPROVED)
 PENDING_STATUSES = (ApplicationStatus.SUBMITTED, ApplicationStatus.MORE_INFO_NEEDED)
@@ -202,7 +203,7 @@ def resubmit_application(
     application.events.append(
         RegistrationEvent(status=ApplicationStatus.SUBMITTED, reason="resubmitted", created_at=now)
     )
-    session.get(Member, member_id).office_id = office.id
+    required(session, Member, member_id, what="member").office_id = office.id
     session.flush()
     _acknowledge(session, application, office, now)
     return application
@@ -298,7 +299,7 @@ def _enrol(session: Session, application: RegistrationApplication, now: datetime
     session.add(person)
     session.flush()
     application.insured_person = person
-    member = session.get(Member, application.member_id)
+    member = required(session, Member, application.member_id, what="member")
     member.insured_person_id = person.id
     member.office_id = application.office_id
     session.add(
