@@ -22,7 +22,7 @@ from lsso_mobile.models import (
     utcnow,
 )
 from lsso_mobile.runtime import Runtime
-from lsso_mobile.services import broadcasts, messaging, registrations
+from lsso_mobile.services import broadcasts, canned_replies, conversations, registrations, staff_inbox
 from lsso_mobile.services.accounts import Principal, create_staff_user
 from lsso_mobile.services.audience import Audience
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
@@ -54,7 +54,7 @@ def _form(name_lo: str, name_latin: str, born: date, sex: Sex, national_id: str)
 
 def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Principal, at: datetime) -> None:
     """A member's question answered with a canned reply, and a new question still open."""
-    canned = messaging.save_canned_reply(
+    canned = canned_replies.save_canned_reply(
         session,
         staff,
         None,
@@ -63,7 +63,7 @@ def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Princip
         "Your contribution has been recorded. Thank you.",
         at,
     )
-    asked = messaging.start_conversation(
+    asked = conversations.start_conversation(
         session,
         rt.settings,
         member_id,
@@ -75,10 +75,10 @@ def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Princip
         str(uuid.uuid4()),
         at,
     )
-    messaging.post_staff_message(
+    staff_inbox.post_staff_message(
         session, rt.settings, staff, asked.conversation.id, None, canned.id, [], None, False, at + timedelta(hours=1)
     )
-    messaging.post_member_message(
+    conversations.post_member_message(
         session,
         rt.settings,
         member_id,

@@ -8,6 +8,8 @@ from typing import Any
 
 from marshmallow import ValidationError, validate
 
+from lsso_mobile.errors import InvalidInput
+
 
 class FullMatch(validate.Regexp):
     """A Regexp that must match the whole value (Python's ``$`` also matches before a final newline).
@@ -77,3 +79,19 @@ def clean_text(value: str, kind: str = SINGLE_LINE) -> str:
         category = unicodedata.category(found.group())
         raise ValidationError(FORMAT_MESSAGE if category == "Cf" else CONTROL_MESSAGE)
     return value
+
+
+MAX_TITLE_CHARS = 200  # short titles: canned replies, holiday names
+
+
+def required_text(value: str, field: str, max_chars: int) -> str:
+    """The text without surrounding white space; refused if nothing is left or it is too long."""
+    text = value.strip()
+    if not text:
+        raise InvalidInput(f"Write the {field.replace('_', ' ')}: it is empty.", errors={field: ["empty"]})
+    if len(text) > max_chars:
+        raise InvalidInput(
+            f"The {field.replace('_', ' ')} is at most {max_chars} characters.",
+            errors={field: [f"at most {max_chars} characters"]},
+        )
+    return text

@@ -11,7 +11,7 @@ from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal,
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus, Member
-from lsso_mobile.services import linking, messaging
+from lsso_mobile.services import attachments, linking
 from lsso_mobile.services.files import EXTENSIONS
 from lsso_mobile.services.phones import mask_phone
 
@@ -138,7 +138,7 @@ def get_link_request(link_request_id: int) -> Any:
 def get_link_request_photo(link_request_id: int) -> Any:
     """The ID-card photo the member uploaded."""
     attachment = linking.link_request_photo(db_session(), current_principal(), link_request_id)
-    data = messaging.read_attachment_bytes(settings(), attachment)
+    data = attachments.read_attachment_bytes(settings(), attachment)
     response = Response(data, status=200, content_type=attachment.content_type)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = (

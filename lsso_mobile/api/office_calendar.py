@@ -17,7 +17,7 @@ from lsso_mobile.api.schemas import (
     page,
 )
 from lsso_mobile.models import Office
-from lsso_mobile.services import messaging
+from lsso_mobile.services import calendars
 
 blp = Blueprint(
     "office_calendar",
@@ -77,7 +77,7 @@ class HolidayArgsSchema(PageArgsSchema):
 
 
 def _week(office_id: int | None) -> dict[str, Any]:
-    rows = messaging.working_hours(db_session(), office_id)
+    rows = calendars.working_hours(db_session(), office_id)
     return {
         "days": [{"weekday": r.weekday, "opens": r.opens, "closes": r.closes} for r in rows],
         "uses_national_default": office_id is not None and not rows,
@@ -103,7 +103,7 @@ def get_national_hours() -> Any:
 @blp.alt_response(422, response=ERROR, description="Invalid hours")
 def put_national_hours(body: dict[str, Any]) -> Any:
     """Replace the national default week. Applies to conversations opened from now on."""
-    messaging.replace_working_hours(db_session(), None, _days(body))
+    calendars.replace_working_hours(db_session(), None, _days(body))
     commit()
     return _week(None)
 
@@ -114,7 +114,7 @@ def put_national_hours(body: dict[str, Any]) -> Any:
 @blp.alt_response(404, response=ERROR, description="No such office")
 def get_office_hours(office_code: str) -> Any:
     """One office's own week (empty: it uses the national default)."""
-    return _week(messaging.office_by_code(db_session(), office_code).id)
+    return _week(calendars.office_by_code(db_session(), office_code).id)
 
 
 @blp.route("/offices/<string(maxlength=16):office_code>/working-hours", methods=["PUT"])
@@ -125,8 +125,8 @@ def get_office_hours(office_code: str) -> Any:
 @blp.alt_response(422, response=ERROR, description="Invalid hours")
 def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
     """Replace one office's week; an empty list returns it to the national default."""
-    office: Office = messaging.office_by_code(db_session(), office_code)
-    messaging.replace_working_hours(db_session(), office.id, _days(body))
+    office: Office = calendars.office_by_code(db_session(), office_code)
+    calendars.replace_working_hours(db_session(), office.id, _days(body))
     commit()
     return _week(office.id)
 
@@ -138,7 +138,7 @@ def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
 def list_holidays(args: dict[str, Any]) -> Any:
     """National and office holidays, optionally of one year."""
     return page(
-        messaging.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1),
+        calendars.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1),
         args["limit"],
     )
 
@@ -152,8 +152,8 @@ def list_holidays(args: dict[str, Any]) -> Any:
 def add_holiday(body: dict[str, Any]) -> Any:
     """Add a national holiday, or one for one office (``office_code``)."""
     session = db_session()
-    office_id = messaging.office_by_code(session, body["office_code"]).id if body["office_code"] else None
-    holiday = messaging.add_holiday(session, office_id, body["day"], body["name_lo"], body["name_en"])
+    office_id = calendars.office_by_code(session, body["office_code"]).id if body["office_code"] else None
+    holiday = calendars.add_holiday(session, office_id, body["day"], body["name_lo"], body["name_en"])
     commit()
     return holiday
 
@@ -164,5 +164,5 @@ def add_holiday(body: dict[str, Any]) -> Any:
 @blp.alt_response(404, response=ERROR, description="No such holiday")
 def delete_holiday(holiday_id: int) -> None:
     """Remove a holiday."""
-    messaging.delete_holiday(db_session(), holiday_id)
+    calendars.delete_holiday(db_session(), holiday_id)
     commit()

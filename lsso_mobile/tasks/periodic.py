@@ -15,9 +15,9 @@ from lsso_mobile import runtime
 from lsso_mobile.jobs import SEND_SMS
 from lsso_mobile.models import utcnow
 from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
+from lsso_mobile.services.attachments import UPLOAD_PURGE_INTERVAL, purge_unsent_uploads, remove_unused_files
 from lsso_mobile.services.broadcast_delivery import relay_broadcasts
 from lsso_mobile.services.housekeeping import prune_expired_auth_rows
-from lsso_mobile.services.messaging import UPLOAD_PURGE_INTERVAL, purge_unsent_uploads, remove_unused_files
 from lsso_mobile.services.reminders import remind_batch, reminder_round
 from lsso_mobile.services.sms import unsent_sms
 

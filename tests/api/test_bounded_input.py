@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from lsso_mobile.api.bodies import MAX_JSON_DEPTH
 from lsso_mobile.api.errors import MAX_ERROR_ENTRIES, error_body
 from lsso_mobile.models import Conversation, OtpCode
-from lsso_mobile.services import messaging
+from lsso_mobile.services import attachments
 from tests.messaging_support import member, new_key
 
 SMALL_ANSWER_BYTES = 8 * 1024
@@ -43,7 +43,7 @@ def test_an_over_long_list_is_refused_before_its_items_are_read(client, sms_gate
     started = time.monotonic()
     response = client.post("/api/v1/conversations", data=raw, content_type="application/json", headers=alice)
     body = _small_422(response, started)
-    assert body["errors"]["json"] == {"attachment_ids": [f"At most {messaging.MAX_ATTACHMENTS_PER_MESSAGE} items."]}
+    assert body["errors"]["json"] == {"attachment_ids": [f"At most {attachments.MAX_ATTACHMENTS_PER_MESSAGE} items."]}
     # a list within its bound still has each item checked
     few = client.post(
         "/api/v1/conversations", json={**payload, "attachment_ids": ["x", 0]}, headers=alice, content_type=None

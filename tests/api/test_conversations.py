@@ -546,8 +546,8 @@ def test_uploads_per_minute(client, sms_gateway, db):
 def test_uploads_never_sent_are_purged_with_their_files(client, sms_gateway, db, settings):
     import os
 
+    from lsso_mobile.services.attachments import purge_unsent_uploads, remove_unused_files
     from lsso_mobile.services.files import LocalAttachmentStore
-    from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
 
     alice = member(client, sms_gateway, "+8562055580090")
     sent = upload(client, alice, png_bytes(5, 5)).json["id"]

@@ -20,7 +20,7 @@ from lsso_mobile.models import (
     Notification,
     utcnow,
 )
-from lsso_mobile.services import messaging
+from lsso_mobile.services import attachments
 from lsso_mobile.services.accounts import create_integration_client
 from tests.conftest import STAFF_PASSWORD
 from tests.messaging_support import png_bytes
@@ -259,7 +259,7 @@ def test_a_person_without_a_phone_on_record_links_through_an_officer(client, sms
 
     # The photo is kept with the request, even after unsent uploads are purged.
     with runtime.current().db.unit_of_work() as session:
-        messaging.purge_unsent_uploads(session, runtime.current().settings, utcnow() + timedelta(days=30))
+        attachments.purge_unsent_uploads(session, runtime.current().settings, utcnow() + timedelta(days=30))
     assert db.get(Attachment, photo_id) is not None
     assert client.get(listed[0]["photo_url"], headers=mine).status_code == 200
 

@@ -261,7 +261,7 @@ def test_parallel_uploads_cannot_pass_the_quota(app, client, sms_gateway, db, se
 
 
 def test_unsent_uploads_expire_after_the_configured_lifetime(client, sms_gateway, db, settings):
-    from lsso_mobile.services.messaging import purge_unsent_uploads, remove_unused_files
+    from lsso_mobile.services.attachments import purge_unsent_uploads, remove_unused_files
 
     assert settings.unsent_upload_minutes == 120  # the default: two hours, not a day
     alice = member(client, sms_gateway, "+8562055581020")

@@ -1,0 +1,161 @@
+"""Members' conversations with their office (``/api/v1/conversations``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
+from lsso_mobile.api.context import commit, db_session, settings
+from lsso_mobile.api.conversations.schemas import (
+    ERROR,
+    SYNC_MARGIN,
+    UPLOADS,
+    ConversationPageSchema,
+    ConversationSchema,
+    MemberMessageInSchema,
+    PostedSchema,
+    ReadSchema,
+    StartConversationSchema,
+    SyncArgsSchema,
+    ThreadSchema,
+)
+from lsso_mobile.api.conversations.views import (
+    conversation_page,
+    conversation_views,
+    message_views,
+    posted_view,
+    replayed,
+)
+from lsso_mobile.api.schemas import (
+    decode_cursor,
+    decode_time_cursor,
+    page,
+)
+from lsso_mobile.services import conversations as conversation_service
+
+member_blp = Blueprint(
+    "conversations",
+    __name__,
+    url_prefix="/api/v1/conversations",
+    description="Members write to their social security office. Every message carries an "
+    "`idempotency_key`: a retry returns the first answer. " + UPLOADS,
+)
+
+
+@member_blp.route("", methods=["POST"])
+@member_blp.access(MEMBER)
+@member_blp.arguments(StartConversationSchema)
+@member_blp.response(201, PostedSchema, headers={"Idempotent-Replayed": {"schema": {"type": "string"}}})
+@member_blp.alt_response(409, response=ERROR, description="Key used for another message, or too many open")
+@member_blp.alt_response(422, response=ERROR, description="Invalid input, unknown office or attachment")
+@member_blp.alt_response(429, response=ERROR, description="Too many messages a minute (Retry-After)")
+def start_conversation(body: dict[str, Any]) -> Any:
+    """Write to the office (your own unless you give ``office_code``) about a subject; attachments by id."""
+    posted = conversation_service.start_conversation(
+        db_session(),
+        settings(),
+        current_principal().id,
+        body["office_code"],
+        body["category"],
+        body["subject"],
+        body["body"],
+        body["attachment_ids"],
+        str(body["idempotency_key"]),
+        now(),
+    )
+    commit()
+    return replayed(posted_view(posted, for_member=True), posted, 201)
+
+
+@member_blp.route("", methods=["GET"])
+@member_blp.access(MEMBER)
+@member_blp.arguments(SyncArgsSchema, location="query")
+@member_blp.response(200, ConversationPageSchema)
+def list_conversations(args: dict[str, Any]) -> Any:
+    """Your conversations, latest message first, with unread counts; ``updated_since`` for delta sync."""
+    server_time = now() - SYNC_MARGIN
+    items = conversation_service.list_member_conversations(
+        db_session(),
+        current_principal().id,
+        decode_time_cursor(args["cursor"]),
+        args["updated_since"],
+        args["limit"] + 1,
+    )
+    return {
+        **conversation_page(items, args["limit"], lambda c: c.last_message_at, for_member=True),
+        "server_time": server_time,
+    }
+
+
+@member_blp.route("/<int:conversation_id>", methods=["GET"])
+@member_blp.access(MEMBER)
+@member_blp.response(200, ConversationSchema)
+@member_blp.alt_response(404, response=ERROR, description="Not your conversation")
+def get_conversation(conversation_id: int) -> Any:
+    """One of your conversations."""
+    conversation = conversation_service.member_conversation(db_session(), current_principal().id, conversation_id)
+    return conversation_views([conversation], for_member=True)[0]
+
+
+@member_blp.route("/<int:conversation_id>/messages", methods=["GET"])
+@member_blp.access(MEMBER)
+@member_blp.arguments(SyncArgsSchema, location="query")
+@member_blp.response(200, ThreadSchema)
+@member_blp.alt_response(404, response=ERROR, description="Not your conversation")
+@member_blp.alt_response(422, response=ERROR, description="Invalid cursor or arguments")
+def get_thread(args: dict[str, Any], conversation_id: int) -> Any:
+    """The messages, newest first (``cursor`` pages back); ``read_at`` on yours says the office read it."""
+    session = db_session()
+    server_time = now() - SYNC_MARGIN
+    conversation = conversation_service.member_conversation(session, current_principal().id, conversation_id)
+    items = conversation_service.list_messages(
+        session,
+        conversation.id,
+        decode_cursor(args["cursor"]),
+        args["updated_since"],
+        args["limit"] + 1,
+        include_internal=False,
+    )
+    result = page(items, args["limit"])
+    return {
+        "conversation": conversation_views([conversation], for_member=True)[0],
+        "items": message_views(result["items"], for_member=True),
+        "next_cursor": result["next_cursor"],
+        "server_time": server_time,
+    }
+
+
+@member_blp.route("/<int:conversation_id>/messages", methods=["POST"])
+@member_blp.access(MEMBER)
+@member_blp.arguments(MemberMessageInSchema)
+@member_blp.response(201, PostedSchema, headers={"Idempotent-Replayed": {"schema": {"type": "string"}}})
+@member_blp.alt_response(404, response=ERROR, description="Not your conversation")
+@member_blp.alt_response(409, response=ERROR, description="Key used for another message")
+@member_blp.alt_response(422, response=ERROR, description="Invalid input or attachment")
+@member_blp.alt_response(429, response=ERROR, description="Too many messages a minute (Retry-After)")
+def send_message(body: dict[str, Any], conversation_id: int) -> Any:
+    """Write in a conversation; a pending or resolved conversation opens again."""
+    posted = conversation_service.post_member_message(
+        db_session(),
+        settings(),
+        current_principal().id,
+        conversation_id,
+        body["body"],
+        body["attachment_ids"],
+        str(body["idempotency_key"]),
+        now(),
+    )
+    commit()
+    return replayed(posted_view(posted, for_member=True), posted, 201)
+
+
+@member_blp.route("/<int:conversation_id>/read", methods=["POST"])
+@member_blp.access(MEMBER)
+@member_blp.response(200, ReadSchema)
+@member_blp.alt_response(404, response=ERROR, description="Not your conversation")
+def mark_read(conversation_id: int) -> Any:
+    """Mark the office's messages in this conversation read."""
+    session = db_session()
+    marked = conversation_service.mark_read_by_member(session, current_principal().id, conversation_id, now())
+    commit()
+    return {"marked": marked, "unread_count": conversation_service.unread_for_member(session, conversation_id)}

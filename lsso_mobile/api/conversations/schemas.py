@@ -1,0 +1,269 @@
+"""What the messaging routes read and answer."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask_smorest.fields import Upload
+from marshmallow import fields, validate
+
+from lsso_mobile.api.schemas import (
+    SANE_TIMES,
+    MultiLineText,
+    PageArgsSchema,
+    PageMetaSchema,
+    StrictSchema,
+    row_id_field,
+)
+from lsso_mobile.models import ConversationCategory, ConversationStatus
+from lsso_mobile.services import attachments as attachment_service
+from lsso_mobile.services import conversations as conversation_service
+from lsso_mobile.validation import FullMatch
+
+UPLOADS = (
+    "Attachments are uploaded first (POST .../attachments, multipart/form-data, field `file`, one file; "
+    "JPEG, PNG or PDF judged by content) and then sent by id with a message (`attachment_ids`, at most 3). "
+    "Images are decoded and encoded again (EXIF, GPS included, removed; turned upright), so the stored file and "
+    "its size differ from the upload. PDFs with scripts, actions, XFA forms or embedded files are refused."
+)
+
+
+SYNC_MARGIN = timedelta(seconds=30)
+
+
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+ERROR = "DEFAULT_ERROR"
+
+
+def key_field(required: bool) -> fields.UUID:
+    extra: dict[str, Any] = {"required": True} if required else {"load_default": None}
+    return fields.UUID(
+        **extra,
+        metadata={
+            "description": "A new UUID per message, made by the app. Sending again with the same key (after a "
+            "timeout, say) returns the message stored the first time and stores nothing new; the "
+            "same key with a different message is a 409."
+        },
+    )
+
+
+def attachment_ids() -> fields.List:
+    return fields.List(
+        row_id_field(),
+        load_default=list,
+        validate=validate.Length(max=attachment_service.MAX_ATTACHMENTS_PER_MESSAGE),
+        metadata={
+            "description": f"Ids from the upload endpoint; at most {attachment_service.MAX_ATTACHMENTS_PER_MESSAGE}"
+        },
+    )
+
+
+def body_field(required: bool = True) -> MultiLineText:
+    # Length is checked after trimming, in the service, with a clearer message; this bounds the parse.
+    extra: dict[str, Any] = {"required": True} if required else {"load_default": None}
+    return MultiLineText(
+        validate=validate.Length(max=2 * conversation_service.MAX_BODY_CHARS),
+        metadata={"description": f"1 to {conversation_service.MAX_BODY_CHARS} characters"},
+        **extra,
+    )
+
+
+class StartConversationSchema(StrictSchema):
+    office_code = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "Another office (see /api/v1/offices); default: yours"},
+    )
+    category = fields.Enum(ConversationCategory, by_value=True, required=True)
+    subject = fields.String(required=True, validate=validate.Length(min=1, max=conversation_service.MAX_SUBJECT_CHARS))
+    body = body_field()
+    attachment_ids = attachment_ids()
+    idempotency_key = key_field(required=True)
+
+
+class MemberMessageInSchema(StrictSchema):
+    body = body_field()
+    attachment_ids = attachment_ids()
+    idempotency_key = key_field(required=True)
+
+
+class StaffReplyInSchema(StrictSchema):
+    body = body_field(required=False)
+    canned_reply_id = row_id_field(
+        load_default=None, metadata={"description": "Send this canned reply, in the member's language"}
+    )
+    attachment_ids = attachment_ids()
+    idempotency_key = key_field(required=False)
+
+
+class StaffNoteInSchema(StrictSchema):
+    body = body_field()
+    attachment_ids = attachment_ids()
+    idempotency_key = key_field(required=False)
+
+
+class UploadSchema(StrictSchema):
+    file = Upload(required=True, metadata={"description": "JPEG, PNG or PDF; the type is read from the content"})
+
+
+class AttachmentSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    content_type = fields.String(required=True, metadata={"description": "Sniffed from the bytes"})
+    size = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class MessageSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    conversation_id = fields.Integer(required=True)
+    author = fields.String(required=True, validate=validate.OneOf(["member", "staff"]))
+    body = fields.String(required=True)
+    attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
+    idempotency_key = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    read_at = fields.DateTime(allow_none=True, required=True, metadata={"description": "Read by the other side"})
+    updated_at = fields.DateTime(required=True)
+
+
+class StaffMessageSchema(MessageSchema):
+    internal = fields.Boolean(required=True, metadata={"description": "An internal note, never shown to the member"})
+    staff_id = fields.Integer(allow_none=True, required=True)
+    canned_reply_id = fields.Integer(allow_none=True, required=True)
+
+
+class MessagePreviewSchema(StrictSchema):
+    author = fields.String(required=True)
+    body = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ConversationSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    office_id = fields.Integer(required=True)
+    office_code = fields.String(required=True)
+    category = fields.Enum(ConversationCategory, by_value=True, required=True)
+    subject = fields.String(required=True)
+    status = fields.Enum(
+        ConversationStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "open: waiting for the office; pending: answered, waiting for you; resolved"},
+    )
+    answer_due_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the office should answer (working hours)"}
+    )
+    unread_count = fields.Integer(required=True)
+    last_message = fields.Nested(MessagePreviewSchema, allow_none=True, required=True)
+    last_message_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class StaffConversationSchema(ConversationSchema):
+    member_id = fields.Integer(required=True)
+    assignee_id = fields.Integer(allow_none=True, required=True)
+    first_response_due_at = fields.DateTime(allow_none=True, required=True)
+    first_responded_at = fields.DateTime(allow_none=True, required=True)
+    overdue = fields.Boolean(required=True)
+    last_activity_at = fields.DateTime(required=True, metadata={"description": "Internal notes included"})
+    resolved_at = fields.DateTime(allow_none=True, required=True)
+
+
+class PostedSchema(StrictSchema):
+    conversation = fields.Nested(ConversationSchema, required=True)
+    message = fields.Nested(MessageSchema, required=True)
+
+
+class StaffPostedSchema(StrictSchema):
+    conversation = fields.Nested(StaffConversationSchema, required=True)
+    message = fields.Nested(StaffMessageSchema, required=True)
+
+
+class ConversationPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(ConversationSchema), required=True)
+    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+
+
+class ThreadSchema(PageMetaSchema):
+    conversation = fields.Nested(ConversationSchema, required=True)
+    items = fields.List(fields.Nested(MessageSchema), required=True, metadata={"description": "Newest first"})
+    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+
+
+class StaffThreadSchema(PageMetaSchema):
+    conversation = fields.Nested(StaffConversationSchema, required=True)
+    items = fields.List(fields.Nested(StaffMessageSchema), required=True, metadata={"description": "Newest first"})
+    server_time = fields.DateTime(required=True)
+
+
+class CountsSchema(StrictSchema):
+    open = fields.Integer(required=True)
+    pending = fields.Integer(required=True)
+    resolved = fields.Integer(required=True, metadata={"description": "Resolved in the last 30 days"})
+    overdue = fields.Integer(required=True)
+    open_unassigned = fields.Integer(required=True)
+
+
+class InboxPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(StaffConversationSchema), required=True)
+    counts = fields.Nested(CountsSchema, required=True, metadata={"description": "The whole office, unfiltered"})
+
+
+class OverduePageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(StaffConversationSchema), required=True)
+
+
+class SyncArgsSchema(PageArgsSchema):
+    updated_since = fields.AwareDateTime(
+        load_default=None, validate=SANE_TIMES, metadata={"description": "Only what was created or changed after this"}
+    )
+
+
+class InboxArgsSchema(PageArgsSchema):
+    status = fields.Enum(ConversationStatus, by_value=True, load_default=None)
+    category = fields.Enum(ConversationCategory, by_value=True, load_default=None)
+    assignee = fields.String(
+        load_default=None,
+        validate=FullMatch(r"^(me|unassigned|[1-9][0-9]{0,8})$"),
+        metadata={"description": "me, unassigned, or a staff id"},
+    )
+    overdue = fields.Boolean(load_default=False, metadata={"description": "Open and past the due time"})
+
+
+class AssignSchema(StrictSchema):
+    assignee = fields.String(
+        required=True,
+        allow_none=True,
+        validate=FullMatch(r"^(me|[1-9][0-9]{0,8})$"),
+        metadata={"description": "me, a colleague's staff id, or null to unassign"},
+    )
+
+
+class ReadSchema(StrictSchema):
+    marked = fields.Integer(required=True)
+    unread_count = fields.Integer(required=True)
+
+
+class ColleagueSchema(StrictSchema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    display_name = fields.String(required=True)
+
+
+class CannedReplyInSchema(StrictSchema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body_lo = MultiLineText(required=True, validate=validate.Length(min=1, max=conversation_service.MAX_BODY_CHARS))
+    body_en = MultiLineText(required=True, validate=validate.Length(min=1, max=conversation_service.MAX_BODY_CHARS))
+
+
+class CannedReplySchema(CannedReplyInSchema):
+    id = fields.Integer(required=True)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+
+
+class CannedReplyPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(CannedReplySchema), required=True)
