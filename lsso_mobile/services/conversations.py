@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -50,6 +51,19 @@ class Posted:
 
 def check_body(body: str, field: str = "body") -> str:
     return required_text(body, field, MAX_BODY_CHARS)
+
+
+def add_message_once(
+    session: Session, message: Message, author: Any, uploader: Any, attachment_ids: list[int]
+) -> Message | None:
+    """Store a new message and attach its uploads. If a concurrent request with the same idempotency key
+    stored its message first, nothing is stored and that earlier message is returned (a replay)."""
+    session.add(message)
+    winner = store_once(session, Message, author, message.idempotency_key, message.request_digest or "", "message")
+    if winner is not None:
+        return winner
+    attach_uploads(session, message, attachment_ids, uploader)
+    return None
 
 
 def member_conversation(
@@ -154,11 +168,9 @@ def start_conversation(
         created_at=now,
         updated_at=now,
     )
-    session.add(message)
-    winner = store_once(session, Message, author, key, digest, "message")
+    winner = add_message_once(session, message, author, Attachment.uploader_member_id == member_id, attachment_ids)
     if winner is not None:
         return Posted(required(session, Conversation, winner.conversation_id, what="conversation"), winner, True)
-    attach_uploads(session, message, attachment_ids, Attachment.uploader_member_id == member_id)
     return Posted(conversation, message, False)
 
 
@@ -189,11 +201,9 @@ def post_member_message(
         created_at=now,
         updated_at=now,
     )
-    session.add(message)
-    winner = store_once(session, Message, author, key, digest, "message")
+    winner = add_message_once(session, message, author, Attachment.uploader_member_id == member_id, attachment_ids)
     if winner is not None:
         return Posted(member_conversation(session, member_id, winner.conversation_id), winner, True)
-    attach_uploads(session, message, attachment_ids, Attachment.uploader_member_id == member_id)
     if conversation.status is not ConversationStatus.OPEN:
         conversation.status = ConversationStatus.OPEN
         conversation.reply_due_at = answer_due(session, settings, conversation.office_id, now)

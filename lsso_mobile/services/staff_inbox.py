@@ -27,11 +27,10 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
-from lsso_mobile.services.attachments import attach_uploads
 from lsso_mobile.services.calendars import answer_due
 from lsso_mobile.services.canned_replies import canned_reply
-from lsso_mobile.services.conversations import OPEN_STATUSES, PREVIEW_CHARS, Posted, check_body
-from lsso_mobile.services.idempotency import earlier_write, request_digest, store_once
+from lsso_mobile.services.conversations import OPEN_STATUSES, PREVIEW_CHARS, Posted, add_message_once, check_body
+from lsso_mobile.services.idempotency import earlier_write, request_digest
 from lsso_mobile.services.rows import required
 
 RESOLVED_COUNT_DAYS = 30
@@ -227,11 +226,9 @@ def post_staff_message(
         created_at=now,
         updated_at=now,
     )
-    session.add(message)
-    winner = store_once(session, Message, author, key, digest, "message")
+    winner = add_message_once(session, message, author, Attachment.uploader_staff_id == staff.id, attachment_ids)
     if winner is not None:
         return Posted(staff_conversation(session, staff, winner.conversation_id), winner, True)
-    attach_uploads(session, message, attachment_ids, Attachment.uploader_staff_id == staff.id)
     conversation.last_activity_at = now
     if not internal:
         conversation.status = ConversationStatus.PENDING

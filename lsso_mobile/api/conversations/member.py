@@ -22,14 +22,12 @@ from lsso_mobile.api.conversations.schemas import (
 from lsso_mobile.api.conversations.views import (
     conversation_page,
     conversation_views,
-    message_views,
     posted_view,
     replayed,
+    thread_page,
 )
 from lsso_mobile.api.schemas import (
-    decode_cursor,
     decode_time_cursor,
-    page,
 )
 from lsso_mobile.services import conversations as conversation_service
 
@@ -105,24 +103,9 @@ def get_conversation(conversation_id: int) -> Any:
 @member_blp.alt_response(422, response=ERROR, description="Invalid cursor or arguments")
 def get_thread(args: dict[str, Any], conversation_id: int) -> Any:
     """The messages, newest first (``cursor`` pages back); ``read_at`` on yours says the office read it."""
-    session = db_session()
-    server_time = now() - SYNC_MARGIN
-    conversation = conversation_service.member_conversation(session, current_principal().id, conversation_id)
-    items = conversation_service.list_messages(
-        session,
-        conversation.id,
-        decode_cursor(args["cursor"]),
-        args["updated_since"],
-        args["limit"] + 1,
-        include_internal=False,
-    )
-    result = page(items, args["limit"])
-    return {
-        "conversation": conversation_views([conversation], for_member=True)[0],
-        "items": message_views(result["items"], for_member=True),
-        "next_cursor": result["next_cursor"],
-        "server_time": server_time,
-    }
+    moment = now()
+    conversation = conversation_service.member_conversation(db_session(), current_principal().id, conversation_id)
+    return thread_page(conversation, args, for_member=True, moment=moment)
 
 
 @member_blp.route("/<int:conversation_id>/messages", methods=["POST"])

@@ -8,7 +8,6 @@ from lsso_mobile.api.access import OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.schemas import (
     ERROR,
-    SYNC_MARGIN,
     UPLOADS,
     AssignSchema,
     ColleagueSchema,
@@ -26,18 +25,15 @@ from lsso_mobile.api.conversations.views import (
     conversation_page,
     conversation_views,
     key,
-    message_views,
     posted_view,
     replayed,
+    thread_page,
 )
 from lsso_mobile.api.schemas import (
     PageArgsSchema,
-    decode_cursor,
     decode_time_cursor,
-    page,
 )
 from lsso_mobile.models import ConversationStatus
-from lsso_mobile.services import conversations as conversation_service
 from lsso_mobile.services import staff_inbox as inbox_service
 
 staff_blp = Blueprint(
@@ -107,21 +103,7 @@ def staff_thread(args: dict[str, Any], conversation_id: int) -> Any:
     conversation = inbox_service.staff_conversation(session, current_principal(), conversation_id)
     inbox_service.mark_read_by_staff(session, conversation, moment)
     commit()
-    items = conversation_service.list_messages(
-        session,
-        conversation.id,
-        decode_cursor(args["cursor"]),
-        args["updated_since"],
-        args["limit"] + 1,
-        include_internal=True,
-    )
-    result = page(items, args["limit"])
-    return {
-        "conversation": conversation_views([conversation], for_member=False)[0],
-        "items": message_views(result["items"], for_member=False),
-        "next_cursor": result["next_cursor"],
-        "server_time": moment - SYNC_MARGIN,
-    }
+    return thread_page(conversation, args, for_member=False, moment=moment)
 
 
 @staff_blp.route("/<int:conversation_id>/assign", methods=["POST"])

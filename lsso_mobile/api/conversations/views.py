@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from lsso_mobile.api.access import now
 from lsso_mobile.api.context import db_session
-from lsso_mobile.api.schemas import (
-    encode_time_cursor,
-    page,
-)
+from lsso_mobile.api.conversations.schemas import SYNC_MARGIN
+from lsso_mobile.api.schemas import decode_cursor, encode_time_cursor, page
 from lsso_mobile.models import Conversation, ConversationStatus, Message
 from lsso_mobile.services import attachments as attachment_service
 from lsso_mobile.services import conversations as conversation_service
@@ -111,3 +110,24 @@ def conversation_page(
 
 def key(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def thread_page(
+    conversation: Conversation, args: dict[str, Any], *, for_member: bool, moment: datetime
+) -> dict[str, Any]:
+    """A page of a conversation's messages, newest first (internal notes for staff only)."""
+    items = conversation_service.list_messages(
+        db_session(),
+        conversation.id,
+        decode_cursor(args["cursor"]),
+        args["updated_since"],
+        args["limit"] + 1,
+        include_internal=not for_member,
+    )
+    result = page(items, args["limit"])
+    return {
+        "conversation": conversation_views([conversation], for_member=for_member)[0],
+        "items": message_views(result["items"], for_member=for_member),
+        "next_cursor": result["next_cursor"],
+        "server_time": moment - SYNC_MARGIN,
+    }
