@@ -8,33 +8,23 @@ form and htmx request, and serves its scripts, styles and font itself (no CDN).
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
-from pathlib import Path
 
-from flask import Flask, request, session
-from flask_babel import Babel
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask
 
 from lsso_mobile.config import Settings
-
-LANGUAGES = ("lo", "en")
-DEFAULT_LANGUAGE = "lo"
-WORKING_DAY = timedelta(hours=10)  # how long a console sign-in lasts
-SESSION_COOKIE = "lsso_console"
-TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
-
-csrf = CSRFProtect()
-babel = Babel()
-
-
-def console_language() -> str:
-    chosen = session.get("lang") if request.path.startswith("/console") else None
-    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
+from lsso_mobile.console.setup import (
+    DEFAULT_LANGUAGE,
+    SESSION_COOKIE,
+    TRANSLATIONS,
+    WORKING_DAY,
+    babel,
+    console_language,
+    csrf,
+)
+from lsso_mobile.console.views import bp
 
 
 def install_console(app: Flask, settings: Settings) -> None:
-    from lsso_mobile.console.views import bp
-
     # The session cookie signs with a key derived from LSSO_SECRET_KEY for this one purpose.
     app.secret_key = hashlib.sha256(b"lsso-console-session\x00" + settings.secret_key.encode()).hexdigest()
     app.config.update(

@@ -14,7 +14,7 @@ from flask import g, redirect, render_template, request, session, url_for
 
 from lsso_mobile.api.access import client_ip, now
 from lsso_mobile.api.context import db_session, keyring, settings
-from lsso_mobile.console import WORKING_DAY
+from lsso_mobile.console.setup import WORKING_DAY
 from lsso_mobile.errors import NotAuthenticated
 from lsso_mobile.services.accounts import Principal, authenticate_access_token, sign_in_staff
 from lsso_mobile.services.console_sessions import end_console_session, staff_principal

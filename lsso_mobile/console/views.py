@@ -16,8 +16,6 @@ from lsso_mobile.api.access import now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations import _file_response as file_response
 from lsso_mobile.api.schemas import decode_cursor, decode_time_cursor, encode_time_cursor, page
-from lsso_mobile.console import LANGUAGES
-from lsso_mobile.console import messages as domain_messages
 from lsso_mobile.console.auth import officer_page, public_page, sign_in, sign_out, signed_in_principal
 from lsso_mobile.console.forms import (
     ActionForm,
@@ -28,6 +26,8 @@ from lsso_mobile.console.forms import (
     NoteForm,
     ReplyForm,
 )
+from lsso_mobile.console.messages import translate as translate_error
+from lsso_mobile.console.setup import LANGUAGES, csrf
 from lsso_mobile.errors import DomainError, InvalidInput
 from lsso_mobile.models import ApplicationStatus, ClaimStatus, ConversationCategory, ConversationStatus
 from lsso_mobile.services import claims, member_lookup, messaging, registrations
@@ -99,8 +99,6 @@ def _common() -> dict[str, Any]:
 def _check_csrf() -> None:
     # Every writing request (form or htmx) carries the token, in the form or the X-CSRFToken header.
     if request.method not in ("GET", "HEAD", "OPTIONS"):
-        from lsso_mobile.console import csrf
-
         csrf.protect()
 
 
@@ -116,9 +114,7 @@ def _csrf_refused(exc: CSRFError) -> Any:
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Any:
     db_session().rollback()
-    return render_template("console/error.html", title=_("Not possible"), message=domain_messages.translate(exc)), (
-        exc.status
-    )
+    return render_template("console/error.html", title=_("Not possible"), message=translate_error(exc)), (exc.status)
 
 
 @bp.errorhandler(404)
@@ -139,10 +135,10 @@ def _field_errors(form: Form, exc: DomainError) -> None:
     for name in exc.errors or {}:
         field = getattr(form, name, None)
         if field is not None:
-            field.errors = [*field.errors, domain_messages.translate(exc)]
+            field.errors = [*field.errors, translate_error(exc)]
             placed = True
     if not placed:
-        form.form_errors.append(domain_messages.translate(exc))
+        form.form_errors.append(translate_error(exc))
 
 
 # -- sign-in, language ---------------------------------------------------------------------------------
@@ -164,7 +160,7 @@ def login() -> Any:
                 commit()  # failed attempts count towards the lockout
             else:
                 db_session().rollback()
-            form.password.errors = [domain_messages.translate(exc)]
+            form.password.errors = [translate_error(exc)]
             return render_template("console/login.html", form=form), exc.status
         commit()
         return redirect(_safe_next(form.next.data))
@@ -495,7 +491,7 @@ def members() -> Any:
                 db_session(), g.principal, query, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
             )
         except InvalidInput as exc:
-            error = domain_messages.translate(exc)
+            error = translate_error(exc)
         else:
             result = page(found, PAGE_SIZE)
             results, next_cursor = result["items"], result["next_cursor"]
