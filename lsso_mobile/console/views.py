@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -38,7 +38,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 
 PAGE_SIZE = 25
 THREAD_SIZE = 200  # messages shown on a conversation page (newest)
-INBOX_REFRESH_SECONDS = 20
+INBOX_REFRESH_SECONDS = 20  # app.config["CONSOLE_INBOX_REFRESH_SECONDS"] overrides it (tests)
 
 LABELS: dict[str, Any] = {
     # conversation statuses and categories
@@ -91,6 +91,9 @@ def _common() -> dict[str, Any]:
         "me": staff_user(db_session(), principal.id) if principal else None,
         "language": session.get("lang") if session.get("lang") in LANGUAGES else "lo",
         "language_form": LanguageForm(),
+        # where the language switch returns to: this page, or for a form shown again after a POST, its page
+        "here": g.get("here")
+        or (request.full_path.rstrip("?") if request.method == "GET" else url_for("console.inbox")),
         "now": now(),
     }
 
@@ -114,7 +117,8 @@ def _csrf_refused(exc: CSRFError) -> Any:
 @bp.errorhandler(DomainError)
 def _domain_error(exc: DomainError) -> Any:
     db_session().rollback()
-    return render_template("console/error.html", title=_("Not possible"), message=translate_error(exc)), (exc.status)
+    title = _("Not found") if exc.status == 404 else _("Not possible")
+    return render_template("console/error.html", title=title, message=translate_error(exc)), exc.status
 
 
 @bp.errorhandler(404)
@@ -227,7 +231,7 @@ def _inbox_context() -> dict[str, Any]:
         "rows": [(c, summaries[c.id], cards.get(c.member_id)) for c in conversations],
         "next_cursor": result["next_cursor"],
         "counts": messaging.office_counts(session_, principal, moment),
-        "refresh_seconds": INBOX_REFRESH_SECONDS,
+        "refresh_seconds": current_app.config.get("CONSOLE_INBOX_REFRESH_SECONDS", INBOX_REFRESH_SECONDS),
         "query": {k: v for k, v in request.args.items() if k != "cursor"},
     }
 
@@ -296,6 +300,7 @@ def _post_message(conversation_id: int, internal: bool) -> Any:
             flash(_("Your note is saved.") if internal else _("Your reply is sent."))
             return redirect(url_for("console.conversation", conversation_id=conversation_id))
     forms = {"note_form" if internal else "reply_form": form}
+    g.here = url_for("console.conversation", conversation_id=conversation_id)
     return render_template("console/conversation.html", **_conversation_context(conversation_id, **forms)), 422
 
 
@@ -409,6 +414,7 @@ def decide(application_id: int) -> Any:
             else:
                 flash(_("Your decision is saved and the member is told."))
             return redirect(url_for("console.registration", application_id=application_id))
+    g.here = url_for("console.registration", application_id=application_id)
     return render_template("console/registration.html", **_application_context(application_id, form)), 422
 
 
@@ -463,6 +469,7 @@ def claim_status(claim_id: int) -> Any:
             flash(_("The claim's status is changed and the member is told."))
             return redirect(url_for("console.claims_list", status=request.args.get("status", "")))
     claim = claims.claim_for_staff(session_, g.principal, claim_id)
+    g.here = url_for("console.claims_list")
     return render_template(
         "console/claims.html",
         claims=[claim],
