@@ -140,7 +140,8 @@ def _csrf_refused(exc: CSRFError) -> Any:
 def _domain_error(exc: DomainError) -> Any:
     db_session().rollback()
     title = _("Not found") if exc.status == 404 else _("Not possible")
-    return render_template("console/error.html", title=title, message=translate_error(exc)), exc.status
+    page = render_template("console/error.html", title=title, message=translate_error(exc))
+    return page, exc.status, exc.headers  # e.g. Retry-After when the write budget is spent
 
 
 @bp.errorhandler(404)

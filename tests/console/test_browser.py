@@ -21,7 +21,7 @@ from tests.conftest import STAFF_PASSWORD
 from tests.console.conftest import add_claim, member_applies, registered_member
 from tests.fakes.fcm import FakeFcmServer
 from tests.messaging_support import member, png_bytes, start, upload
-from tests.support import bearer, wait_until
+from tests.support import bearer, staff_sign_in, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -125,6 +125,9 @@ def test_an_officer_answers_a_member(page, client, sms_gateway, staff, fcm_serve
     photo = upload(client, alice, png_bytes(40, 30)).json["id"]
     cid = start(client, alice, subject="ເງິນສົມທົບເດືອນພຶດສະພາ", attachment_ids=[photo]).json["conversation"]["id"]
     pushes_before = fcm_server.counts_by_token().get(TOKEN, 0)
+    desk = bearer(staff_sign_in(client, staff["officer"], STAFF_PASSWORD)["access_token"])
+    canned = {"title": "Received", "body_lo": "ພວກເຮົາໄດ້ຮັບແລ້ວ.", "body_en": "We have received it."}
+    assert client.post("/api/v1/staff/canned-replies", json=canned, headers=desk).status_code == 201
 
     page.goto("/console/inbox")
     expect(page).to_have_url(re.compile(r"/console/login\?next="))
@@ -149,6 +152,12 @@ def test_an_officer_answers_a_member(page, client, sms_gateway, staff, fcm_serve
     shoot(page, "conversation", tmp_path)
 
     page.keyboard.press("r")
+    page.keyboard.type("/")  # canned replies, in the member's language
+    expect(page.locator("[data-canned-menu]")).to_be_visible()
+    page.fill("[data-canned-pick]", "Received")
+    page.keyboard.press("Tab")
+    expect(page.locator('textarea[data-key="r"]')).to_have_value("ພວກເຮົາໄດ້ຮັບແລ້ວ.")
+    page.fill('textarea[data-key="r"]', "")
     page.keyboard.type("ໄດ້ຮັບເງິນສົມທົບຂອງທ່ານແລ້ວ.")
     page.keyboard.press("Control+Enter")
     expect(page.locator(".flash")).to_contain_text("ຄຳຕອບຂອງທ່ານຖືກສົ່ງແລ້ວ")
