@@ -8,6 +8,7 @@ import uuid
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from lsso_mobile.models import ClaimStatus
@@ -45,14 +46,18 @@ class ActionForm(FlaskForm):
 class DecisionForm(FlaskForm):
     decision = SelectField(
         _l("Decision"),
-        choices=[("approve", _l("Approve")), ("reject", _l("Reject")), ("request_info", _l("Ask for information"))],
+        choices=[
+            SelectChoice("approve", _l("Approve")),
+            SelectChoice("reject", _l("Reject")),
+            SelectChoice("request_info", _l("Ask for information")),
+        ],
         validators=[DataRequired(REQUIRED)],
     )
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000, message=TOO_LONG)])
 
 
 class ClaimStatusForm(FlaskForm):
-    status = SelectField(_l("New status"), choices=[(s.value, s.value) for s in ClaimStatus])
+    status = SelectField(_l("New status"), choices=[SelectChoice(s.value, s.value) for s in ClaimStatus])
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000, message=TOO_LONG)])
 
 

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from wtforms import Form
+from wtforms.fields.choices import SelectChoice
 
 from lsso_mobile.api.access import now
 from lsso_mobile.api.context import commit, db_session, settings
@@ -446,7 +447,7 @@ def decide(application_id: int) -> Any:
 
 def _claim_form(formdata: Any = None) -> ClaimStatusForm:
     form = ClaimStatusForm(formdata=formdata) if formdata is not None else ClaimStatusForm(formdata=None)
-    form.status.choices = [(s.value, label(s)) for s in ClaimStatus]
+    form.status.choices = [SelectChoice(s.value, label(s)) for s in ClaimStatus]
     return form
 
 

@@ -279,3 +279,16 @@ def test_a_sign_in_lasts_one_working_day(client, staff, db):
     auth_session.created_at = auth_session.created_at - timedelta(hours=10, minutes=1)
     db.commit()
     assert client.get("/console/inbox").status_code == 302
+
+
+def test_production_cookies_are_secure_and_csrf_checks_the_referrer(settings):
+    from flask import Flask
+
+    from lsso_mobile.console import install_console
+
+    production = Flask("console-production-check")
+    install_console(production, settings.replace(env="production"))
+    assert production.config["SESSION_COOKIE_SECURE"] is True and production.config["WTF_CSRF_SSL_STRICT"] is True
+    assert production.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert production.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert production.secret_key and settings.secret_key not in production.secret_key  # a key of its own
