@@ -52,11 +52,12 @@ def install_security(app: Flask, settings: Settings) -> None:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        console = request.path == CONSOLE_PATH or request.path.startswith(CONSOLE_PATH + "/")
+        # Console forms need their own origin in Referer (Flask-WTF's HTTPS check); nothing goes elsewhere.
+        headers.setdefault("Referrer-Policy", "same-origin" if console else "no-referrer")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         docs = request.path.startswith(DOCS_PATHS)
-        console = request.path == CONSOLE_PATH or request.path.startswith(CONSOLE_PATH + "/")
         headers.setdefault(
             "Content-Security-Policy", CONSOLE_POLICY if console else DOCS_POLICY if docs else API_POLICY
         )

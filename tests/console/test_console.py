@@ -292,3 +292,19 @@ def test_production_cookies_are_secure_and_csrf_checks_the_referrer(settings):
     assert production.config["SESSION_COOKIE_HTTPONLY"] is True
     assert production.config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert production.secret_key and settings.secret_key not in production.secret_key  # a key of its own
+
+
+def test_over_https_a_form_needs_its_own_origin_as_referrer(app, client, staff):
+    """Production checks the Referer of console forms (WTF_CSRF_SSL_STRICT); console pages therefore send
+    Referrer-Policy: same-origin (the API keeps no-referrer), so browsers send it to the console only."""
+    app.config["WTF_CSRF_SSL_STRICT"] = True
+    https = {"base_url": "https://console.example"}
+    page = client.get("/console/login", **https)
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert client.get("/api/v1/health").headers["Referrer-Policy"] == "no-referrer"
+    form = {"username": staff["officer"], "password": STAFF_PASSWORD, "csrf_token": csrf_token(page.text)}
+    assert client.post("/console/login", data=form, **https).status_code == 400  # no Referer
+    elsewhere = {"Referer": "https://evil.example/console/login"}
+    assert client.post("/console/login", data=form, headers=elsewhere, **https).status_code == 400
+    same = {"Referer": "https://console.example/console/login"}
+    assert client.post("/console/login", data=form, headers=same, **https).status_code == 302
