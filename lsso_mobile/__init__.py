@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile.api.rate_limits import install_rate_limits
     from lsso_mobile.api.security import install_security
     from lsso_mobile.bootstrap import start_runtime
+    from lsso_mobile.console import install_console
     from lsso_mobile.services.tokens import KeyRing
 
     settings = settings or load_settings()
@@ -66,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/api/swagger-ui/",  # served from the swagger-ui-bundle package: no CDN
         OPENAPI_REDOC_PATH=None,
         JSON_SORT_KEYS=False,
-        COMPRESS_MIMETYPES=["application/json"],
+        COMPRESS_MIMETYPES=["application/json", "text/html", "text/css", "text/javascript", "application/javascript"],
         COMPRESS_MIN_SIZE=500,  # bytes; smaller answers are not worth the CPU
         COMPRESS_ALGORITHM=["gzip"],
     )
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_blueprints(api)
     register_error_handlers(app)
     install_security(app, settings)
+    install_console(app, settings)
     install_rate_limits(app, settings)
     from flask_compress import Compress
 

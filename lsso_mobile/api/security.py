@@ -16,6 +16,15 @@ DOCS_POLICY = (
     "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
 )
 DOCS_PATHS = ("/api/docs", "/api/swagger-ui/")
+# The staff console (/console): HTML from the app itself; its own script, style, font and images only, no
+# inline script or style, forms posted only to itself.
+CONSOLE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+CONSOLE_PATH = "/console"
+CONSOLE_STATIC_PATH = "/console/static/"
+CONSOLE_STATIC_MAX_AGE = 86400  # seconds; the script, style and font change only with a release
 HEADERS_EXPOSED_TO_BROWSERS = ["ETag", "Retry-After", "Idempotent-Replayed", "Content-Disposition"]
 
 
@@ -43,12 +52,18 @@ def install_security(app: Flask, settings: Settings) -> None:
         headers = response.headers
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        console = request.path == CONSOLE_PATH or request.path.startswith(CONSOLE_PATH + "/")
+        # Console forms need their own origin in Referer (Flask-WTF's HTTPS check); nothing goes elsewhere.
+        headers.setdefault("Referrer-Policy", "same-origin" if console else "no-referrer")
         headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         docs = request.path.startswith(DOCS_PATHS)
-        headers.setdefault("Content-Security-Policy", DOCS_POLICY if docs else API_POLICY)
-        if not docs:
+        headers.setdefault(
+            "Content-Security-Policy", CONSOLE_POLICY if console else DOCS_POLICY if docs else API_POLICY
+        )
+        if console and request.path.startswith(CONSOLE_STATIC_PATH) and response.status_code in (200, 304):
+            headers["Cache-Control"] = f"public, max-age={CONSOLE_STATIC_MAX_AGE}"
+        elif not docs:
             headers.setdefault("Cache-Control", "no-store")  # answers are personal; routes that allow caching say so
         if settings.is_production:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")

@@ -47,15 +47,16 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from lsso_mobile import create_app
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings
-from lsso_mobile.models import StaffRole
+from lsso_mobile.models import Member, StaffRole
 from lsso_mobile.services.accounts import create_integration_client, create_staff_user
-from tests.api.test_errors_and_limits import UNDECLARED_OK
+from tests.api.test_errors_and_limits import CONSOLE_ENDPOINTS, UNDECLARED_OK
 from tests.conftest import STAFF_PASSWORD
 from tests.messaging_support import png_bytes
 from tests.support import PIN, SmsGateway, application_form, bearer, request_code, sign_up, staff_sign_in, wait_until
@@ -163,6 +164,8 @@ EXPECTED: dict[Key, Row] = {
     ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"):
                                                                       (401, 403, 403, 200, 404, 403, 200, 403),
     ("GET", "/api/v1/staff/me"):                                      (401, 403, 403, 200, 200, 200, 200, 403),
+    ("GET", "/api/v1/staff/members"):                                 (401, 403, 403, 200, 200, 403, 200, 403),
+    ("GET", "/api/v1/staff/members/<int:member_id>"):                 (401, 403, 403, 200, 404, 403, 200, 403),
     # ops write broadcasts, a second ops user approves; admins watch
     ("POST", "/api/v1/staff/broadcasts"):                             (401, 403, 403, 403, 403, 201, 403, 403),
     ("GET", "/api/v1/staff/broadcasts"):                              (401, 403, 403, 403, 403, 200, 200, 403),
@@ -207,7 +210,7 @@ def route_keys(app: Flask) -> set[Key]:
     """Every (method, rule) of the URL map, without HEAD/OPTIONS and the non-API routes."""
     keys: set[Key] = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in UNDECLARED_OK:
+        if rule.endpoint in UNDECLARED_OK or rule.endpoint.startswith(CONSOLE_ENDPOINTS):
             continue
         keys |= {(method, rule.rule) for method in rule.methods or () if method not in ("HEAD", "OPTIONS")}
     return keys
@@ -416,6 +419,7 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
     for who, office in (("member_a", "D0101"), ("member_b", "D1601")):
         profile = expect(client.get("/api/v1/me", headers=world.headers[who]), 200, who)
         assert profile["office"]["code"] == office and profile["member_number"], profile
+    objects["member"] = db.scalar(select(Member.id).where(Member.phone == objects["phone:member_a"]))
 
     # A's conversation with D0101, carrying A's attachment; A's device; A's record from the core system.
     upload = {"file": (io.BytesIO(png_bytes()), "photo.png", "image/png")}
@@ -655,6 +659,7 @@ PATH_OBJECTS = {
     "notification_id": "notification",
     "broadcast_id": "broadcast_seen",
     "application_id": "application",
+    "member_id": "member",
     "claim_id": "claim",
     "canned_id": "canned_to_edit",
     "holiday_id": "holiday",
@@ -762,6 +767,7 @@ PAYLOADS: dict[Key, Payload] = {
     ("POST", "/api/v1/me/registration"): lambda w, who: {"json": w.per("form", who)},
     ("PUT", "/api/v1/me/registration"): lambda w, who: {"json": w.per("form", who)},
     ("GET", "/api/v1/me/contributions/statement"): lambda w, who: {"query_string": {"year": STATEMENT_YEAR}},
+    ("GET", "/api/v1/staff/members"): lambda w, who: {"query_string": {"q": "Bualai"}},
     ("POST", "/api/v1/me/devices"): lambda w, who: {
         "json": {"token": f"tok-matrix-{who}-new-phone", "platform": "android", "app_version": "1.0.0"}
     },

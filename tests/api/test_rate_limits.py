@@ -55,7 +55,11 @@ def test_every_writing_route_is_limited_per_address(app, client):
         for _ in range(ANONYMOUS):
             response = client.open(path, method=method, json={}, environ_base=address)
             assert response.status_code != 429, (method, path)
-        assert_limited(client.open(path, method=method, json={}, environ_base=address))
+        limited = client.open(path, method=method, json={}, environ_base=address)
+        if path.startswith("/console/"):  # the console's pages answer HTML, with the same status and Retry-After
+            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1, path
+        else:
+            assert_limited(limited)
 
 
 def test_a_refused_write_changes_nothing_and_reads_are_not_counted(client, db):

@@ -1,0 +1,24 @@
+"""The console's settings and extensions: languages, the sign-in lifetime, CSRF and translations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from flask import request, session
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+LANGUAGES = ("lo", "en")
+DEFAULT_LANGUAGE = "lo"
+WORKING_DAY = timedelta(hours=10)  # how long a console sign-in lasts
+SESSION_COOKIE = "lsso_console"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def console_language() -> str:
+    chosen = session.get("lang") if request.path.startswith("/console") else None
+    return chosen if chosen in LANGUAGES else DEFAULT_LANGUAGE
