@@ -28,7 +28,7 @@ QUERY_METHODS = {"scalars", "scalar", "execute"}  # on any receiver
 SESSION_METHODS = {"get", "query"}  # only on a session
 
 ALLOWED = {
-    "members.py": "member profile, status and language reads and writes; the linking work edits this module now",
+    "members.py": "member profile, account status and language reads and writes; left while linking was editing it",
     "conversations.py": "office codes of a conversation list; moves with the split of the messaging API",
 }
 
