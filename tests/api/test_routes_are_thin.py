@@ -29,7 +29,6 @@ SESSION_METHODS = {"get", "query"}  # only on a session
 
 ALLOWED = {
     "members.py": "member profile, account status and language reads and writes; left while linking was editing it",
-    "conversations.py": "office codes of a conversation list; moves with the split of the messaging API",
 }
 
 
