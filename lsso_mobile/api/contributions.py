@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import jsonify, request
 from marshmallow import fields, validate
-from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import db_session
@@ -18,9 +17,16 @@ from lsso_mobile.api.schemas import (
     StrictSchema,
     decode_period_cursor,
     encode_period_cursor,
+    page,
 )
-from lsso_mobile.models import BenefitClaim, BenefitPayment, ClaimStatusChange, Contribution
-from lsso_mobile.services.contributions import annual_statement, insured_person_of, summarise
+from lsso_mobile.services.contributions import (
+    annual_statement,
+    claims_with_history_of,
+    contributions_of,
+    insured_person_of,
+    payments_of,
+    summarise,
+)
 
 blp = Blueprint(
     "contributions",
@@ -137,23 +143,9 @@ def list_contributions(args: dict[str, Any]) -> Any:
     """The month-by-month record, newest month first; filter by year; ``updated_since`` for delta sync."""
     session = db_session()
     person = insured_person_of(session, current_principal().id)
-    query = select(Contribution).where(Contribution.insured_person_id == person.id)
-    if args["year"] is not None:
-        query = query.where(Contribution.period.like(f"{args['year']:04d}-%"))
-    if args["updated_since"] is not None:
-        query = query.where(Contribution.updated_at > args["updated_since"])
-    position = decode_period_cursor(args["cursor"])
-    if position is not None:
-        period, row_id = position
-        query = query.where(
-            (Contribution.period < period) | ((Contribution.period == period) & (Contribution.id < row_id))
-        )
-    rows = list(
-        session.scalars(query.order_by(Contribution.period.desc(), Contribution.id.desc()).limit(args["limit"] + 1))
-    )
-    more = len(rows) > args["limit"]
-    rows = rows[: args["limit"]]
-    return {"items": rows, "next_cursor": encode_period_cursor(rows[-1].period, rows[-1].id) if more and rows else None}
+    before = decode_period_cursor(args["cursor"])
+    items = contributions_of(session, person, args["year"], args["updated_since"], before, args["limit"] + 1)
+    return page(items, args["limit"], lambda item: encode_period_cursor(item.period, item.id))
 
 
 class StatementArgsSchema(StrictSchema):
@@ -191,36 +183,7 @@ def contribution_statement(args: dict[str, Any]) -> Any:
 def list_claims() -> Any:
     """The member's benefit claims, newest first, each with its status history."""
     session = db_session()
-    person = insured_person_of(session, current_principal().id)
-    claims = session.scalars(
-        select(BenefitClaim)
-        .where(BenefitClaim.insured_person_id == person.id)
-        .order_by(BenefitClaim.id.desc())
-        .limit(200)
-    ).all()
-    history: dict[int, list[Any]] = {claim.id: [] for claim in claims}
-    for change in session.scalars(
-        select(ClaimStatusChange).where(ClaimStatusChange.claim_id.in_(history)).order_by(ClaimStatusChange.id)
-    ):
-        history[change.claim_id].append(change)
-    return [
-        {
-            **{
-                k: getattr(c, k)
-                for k in (
-                    "id",
-                    "benefit_type",
-                    "status",
-                    "amount_claimed",
-                    "amount_approved",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-            "history": history[c.id],
-        }
-        for c in claims
-    ]
+    return claims_with_history_of(session, insured_person_of(session, current_principal().id))
 
 
 @blp.route("/payments", methods=["GET"])
@@ -230,11 +193,4 @@ def list_claims() -> Any:
 def list_payments() -> Any:
     """Benefit payments made to the member, newest first."""
     session = db_session()
-    person = insured_person_of(session, current_principal().id)
-    return session.scalars(
-        select(BenefitPayment)
-        .join(BenefitClaim, BenefitClaim.id == BenefitPayment.claim_id)
-        .where(BenefitClaim.insured_person_id == person.id)
-        .order_by(BenefitPayment.paid_date.desc(), BenefitPayment.id.desc())
-        .limit(500)
-    ).all()
+    return payments_of(session, insured_person_of(session, current_principal().id))

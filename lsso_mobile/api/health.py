@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 from marshmallow import fields
-from sqlalchemy import func, select, text
 
 from lsso_mobile.api.access import PUBLIC, Blueprint, now
 from lsso_mobile.api.context import db_session, runtime
 from lsso_mobile.api.schemas import StrictSchema
-from lsso_mobile.jobs import RQJobQueue
-from lsso_mobile.models import DispatchStatus, Notification
+from lsso_mobile.services.health import probe
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
 
@@ -31,29 +28,12 @@ class HealthSchema(StrictSchema):
 @blp.alt_response(503, schema=HealthSchema, description="A dependency is down")
 def health() -> Any:
     """Is the service able to work? 503 when the database or Redis is down."""
-    session = db_session()
-    body: dict[str, Any] = {"push_backend": runtime().settings.push_backend, "oldest_undelivered_seconds": None}
-    try:
-        session.execute(text("SELECT 1"))
-        body["database"] = "ok"
-        oldest = session.scalar(
-            select(func.min(Notification.deliver_after)).where(Notification.dispatch_status == DispatchStatus.PENDING)
-        )
-        if oldest is not None:
-            body["oldest_undelivered_seconds"] = max(0.0, round((now() - oldest).total_seconds(), 1))
-    except Exception:  # noqa: BLE001 - any failure means "down"; details go to the log only
-        current_app.logger.exception("health: database check failed")
-        session.rollback()
-        body["database"] = "down"
-    queue = runtime().job_queue
-    if isinstance(queue, RQJobQueue):
-        try:
-            queue.connection().ping()
-            body["redis"] = "ok"
-        except Exception:  # noqa: BLE001
-            body["redis"] = "down"
-    else:
-        body["redis"] = "not_configured"
-    healthy = body["database"] == "ok" and body["redis"] != "down"
-    body["status"] = "ok" if healthy else "degraded"
-    return body, 200 if healthy else 503
+    result = probe(db_session(), runtime().job_queue, now())
+    body = {
+        "status": "ok" if result.healthy else "degraded",
+        "database": result.database,
+        "redis": result.redis,
+        "oldest_undelivered_seconds": result.oldest_undelivered_seconds,
+        "push_backend": runtime().settings.push_backend,
+    }
+    return body, 200 if result.healthy else 503

@@ -10,10 +10,9 @@ from marshmallow import fields, validate
 from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
-from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus, Member
+from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus
 from lsso_mobile.services import attachments, linking
 from lsso_mobile.services.files import EXTENSIONS
-from lsso_mobile.services.phones import mask_phone
 
 blp = Blueprint(
     "staff_link_requests",
@@ -78,15 +77,8 @@ class LinkHistorySchema(StrictSchema):
     history = fields.List(fields.Nested(LinkEventSchema), required=True)
 
 
-def _phones(member_ids: set[int]) -> dict[int, str]:
-    if not member_ids:
-        return {}
-    rows = db_session().query(Member.id, Member.phone).filter(Member.id.in_(member_ids)).all()
-    return {member_id: mask_phone(phone) for member_id, phone in rows}
-
-
 def _view(requests: list[Any]) -> list[dict[str, Any]]:
-    phones = _phones({r.member_id for r in requests})
+    phones = linking.masked_phones_of(db_session(), {r.member_id for r in requests})
     return [
         {
             "id": r.id,
@@ -177,7 +169,7 @@ def _history(member_number: str) -> dict[str, Any]:
     session = db_session()
     events = linking.link_history(session, current_principal(), member_number)
     holder = linking.record_holder(session, member_number)
-    phones = _phones({e.member_id for e in events} | ({holder.id} if holder else set()))
+    phones = linking.masked_phones_of(session, {e.member_id for e in events} | ({holder.id} if holder else set()))
     return {
         "member_number": member_number,
         "linked_account": phones[holder.id] if holder else None,

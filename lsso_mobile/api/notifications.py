@@ -19,7 +19,7 @@ from lsso_mobile.api.schemas import (
     encode_time_cursor,
     page,
 )
-from lsso_mobile.models import Language, Member, Platform
+from lsso_mobile.models import Language, Platform
 from lsso_mobile.notify import devices
 from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
 from lsso_mobile.notify.templates import CATEGORIES
@@ -119,8 +119,7 @@ class PreferencesSchema(StrictSchema):
 
 
 def _language() -> str:
-    member = db_session().get(Member, current_principal().id)
-    return member.language.value if member else Language.LAO.value
+    return inbox.reading_language(db_session(), current_principal().id).value
 
 
 def _notification_view(notification: inbox.InboxItem, language: str) -> dict[str, Any]:

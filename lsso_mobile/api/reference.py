@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import fields
-from sqlalchemy import select
 
 from lsso_mobile.api.access import PUBLIC, Blueprint
 from lsso_mobile.api.context import db_session
 from lsso_mobile.api.schemas import StrictSchema
-from lsso_mobile.errors import NotFound
-from lsso_mobile.models import District, Office, OfficeLevel, Province, Village
+from lsso_mobile.models import OfficeLevel
+from lsso_mobile.services import reference
 
 blp = Blueprint("reference", __name__, url_prefix="/api/v1", description="Areas and offices")
 
@@ -37,7 +36,7 @@ class OfficeSchema(StrictSchema):
 @blp.response(200, AreaSchema(many=True))
 def list_provinces() -> Any:
     """The 18 provinces."""
-    return db_session().scalars(select(Province).order_by(Province.code)).all()
+    return reference.list_provinces(db_session())
 
 
 @blp.route("/provinces/<string(length=2):province_code>/districts", methods=["GET"])
@@ -46,12 +45,7 @@ def list_provinces() -> Any:
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown province")
 def list_districts(province_code: str) -> Any:
     """Districts of one province."""
-    session = db_session()
-    if session.get(Province, province_code[:2]) is None or len(province_code) != 2:
-        raise NotFound("Unknown province.")
-    return session.scalars(
-        select(District).where(District.province_code == province_code).order_by(District.code)
-    ).all()
+    return reference.districts_of(db_session(), province_code)
 
 
 @blp.route("/districts/<string(length=4):district_code>/villages", methods=["GET"])
@@ -60,10 +54,7 @@ def list_districts(province_code: str) -> Any:
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown district")
 def list_villages(district_code: str) -> Any:
     """Villages of one district."""
-    session = db_session()
-    if len(district_code) != 4 or session.get(District, district_code) is None:
-        raise NotFound("Unknown district.")
-    return session.scalars(select(Village).where(Village.district_code == district_code).order_by(Village.code)).all()
+    return reference.villages_of(db_session(), district_code)
 
 
 @blp.route("/offices", methods=["GET"])
@@ -71,4 +62,4 @@ def list_villages(district_code: str) -> Any:
 @blp.response(200, OfficeSchema(many=True))
 def list_offices() -> Any:
     """Every provincial and district social security office."""
-    return db_session().scalars(select(Office).order_by(Office.code)).all()
+    return reference.list_offices(db_session())

@@ -8,13 +8,12 @@ from typing import Any
 
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
-from sqlalchemy import select
 
 from lsso_mobile.api.access import ADMIN, Blueprint, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import StrictSchema
-from lsso_mobile.errors import NotFound
-from lsso_mobile.models import BenefitType, EligibilityRule, Scheme, SchemeRule
+from lsso_mobile.models import BenefitType, Scheme
+from lsso_mobile.services import rules
 from lsso_mobile.services.contributions import forget_cached_rules
 
 blp = Blueprint(
@@ -64,7 +63,7 @@ class EligibilityRuleSchema(StrictSchema):
 @blp.response(200, SchemeRuleSchema(many=True))
 def list_scheme_rules() -> Any:
     """Rates, earnings floor and ceiling and due day of each scheme."""
-    return db_session().scalars(select(SchemeRule).order_by(SchemeRule.scheme)).all()
+    return rules.list_scheme_rules(db_session())
 
 
 @blp.route("/scheme-rules/<string(maxlength=32):scheme>", methods=["PUT"])
@@ -74,14 +73,7 @@ def list_scheme_rules() -> Any:
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme")
 def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
     """Replace one scheme's rates, limits and due day."""
-    if scheme not in {s.value for s in Scheme}:
-        raise NotFound("Unknown scheme.")
-    session = db_session()
-    rule = session.get(SchemeRule, Scheme(scheme)) or SchemeRule(scheme=Scheme(scheme))
-    for key, value in body.items():
-        setattr(rule, key, value)
-    rule.updated_at = now()
-    session.add(rule)
+    rule = rules.put_scheme_rule(db_session(), scheme, body, now())
     commit()
     forget_cached_rules()
     return rule
@@ -92,11 +84,7 @@ def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
 @blp.response(200, EligibilityRuleSchema(many=True))
 def list_eligibility_rules() -> Any:
     """Every benefit's eligibility rule per scheme."""
-    return (
-        db_session()
-        .scalars(select(EligibilityRule).order_by(EligibilityRule.scheme, EligibilityRule.benefit_type))
-        .all()
-    )
+    return rules.list_eligibility_rules(db_session())
 
 
 @blp.route("/eligibility-rules/<string(maxlength=32):scheme>/<string(maxlength=32):benefit_type>", methods=["PUT"])
@@ -106,18 +94,7 @@ def list_eligibility_rules() -> Any:
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme or benefit")
 def put_eligibility_rule(body: dict[str, Any], scheme: str, benefit_type: str) -> Any:
     """Create or replace the rule for one benefit in one scheme."""
-    if scheme not in {s.value for s in Scheme} or benefit_type not in {b.value for b in BenefitType}:
-        raise NotFound("Unknown scheme or benefit type.")
-    session = db_session()
-    rule = session.scalars(
-        select(EligibilityRule).where(
-            EligibilityRule.scheme == Scheme(scheme), EligibilityRule.benefit_type == BenefitType(benefit_type)
-        )
-    ).first() or EligibilityRule(scheme=Scheme(scheme), benefit_type=BenefitType(benefit_type))
-    for key, value in body.items():
-        setattr(rule, key, value)
-    rule.updated_at = now()
-    session.add(rule)
+    rule = rules.put_eligibility_rule(db_session(), scheme, benefit_type, body, now())
     commit()
     forget_cached_rules()
     return rule

@@ -9,8 +9,7 @@ from marshmallow import fields
 from lsso_mobile.api.access import STAFF_ROLES, Blueprint, current_principal
 from lsso_mobile.api.context import db_session
 from lsso_mobile.api.schemas import StrictSchema
-from lsso_mobile.errors import NotFound
-from lsso_mobile.models import StaffUser
+from lsso_mobile.services.staff import staff_user
 
 blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff", description="Staff accounts")
 
@@ -27,9 +26,7 @@ class StaffProfileSchema(StrictSchema):
 @blp.response(200, StaffProfileSchema)
 def staff_profile() -> Any:
     """The staff user's name, role and office."""
-    staff = db_session().get(StaffUser, current_principal().id)
-    if staff is None:
-        raise NotFound("No such staff user.")
+    staff = staff_user(db_session(), current_principal().id)
     return {
         "username": staff.username,
         "display_name": staff.display_name,

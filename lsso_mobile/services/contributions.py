@@ -17,7 +17,11 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import NotFound
 from lsso_mobile.models import (
+    BenefitClaim,
+    BenefitPayment,
     BenefitType,
+    ClaimStatus,
+    ClaimStatusChange,
     Contribution,
     ContributionStatus,
     EligibilityRule,
@@ -226,4 +230,87 @@ def annual_statement(session: Session, person: InsuredPerson, year: int) -> Annu
         total=sum(m.total for m in counted),
         unpaid_months=sorted({m.period for m in months if m.status is ContributionStatus.UNPAID}),
         months=months,
+    )
+
+
+def contributions_of(
+    session: Session,
+    person: InsuredPerson,
+    year: int | None,
+    updated_since: datetime | None,
+    before: tuple[str, int] | None,
+    limit: int,
+) -> list[Contribution]:
+    """Up to ``limit`` months of the record, newest month first (by period, then id), after the
+    position ``before`` (period, id) of a previous page; only ``year``'s months, only rows changed
+    after ``updated_since``, when given. Callers page by asking for one row more than they show."""
+    query = select(Contribution).where(Contribution.insured_person_id == person.id)
+    if year is not None:
+        query = query.where(Contribution.period.like(f"{year:04d}-%"))
+    if updated_since is not None:
+        query = query.where(Contribution.updated_at > updated_since)
+    if before is not None:
+        period, row_id = before
+        query = query.where(
+            (Contribution.period < period) | ((Contribution.period == period) & (Contribution.id < row_id))
+        )
+    return list(session.scalars(query.order_by(Contribution.period.desc(), Contribution.id.desc()).limit(limit)))
+
+
+MAX_CLAIMS_LISTED = 200
+MAX_PAYMENTS_LISTED = 500
+
+
+@dataclass(frozen=True)
+class ClaimWithHistory:
+    """A member's benefit claim and its status changes, oldest change first."""
+
+    id: int
+    benefit_type: BenefitType
+    status: ClaimStatus
+    amount_claimed: int | None
+    amount_approved: int | None
+    created_at: datetime
+    updated_at: datetime
+    history: list[ClaimStatusChange]
+
+
+def claims_with_history_of(session: Session, person: InsuredPerson) -> list[ClaimWithHistory]:
+    """The person's latest benefit claims (at most MAX_CLAIMS_LISTED), newest first, each with its history."""
+    claims = session.scalars(
+        select(BenefitClaim)
+        .where(BenefitClaim.insured_person_id == person.id)
+        .order_by(BenefitClaim.id.desc())
+        .limit(MAX_CLAIMS_LISTED)
+    ).all()
+    history: dict[int, list[ClaimStatusChange]] = {claim.id: [] for claim in claims}
+    for change in session.scalars(
+        select(ClaimStatusChange).where(ClaimStatusChange.claim_id.in_(history)).order_by(ClaimStatusChange.id)
+    ):
+        history[change.claim_id].append(change)
+    return [
+        ClaimWithHistory(
+            id=claim.id,
+            benefit_type=claim.benefit_type,
+            status=claim.status,
+            amount_claimed=claim.amount_claimed,
+            amount_approved=claim.amount_approved,
+            created_at=claim.created_at,
+            updated_at=claim.updated_at,
+            history=history[claim.id],
+        )
+        for claim in claims
+    ]
+
+
+def payments_of(session: Session, person: InsuredPerson) -> list[BenefitPayment]:
+    """Benefit payments made to the person (at most MAX_PAYMENTS_LISTED), newest first."""
+    return list(
+        session.scalars(
+            select(BenefitPayment)
+            .join(BenefitClaim, BenefitClaim.id == BenefitPayment.claim_id)
+            .where(BenefitClaim.insured_person_id == person.id)
+            .order_by(BenefitPayment.paid_date.desc(), BenefitPayment.id.desc())
+            .limit(MAX_PAYMENTS_LISTED)
+        )
     )

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import InvalidInput, NotFound
 from lsso_mobile.extensions import affected_rows
-from lsso_mobile.models import Broadcast, BroadcastRead, BroadcastStatus, Notification
+from lsso_mobile.models import Broadcast, BroadcastRead, BroadcastStatus, Language, Member, Notification
 from lsso_mobile.services.audience import Audience, member_facts
 
 NOTICE, BROADCAST = "notice", "broadcast"
@@ -255,3 +255,9 @@ def mark_all_read(session: Session, member_id: int, now: datetime) -> int:
     unread_broadcasts = [b.id for b, read_at in member_broadcasts(session, member_id, now) if read_at is None]
     _record_reads(session, member_id, unread_broadcasts, now)
     return affected_rows(result) + len(unread_broadcasts)
+
+
+def reading_language(session: Session, member_id: int) -> Language:
+    """The language the member reads the inbox in: their chosen one, Lao if the account is gone."""
+    member = session.get(Member, member_id)
+    return member.language if member is not None else Language.LAO

@@ -424,6 +424,14 @@ def list_link_requests(
     return list(session.scalars(query.order_by(LinkRequest.id).limit(limit)))
 
 
+def masked_phones_of(session: Session, member_ids: set[int]) -> dict[int, str]:
+    """The masked phone of each of these app accounts (for showing staff whose request it is)."""
+    if not member_ids:
+        return {}
+    rows = session.execute(select(Member.id, Member.phone).where(Member.id.in_(member_ids))).all()
+    return {member_id: mask_phone(phone) for member_id, phone in rows}
+
+
 def get_link_request_for_staff(
     session: Session, staff: Principal, link_request_id: int, for_update: bool = False
 ) -> LinkRequest:

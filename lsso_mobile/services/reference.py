@@ -97,3 +97,29 @@ def office_for_area(session: Session, province_code: str, district_code: str | N
     if office is None:
         raise NotFound(f"No social security office serves province {province_code}.")
     return office
+
+
+def list_provinces(session: Session) -> list[Province]:
+    """Every province, by code."""
+    return list(session.scalars(select(Province).order_by(Province.code)))
+
+
+def districts_of(session: Session, province_code: str) -> list[District]:
+    """The province's districts, by code; NotFound for an unknown province."""
+    if len(province_code) != 2 or session.get(Province, province_code) is None:
+        raise NotFound("Unknown province.")
+    return list(
+        session.scalars(select(District).where(District.province_code == province_code).order_by(District.code))
+    )
+
+
+def villages_of(session: Session, district_code: str) -> list[Village]:
+    """The district's villages, by code; NotFound for an unknown district."""
+    if len(district_code) != 4 or session.get(District, district_code) is None:
+        raise NotFound("Unknown district.")
+    return list(session.scalars(select(Village).where(Village.district_code == district_code).order_by(Village.code)))
+
+
+def list_offices(session: Session) -> list[Office]:
+    """Every provincial and district office, by code."""
+    return list(session.scalars(select(Office).order_by(Office.code)))
