@@ -10,22 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import fields, validate
-from sqlalchemy import select
 
 from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import StrictSchema
-from lsso_mobile.errors import NotFound
 from lsso_mobile.models import (
-    InsuredPerson,
     Language,
     LinkMethod,
     LinkRequestStatus,
-    Member,
-    Office,
-    RegistrationApplication,
 )
-from lsso_mobile.services import linking
+from lsso_mobile.services import linking, profile
 from lsso_mobile.validation import FullMatch
 
 blp = Blueprint("members", __name__, url_prefix="/api/v1/me", description="The signed-in member")
@@ -99,50 +93,23 @@ class MemberLinkRequestSchema(StrictSchema):
     decided_at = fields.DateTime(allow_none=True, required=True)
 
 
-def _profile(member_id: int) -> dict[str, Any]:
-    session = db_session()
-    member = session.get(Member, member_id)
-    if member is None:
-        raise NotFound("No such member.")
-    person = session.get(InsuredPerson, member.insured_person_id) if member.insured_person_id else None
-    office = session.get(Office, member.office_id) if member.office_id else None
-    status = session.scalar(
-        select(RegistrationApplication.status)
-        .where(RegistrationApplication.member_id == member_id)
-        .order_by(RegistrationApplication.id.desc())
-        .limit(1)
-    )
-    return {
-        "phone": member.phone,
-        "language": member.language,
-        "member_number": person.member_number if person else None,
-        "name_lo": person.name_lo if person else None,
-        "name_latin": person.name_latin if person else None,
-        "office": office,
-        "registration_status": status.value if status else None,
-    }
-
-
 @blp.route("", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, MemberProfileSchema)
-def get_profile() -> dict[str, Any]:
+def get_profile() -> Any:
     """The member's phone, language, member number (once registered) and office."""
-    return _profile(current_principal().id)
+    return profile.member_profile(db_session(), current_principal().id)
 
 
 @blp.route("", methods=["PATCH"])
 @blp.access(MEMBER)
 @blp.arguments(MemberUpdateSchema)
 @blp.response(200, MemberProfileSchema)
-def update_profile(body: dict[str, Any]) -> dict[str, Any]:
+def update_profile(body: dict[str, Any]) -> Any:
     """Change the language of notices and texts (lo or en)."""
-    member = db_session().get(Member, current_principal().id)
-    if member is None:
-        raise NotFound("No such member.")
-    member.language = body["language"]
+    profile.set_language(db_session(), current_principal().id, body["language"])
     commit()
-    return _profile(member.id)
+    return profile.member_profile(db_session(), current_principal().id)
 
 
 @blp.route("/link/code", methods=["POST"])
@@ -175,14 +142,14 @@ def send_link_code(body: dict[str, Any]) -> Any:
 @blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No record matches")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Already linked (errors.linked_account: which account)")
-def link_member_number(body: dict[str, Any]) -> dict[str, Any]:
+def link_member_number(body: dict[str, Any]) -> Any:
     """Link the app to an existing LSSO member number with the code sent to the phone on record."""
     member_id = current_principal().id
     linking.confirm_link(
         db_session(), settings(), member_id, body["member_number"], body["date_of_birth"], body["code"], now()
     )
     commit()
-    return _profile(member_id)
+    return profile.member_profile(db_session(), member_id)
 
 
 @blp.route("/link", methods=["GET"])
