@@ -31,6 +31,7 @@ from lsso_mobile.models import (
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audience import Audience, AudienceSize, audience_size
 from lsso_mobile.services.broadcast_delivery import record_event, start_job
+from lsso_mobile.services.paging import keyset_page
 
 DEFAULT_LIFETIME = timedelta(days=30)
 MAX_LIFETIME = timedelta(days=90)
@@ -227,9 +228,7 @@ def list_broadcasts(
     query = select(Broadcast)
     if status is not None:
         query = query.where(Broadcast.status == status)
-    if before_id is not None:
-        query = query.where(Broadcast.id < before_id)
-    return list(session.scalars(query.order_by(Broadcast.id.desc()).limit(limit)))
+    return list(session.scalars(keyset_page(query, Broadcast.id, before_id, limit, newest_first=True)))
 
 
 def events_of(session: Session, broadcast_id: int) -> list[BroadcastEvent]:

@@ -14,6 +14,7 @@ from lsso_mobile.models import (
     Office,
     WorkingHours,
 )
+from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add_working_time
 from lsso_mobile.validation import MAX_TITLE_CHARS, required_text
 
@@ -78,9 +79,7 @@ def list_holidays(session: Session, year: int | None, after_id: int | None, limi
     query = select(Holiday)
     if year is not None:
         query = query.where(Holiday.day >= date(year, 1, 1), Holiday.day <= date(year, 12, 31))
-    if after_id is not None:
-        query = query.where(Holiday.id > after_id)
-    return list(session.scalars(query.order_by(Holiday.id).limit(limit)))
+    return list(session.scalars(keyset_page(query, Holiday.id, after_id, limit)))
 
 
 def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str, name_en: str) -> Holiday:

@@ -13,6 +13,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.conversations import check_body
+from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.validation import MAX_TITLE_CHARS, required_text
 
 
@@ -25,9 +26,7 @@ def canned_reply(session: Session, staff: Principal, canned_id: int) -> CannedRe
 
 def list_canned_replies(session: Session, staff: Principal, after_id: int | None, limit: int) -> list[CannedReply]:
     query = select(CannedReply).where(CannedReply.office_id == staff.office_id, CannedReply.active.is_(True))
-    if after_id is not None:
-        query = query.where(CannedReply.id > after_id)
-    return list(session.scalars(query.order_by(CannedReply.id).limit(limit)))
+    return list(session.scalars(keyset_page(query, CannedReply.id, after_id, limit)))
 
 
 def save_canned_reply(

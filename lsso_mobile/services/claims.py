@@ -14,6 +14,7 @@ from lsso_mobile.models import BenefitClaim, ClaimStatus, ClaimStatusChange, Mem
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.locking import locked
+from lsso_mobile.services.paging import keyset_page
 
 # The one life of a claim, for officers and the core system alike: each status and the statuses one
 # step on from it. A change may skip steps forward (the core system sends where a claim is now, not
@@ -177,6 +178,4 @@ def list_claims_for_staff(
     query = select(BenefitClaim).where(_office_filter(staff))
     if status is not None:
         query = query.where(BenefitClaim.status == status)
-    if after_id is not None:
-        query = query.where(BenefitClaim.id > after_id)
-    return list(session.scalars(query.order_by(BenefitClaim.id).limit(limit)))
+    return list(session.scalars(keyset_page(query, BenefitClaim.id, after_id, limit)))

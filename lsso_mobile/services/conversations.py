@@ -27,6 +27,7 @@ from lsso_mobile.services.calendars import answer_due
 from lsso_mobile.services.idempotency import earlier_write, request_digest, store_once
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.locking import locked
+from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.rows import required
 from lsso_mobile.validation import required_text
 
@@ -271,11 +272,9 @@ def list_messages(
     query = select(Message).where(Message.conversation_id == conversation_id)
     if not include_internal:
         query = query.where(Message.internal.is_(False))
-    if before_id is not None:
-        query = query.where(Message.id < before_id)
     if updated_since is not None:
         query = query.where(Message.updated_at > updated_since)
-    return list(session.scalars(query.order_by(Message.id.desc()).limit(limit)))
+    return list(session.scalars(keyset_page(query, Message.id, before_id, limit, newest_first=True)))
 
 
 def mark_read_by_member(session: Session, member_id: int, conversation_id: int, now: datetime) -> int:

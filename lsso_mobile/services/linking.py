@@ -46,6 +46,7 @@ from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.otp import InvalidCode
+from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.phones import mask_phone
 from lsso_mobile.services.rows import required
 from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash
@@ -419,9 +420,7 @@ def list_link_requests(
     query = select(LinkRequest).where(_office_filter(staff, LinkRequest.office_id))
     if status is not None:
         query = query.where(LinkRequest.status == status)
-    if after_id is not None:
-        query = query.where(LinkRequest.id > after_id)
-    return list(session.scalars(query.order_by(LinkRequest.id).limit(limit)))
+    return list(session.scalars(keyset_page(query, LinkRequest.id, after_id, limit)))
 
 
 def masked_phones_of(session: Session, member_ids: set[int]) -> dict[int, str]:

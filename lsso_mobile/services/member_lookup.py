@@ -31,6 +31,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.contributions import ContributionSummary, summarise
+from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.phones import normalise_lao_mobile
 
 MIN_QUERY_CHARS = 2
@@ -170,9 +171,7 @@ def search_members(
     applicants = select(RegistrationApplication.member_id).where(or_(*matches(RegistrationApplication)))
     conditions += [Member.insured_person_id.in_(person_ids), Member.id.in_(applicants)]
     statement = select(Member).where(_office_filter(staff), or_(*conditions))
-    if after_id is not None:
-        statement = statement.where(Member.id > after_id)
-    members = list(session.scalars(statement.order_by(Member.id).limit(limit)))
+    members = list(session.scalars(keyset_page(statement, Member.id, after_id, limit)))
     return _cards(session, members)
 
 

@@ -35,6 +35,7 @@ from lsso_mobile.models import (
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.identity import insured_with_id, new_member_number, normalise_id_number
+from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.reference import office_for_area
 from lsso_mobile.services.rows import required
 
@@ -222,9 +223,7 @@ def list_applications(
     query = select(RegistrationApplication).where(_office_filter(staff))
     if status is not None:
         query = query.where(RegistrationApplication.status == status)
-    if after_id is not None:
-        query = query.where(RegistrationApplication.id > after_id)
-    return list(session.scalars(query.order_by(RegistrationApplication.id).limit(limit)))
+    return list(session.scalars(keyset_page(query, RegistrationApplication.id, after_id, limit)))
 
 
 def get_application_for_staff(
