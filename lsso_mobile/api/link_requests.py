@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus
@@ -150,7 +150,14 @@ def get_link_request_photo(link_request_id: int) -> Any:
 def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
     """Approve (links the record; the person is told) or reject with a reason."""
     request = linking.decide_link_request(
-        db_session(), settings(), current_principal(), link_request_id, body["decision"], body["reason"], now()
+        db_session(),
+        settings(),
+        current_principal(),
+        link_request_id,
+        body["decision"],
+        body["reason"],
+        now(),
+        address=client_ip(),
     )
     commit()
     return _view([request])[0]
@@ -196,6 +203,6 @@ def _history(member_number: str) -> dict[str, Any]:
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Not linked")
 def unlink(body: dict[str, Any], member_number: str) -> Any:
     """Take the record away from the app account that holds it (kept in the history; the account is told)."""
-    linking.unlink_record(db_session(), current_principal(), member_number, body["reason"], now())
+    linking.unlink_record(db_session(), current_principal(), member_number, body["reason"], now(), address=client_ip())
     commit()
     return _history(member_number)

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import (
     JsonBoolean,
@@ -214,7 +214,13 @@ def get_application(application_id: int) -> Any:
 def decide(body: dict[str, Any], application_id: int) -> Any:
     """Approve (assigns a member number), reject, or send back for more information, with a reason."""
     application = registrations.decide_application(
-        db_session(), current_principal(), application_id, body["decision"], body["reason"], now()
+        db_session(),
+        current_principal(),
+        application_id,
+        body["decision"],
+        body["reason"],
+        now(),
+        address=client_ip(),
     )
     commit()
     return _for_staff([application])[0]

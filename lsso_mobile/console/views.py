@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError
 from wtforms import Form
 from wtforms.fields.choices import SelectChoice
 
-from lsso_mobile.api.access import now
+from lsso_mobile.api.access import client_ip, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.attachments import file_response
 from lsso_mobile.api.schemas import decode_cursor, decode_time_cursor, encode_time_cursor, page
@@ -351,7 +351,7 @@ def note(conversation_id: int) -> Any:
 @bp.route("/conversations/<int:conversation_id>/assign", methods=["POST"])
 @officer_page
 def assign(conversation_id: int) -> Any:
-    inbox_service.assign(db_session(), g.principal, conversation_id, "me", now())
+    inbox_service.assign(db_session(), g.principal, conversation_id, "me", now(), address=client_ip())
     commit()
     flash(_("The conversation is assigned to you."))
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
@@ -360,7 +360,9 @@ def assign(conversation_id: int) -> Any:
 @bp.route("/conversations/<int:conversation_id>/resolve", methods=["POST"])
 @officer_page
 def resolve(conversation_id: int) -> Any:
-    inbox_service.set_status(db_session(), settings(), g.principal, conversation_id, ConversationStatus.RESOLVED, now())
+    inbox_service.set_status(
+        db_session(), settings(), g.principal, conversation_id, ConversationStatus.RESOLVED, now(), address=client_ip()
+    )
     commit()
     flash(_("The conversation is resolved."))
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
@@ -369,7 +371,9 @@ def resolve(conversation_id: int) -> Any:
 @bp.route("/conversations/<int:conversation_id>/reopen", methods=["POST"])
 @officer_page
 def reopen(conversation_id: int) -> Any:
-    inbox_service.set_status(db_session(), settings(), g.principal, conversation_id, ConversationStatus.OPEN, now())
+    inbox_service.set_status(
+        db_session(), settings(), g.principal, conversation_id, ConversationStatus.OPEN, now(), address=client_ip()
+    )
     commit()
     flash(_("The conversation is open again."))
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
@@ -430,7 +434,13 @@ def decide(application_id: int) -> Any:
     if form.validate():
         try:
             application = registrations.decide_application(
-                db_session(), g.principal, application_id, form.decision.data or "", form.reason.data, now()
+                db_session(),
+                g.principal,
+                application_id,
+                form.decision.data or "",
+                form.reason.data,
+                now(),
+                address=client_ip(),
             )
         except (InvalidInput, DomainError) as exc:
             if exc.status == 404:
@@ -496,6 +506,7 @@ def claim_status(claim_id: int) -> Any:
                 now(),
                 staff_id=g.principal.id,
                 amount_approved=form.amount_approved.data,
+                address=client_ip(),
             )
         except DomainError as exc:
             if exc.status == 404:

@@ -44,6 +44,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.otp import InvalidCode
 from lsso_mobile.services.phones import mask_phone
@@ -458,7 +459,10 @@ def decide_link_request(
     decision: str,
     reason: str | None,
     now: datetime,
+    *,
+    address: str | None = None,
 ) -> LinkRequest:
+    """Approve (links the record) or reject (with a reason) a pending request; kept in the audit trail."""
     request = get_link_request_for_staff(session, staff, link_request_id, for_update=True)
     if request.status is not LinkRequestStatus.PENDING:
         raise Conflict(f"The link request is {request.status.value}; only pending requests are decided.")
@@ -490,10 +494,29 @@ def decide_link_request(
             now,
             collapse_key=f"link-request-{request.id}",
         )
+    record_audit(
+        session,
+        staff,
+        f"link_request.{decision}",
+        "link_request",
+        request.id,
+        office_id=request.office_id,
+        details={"status": new_status, "reason": reason, "member_number": person.member_number},
+        address=address,
+        now=now,
+    )
     return request
 
 
-def unlink_record(session: Session, staff: Principal, member_number: str, reason: str, now: datetime) -> LinkEvent:
+def unlink_record(
+    session: Session,
+    staff: Principal,
+    member_number: str,
+    reason: str,
+    now: datetime,
+    *,
+    address: str | None = None,
+) -> LinkEvent:
     """An officer of the person's office takes the record away from the app account that holds it."""
     person = session.scalars(
         select(InsuredPerson).where(
@@ -527,6 +550,17 @@ def unlink_record(session: Session, staff: Principal, member_number: str, reason
         {"member_number": person.member_number, "reason": reason},
         now,
         collapse_key=f"link-{person.id}",
+    )
+    record_audit(
+        session,
+        staff,
+        "link.unlink",
+        "insured_person",
+        person.id,
+        office_id=person.office_id,
+        details={"member_number": person.member_number, "member_id": member.id, "reason": reason},
+        address=address,
+        now=now,
     )
     return event
 
