@@ -13,6 +13,7 @@ from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema
 from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus
 from lsso_mobile.services import attachments, linking
 from lsso_mobile.services.files import EXTENSIONS
+from lsso_mobile.services.staff import staff_names
 
 blp = Blueprint(
     "staff_link_requests",
@@ -42,6 +43,11 @@ class StaffLinkRequestSchema(StrictSchema):
     reason = fields.String(allow_none=True, required=True)
     created_at = fields.DateTime(required=True)
     decided_at = fields.DateTime(allow_none=True, required=True)
+    decided_by_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who decided (null while pending)"},
+    )
 
 
 class LinkRequestPageSchema(PageMetaSchema):
@@ -66,6 +72,11 @@ class LinkEventSchema(StrictSchema):
     method = fields.Enum(LinkMethod, by_value=True, required=True)
     account_phone = fields.String(required=True, metadata={"description": "The account's phone, masked"})
     by_staff = fields.Boolean(required=True)
+    staff_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who linked or unlinked (null: the member's own link)"},
+    )
     link_request_id = fields.Integer(allow_none=True, required=True)
     reason = fields.String(allow_none=True, required=True)
     created_at = fields.DateTime(required=True)
@@ -90,6 +101,7 @@ def _view(requests: list[Any]) -> list[dict[str, Any]]:
             "reason": r.reason,
             "created_at": r.created_at,
             "decided_at": r.decided_at,
+            "decided_by_name": r.decided_by_name,
         }
         for r in requests
     ]
@@ -177,6 +189,7 @@ def _history(member_number: str) -> dict[str, Any]:
     events = linking.link_history(session, current_principal(), member_number)
     holder = linking.record_holder(session, member_number)
     phones = linking.masked_phones_of(session, {e.member_id for e in events} | ({holder.id} if holder else set()))
+    names = staff_names(session, {e.staff_id for e in events})
     return {
         "member_number": member_number,
         "linked_account": phones[holder.id] if holder else None,
@@ -186,6 +199,7 @@ def _history(member_number: str) -> dict[str, Any]:
                 "method": e.method,
                 "account_phone": phones[e.member_id],
                 "by_staff": e.staff_id is not None,
+                "staff_name": names.get(e.staff_id) if e.staff_id is not None else None,
                 "link_request_id": e.link_request_id,
                 "reason": e.reason,
                 "created_at": e.created_at,

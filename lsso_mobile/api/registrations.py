@@ -88,6 +88,11 @@ class ApplicationEventSchema(StrictSchema):
     decided_by_staff = fields.Boolean(
         required=True, attribute="staff_id", metadata={"description": "true for an office decision"}
     )
+    decided_by_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who decided (null for the member's own steps)"},
+    )
     created_at = fields.DateTime(required=True)
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:

@@ -49,6 +49,7 @@ from lsso_mobile.services import conversations as conversation_service
 from lsso_mobile.services import staff_inbox as inbox_service
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.console_sessions import staff_user
+from lsso_mobile.services.staff import staff_names
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
@@ -285,16 +286,12 @@ def _conversation_context(conversation_id: int, **forms: Any) -> dict[str, Any]:
             )
         )
     )
-    colleagues = {s.id: s for s in inbox_service.list_colleagues(session_, principal)}
-    authors = {m.staff_id for m in messages if m.staff_id is not None} | {conversation.assignee_id}
-    names = {i: staff_user(session_, i) for i in authors if i is not None and i not in colleagues}
-    names.update(colleagues)
     return {
         "conversation": conversation,
         "card": member_lookup.member_cards(session_, [conversation.member_id]).get(conversation.member_id),
         "messages": messages,
         "attachments": attachment_service.attachments_of(session_, [m.id for m in messages]),
-        "staff_names": {i: (s.display_name if s else "?") for i, s in names.items()},
+        "staff_names": staff_names(session_, {m.staff_id for m in messages} | {conversation.assignee_id}),
         "reply_form": forms.get("reply_form") or ReplyForm(formdata=None),
         "note_form": forms.get("note_form") or NoteForm(formdata=None),
         "action_form": ActionForm(formdata=None),
@@ -411,12 +408,10 @@ def registrations_list() -> Any:
 def _application_context(application_id: int, form: DecisionForm | None = None) -> dict[str, Any]:
     session_ = db_session()
     application = registrations.get_application_for_staff(session_, g.principal, application_id)
-    staff_ids = {e.staff_id for e in application.events if e.staff_id is not None}
     return {
         "application": application,
         "card": member_lookup.member_cards(session_, [application.member_id]).get(application.member_id),
         "duplicates": member_lookup.national_id_matches(session_, application),
-        "staff_names": {i: getattr(staff_user(session_, i), "display_name", "?") for i in staff_ids},
         "form": form or DecisionForm(formdata=None),
     }
 

@@ -483,6 +483,7 @@ def decide_link_request(
     request.decided_by = staff.id
     request.decided_at = request.updated_at = now
     session.flush()
+    session.expire(request, ["decider"])  # loaded (as nobody) with the request: read it again
     if new_status is LinkRequestStatus.APPROVED:
         _link(session, settings, member, person, LinkMethod.OFFICER, now, staff_id=staff.id, link_request_id=request.id)
     else:
