@@ -34,6 +34,7 @@ from lsso_mobile.console.forms import (
     ClaimStatusForm,
     DecisionForm,
     LanguageForm,
+    LinkDecisionForm,
     LoginForm,
     NoteForm,
     ReplyForm,
@@ -41,14 +42,21 @@ from lsso_mobile.console.forms import (
 from lsso_mobile.console.messages import translate as translate_error
 from lsso_mobile.console.setup import LANGUAGES, csrf
 from lsso_mobile.errors import DomainError, InvalidInput
-from lsso_mobile.models import ApplicationStatus, ClaimStatus, ConversationCategory, ConversationStatus
+from lsso_mobile.models import (
+    ApplicationStatus,
+    ClaimStatus,
+    ConversationCategory,
+    ConversationStatus,
+    LinkRequestStatus,
+)
 from lsso_mobile.services import attachments as attachment_service
 from lsso_mobile.services import canned_replies as canned_service
-from lsso_mobile.services import claims, member_lookup, registrations
+from lsso_mobile.services import claims, linking, member_lookup, registrations
 from lsso_mobile.services import conversations as conversation_service
 from lsso_mobile.services import staff_inbox as inbox_service
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.console_sessions import staff_user
+from lsso_mobile.services.phones import mask_phone
 from lsso_mobile.services.staff import staff_names
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
@@ -88,6 +96,9 @@ LABELS: dict[str, Any] = {
     "compulsory": _l("Compulsory"),
     "male": _l("Male"),
     "female": _l("Female"),
+    # ID types
+    "national_id": _l("National ID card"),
+    "family_book": _l("Family book"),
 }
 
 
@@ -112,6 +123,12 @@ def _common() -> dict[str, Any]:
         "here": g.get("here")
         or (request.full_path.rstrip("?") if request.method == "GET" else url_for("console.inbox")),
         "now": now(),
+        # called by the menu only, so an htmx refresh of a list does not count
+        "pending_link_requests": lambda: (
+            linking.count_pending_link_requests(db_session(), principal)
+            if principal is not None and principal.role == "officer"
+            else 0
+        ),
     }
 
 
@@ -554,3 +571,89 @@ def members() -> Any:
 def member(member_id: int) -> Any:
     detail = member_lookup.member_detail(db_session(), g.principal, member_id, now())
     return render_template("console/member.html", detail=detail)
+
+
+# -- link requests -------------------------------------------------------------------------------------
+
+
+@bp.route("/link-requests", methods=["GET"])
+@officer_page
+def link_requests_list() -> Any:
+    status_text = request.args.get("status", "pending")
+    status = LinkRequestStatus(status_text) if status_text in LinkRequestStatus._value2member_map_ else None
+    items = linking.list_link_requests(
+        db_session(), g.principal, status, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
+    )
+    result = page(items, PAGE_SIZE)
+    return render_template(
+        "console/link_requests.html",
+        requests=result["items"],
+        phones=linking.masked_phones_of(db_session(), {r.member_id for r in result["items"]}),
+        next_cursor=result["next_cursor"],
+        status=status.value if status else "all",
+        statuses=list(LinkRequestStatus),
+    )
+
+
+def _link_request_context(link_request_id: int, form: LinkDecisionForm | None = None) -> dict[str, Any]:
+    session_ = db_session()
+    link_request = linking.get_link_request_for_staff(session_, g.principal, link_request_id)
+    person = link_request.insured_person
+    return {
+        "link_request": link_request,
+        "person": person,
+        "phone_on_record": mask_phone(person.phone) if person.phone else None,
+        "account_phone": linking.masked_phones_of(session_, {link_request.member_id})[link_request.member_id],
+        "form": form or LinkDecisionForm(formdata=None),
+    }
+
+
+@bp.route("/link-requests/<int:link_request_id>", methods=["GET"])
+@officer_page
+def link_request(link_request_id: int) -> Any:
+    return render_template("console/link_request.html", **_link_request_context(link_request_id))
+
+
+@bp.route("/link-requests/<int:link_request_id>/photo", methods=["GET"])
+@officer_page
+def link_request_photo(link_request_id: int) -> Any:
+    response = file_response(linking.link_request_photo(db_session(), g.principal, link_request_id))
+    response.headers["Cache-Control"] = "private, no-store"  # an ID card: not kept in the browser's cache
+    return response
+
+
+@bp.route("/link-requests/<int:link_request_id>/decision", methods=["POST"])
+@officer_page
+def decide_link_request(link_request_id: int) -> Any:
+    form = LinkDecisionForm()
+    if form.validate():
+        try:
+            decided = linking.decide_link_request(
+                db_session(),
+                settings(),
+                g.principal,
+                link_request_id,
+                form.decision.data or "",
+                form.reason.data,
+                now(),
+                address=client_ip(),
+            )
+        except DomainError as exc:
+            if exc.status == 404:
+                raise
+            db_session().rollback()
+            _field_errors(form, exc)
+        else:
+            commit()
+            if decided.status is LinkRequestStatus.APPROVED:
+                flash(
+                    _(
+                        "Approved. Member number %(number)s is now linked to the member's app.",
+                        number=decided.insured_person.member_number,
+                    )
+                )
+            else:
+                flash(_("Rejected. The member is told why."))
+            return redirect(url_for("console.link_request", link_request_id=link_request_id))
+    g.here = url_for("console.link_request", link_request_id=link_request_id)
+    return render_template("console/link_request.html", **_link_request_context(link_request_id, form)), 422

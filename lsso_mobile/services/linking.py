@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
@@ -423,6 +423,18 @@ def list_link_requests(
     if after_id is not None:
         query = query.where(LinkRequest.id > after_id)
     return list(session.scalars(query.order_by(LinkRequest.id).limit(limit)))
+
+
+def count_pending_link_requests(session: Session, staff: Principal) -> int:
+    """How many link requests of the officer's office wait for a decision (for the console's menu)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LinkRequest)
+            .where(_office_filter(staff, LinkRequest.office_id), LinkRequest.status == LinkRequestStatus.PENDING)
+        )
+        or 0
+    )
 
 
 def masked_phones_of(session: Session, member_ids: set[int]) -> dict[int, str]:
