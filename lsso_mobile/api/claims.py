@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import MultiLineText, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import ClaimStatus
@@ -85,6 +85,7 @@ def update_claim_status(body: dict[str, Any], claim_id: int) -> Any:
         now(),
         staff_id=principal.id,
         amount_approved=body["amount_approved"],
+        address=client_ip(),
     )
     commit()
     return claim

@@ -97,6 +97,11 @@ class ContributionListArgsSchema(PageArgsSchema):
 class ClaimChangeSchema(StrictSchema):
     status = fields.String(required=True)
     reason = fields.String(allow_none=True, required=True)
+    decided_by_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who made the change (null: sent by the core system)"},
+    )
     created_at = fields.DateTime(required=True)
 
 

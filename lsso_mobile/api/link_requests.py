@@ -7,12 +7,13 @@ from typing import Any
 from flask import Response
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus
 from lsso_mobile.services import attachments, linking
 from lsso_mobile.services.files import EXTENSIONS
+from lsso_mobile.services.staff import staff_names
 
 blp = Blueprint(
     "staff_link_requests",
@@ -42,6 +43,11 @@ class StaffLinkRequestSchema(StrictSchema):
     reason = fields.String(allow_none=True, required=True)
     created_at = fields.DateTime(required=True)
     decided_at = fields.DateTime(allow_none=True, required=True)
+    decided_by_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who decided (null while pending)"},
+    )
 
 
 class LinkRequestPageSchema(PageMetaSchema):
@@ -66,6 +72,11 @@ class LinkEventSchema(StrictSchema):
     method = fields.Enum(LinkMethod, by_value=True, required=True)
     account_phone = fields.String(required=True, metadata={"description": "The account's phone, masked"})
     by_staff = fields.Boolean(required=True)
+    staff_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who linked or unlinked (null: the member's own link)"},
+    )
     link_request_id = fields.Integer(allow_none=True, required=True)
     reason = fields.String(allow_none=True, required=True)
     created_at = fields.DateTime(required=True)
@@ -90,6 +101,7 @@ def _view(requests: list[Any]) -> list[dict[str, Any]]:
             "reason": r.reason,
             "created_at": r.created_at,
             "decided_at": r.decided_at,
+            "decided_by_name": r.decided_by_name,
         }
         for r in requests
     ]
@@ -150,7 +162,14 @@ def get_link_request_photo(link_request_id: int) -> Any:
 def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
     """Approve (links the record; the person is told) or reject with a reason."""
     request = linking.decide_link_request(
-        db_session(), settings(), current_principal(), link_request_id, body["decision"], body["reason"], now()
+        db_session(),
+        settings(),
+        current_principal(),
+        link_request_id,
+        body["decision"],
+        body["reason"],
+        now(),
+        address=client_ip(),
     )
     commit()
     return _view([request])[0]
@@ -170,6 +189,7 @@ def _history(member_number: str) -> dict[str, Any]:
     events = linking.link_history(session, current_principal(), member_number)
     holder = linking.record_holder(session, member_number)
     phones = linking.masked_phones_of(session, {e.member_id for e in events} | ({holder.id} if holder else set()))
+    names = staff_names(session, {e.staff_id for e in events})
     return {
         "member_number": member_number,
         "linked_account": phones[holder.id] if holder else None,
@@ -179,6 +199,7 @@ def _history(member_number: str) -> dict[str, Any]:
                 "method": e.method,
                 "account_phone": phones[e.member_id],
                 "by_staff": e.staff_id is not None,
+                "staff_name": names.get(e.staff_id) if e.staff_id is not None else None,
                 "link_request_id": e.link_request_id,
                 "reason": e.reason,
                 "created_at": e.created_at,
@@ -196,6 +217,6 @@ def _history(member_number: str) -> dict[str, Any]:
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Not linked")
 def unlink(body: dict[str, Any], member_number: str) -> Any:
     """Take the record away from the app account that holds it (kept in the history; the account is told)."""
-    linking.unlink_record(db_session(), current_principal(), member_number, body["reason"], now())
+    linking.unlink_record(db_session(), current_principal(), member_number, body["reason"], now(), address=client_ip())
     commit()
     return _history(member_number)

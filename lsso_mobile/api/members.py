@@ -91,6 +91,11 @@ class MemberLinkRequestSchema(StrictSchema):
     reason = fields.String(allow_none=True, required=True, metadata={"description": "Why it was rejected"})
     created_at = fields.DateTime(required=True)
     decided_at = fields.DateTime(allow_none=True, required=True)
+    decided_by_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who decided (null while pending)"},
+    )
 
 
 @blp.route("", methods=["GET"])

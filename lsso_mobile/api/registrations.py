@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import (
     JsonBoolean,
@@ -87,6 +87,11 @@ class ApplicationEventSchema(StrictSchema):
     reason = fields.String(allow_none=True, required=True)
     decided_by_staff = fields.Boolean(
         required=True, attribute="staff_id", metadata={"description": "true for an office decision"}
+    )
+    decided_by_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The name of the officer who decided (null for the member's own steps)"},
     )
     created_at = fields.DateTime(required=True)
 
@@ -214,7 +219,13 @@ def get_application(application_id: int) -> Any:
 def decide(body: dict[str, Any], application_id: int) -> Any:
     """Approve (assigns a member number), reject, or send back for more information, with a reason."""
     application = registrations.decide_application(
-        db_session(), current_principal(), application_id, body["decision"], body["reason"], now()
+        db_session(),
+        current_principal(),
+        application_id,
+        body["decision"],
+        body["reason"],
+        now(),
+        address=client_ip(),
     )
     commit()
     return _for_staff([application])[0]

@@ -57,6 +57,15 @@ class DecisionForm(FlaskForm):
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000, message=TOO_LONG)])
 
 
+class LinkDecisionForm(FlaskForm):
+    decision = SelectField(
+        _l("Decision"),
+        choices=[SelectChoice("approve", _l("Approve")), SelectChoice("reject", _l("Reject"))],
+        validators=[DataRequired(REQUIRED)],
+    )
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000, message=TOO_LONG)])
+
+
 class ClaimStatusForm(FlaskForm):
     status = SelectField(_l("New status"), choices=[SelectChoice(s.value, s.value) for s in ClaimStatus])
     reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000, message=TOO_LONG)])

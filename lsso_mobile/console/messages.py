@@ -21,6 +21,10 @@ KNOWN = [
     _l("Assign to yourself or an active officer of your office."),
     _l("The cursor is not valid; start again without one."),
     _l("Type 2 to 100 characters to search."),
+    _l("No such link request in your office."),
+    _l("A reason is required to reject a link request."),
+    _l("This account is already linked to a member number."),
+    _l("This member number is already linked to another app account; your office can unlink it."),
 ]
 
 
@@ -29,6 +33,8 @@ def translate(exc: DomainError) -> str:
         return gettext("Too many failed sign-ins from this network; try again later.")
     if exc.message.startswith("The application is ") and "only submitted" in exc.message:
         return gettext("This application is already decided.")
+    if exc.message.startswith("The link request is ") and "only pending" in exc.message:
+        return gettext("This link request is already decided.")
     if exc.message.startswith("The claim is ") and "no longer change" in exc.message:
         return gettext("This claim is paid; its status can no longer change.")
     return gettext(exc.message)

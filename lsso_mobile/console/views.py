@@ -24,7 +24,7 @@ from flask_wtf.csrf import CSRFError
 from wtforms import Form
 from wtforms.fields.choices import SelectChoice
 
-from lsso_mobile.api.access import now
+from lsso_mobile.api.access import client_ip, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.attachments import file_response
 from lsso_mobile.api.schemas import decode_cursor, decode_time_cursor, encode_time_cursor, page
@@ -34,6 +34,7 @@ from lsso_mobile.console.forms import (
     ClaimStatusForm,
     DecisionForm,
     LanguageForm,
+    LinkDecisionForm,
     LoginForm,
     NoteForm,
     ReplyForm,
@@ -41,14 +42,22 @@ from lsso_mobile.console.forms import (
 from lsso_mobile.console.messages import translate as translate_error
 from lsso_mobile.console.setup import LANGUAGES, csrf
 from lsso_mobile.errors import DomainError, InvalidInput
-from lsso_mobile.models import ApplicationStatus, ClaimStatus, ConversationCategory, ConversationStatus
+from lsso_mobile.models import (
+    ApplicationStatus,
+    ClaimStatus,
+    ConversationCategory,
+    ConversationStatus,
+    LinkRequestStatus,
+)
 from lsso_mobile.services import attachments as attachment_service
 from lsso_mobile.services import canned_replies as canned_service
-from lsso_mobile.services import claims, member_lookup, registrations
+from lsso_mobile.services import claims, linking, member_lookup, registrations
 from lsso_mobile.services import conversations as conversation_service
 from lsso_mobile.services import staff_inbox as inbox_service
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.console_sessions import staff_user
+from lsso_mobile.services.phones import mask_phone
+from lsso_mobile.services.staff import staff_names
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates", static_folder="static")
 
@@ -87,6 +96,9 @@ LABELS: dict[str, Any] = {
     "compulsory": _l("Compulsory"),
     "male": _l("Male"),
     "female": _l("Female"),
+    # ID types
+    "national_id": _l("National ID card"),
+    "family_book": _l("Family book"),
 }
 
 
@@ -111,6 +123,12 @@ def _common() -> dict[str, Any]:
         "here": g.get("here")
         or (request.full_path.rstrip("?") if request.method == "GET" else url_for("console.inbox")),
         "now": now(),
+        # called by the menu only, so an htmx refresh of a list does not count
+        "pending_link_requests": lambda: (
+            linking.count_pending_link_requests(db_session(), principal)
+            if principal is not None and principal.role == "officer"
+            else 0
+        ),
     }
 
 
@@ -285,16 +303,12 @@ def _conversation_context(conversation_id: int, **forms: Any) -> dict[str, Any]:
             )
         )
     )
-    colleagues = {s.id: s for s in inbox_service.list_colleagues(session_, principal)}
-    authors = {m.staff_id for m in messages if m.staff_id is not None} | {conversation.assignee_id}
-    names = {i: staff_user(session_, i) for i in authors if i is not None and i not in colleagues}
-    names.update(colleagues)
     return {
         "conversation": conversation,
         "card": member_lookup.member_cards(session_, [conversation.member_id]).get(conversation.member_id),
         "messages": messages,
         "attachments": attachment_service.attachments_of(session_, [m.id for m in messages]),
-        "staff_names": {i: (s.display_name if s else "?") for i, s in names.items()},
+        "staff_names": staff_names(session_, {m.staff_id for m in messages} | {conversation.assignee_id}),
         "reply_form": forms.get("reply_form") or ReplyForm(formdata=None),
         "note_form": forms.get("note_form") or NoteForm(formdata=None),
         "action_form": ActionForm(formdata=None),
@@ -351,7 +365,7 @@ def note(conversation_id: int) -> Any:
 @bp.route("/conversations/<int:conversation_id>/assign", methods=["POST"])
 @officer_page
 def assign(conversation_id: int) -> Any:
-    inbox_service.assign(db_session(), g.principal, conversation_id, "me", now())
+    inbox_service.assign(db_session(), g.principal, conversation_id, "me", now(), address=client_ip())
     commit()
     flash(_("The conversation is assigned to you."))
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
@@ -360,7 +374,9 @@ def assign(conversation_id: int) -> Any:
 @bp.route("/conversations/<int:conversation_id>/resolve", methods=["POST"])
 @officer_page
 def resolve(conversation_id: int) -> Any:
-    inbox_service.set_status(db_session(), settings(), g.principal, conversation_id, ConversationStatus.RESOLVED, now())
+    inbox_service.set_status(
+        db_session(), settings(), g.principal, conversation_id, ConversationStatus.RESOLVED, now(), address=client_ip()
+    )
     commit()
     flash(_("The conversation is resolved."))
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
@@ -369,7 +385,9 @@ def resolve(conversation_id: int) -> Any:
 @bp.route("/conversations/<int:conversation_id>/reopen", methods=["POST"])
 @officer_page
 def reopen(conversation_id: int) -> Any:
-    inbox_service.set_status(db_session(), settings(), g.principal, conversation_id, ConversationStatus.OPEN, now())
+    inbox_service.set_status(
+        db_session(), settings(), g.principal, conversation_id, ConversationStatus.OPEN, now(), address=client_ip()
+    )
     commit()
     flash(_("The conversation is open again."))
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
@@ -407,12 +425,10 @@ def registrations_list() -> Any:
 def _application_context(application_id: int, form: DecisionForm | None = None) -> dict[str, Any]:
     session_ = db_session()
     application = registrations.get_application_for_staff(session_, g.principal, application_id)
-    staff_ids = {e.staff_id for e in application.events if e.staff_id is not None}
     return {
         "application": application,
         "card": member_lookup.member_cards(session_, [application.member_id]).get(application.member_id),
         "duplicates": member_lookup.national_id_matches(session_, application),
-        "staff_names": {i: getattr(staff_user(session_, i), "display_name", "?") for i in staff_ids},
         "form": form or DecisionForm(formdata=None),
     }
 
@@ -430,7 +446,13 @@ def decide(application_id: int) -> Any:
     if form.validate():
         try:
             application = registrations.decide_application(
-                db_session(), g.principal, application_id, form.decision.data or "", form.reason.data, now()
+                db_session(),
+                g.principal,
+                application_id,
+                form.decision.data or "",
+                form.reason.data,
+                now(),
+                address=client_ip(),
             )
         except (InvalidInput, DomainError) as exc:
             if exc.status == 404:
@@ -496,6 +518,7 @@ def claim_status(claim_id: int) -> Any:
                 now(),
                 staff_id=g.principal.id,
                 amount_approved=form.amount_approved.data,
+                address=client_ip(),
             )
         except DomainError as exc:
             if exc.status == 404:
@@ -548,3 +571,89 @@ def members() -> Any:
 def member(member_id: int) -> Any:
     detail = member_lookup.member_detail(db_session(), g.principal, member_id, now())
     return render_template("console/member.html", detail=detail)
+
+
+# -- link requests -------------------------------------------------------------------------------------
+
+
+@bp.route("/link-requests", methods=["GET"])
+@officer_page
+def link_requests_list() -> Any:
+    status_text = request.args.get("status", "pending")
+    status = LinkRequestStatus(status_text) if status_text in LinkRequestStatus._value2member_map_ else None
+    items = linking.list_link_requests(
+        db_session(), g.principal, status, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
+    )
+    result = page(items, PAGE_SIZE)
+    return render_template(
+        "console/link_requests.html",
+        requests=result["items"],
+        phones=linking.masked_phones_of(db_session(), {r.member_id for r in result["items"]}),
+        next_cursor=result["next_cursor"],
+        status=status.value if status else "all",
+        statuses=list(LinkRequestStatus),
+    )
+
+
+def _link_request_context(link_request_id: int, form: LinkDecisionForm | None = None) -> dict[str, Any]:
+    session_ = db_session()
+    link_request = linking.get_link_request_for_staff(session_, g.principal, link_request_id)
+    person = link_request.insured_person
+    return {
+        "link_request": link_request,
+        "person": person,
+        "phone_on_record": mask_phone(person.phone) if person.phone else None,
+        "account_phone": linking.masked_phones_of(session_, {link_request.member_id})[link_request.member_id],
+        "form": form or LinkDecisionForm(formdata=None),
+    }
+
+
+@bp.route("/link-requests/<int:link_request_id>", methods=["GET"])
+@officer_page
+def link_request(link_request_id: int) -> Any:
+    return render_template("console/link_request.html", **_link_request_context(link_request_id))
+
+
+@bp.route("/link-requests/<int:link_request_id>/photo", methods=["GET"])
+@officer_page
+def link_request_photo(link_request_id: int) -> Any:
+    response = file_response(linking.link_request_photo(db_session(), g.principal, link_request_id))
+    response.headers["Cache-Control"] = "private, no-store"  # an ID card: not kept in the browser's cache
+    return response
+
+
+@bp.route("/link-requests/<int:link_request_id>/decision", methods=["POST"])
+@officer_page
+def decide_link_request(link_request_id: int) -> Any:
+    form = LinkDecisionForm()
+    if form.validate():
+        try:
+            decided = linking.decide_link_request(
+                db_session(),
+                settings(),
+                g.principal,
+                link_request_id,
+                form.decision.data or "",
+                form.reason.data,
+                now(),
+                address=client_ip(),
+            )
+        except DomainError as exc:
+            if exc.status == 404:
+                raise
+            db_session().rollback()
+            _field_errors(form, exc)
+        else:
+            commit()
+            if decided.status is LinkRequestStatus.APPROVED:
+                flash(
+                    _(
+                        "Approved. Member number %(number)s is now linked to the member's app.",
+                        number=decided.insured_person.member_number,
+                    )
+                )
+            else:
+                flash(_("Rejected. The member is told why."))
+            return redirect(url_for("console.link_request", link_request_id=link_request_id))
+    g.here = url_for("console.link_request", link_request_id=link_request_id)
+    return render_template("console/link_request.html", **_link_request_context(link_request_id, form)), 422

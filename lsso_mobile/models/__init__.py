@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per aggregate; importing this package registers them all."""
 
 from lsso_mobile.models.areas import District, Office, OfficeLevel, Province, Village
+from lsso_mobile.models.audit import ActorKind, AuditEvent
 from lsso_mobile.models.auth import AuthSession, IntegrationClient, OtpCode, RefreshToken, SignInFailure
 from lsso_mobile.models.base import Base, utcnow
 from lsso_mobile.models.broadcast import (
@@ -58,6 +59,8 @@ from lsso_mobile.models.registration import ApplicationStatus, RegistrationAppli
 from lsso_mobile.models.sms import SmsMessage
 
 __all__ = [
+    "ActorKind",
+    "AuditEvent",
     "SmsMessage",
     "Broadcast",
     "BroadcastDeferral",

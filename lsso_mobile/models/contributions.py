@@ -7,10 +7,10 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
-from lsso_mobile.models.people import Scheme
+from lsso_mobile.models.people import Scheme, StaffUser
 
 
 class ContributionStatus(enum.StrEnum):
@@ -102,6 +102,13 @@ class ClaimStatusChange(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    staff: Mapped[StaffUser | None] = relationship(lazy="selectin")
+
+    @property
+    def decided_by_name(self) -> str | None:
+        """The officer's name (None for a change sent by the core system)."""
+        return self.staff.name if self.staff is not None else None
 
 
 class BenefitPayment(Base):

@@ -10,7 +10,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
-from lsso_mobile.models.people import InsuredPerson
+from lsso_mobile.models.people import InsuredPerson, StaffUser
 
 
 class LinkChallenge(Base):
@@ -72,6 +72,12 @@ class LinkRequest(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     insured_person: Mapped[InsuredPerson] = relationship(lazy="selectin")
+    decider: Mapped[StaffUser | None] = relationship(lazy="selectin")
+
+    @property
+    def decided_by_name(self) -> str | None:
+        """The deciding officer's name (None while pending)."""
+        return self.decider.name if self.decider is not None else None
 
 
 class LinkAction(enum.StrEnum):

@@ -109,3 +109,8 @@ class StaffUser(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def name(self) -> str:
+        """The name members and colleagues see for this officer's decisions and messages."""
+        return self.display_name.strip() or self.username

@@ -9,7 +9,7 @@ from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
-from lsso_mobile.models.people import IdType, InsuredPerson, Scheme, Sex
+from lsso_mobile.models.people import IdType, InsuredPerson, Scheme, Sex, StaffUser
 
 
 class ApplicationStatus(enum.StrEnum):
@@ -66,3 +66,9 @@ class RegistrationEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     application: Mapped[RegistrationApplication] = relationship(back_populates="events")
+    staff: Mapped[StaffUser | None] = relationship(lazy="selectin")
+
+    @property
+    def decided_by_name(self) -> str | None:
+        """The deciding officer's name (None for the member's own steps)."""
+        return self.staff.name if self.staff is not None else None

@@ -13,6 +13,7 @@ from lsso_mobile.errors import Conflict, InvalidInput, NotFound
 from lsso_mobile.models import BenefitClaim, ClaimStatus, ClaimStatusChange, Member
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.locking import locked
 from lsso_mobile.services.paging import keyset_page
 
@@ -134,13 +135,16 @@ def change_claim_status(
     now: datetime,
     staff_id: int | None = None,
     amount_approved: int | None = None,
+    *,
+    address: str | None = None,
 ) -> bool:
     """Move a claim (locked by the caller: claim_for_staff, or the import's lock) along its life, keep
     the change in its history and tell the member; returns False if nothing changed.
 
     The same status again without a reason changes nothing (a retried request); with a reason it is
     kept in the history (a second request for information), except on a final claim.
-    ``amount_approved`` None keeps the claim's amount.
+    ``amount_approved`` None keeps the claim's amount. A change by an officer (``staff_id``) is kept in the
+    audit trail, with ``address`` (the caller's, if known); the core system's imports are not.
     """
     reason = (reason or "").strip() or None
     amount = claim.amount_approved if amount_approved is None else amount_approved
@@ -148,6 +152,18 @@ def change_claim_status(
     if not moving and reason is None and amount == claim.amount_approved:
         return False
     check_change(claim, status, reason, amount)
+    if staff_id is not None:
+        record_audit(
+            session,
+            staff_id,
+            "claim.status",
+            "benefit_claim",
+            claim.id,
+            office_id=claim.office_id,
+            details={"from": claim.status, "status": status, "amount_approved": amount, "reason": reason},
+            address=address,
+            now=now,
+        )
     claim.amount_approved = amount
     claim.updated_at = now
     if not moving and reason is None:

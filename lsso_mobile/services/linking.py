@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.otp import InvalidCode
 from lsso_mobile.services.paging import keyset_page
@@ -423,6 +424,18 @@ def list_link_requests(
     return list(session.scalars(keyset_page(query, LinkRequest.id, after_id, limit)))
 
 
+def count_pending_link_requests(session: Session, staff: Principal) -> int:
+    """How many link requests of the officer's office wait for a decision (for the console's menu)."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LinkRequest)
+            .where(_office_filter(staff, LinkRequest.office_id), LinkRequest.status == LinkRequestStatus.PENDING)
+        )
+        or 0
+    )
+
+
 def masked_phones_of(session: Session, member_ids: set[int]) -> dict[int, str]:
     """The masked phone of each of these app accounts (for showing staff whose request it is)."""
     if not member_ids:
@@ -457,7 +470,10 @@ def decide_link_request(
     decision: str,
     reason: str | None,
     now: datetime,
+    *,
+    address: str | None = None,
 ) -> LinkRequest:
+    """Approve (links the record) or reject (with a reason) a pending request; kept in the audit trail."""
     request = get_link_request_for_staff(session, staff, link_request_id, for_update=True)
     if request.status is not LinkRequestStatus.PENDING:
         raise Conflict(f"The link request is {request.status.value}; only pending requests are decided.")
@@ -478,6 +494,7 @@ def decide_link_request(
     request.decided_by = staff.id
     request.decided_at = request.updated_at = now
     session.flush()
+    session.expire(request, ["decider"])  # loaded (as nobody) with the request: read it again
     if new_status is LinkRequestStatus.APPROVED:
         _link(session, settings, member, person, LinkMethod.OFFICER, now, staff_id=staff.id, link_request_id=request.id)
     else:
@@ -489,10 +506,29 @@ def decide_link_request(
             now,
             collapse_key=f"link-request-{request.id}",
         )
+    record_audit(
+        session,
+        staff,
+        f"link_request.{decision}",
+        "link_request",
+        request.id,
+        office_id=request.office_id,
+        details={"status": new_status, "reason": reason, "member_number": person.member_number},
+        address=address,
+        now=now,
+    )
     return request
 
 
-def unlink_record(session: Session, staff: Principal, member_number: str, reason: str, now: datetime) -> LinkEvent:
+def unlink_record(
+    session: Session,
+    staff: Principal,
+    member_number: str,
+    reason: str,
+    now: datetime,
+    *,
+    address: str | None = None,
+) -> LinkEvent:
     """An officer of the person's office takes the record away from the app account that holds it."""
     person = session.scalars(
         select(InsuredPerson).where(
@@ -526,6 +562,17 @@ def unlink_record(session: Session, staff: Principal, member_number: str, reason
         {"member_number": person.member_number, "reason": reason},
         now,
         collapse_key=f"link-{person.id}",
+    )
+    record_audit(
+        session,
+        staff,
+        "link.unlink",
+        "insured_person",
+        person.id,
+        office_id=person.office_id,
+        details={"member_number": person.member_number, "member_id": member.id, "reason": reason},
+        address=address,
+        now=now,
     )
     return event
 

@@ -34,6 +34,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.identity import insured_with_id, new_member_number, normalise_id_number
 from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.reference import office_for_area
@@ -244,8 +245,16 @@ DECISIONS = {
 
 
 def decide_application(
-    session: Session, staff: Principal, application_id: int, decision: str, reason: str | None, now: datetime
+    session: Session,
+    staff: Principal,
+    application_id: int,
+    decision: str,
+    reason: str | None,
+    now: datetime,
+    *,
+    address: str | None = None,
 ) -> RegistrationApplication:
+    """Decide a submitted application; ``address`` (the caller's, if known) goes to the audit trail."""
     application = get_application_for_staff(session, staff, application_id, for_update=True)
     if application.status is not ApplicationStatus.SUBMITTED:
         raise Conflict(f"The application is {application.status.value}; only submitted applications are decided.")
@@ -273,6 +282,17 @@ def decide_application(
     session.flush()
     record_notification(
         session, application.member_id, template, params, now, collapse_key=f"registration-{application.id}"
+    )
+    record_audit(
+        session,
+        staff,
+        f"registration.{decision}",
+        "registration_application",
+        application.id,
+        office_id=application.office_id,
+        details={"status": new_status, "reason": reason, "member_number": params.get("member_number")},
+        address=address,
+        now=now,
     )
     return application
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import NotFound
@@ -14,3 +15,11 @@ def staff_user(session: Session, staff_id: int) -> StaffUser:
     if staff is None:
         raise NotFound("No such staff user.")
     return staff
+
+
+def staff_names(session: Session, staff_ids: set[int | None]) -> dict[int, str]:
+    """The name (``StaffUser.name``: display name, else username) of each of these staff users, in one query."""
+    ids = {i for i in staff_ids if i is not None}
+    if not ids:
+        return {}
+    return {user.id: user.name for user in session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))}

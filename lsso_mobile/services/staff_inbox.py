@@ -27,6 +27,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.calendars import answer_due
 from lsso_mobile.services.canned_replies import canned_reply
 from lsso_mobile.services.conversations import OPEN_STATUSES, PREVIEW_CHARS, Posted, add_message_once, check_body
@@ -147,9 +148,17 @@ def office_counts(session: Session, staff: Principal, now: datetime) -> dict[str
 
 
 def assign(
-    session: Session, staff: Principal, conversation_id: int, assignee: str | None, now: datetime
+    session: Session,
+    staff: Principal,
+    conversation_id: int,
+    assignee: str | None,
+    now: datetime,
+    *,
+    address: str | None = None,
 ) -> Conversation:
+    """Assign to ``me``, a colleague's id or nobody (None); a change is kept in the audit trail."""
     conversation = staff_conversation(session, staff, conversation_id, for_update=True)
+    before = conversation.assignee_id
     if assignee is None:
         conversation.assignee_id = None
     else:
@@ -167,6 +176,18 @@ def assign(
             )
         conversation.assignee_id = target_id
     conversation.last_activity_at = now
+    if conversation.assignee_id != before:
+        record_audit(
+            session,
+            staff,
+            "conversation.assign",
+            "conversation",
+            conversation.id,
+            office_id=conversation.office_id,
+            details={"assignee_id": conversation.assignee_id, "previous_assignee_id": before},
+            address=address,
+            now=now,
+        )
     session.flush()
     return conversation
 
@@ -283,10 +304,24 @@ def set_status(
     conversation_id: int,
     status: ConversationStatus,
     now: datetime,
+    *,
+    address: str | None = None,
 ) -> Conversation:
+    """Resolve or reopen; a change is kept in the audit trail (the same status again changes nothing)."""
     conversation = staff_conversation(session, staff, conversation_id, for_update=True)
     if conversation.status is status:
         return conversation
+    record_audit(
+        session,
+        staff,
+        "conversation.resolve" if status is ConversationStatus.RESOLVED else "conversation.reopen",
+        "conversation",
+        conversation.id,
+        office_id=conversation.office_id,
+        details={"from": conversation.status, "status": status},
+        address=address,
+        now=now,
+    )
     conversation.status = status
     if status is ConversationStatus.RESOLVED:
         conversation.resolved_at, conversation.reply_due_at = now, None

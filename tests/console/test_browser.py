@@ -17,11 +17,12 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from werkzeug.serving import make_server
 
 from lsso_mobile.models import BenefitClaim, ClaimStatus
+from tests.api.test_linking import core, load, person_record, upload_photo  # noqa: F401  (core: a fixture)
 from tests.conftest import STAFF_PASSWORD
 from tests.console.conftest import add_claim, member_applies, registered_member
 from tests.fakes.fcm import FakeFcmServer
 from tests.messaging_support import member, png_bytes, start, upload
-from tests.support import bearer, staff_sign_in, wait_until
+from tests.support import bearer, sign_up, staff_sign_in, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -276,3 +277,33 @@ def test_other_office_ops_and_member_tokens_are_refused(page, browser, base_url,
     member_page.goto(f"/console/conversations/{cid}")
     expect(member_page).to_have_url(re.compile(r"/console/login\?next="))
     member_context.close()
+
+
+def test_approving_a_link_request_links_the_members_app(page, client, sms_gateway, core, staff, tmp_path):  # noqa: F811
+    load(client, core, person_record(phone=None))
+    headers = bearer(sign_up(client, sms_gateway, "+8562055570007")["access_token"])
+    body = {"member_number": "0100123457", "date_of_birth": "1979-06-15"}
+    body["id_photo_attachment_id"] = upload_photo(client, headers, png_bytes(60, 40, noise=True))
+    assert client.post("/api/v1/me/link-request", json=body, headers=headers).status_code == 201
+    assert client.get("/api/v1/me/link", headers=headers).status_code == 404
+
+    sign_in(page, staff["officer"])
+    expect(page.locator('[data-count="link-requests"]')).to_have_text("1")
+    page.click('nav a[href="/console/link-requests"]')
+    expect(page.locator("table.list")).to_contain_text("Keo Sisavath")
+    page.click("table.list a")
+    expect(page.locator("[data-member-number]")).to_have_text("0100123457")
+    expect(page.locator("img.id-photo")).to_be_visible()
+    assert page.locator("img.id-photo").evaluate("img => img.naturalWidth") == 60
+    shoot(page, "link-request", tmp_path)
+    page.select_option("#decision", "approve")
+    page.click("text=ບັນທຶກການຕັດສິນ")
+    expect(page.locator(".flash")).to_contain_text("0100123457")
+    expect(page.locator("[data-decision]")).to_contain_text(staff["officer"])
+    expect(page.locator('[data-count="link-requests"]')).to_have_count(0)
+
+    linked = client.get("/api/v1/me/link", headers=headers)
+    assert linked.status_code == 200
+    assert linked.json["member_number"] == "0100123457" and linked.json["method"] == "officer"
+    switch_language(page, "en")
+    shoot(page, "link-request", tmp_path)

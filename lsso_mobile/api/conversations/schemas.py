@@ -120,6 +120,11 @@ class MessageSchema(StrictSchema):
     id = fields.Integer(required=True)
     conversation_id = fields.Integer(required=True)
     author = fields.String(required=True, validate=validate.OneOf(["member", "staff"]))
+    author_name = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "For a message from the office: the officer's name; null for the member's own"},
+    )
     body = fields.String(required=True)
     attachments = fields.List(fields.Nested(AttachmentSchema), required=True)
     idempotency_key = fields.String(allow_none=True, required=True)
@@ -165,6 +170,9 @@ class ConversationSchema(StrictSchema):
 class StaffConversationSchema(ConversationSchema):
     member_id = fields.Integer(required=True)
     assignee_id = fields.Integer(allow_none=True, required=True)
+    assignee_name = fields.String(
+        allow_none=True, required=True, metadata={"description": "The assigned officer's name, or null"}
+    )
     first_response_due_at = fields.DateTime(allow_none=True, required=True)
     first_responded_at = fields.DateTime(allow_none=True, required=True)
     overdue = fields.Boolean(required=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lsso_mobile.api.access import OFFICER, Blueprint, current_principal, now
+from lsso_mobile.api.access import OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.schemas import (
     ERROR,
@@ -114,7 +114,9 @@ def staff_thread(args: dict[str, Any], conversation_id: int) -> Any:
 @staff_blp.alt_response(422, response=ERROR, description="Not an officer of your office")
 def assign(body: dict[str, Any], conversation_id: int) -> Any:
     """Assign to yourself (``me``), a colleague of your office, or nobody (null)."""
-    conversation = inbox_service.assign(db_session(), current_principal(), conversation_id, body["assignee"], now())
+    conversation = inbox_service.assign(
+        db_session(), current_principal(), conversation_id, body["assignee"], now(), address=client_ip()
+    )
     commit()
     return conversation_views([conversation], for_member=False)[0]
 
@@ -169,7 +171,13 @@ def note(body: dict[str, Any], conversation_id: int) -> Any:
 def resolve(conversation_id: int) -> Any:
     """Mark resolved; the member writing again opens it again."""
     conversation = inbox_service.set_status(
-        db_session(), settings(), current_principal(), conversation_id, ConversationStatus.RESOLVED, now()
+        db_session(),
+        settings(),
+        current_principal(),
+        conversation_id,
+        ConversationStatus.RESOLVED,
+        now(),
+        address=client_ip(),
     )
     commit()
     return conversation_views([conversation], for_member=False)[0]
@@ -182,7 +190,13 @@ def resolve(conversation_id: int) -> Any:
 def reopen(conversation_id: int) -> Any:
     """Open again (waiting for the office, with a new due time)."""
     conversation = inbox_service.set_status(
-        db_session(), settings(), current_principal(), conversation_id, ConversationStatus.OPEN, now()
+        db_session(),
+        settings(),
+        current_principal(),
+        conversation_id,
+        ConversationStatus.OPEN,
+        now(),
+        address=client_ip(),
     )
     commit()
     return conversation_views([conversation], for_member=False)[0]

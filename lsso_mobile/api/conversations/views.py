@@ -13,6 +13,7 @@ from lsso_mobile.api.schemas import decode_cursor, encode_time_cursor, page
 from lsso_mobile.models import Conversation, ConversationStatus, Message
 from lsso_mobile.services import attachments as attachment_service
 from lsso_mobile.services import conversations as conversation_service
+from lsso_mobile.services.staff import staff_names
 
 
 def author(message: Message) -> str:
@@ -24,6 +25,7 @@ def conversation_views(rows: list[Conversation], *, for_member: bool) -> list[di
     summaries = conversation_service.conversation_summaries(session, [c.id for c in rows], for_member=for_member)
     codes = conversation_service.office_codes(session, {c.office_id for c in rows})
     moment = now()
+    names = {} if for_member else staff_names(session, {c.assignee_id for c in rows})
     views = []
     for c in rows:
         unread, latest = summaries[c.id]
@@ -52,6 +54,7 @@ def conversation_views(rows: list[Conversation], *, for_member: bool) -> list[di
                 {
                     "member_id": c.member_id,
                     "assignee_id": c.assignee_id,
+                    "assignee_name": names.get(c.assignee_id) if c.assignee_id is not None else None,
                     "first_response_due_at": c.first_response_due_at,
                     "first_responded_at": c.first_responded_at,
                     "overdue": c.status is ConversationStatus.OPEN
@@ -67,12 +70,14 @@ def conversation_views(rows: list[Conversation], *, for_member: bool) -> list[di
 
 def message_views(messages: list[Message], *, for_member: bool) -> list[dict[str, Any]]:
     attachments = attachment_service.attachments_of(db_session(), [m.id for m in messages])
+    names = staff_names(db_session(), {m.staff_id for m in messages})
     views = []
     for m in messages:
         view: dict[str, Any] = {
             "id": m.id,
             "conversation_id": m.conversation_id,
             "author": author(m),
+            "author_name": names.get(m.staff_id) if m.staff_id is not None else None,
             "body": m.body,
             "attachments": attachments[m.id],
             "created_at": m.created_at,
