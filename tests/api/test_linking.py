@@ -364,3 +364,36 @@ def _pixels(data: bytes) -> tuple:
 
     with Image.open(io.BytesIO(data)) as picture:
         return picture.size, picture.convert("RGB").tobytes()
+
+
+def test_registering_and_a_link_request_never_give_one_account_two_records(client, sms_gateway, core, staff, db):
+    """A pending link request blocks registering; an application approved after the account was linked meanwhile is
+    refused (the account would otherwise move to a second record, and its first owner was told it was linked)."""
+    from lsso_mobile.models import Member
+    from tests.support import application_form
+
+    load(client, core, person_record(phone=None))
+    headers = member(client, sms_gateway, STRANGER_PHONE)
+    body = {"member_number": "0100123457", "date_of_birth": "1979-06-15"}
+    photo_id = upload_photo(client, headers, png_bytes(width=5, height=4, noise=True))
+    assert (
+        client.post("/api/v1/me/link-request", json={**body, "id_photo_attachment_id": photo_id}, headers=headers)
+    ).status_code == 201
+    blocked = client.post("/api/v1/me/registration", json=application_form(), headers=headers)
+    assert blocked.status_code == 409 and blocked.json["error"] == "link_request_pending"
+
+    # Another account applies, and is linked by other means before its application is decided.
+    other = member(client, sms_gateway, "+8562055571003")
+    applied = client.post("/api/v1/me/registration", json=application_form(national_id="LA-0101-424242"), headers=other)
+    assert applied.status_code == 201, applied.json
+    account = db.scalars(select(Member).where(Member.phone == "+8562055571003")).one()
+    account.insured_person_id = db.scalars(select(InsuredPerson.id)).first()
+    db.commit()
+    decided = client.post(
+        f"/api/v1/staff/registrations/{applied.json['id']}/decision",
+        json={"decision": "approve"},
+        headers=officer(client, staff),
+    )
+    assert decided.status_code == 409 and decided.json["error"] == "account_already_linked"
+    db.expire_all()
+    assert db.get(Member, account.id).insured_person_id == db.scalars(select(InsuredPerson.id)).first()
