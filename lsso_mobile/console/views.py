@@ -428,7 +428,7 @@ def _application_context(application_id: int, form: DecisionForm | None = None) 
     return {
         "application": application,
         "card": member_lookup.member_cards(session_, [application.member_id]).get(application.member_id),
-        "duplicates": member_lookup.national_id_matches(session_, application),
+        "duplicates": member_lookup.national_id_matches(session_, application, g.principal.office_id),
         "form": form or DecisionForm(formdata=None),
     }
 
