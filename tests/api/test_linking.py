@@ -397,3 +397,22 @@ def test_registering_and_a_link_request_never_give_one_account_two_records(clien
     assert decided.status_code == 409 and decided.json["error"] == "account_already_linked"
     db.expire_all()
     assert db.get(Member, account.id).insured_person_id == db.scalars(select(InsuredPerson.id)).first()
+
+
+def test_register_text_follows_the_apis_rules(client, core, db):
+    """A compromised core client cannot plant names that mislead staff: bidi overrides, zero-width and control
+    characters refuse the record (by its line); text is stored in NFC."""
+    result = load(
+        client,
+        core,
+        person_record(member_number="0100123457", name_latin="Keo \u202eSisavath"),
+        person_record(member_number="0100123465", name_lo="ນາງ\u200bແກ້ວ", national_id="LA 0101 777002"),
+        person_record(member_number="0100123473", employer_name="Lao\nTextile", national_id="LA 0101 777003"),
+        person_record(member_number="0100123481", name_latin="Ke\u0301o", national_id="LA 0101 777004"),
+    )
+    refused = {r["line"]: r for r in result["rejected"]}
+    assert set(refused) == {1, 2, 3}, result
+    assert "name_latin" in refused[1]["errors"] and "name_lo" in refused[2]["errors"]
+    assert "employer_name" in refused[3]["errors"]
+    stored = db.scalars(select(InsuredPerson).where(InsuredPerson.member_number == "0100123481")).one()
+    assert stored.name_latin == "K\u00e9o"  # NFC
