@@ -416,3 +416,18 @@ def test_register_text_follows_the_apis_rules(client, core, db):
     assert "employer_name" in refused[3]["errors"]
     stored = db.scalars(select(InsuredPerson).where(InsuredPerson.member_number == "0100123481")).one()
     assert stored.name_latin == "K\u00e9o"  # NFC
+
+
+def test_officer_check_requests_cannot_flood_the_owners_phone(client, sms_gateway, core):
+    """Each request for an officer's check is an SMS to the phone on record: bounded per record, like codes."""
+    load(client, core, person_record())
+    body = {"member_number": "0100123457", "date_of_birth": "1979-06-15"}
+    answers = []
+    for i in range(4):
+        headers = member(client, sms_gateway, f"+85620555720{i:02d}")
+        photo_id = upload_photo(client, headers, png_bytes(width=5, height=4, noise=True))
+        answers.append(
+            client.post("/api/v1/me/link-request", json={**body, "id_photo_attachment_id": photo_id}, headers=headers)
+        )
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert len(texts_to(sms_gateway, OWNER_PHONE)) == 3
