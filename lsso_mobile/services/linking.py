@@ -198,6 +198,7 @@ def send_link_code(
         f"LSSO: someone asked to link member number {person.member_number} to the app account {account}. "
         f"Code {code}, valid {settings.otp_ttl_minutes} min. If this was not you, do not share it with anyone.",
         "link_code",
+        expires_at=now + ttl,
     )
     return LinkCodeSent(sent_to=mask_phone(person.phone), expires_in_seconds=int(ttl.total_seconds()))
 
