@@ -396,7 +396,9 @@ def reopen(conversation_id: int) -> Any:
 @bp.route("/attachments/<int:attachment_id>", methods=["GET"])
 @officer_page
 def attachment(attachment_id: int) -> Any:
-    return file_response(attachment_service.staff_attachment(db_session(), g.principal, attachment_id))
+    response = file_response(attachment_service.staff_attachment(db_session(), g.principal, attachment_id))
+    response.headers["Cache-Control"] = "private, no-store"  # ID cards, medical papers: not left on office PCs
+    return response
 
 
 # -- registrations -------------------------------------------------------------------------------------
