@@ -396,7 +396,9 @@ def reopen(conversation_id: int) -> Any:
 @bp.route("/attachments/<int:attachment_id>", methods=["GET"])
 @officer_page
 def attachment(attachment_id: int) -> Any:
-    return file_response(attachment_service.staff_attachment(db_session(), g.principal, attachment_id))
+    response = file_response(attachment_service.staff_attachment(db_session(), g.principal, attachment_id))
+    response.headers["Cache-Control"] = "private, no-store"  # ID cards, medical papers: not left on office PCs
+    return response
 
 
 # -- registrations -------------------------------------------------------------------------------------
@@ -428,7 +430,7 @@ def _application_context(application_id: int, form: DecisionForm | None = None) 
     return {
         "application": application,
         "card": member_lookup.member_cards(session_, [application.member_id]).get(application.member_id),
-        "duplicates": member_lookup.national_id_matches(session_, application),
+        "duplicates": member_lookup.national_id_matches(session_, application, g.principal.office_id),
         "form": form or DecisionForm(formdata=None),
     }
 

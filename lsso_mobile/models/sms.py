@@ -23,4 +23,6 @@ class SmsMessage(Base):
     sealed_text: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]  # not worth sending after (a link code's SMS)
+    claimed_at: Mapped[datetime | None]  # a job is sending it since then (so a relayed copy does not)
     sent_at: Mapped[datetime | None]

@@ -49,6 +49,7 @@ from lsso_mobile.services.otp import (
     consume_code,
     request_code,
 )
+from lsso_mobile.services.rows import required
 from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, verify_secret
 from lsso_mobile.services.tokens import KeyRing
 
@@ -181,6 +182,23 @@ def _serialise_account(session: Session, account_key: str) -> None:
         session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": zlib.crc32(account_key.encode())})
 
 
+# Staff and machine clients have no phone for a step-up: besides the delay per (account, address), their
+# account as a whole is slowed once failures from everywhere reach this many times the per-address threshold.
+# An attacker can then still slow an officer down, but only with far more failures from many addresses.
+ACCOUNT_WIDE_FACTOR = 10
+
+
+def _delay(
+    failures: int, threshold: int, last_failure: datetime | None, delay_max_seconds: int, now: datetime
+) -> float:
+    """Seconds still to wait: a delay that doubles per failure past ``threshold``, up to ``delay_max_seconds``."""
+    if failures < threshold or last_failure is None:
+        return 0.0
+    last_failure = last_failure if last_failure.tzinfo else last_failure.replace(tzinfo=now.tzinfo)
+    delay = min(2 ** min(failures - threshold, 30), delay_max_seconds)
+    return (last_failure + timedelta(seconds=delay) - now).total_seconds()
+
+
 @contextmanager
 def _counting_failures(
     session: Session,
@@ -190,32 +208,38 @@ def _counting_failures(
     now: datetime,
     *,
     delay_max_seconds: int,
+    account_wide: bool = False,
 ) -> Iterator[_Attempt]:
     """Count failed sign-ins per account name and per address, whether or not the account exists.
 
-    Before the check: after ``login_max_failures`` failures on the account name, each further try must
-    wait a delay that doubles per failure up to ``delay_max_seconds`` (429 + Retry-After, the secret is
-    not even checked). It is a delay, never a lock: whoever knows the secret gets in after at most that
-    long. After the check: a failure is recorded; a failure from an address over its limit answers 429
-    (a correct secret from that address is never refused for other people's failures).
+    Before the check: after ``login_max_failures`` failures on the account name *from this address*, each
+    further try from this address waits a delay that doubles per failure up to ``delay_max_seconds`` (429 +
+    Retry-After, the secret is not even checked). Someone failing from one address never delays the owner at
+    another: members are protected against guessing from many addresses by the step-up (see
+    ``sign_in_member``), and with ``account_wide`` (staff, clients, who have no phone) the whole account is
+    slowed too once failures from everywhere pass ``ACCOUNT_WIDE_FACTOR`` times the threshold. After the
+    check: a failure is recorded; a failure from an address over its limit answers 429 (a correct secret from
+    that address is never refused for other people's failures).
     """
     account_key = account_key[:80]
     address = address_key(client_ip)
     _serialise_account(session, account_key)
     window = timedelta(minutes=settings.login_failure_window_minutes)
+    on_account = (SignInFailure.account_key == account_key, SignInFailure.created_at > now - window)
     failures, last_failure = session.execute(
-        select(func.count(), func.max(SignInFailure.created_at)).where(
-            SignInFailure.account_key == account_key, SignInFailure.created_at > now - window
-        )
+        select(func.count(), func.max(SignInFailure.created_at)).where(*on_account)
     ).one()
-    if failures >= settings.login_max_failures:
-        last_failure = last_failure if last_failure.tzinfo else last_failure.replace(tzinfo=now.tzinfo)
-        delay = min(2 ** min(failures - settings.login_max_failures, 30), delay_max_seconds)
-        wait = (last_failure + timedelta(seconds=delay) - now).total_seconds()
-        if wait > 0:
-            raise TooManyRequests(
-                "Too many failed sign-ins for this account; wait a moment and try again.", retry_after=int(wait) + 1
-            )
+    here, last_here = session.execute(
+        select(func.count(), func.max(SignInFailure.created_at)).where(*on_account, SignInFailure.client_ip == address)
+    ).one()
+    wait = _delay(here, settings.login_max_failures, last_here, delay_max_seconds, now)
+    if account_wide:
+        threshold = ACCOUNT_WIDE_FACTOR * settings.login_max_failures
+        wait = max(wait, _delay(failures, threshold, last_failure, delay_max_seconds, now))
+    if wait > 0:
+        raise TooManyRequests(
+            "Too many failed sign-ins for this account; wait a moment and try again.", retry_after=int(wait) + 1
+        )
     address_failures = session.scalar(
         select(func.count()).where(
             SignInFailure.client_ip == address,
@@ -297,7 +321,13 @@ def sign_in_staff(
     doubles up to ``staff_login_delay_max_seconds`` (never a lock), the same for unknown usernames."""
     username = username.strip().lower()
     with _counting_failures(
-        session, settings, f"staff:{username}", client_ip, now, delay_max_seconds=settings.staff_login_delay_max_seconds
+        session,
+        settings,
+        f"staff:{username}",
+        client_ip,
+        now,
+        delay_max_seconds=settings.staff_login_delay_max_seconds,
+        account_wide=True,
     ):
         staff = session.scalars(select(StaffUser).where(StaffUser.username == username).with_for_update()).first()
         usable = staff is not None and staff.active
@@ -407,13 +437,15 @@ def change_pin(
     now: datetime,
     client_ip: str,
 ) -> None:
-    member = session.get(Member, member_id, with_for_update=True)
-    if member is None:
+    phone = session.scalar(select(Member.phone).where(Member.id == member_id))
+    if phone is None:
         raise NotFound("No such member.")
-    # Guessing the current PIN on a signed-in phone gets the same growing delay as signing in.
+    # Guessing the current PIN on a signed-in phone gets the same growing delay as signing in. The account's
+    # lock first, then the member row: the order sign_in_member takes them in.
     with _counting_failures(
-        session, settings, _member_key(member.phone), client_ip, now, delay_max_seconds=settings.login_delay_max_seconds
+        session, settings, _member_key(phone), client_ip, now, delay_max_seconds=settings.login_delay_max_seconds
     ):
+        member = required(session, Member, member_id, what="member", lock=True)
         _check_secret(member.pin_hash, current_pin, settings)
     if current_pin == new_pin:
         raise InvalidInput("The new PIN must differ from the current one.", errors={"new_pin": ["unchanged"]})
@@ -489,6 +521,7 @@ def client_token(
         client_ip,
         now,
         delay_max_seconds=settings.staff_login_delay_max_seconds,
+        account_wide=True,
     ):
         client = session.scalars(select(IntegrationClient).where(IntegrationClient.client_id == client_id)).first()
         stored = client.secret_hash if client is not None and client.active else None

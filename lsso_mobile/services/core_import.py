@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 from sqlalchemy import select
@@ -39,7 +39,7 @@ from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.contributions import period_of
 from lsso_mobile.services.locking import locked
-from lsso_mobile.validation import FullMatch
+from lsso_mobile.validation import MULTI_LINE, SINGLE_LINE, FullMatch, clean_text
 
 MAX_RECORDS_PER_IMPORT = 5000
 PERIOD = r"^(199[0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"  # checked with FullMatch: no trailing newline
@@ -87,18 +87,33 @@ def _unstorable(value: Any) -> bool:
 
 class ImportRecordSchema(Schema):
     """A record from the core system. Text the database cannot store refuses this record, like any other
-    bad value, before any of it reaches a query (where it would fail the whole import)."""
+    bad value, before any of it reaches a query (where it would fail the whole import). Text fields are then
+    held to the API's rules (``validation.clean_text``): NFC, and no control, bidi-override or zero-width
+    characters in one-line fields (``MULTI_LINE_FIELDS`` keep newlines and tabs)."""
+
+    MULTI_LINE_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     @pre_load
-    def _refuse_unstorable_text(self, data: Any, **_kwargs: Any) -> Any:
-        items = data.items() if isinstance(data, dict) else []
+    def _refuse_unstorable_and_clean_text(self, data: Any, **_kwargs: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
         # a field name is echoed with U+FFFD for what cannot be stored (a strict JSON parser refuses lone surrogates)
         bad = sorted(
-            UNSTORABLE.sub("\ufffd", str(key)) for key, value in items if _unstorable(key) or _unstorable(value)
+            UNSTORABLE.sub("\ufffd", str(key)) for key, value in data.items() if _unstorable(key) or _unstorable(value)
         )
         if bad:
             raise ValidationError({key: ["Contains a NUL character or an unpaired surrogate."] for key in bad})
-        return data
+        cleaned, errors = dict(data), {}
+        for key, value in data.items():
+            if isinstance(value, str) and isinstance(self.fields.get(key), fields.String):
+                kind = MULTI_LINE if key in self.MULTI_LINE_FIELDS else SINGLE_LINE
+                try:
+                    cleaned[key] = clean_text(value, kind)
+                except ValidationError as exc:
+                    errors[key] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+        return cleaned
 
 
 class ContributionRecordSchema(ImportRecordSchema):
@@ -298,6 +313,8 @@ def _source_id(raw: Any) -> Any:
 
 
 class ClaimRecordSchema(ImportRecordSchema):
+    MULTI_LINE_FIELDS = frozenset({"reason"})
+
     source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
     benefit_type = fields.Enum(BenefitType, by_value=True, required=True)

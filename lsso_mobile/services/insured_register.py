@@ -12,14 +12,14 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import DomainError
 from lsso_mobile.models import District, IdType, InsuredPerson, Office, Province, Scheme, Sex, Village
 from lsso_mobile.notify.preferences import VIENTIANE
-from lsso_mobile.services.core_import import MEMBER_NUMBER, ImportResult
+from lsso_mobile.services.core_import import MEMBER_NUMBER, ImportRecordSchema, ImportResult
 from lsso_mobile.services.identity import normalise_id_number
 from lsso_mobile.services.phones import normalise_lao_mobile
 from lsso_mobile.services.reference import office_for_area
@@ -45,13 +45,7 @@ INSURED_PERSON_FIELDS = (
 STORED_FIELDS = tuple(f for f in INSURED_PERSON_FIELDS if f not in ("member_number", "office_code")) + ("office_id",)
 
 
-def _unstorable(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    return "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
-
-
-class InsuredPersonRecordSchema(Schema):
+class InsuredPersonRecordSchema(ImportRecordSchema):
     member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
     name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
     name_latin = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -81,13 +75,6 @@ class InsuredPersonRecordSchema(Schema):
         validate=validate.Length(max=32),
         metadata={"description": "The phone on record (any Lao mobile form; stored as E.164)"},
     )
-
-    @validates_schema(pass_original=True)
-    def _storable(self, data: dict[str, Any], original: Any, **_kwargs: Any) -> None:
-        if isinstance(original, dict):
-            bad = sorted(str(k) for k, v in original.items() if _unstorable(k) or _unstorable(v))
-            if bad:
-                raise ValidationError({k: ["Contains a NUL character or an unpaired surrogate."] for k in bad})
 
     @post_load
     def _normalise(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:

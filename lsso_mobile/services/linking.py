@@ -46,6 +46,7 @@ from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.limits import check_window_limit
+from lsso_mobile.services.locking import become_writer
 from lsso_mobile.services.otp import InvalidCode
 from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.phones import mask_phone
@@ -67,11 +68,14 @@ class LinkCodeSent:
 
 
 def _serialise_per_record(session: Session, member_number: str) -> None:
-    """On PostgreSQL, attempts on one member number run one at a time, so parallel guesses cannot all
-    pass the count (SQLite writers are serialised anyway)."""
+    """Attempts on one member number run one at a time, so parallel guesses cannot all pass the count: a
+    transaction-scoped advisory lock on PostgreSQL; on SQLite the database's write lock, taken now, before the
+    count is read (a read outside a write transaction could be stale)."""
     if session.get_bind().dialect.name == "postgresql":
         key = zlib.crc32(f"link:{member_number}".encode())
         session.execute(sql_text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        become_writer(session)
 
 
 def _check_failures(session: Session, settings: Settings, member_number: str, member_id: int, now: datetime) -> None:
@@ -194,6 +198,7 @@ def send_link_code(
         f"LSSO: someone asked to link member number {person.member_number} to the app account {account}. "
         f"Code {code}, valid {settings.otp_ttl_minutes} min. If this was not you, do not share it with anyone.",
         "link_code",
+        expires_at=now + ttl,
     )
     return LinkCodeSent(sent_to=mask_phone(person.phone), expires_in_seconds=int(ttl.total_seconds()))
 
@@ -373,6 +378,17 @@ def request_officer_link(
             "The ID photo must be a JPEG or PNG you uploaded and have not used elsewhere.",
             errors={"id_photo_attachment_id": ["unknown, not an image, or already used"]},
         )
+    # Each request is an SMS to the phone on record: bounded per record like link codes, so that many accounts
+    # cannot flood the owner's phone (the attempt is serialised per member number by _find_record).
+    check_window_limit(
+        session,
+        LinkRequest.created_at,
+        LinkRequest.insured_person_id == person.id,
+        settings.link_codes_per_record,
+        timedelta(minutes=settings.link_window_minutes),
+        now,
+        "Too many link requests were made for this member number; try again later.",
+    )
     request = LinkRequest(
         member_id=member.id,
         insured_person_id=person.id,

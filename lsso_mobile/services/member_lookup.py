@@ -260,14 +260,29 @@ class IdMatch:
     name_latin: str
     member_number: str | None
     status: str | None
+    elsewhere: bool = False  # in another office: the officer learns that it exists, not who it is
 
 
-def national_id_matches(session: Session, application: RegistrationApplication) -> list[IdMatch]:
+def _seen_from(match: IdMatch, office_id: int | None, viewer_office_id: int | None) -> IdMatch:
+    if viewer_office_id is None or office_id == viewer_office_id:
+        return match
+    return IdMatch(match.kind, match.id, "", "", None, match.status, elsewhere=True)
+
+
+def national_id_matches(
+    session: Session, application: RegistrationApplication, viewer_office_id: int | None
+) -> list[IdMatch]:
     """Insured people and other open applications with this application's national ID (spacing, hyphens and
-    case aside): a warning for the officer before approving."""
+    case aside): a warning for the officer before approving. Matches in another office than the viewer's
+    (``None``: every office, for admins) carry no name or member number: anyone can apply with any ID number, so
+    the warning must not tell an officer who holds an ID elsewhere."""
     squashed = _squash(application.national_id)
     matches = [
-        IdMatch("insured_person", p.id, p.name_lo, p.name_latin, p.member_number, None)
+        _seen_from(
+            IdMatch("insured_person", p.id, p.name_lo, p.name_latin, p.member_number, None),
+            p.office_id,
+            viewer_office_id,
+        )
         for p in session.scalars(
             select(InsuredPerson)
             .where(
@@ -279,7 +294,9 @@ def national_id_matches(session: Session, application: RegistrationApplication) 
         )
     ]
     matches += [
-        IdMatch("application", a.id, a.name_lo, a.name_latin, None, a.status.value)
+        _seen_from(
+            IdMatch("application", a.id, a.name_lo, a.name_latin, None, a.status.value), a.office_id, viewer_office_id
+        )
         for a in session.scalars(
             select(RegistrationApplication)
             .where(

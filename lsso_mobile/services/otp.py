@@ -1,6 +1,6 @@
 """One-time codes sent by SMS: 6 digits from ``secrets``, each bound to one purpose.
 
-A code is valid for ``otp_ttl_minutes`` and only for its purpose (sign-up, PIN reset, linking a record,
+A code is valid for ``otp_ttl_minutes`` and only for its purpose (sign-up, PIN reset,
 step-up at sign-in). Asking for another code does not void the earlier ones: any unexpired, unused code of
 the phone and purpose works, and using one uses them all up. A wrong try counts against every live code of
 the phone and purpose (each allows ``otp_max_attempts``), so the guesses a window allows stay bounded by
@@ -43,17 +43,16 @@ log = logging.getLogger(__name__)
 
 PURPOSE_SIGNUP = "signup"
 PURPOSE_PIN_RESET = "pin_reset"
-PURPOSE_LINK = "link"
 PURPOSE_STEP_UP = "step_up"
-PURPOSES = (PURPOSE_SIGNUP, PURPOSE_PIN_RESET, PURPOSE_LINK, PURPOSE_STEP_UP)
+PURPOSES = (PURPOSE_SIGNUP, PURPOSE_PIN_RESET, PURPOSE_STEP_UP)  # linking has its own codes (services/linking.py)
 # Step-up codes are sent only by a sign-in whose PIN was right: were they requestable, their budget would be
 # observable, and a spent budget would tell a guesser that the PIN was right.
-REQUESTABLE_PURPOSES = (PURPOSE_SIGNUP, PURPOSE_PIN_RESET, PURPOSE_LINK)
+REQUESTABLE_PURPOSES = (PURPOSE_SIGNUP, PURPOSE_PIN_RESET)
 # What "send me a code" without a purpose means: the apps released before purposes existed ask for a
-# code first of all to sign up. Those apps must send ``purpose`` for PIN reset and linking.
+# code first of all to sign up. Those apps must send ``purpose`` for a PIN reset.
 DEFAULT_PURPOSE = PURPOSE_SIGNUP
 
-# The SMS says what the code is for, in Lao and English, so that nobody reads out a linking code
+# The SMS says what the code is for, in Lao and English, so that nobody reads out a PIN-reset code
 # believing it is for signing in. Each text holds {code} and {minutes}.
 CODE_SMS_TEXTS: dict[str, str] = {
     PURPOSE_SIGNUP: (
@@ -61,10 +60,6 @@ CODE_SMS_TEXTS: dict[str, str] = {
     ),
     PURPOSE_PIN_RESET: (
         "ລະຫັດ ປກສ ເພື່ອຕັ້ງລະຫັດ PIN ໃໝ່: {code}. LSSO code to reset your PIN: {code}. Valid {minutes} min. Do not share it."
-    ),
-    PURPOSE_LINK: (
-        "ລະຫັດ ປກສ ເພື່ອເຊື່ອມບັນຊີກັບເລກສະມາຊິກ: {code}. LSSO code to link your member number: {code}. "
-        "Valid {minutes} min. Do not share it."
     ),
     PURPOSE_STEP_UP: (
         "ລະຫັດ ປກສ ເພື່ອເຂົ້າສູ່ລະບົບ: {code}. LSSO code to sign in: {code}. Valid {minutes} min. "

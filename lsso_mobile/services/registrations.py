@@ -23,6 +23,8 @@ from lsso_mobile.models import (
     LinkAction,
     LinkEvent,
     LinkMethod,
+    LinkRequest,
+    LinkRequestStatus,
     Member,
     Office,
     Province,
@@ -156,6 +158,16 @@ def submit_application(
         raise NotFound("No such member.")
     if member.insured_person_id is not None:
         raise Conflict("This account already has an LSSO member number.")
+    pending_link = session.scalar(
+        select(LinkRequest.id).where(
+            LinkRequest.member_id == member_id, LinkRequest.status == LinkRequestStatus.PENDING
+        )
+    )
+    if pending_link is not None:
+        raise Conflict(
+            "You asked your office to link your member number; wait for its answer before registering.",
+            error="link_request_pending",
+        )
     open_application = session.scalar(
         select(RegistrationApplication.id).where(
             RegistrationApplication.member_id == member_id, RegistrationApplication.status.in_(OPEN_STATUSES)
@@ -299,6 +311,12 @@ def decide_application(
 
 def _enrol(session: Session, application: RegistrationApplication, now: datetime) -> InsuredPerson:
     """Create the insured person with a new, random member number (see services/identity.py) and link it."""
+    member = required(session, Member, application.member_id, what="member", lock=True)
+    if member.insured_person_id is not None:  # linked meanwhile (an officer's check of a link request)
+        raise Conflict(
+            "This account was linked to a member number meanwhile; reject this application instead.",
+            error="account_already_linked",
+        )
     person = InsuredPerson(
         member_number=new_member_number(session, application.province_code),
         name_lo=application.name_lo,
@@ -318,7 +336,6 @@ def _enrol(session: Session, application: RegistrationApplication, now: datetime
     session.add(person)
     session.flush()
     application.insured_person = person
-    member = required(session, Member, application.member_id, what="member")
     member.insured_person_id = person.id
     member.office_id = application.office_id
     session.add(

@@ -16,10 +16,11 @@ from typing import Protocol
 
 import requests
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
+from lsso_mobile.extensions import affected_rows
 from lsso_mobile.jobs import SEND_SMS, enqueue_after_commit
 from lsso_mobile.models import SmsMessage, utcnow
 from lsso_mobile.services.phones import mask_phone
@@ -80,9 +81,18 @@ SMS_GIVE_UP = timedelta(hours=6)
 SMS_MAX_ATTEMPTS = 10
 
 
-def queue_sms(session: Session, settings: Settings, phone: str, text: str, purpose: str) -> SmsMessage:
-    """Write the SMS (sealed) in this transaction; after commit, a job holding only its id sends it."""
-    message = SmsMessage(phone=phone, purpose=purpose, created_at=utcnow())
+def queue_sms(
+    session: Session,
+    settings: Settings,
+    phone: str,
+    text: str,
+    purpose: str,
+    *,
+    expires_at: datetime | None = None,
+) -> SmsMessage:
+    """Write the SMS (sealed) in this transaction; after commit, a job holding only its id sends it. An SMS with
+    ``expires_at`` (a code's) is not sent after that time."""
+    message = SmsMessage(phone=phone, purpose=purpose, created_at=utcnow(), expires_at=expires_at)
     session.add(message)
     session.flush()
     message.sealed_text = seal(settings.secret_key, _SEALING_PURPOSE, f"sms:{message.id}", text)
@@ -90,10 +100,30 @@ def queue_sms(session: Session, settings: Settings, phone: str, text: str, purpo
     return message
 
 
-def sms_to_send(session: Session, settings: Settings, sms_id: int) -> tuple[str, str] | None:
-    """(phone, text) of an SMS not sent yet, counting the attempt; None if it went already."""
-    message = session.get(SmsMessage, sms_id)
-    if message is None or message.sent_at is not None or message.sealed_text is None:
+# A job sending an SMS holds it this long; a relayed copy of the job meanwhile sends nothing.
+SMS_CLAIM = timedelta(minutes=2)
+
+
+def sms_to_send(session: Session, settings: Settings, sms_id: int, now: datetime) -> tuple[str, str] | None:
+    """Claim an SMS not sent yet and answer (phone, text); None if it went already, another job holds it, or it
+    expired (then its text is wiped). The caller commits the claim before calling the gateway."""
+    claimed = affected_rows(
+        session.execute(
+            update(SmsMessage)
+            .where(
+                SmsMessage.id == sms_id,
+                SmsMessage.sent_at.is_(None),
+                SmsMessage.sealed_text.is_not(None),
+                or_(SmsMessage.claimed_at.is_(None), SmsMessage.claimed_at < now - SMS_CLAIM),
+            )
+            .values(claimed_at=now, attempts=SmsMessage.attempts + 1)
+        )
+    )
+    message = session.get(SmsMessage, sms_id, populate_existing=True)
+    if not claimed or message is None or message.sealed_text is None:
+        return None
+    if message.expires_at is not None and message.expires_at <= now:
+        message.sealed_text = None
         return None
     try:
         text = unseal(settings.secret_key, _SEALING_PURPOSE, f"sms:{message.id}", message.sealed_text)
@@ -101,8 +131,12 @@ def sms_to_send(session: Session, settings: Settings, sms_id: int) -> tuple[str,
         log.error("SMS %d cannot be unsealed (was LSSO_SECRET_KEY changed?); not sent", message.id)
         message.sealed_text = None
         return None
-    message.attempts += 1
     return message.phone, text
+
+
+def release_sms(session: Session, sms_id: int) -> None:
+    """The gateway failed: let the retry (or the relay) claim it again at once."""
+    session.execute(update(SmsMessage).where(SmsMessage.id == sms_id).values(claimed_at=None))
 
 
 def mark_sms_sent(session: Session, sms_id: int, now: datetime) -> None:

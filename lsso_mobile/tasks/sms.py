@@ -5,17 +5,22 @@ from __future__ import annotations
 from lsso_mobile import runtime
 from lsso_mobile.models import utcnow
 from lsso_mobile.services.otp import code_message_to_send, forget_sealed_code
-from lsso_mobile.services.sms import mark_sms_sent, sms_to_send
+from lsso_mobile.services.sms import mark_sms_sent, release_sms, sms_to_send
 
 
 def send_sms(sms_id: int) -> None:
     """One SMS from the outbox. The gateway is called outside any transaction; the text is wiped once sent."""
     rt = runtime.current()
     with rt.db.unit_of_work() as session:
-        message = sms_to_send(session, rt.settings, sms_id)
+        message = sms_to_send(session, rt.settings, sms_id, utcnow())
     if message is None:
         return
-    rt.sms_sender.send(*message)
+    try:
+        rt.sms_sender.send(*message)
+    except Exception:
+        with rt.db.unit_of_work() as session:
+            release_sms(session, sms_id)
+        raise
     with rt.db.unit_of_work() as session:
         mark_sms_sent(session, sms_id, utcnow())
 

@@ -214,9 +214,9 @@ def test_failures_bring_a_short_growing_delay_never_a_lock(client, sms_gateway, 
     _wait_out_delays(db)
     assert _login(client, PHONE, "000000").status_code == 401  # a sixth failure: the delay doubles
     assert 2 <= int(_login(client, PHONE, PIN).headers["Retry-After"]) <= 3
-    # however many failures an attacker piles up, the owner waits at most LSSO_LOGIN_DELAY_MAX_SECONDS
+    # however many failures pile up from one address, a try from it waits at most LSSO_LOGIN_DELAY_MAX_SECONDS
     db.add_all(
-        SignInFailure(client_ip="10.99.0.1", account_key=f"phone:{PHONE}", created_at=datetime.now(UTC))
+        SignInFailure(client_ip="127.0.0.1", account_key=f"phone:{PHONE}", created_at=datetime.now(UTC))
         for _ in range(40)
     )
     db.commit()
@@ -225,6 +225,20 @@ def test_failures_bring_a_short_growing_delay_never_a_lock(client, sms_gateway, 
     _wait_out_delays(db)
     _login(client, PHONE, PIN)  # the step-up code is sent
     _wait_out_delays(db)
+    assert _login(client, PHONE, PIN, code=sms_gateway.last_code(PHONE)).status_code == 200
+
+
+def test_an_attacker_elsewhere_never_shuts_the_owner_out(client, sms_gateway, db):
+    """An attacker who keeps failing (one wrong PIN each time the delay runs out) delays only their own
+    address; the owner, elsewhere, gets in at once with the PIN and the step-up code."""
+    sign_up(client, sms_gateway, PHONE)
+    attacker = "10.66.0.1"
+    for _ in range(8):
+        _wait_out_delays(db)
+        assert _login(client, PHONE, "000000", address=attacker).status_code == 401
+    assert _login(client, PHONE, "000000", address=attacker).status_code == 429  # the attacker waits
+    step_up = _login(client, PHONE, PIN)  # the owner, at another address: no delay, a code to the phone
+    assert step_up.status_code == 401 and step_up.json["errors"] == {"code": ["step_up_required"]}
     assert _login(client, PHONE, PIN, code=sms_gateway.last_code(PHONE)).status_code == 200
 
 
@@ -246,6 +260,30 @@ def test_staff_failures_bring_a_delay_alike_for_unknown_usernames(client, staff,
     assert (
         client.post("/api/v1/auth/staff/login", json={"username": known, "password": STAFF_PASSWORD}).status_code == 200
     )
+
+
+def test_staff_failures_elsewhere_slow_the_account_only_in_great_numbers(client, staff, db):
+    """A staff account has no phone for a step-up: failures from one address delay that address; the account as
+    a whole is slowed only when failures from everywhere reach ACCOUNT_WIDE_FACTOR times the threshold."""
+    from lsso_mobile.services.accounts import ACCOUNT_WIDE_FACTOR
+
+    officer = staff["officer"]
+
+    def staff_login(password: str, address: str):
+        body = {"username": officer, "password": password}
+        return client.post("/api/v1/auth/staff/login", json=body, environ_base={"REMOTE_ADDR": address})
+
+    for _ in range(6):
+        _wait_out_delays(db)
+        assert staff_login("wrong-password", "10.66.0.2").status_code == 401
+    assert staff_login("wrong-password", "10.66.0.2").status_code == 429
+    assert staff_login(STAFF_PASSWORD, "127.0.0.1").status_code == 200  # the officer at the office is not delayed
+    db.add_all(
+        SignInFailure(client_ip=f"10.67.0.{i % 250}", account_key=f"staff:{officer}", created_at=datetime.now(UTC))
+        for i in range(ACCOUNT_WIDE_FACTOR * 5)
+    )
+    db.commit()
+    assert staff_login(STAFF_PASSWORD, "127.0.0.1").status_code == 429  # distributed guessing: the account slows
 
 
 def test_unknown_phone_and_wrong_pin_answer_alike(client, sms_gateway):

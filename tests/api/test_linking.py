@@ -364,3 +364,70 @@ def _pixels(data: bytes) -> tuple:
 
     with Image.open(io.BytesIO(data)) as picture:
         return picture.size, picture.convert("RGB").tobytes()
+
+
+def test_registering_and_a_link_request_never_give_one_account_two_records(client, sms_gateway, core, staff, db):
+    """A pending link request blocks registering; an application approved after the account was linked meanwhile is
+    refused (the account would otherwise move to a second record, and its first owner was told it was linked)."""
+    from lsso_mobile.models import Member
+    from tests.support import application_form
+
+    load(client, core, person_record(phone=None))
+    headers = member(client, sms_gateway, STRANGER_PHONE)
+    body = {"member_number": "0100123457", "date_of_birth": "1979-06-15"}
+    photo_id = upload_photo(client, headers, png_bytes(width=5, height=4, noise=True))
+    assert (
+        client.post("/api/v1/me/link-request", json={**body, "id_photo_attachment_id": photo_id}, headers=headers)
+    ).status_code == 201
+    blocked = client.post("/api/v1/me/registration", json=application_form(), headers=headers)
+    assert blocked.status_code == 409 and blocked.json["error"] == "link_request_pending"
+
+    # Another account applies, and is linked by other means before its application is decided.
+    other = member(client, sms_gateway, "+8562055571003")
+    applied = client.post("/api/v1/me/registration", json=application_form(national_id="LA-0101-424242"), headers=other)
+    assert applied.status_code == 201, applied.json
+    account = db.scalars(select(Member).where(Member.phone == "+8562055571003")).one()
+    account.insured_person_id = db.scalars(select(InsuredPerson.id)).first()
+    db.commit()
+    decided = client.post(
+        f"/api/v1/staff/registrations/{applied.json['id']}/decision",
+        json={"decision": "approve"},
+        headers=officer(client, staff),
+    )
+    assert decided.status_code == 409 and decided.json["error"] == "account_already_linked"
+    db.expire_all()
+    assert db.get(Member, account.id).insured_person_id == db.scalars(select(InsuredPerson.id)).first()
+
+
+def test_register_text_follows_the_apis_rules(client, core, db):
+    """A compromised core client cannot plant names that mislead staff: bidi overrides, zero-width and control
+    characters refuse the record (by its line); text is stored in NFC."""
+    result = load(
+        client,
+        core,
+        person_record(member_number="0100123457", name_latin="Keo \u202eSisavath"),
+        person_record(member_number="0100123465", name_lo="ນາງ\u200bແກ້ວ", national_id="LA 0101 777002"),
+        person_record(member_number="0100123473", employer_name="Lao\nTextile", national_id="LA 0101 777003"),
+        person_record(member_number="0100123481", name_latin="Ke\u0301o", national_id="LA 0101 777004"),
+    )
+    refused = {r["line"]: r for r in result["rejected"]}
+    assert set(refused) == {1, 2, 3}, result
+    assert "name_latin" in refused[1]["errors"] and "name_lo" in refused[2]["errors"]
+    assert "employer_name" in refused[3]["errors"]
+    stored = db.scalars(select(InsuredPerson).where(InsuredPerson.member_number == "0100123481")).one()
+    assert stored.name_latin == "K\u00e9o"  # NFC
+
+
+def test_officer_check_requests_cannot_flood_the_owners_phone(client, sms_gateway, core):
+    """Each request for an officer's check is an SMS to the phone on record: bounded per record, like codes."""
+    load(client, core, person_record())
+    body = {"member_number": "0100123457", "date_of_birth": "1979-06-15"}
+    answers = []
+    for i in range(4):
+        headers = member(client, sms_gateway, f"+85620555720{i:02d}")
+        photo_id = upload_photo(client, headers, png_bytes(width=5, height=4, noise=True))
+        answers.append(
+            client.post("/api/v1/me/link-request", json={**body, "id_photo_attachment_id": photo_id}, headers=headers)
+        )
+    assert [a.status_code for a in answers] == [201, 201, 201, 429]
+    assert len(texts_to(sms_gateway, OWNER_PHONE)) == 3

@@ -328,3 +328,23 @@ def test_over_https_a_form_needs_its_own_origin_as_referrer(app, client, staff):
     assert client.post("/console/login", data=form, headers=elsewhere, **https).status_code == 400
     same = {"Referer": "https://console.example/console/login"}
     assert client.post("/console/login", data=form, headers=same, **https).status_code == 302
+
+
+def test_a_duplicate_in_another_office_is_flagged_without_saying_who(client, staff, sms_gateway):
+    """Anyone can apply with any ID number: the warning must not show an officer who holds an ID elsewhere."""
+    member_applies(
+        client,
+        sms_gateway,
+        "+8562055580011",
+        national_id="LA-1601-313131",
+        name_lo="ນາງ ຄຳແພງ ແກ້ວ",
+        name_latin="Khamphaeng Keo",
+        province_code="16",
+        district_code="1601",
+        village_code="16010001",
+    )
+    _, mine = member_applies(client, sms_gateway, "+8562055580012", national_id="LA-1601-313131")
+    console_sign_in(client, staff["officer"])
+    page = client.get(f"/console/registrations/{mine}")
+    assert 'role="alert"' in page.text and "ຢູ່ຫ້ອງການອື່ນ" in page.text
+    assert "Khamphaeng" not in page.text and "ຄຳແພງ" not in page.text

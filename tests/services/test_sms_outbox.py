@@ -87,3 +87,39 @@ def test_a_failed_send_keeps_the_text_and_the_relay_sends_a_lost_one(app, sms_ga
     db.expire_all()
     assert db.get(SmsMessage, sms_id).sent_at is not None
     assert relay_sms() == 0
+
+
+def test_the_daily_prune_wipes_the_text_of_sms_that_will_never_go(app, sms_gateway, db, redis):
+    from lsso_mobile.services.housekeeping import prune_expired_auth_rows
+    from lsso_mobile.services.sms import SMS_GIVE_UP
+
+    old, fresh = _queue_one(), _queue_one()
+    row = db.get(SmsMessage, old)
+    row.created_at = utcnow() - SMS_GIVE_UP - timedelta(minutes=1)
+    db.commit()
+    assert prune_expired_auth_rows(db, utcnow()) == 1
+    db.commit()
+    db.expire_all()
+    assert db.get(SmsMessage, old).sealed_text is None and db.get(SmsMessage, old).sent_at is None
+    assert db.get(SmsMessage, fresh).sealed_text is not None  # still to be sent
+
+
+def test_a_claimed_sms_is_not_sent_by_a_second_job_and_an_expired_one_not_at_all(app, sms_gateway, db, redis):
+    from lsso_mobile.services.sms import sms_to_send
+
+    rt = runtime.current()
+    sms_id = _queue_one()
+    with rt.db.unit_of_work() as session:
+        assert sms_to_send(session, rt.settings, sms_id, utcnow()) == (PHONE, TEXT)  # a job is sending it ...
+    send_sms(sms_id)  # ... so a relayed copy sends nothing
+    assert sms_gateway.count_to(PHONE) == 0
+    with rt.db.unit_of_work() as session:
+        expiring = queue_sms(session, rt.settings, PHONE, TEXT, "link_code", expires_at=utcnow() + timedelta(seconds=1))
+        expiring_id = expiring.id
+    row = db.get(SmsMessage, expiring_id)
+    row.expires_at = utcnow() - timedelta(seconds=1)
+    db.commit()
+    send_sms(expiring_id)
+    assert sms_gateway.count_to(PHONE) == 0
+    db.expire_all()
+    assert db.get(SmsMessage, expiring_id).sealed_text is None  # a stale code is wiped, never sent

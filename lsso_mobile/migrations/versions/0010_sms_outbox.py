@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("sealed_text", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", UTCDateTime(timezone=True), nullable=True),
         sa.Column("sent_at", UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
