@@ -371,26 +371,23 @@ def assign(conversation_id: int) -> Any:
     return redirect(url_for("console.conversation", conversation_id=conversation_id))
 
 
+def _set_status(conversation_id: int, status: ConversationStatus, done: str) -> Any:
+    inbox_service.set_status(db_session(), settings(), g.principal, conversation_id, status, now(), address=client_ip())
+    commit()
+    flash(done)
+    return redirect(url_for("console.conversation", conversation_id=conversation_id))
+
+
 @bp.route("/conversations/<int:conversation_id>/resolve", methods=["POST"])
 @officer_page
 def resolve(conversation_id: int) -> Any:
-    inbox_service.set_status(
-        db_session(), settings(), g.principal, conversation_id, ConversationStatus.RESOLVED, now(), address=client_ip()
-    )
-    commit()
-    flash(_("The conversation is resolved."))
-    return redirect(url_for("console.conversation", conversation_id=conversation_id))
+    return _set_status(conversation_id, ConversationStatus.RESOLVED, _("The conversation is resolved."))
 
 
 @bp.route("/conversations/<int:conversation_id>/reopen", methods=["POST"])
 @officer_page
 def reopen(conversation_id: int) -> Any:
-    inbox_service.set_status(
-        db_session(), settings(), g.principal, conversation_id, ConversationStatus.OPEN, now(), address=client_ip()
-    )
-    commit()
-    flash(_("The conversation is open again."))
-    return redirect(url_for("console.conversation", conversation_id=conversation_id))
+    return _set_status(conversation_id, ConversationStatus.OPEN, _("The conversation is open again."))
 
 
 @bp.route("/attachments/<int:attachment_id>", methods=["GET"])

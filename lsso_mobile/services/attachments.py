@@ -7,7 +7,7 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -216,38 +216,33 @@ def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[A
     return by_message
 
 
-def member_attachment(session: Session, member_id: int, attachment_id: int) -> Attachment:
-    """The member's own uploads, and files on messages the member can see in their conversations."""
+def _readable_attachment(
+    session: Session, attachment_id: int, readable: ColumnElement[bool], missing: str
+) -> Attachment:
     attachment = session.scalars(
         select(Attachment)
         .outerjoin(Message, Message.id == Attachment.message_id)
         .outerjoin(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Attachment.id == attachment_id,
-            or_(
-                and_(Attachment.message_id.is_(None), Attachment.uploader_member_id == member_id),
-                and_(Conversation.member_id == member_id, Message.internal.is_(False)),
-            ),
-        )
+        .where(Attachment.id == attachment_id, readable)
     ).first()
     if attachment is None:
-        raise NotFound("No such attachment.")
+        raise NotFound(missing)
     return attachment
+
+
+def member_attachment(session: Session, member_id: int, attachment_id: int) -> Attachment:
+    """The member's own uploads, and files on messages the member can see in their conversations."""
+    readable = or_(
+        and_(Attachment.message_id.is_(None), Attachment.uploader_member_id == member_id),
+        and_(Conversation.member_id == member_id, Message.internal.is_(False)),
+    )
+    return _readable_attachment(session, attachment_id, readable, "No such attachment.")
 
 
 def staff_attachment(session: Session, staff: Principal, attachment_id: int) -> Attachment:
-    attachment = session.scalars(
-        select(Attachment)
-        .outerjoin(Message, Message.id == Attachment.message_id)
-        .outerjoin(Conversation, Conversation.id == Message.conversation_id)
-        .where(
-            Attachment.id == attachment_id,
-            or_(
-                and_(Attachment.message_id.is_(None), Attachment.uploader_staff_id == staff.id),
-                Conversation.office_id == staff.office_id,
-            ),
-        )
-    ).first()
-    if attachment is None:
-        raise NotFound("No such attachment in your office.")
-    return attachment
+    """The officer's own uploads, and files on any message of the office's conversations."""
+    readable = or_(
+        and_(Attachment.message_id.is_(None), Attachment.uploader_staff_id == staff.id),
+        Conversation.office_id == staff.office_id,
+    )
+    return _readable_attachment(session, attachment_id, readable, "No such attachment in your office.")

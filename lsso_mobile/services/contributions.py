@@ -31,6 +31,7 @@ from lsso_mobile.models import (
     SchemeRule,
 )
 from lsso_mobile.notify.preferences import VIENTIANE
+from lsso_mobile.services.paging import keyset_page_by
 
 CONTRIBUTED = (ContributionStatus.PAID, ContributionStatus.LATE)
 
@@ -249,12 +250,8 @@ def contributions_of(
         query = query.where(Contribution.period.like(f"{year:04d}-%"))
     if updated_since is not None:
         query = query.where(Contribution.updated_at > updated_since)
-    if before is not None:
-        period, row_id = before
-        query = query.where(
-            (Contribution.period < period) | ((Contribution.period == period) & (Contribution.id < row_id))
-        )
-    return list(session.scalars(query.order_by(Contribution.period.desc(), Contribution.id.desc()).limit(limit)))
+    page = keyset_page_by(query, Contribution.period, Contribution.id, before, limit, newest_first=True)
+    return list(session.scalars(page))
 
 
 MAX_CLAIMS_LISTED = 200

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, true, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -27,7 +27,7 @@ from lsso_mobile.services.calendars import answer_due
 from lsso_mobile.services.idempotency import earlier_write, request_digest, store_once
 from lsso_mobile.services.limits import check_window_limit
 from lsso_mobile.services.locking import locked
-from lsso_mobile.services.paging import keyset_page
+from lsso_mobile.services.paging import keyset_page, keyset_page_by
 from lsso_mobile.services.rows import required
 from lsso_mobile.validation import required_text
 
@@ -65,6 +65,31 @@ def add_message_once(
         return winner
     attach_uploads(session, message, attachment_ids, uploader)
     return None
+
+
+def _add_member_message(
+    session: Session,
+    conversation_id: int,
+    member_id: int,
+    body: str,
+    key: str,
+    digest: str,
+    attachment_ids: list[int],
+    now: datetime,
+) -> tuple[Message, Message | None]:
+    """The member's new message with its uploads, stored once: (the message, the earlier one if a concurrent
+    retry with the same key was stored first)."""
+    message = Message(
+        conversation_id=conversation_id,
+        member_id=member_id,
+        body=body,
+        idempotency_key=key,
+        request_digest=digest,
+        created_at=now,
+        updated_at=now,
+    )
+    author, uploader = Message.member_id == member_id, Attachment.uploader_member_id == member_id
+    return message, add_message_once(session, message, author, uploader, attachment_ids)
 
 
 def member_conversation(
@@ -160,16 +185,7 @@ def start_conversation(
     )
     session.add(conversation)
     session.flush()
-    message = Message(
-        conversation_id=conversation.id,
-        member_id=member_id,
-        body=body,
-        idempotency_key=key,
-        request_digest=digest,
-        created_at=now,
-        updated_at=now,
-    )
-    winner = add_message_once(session, message, author, Attachment.uploader_member_id == member_id, attachment_ids)
+    message, winner = _add_member_message(session, conversation.id, member_id, body, key, digest, attachment_ids, now)
     if winner is not None:
         return Posted(required(session, Conversation, winner.conversation_id, what="conversation"), winner, True)
     return Posted(conversation, message, False)
@@ -193,16 +209,7 @@ def post_member_message(
     body = check_body(body)
     _member_limits(session, settings, member_id, now)  # the member first: one lock order with start_conversation
     conversation = member_conversation(session, member_id, conversation_id, for_update=True)
-    message = Message(
-        conversation_id=conversation.id,
-        member_id=member_id,
-        body=body,
-        idempotency_key=key,
-        request_digest=digest,
-        created_at=now,
-        updated_at=now,
-    )
-    winner = add_message_once(session, message, author, Attachment.uploader_member_id == member_id, attachment_ids)
+    message, winner = _add_member_message(session, conversation.id, member_id, body, key, digest, attachment_ids, now)
     if winner is not None:
         return Posted(member_conversation(session, member_id, winner.conversation_id), winner, True)
     if conversation.status is not ConversationStatus.OPEN:
@@ -220,14 +227,8 @@ def list_member_conversations(
     query = select(Conversation).where(Conversation.member_id == member_id)
     if updated_since is not None:
         query = query.where(Conversation.updated_at > updated_since)
-    if after is not None:
-        at, row_id = after
-        query = query.where(
-            or_(Conversation.last_message_at < at, and_(Conversation.last_message_at == at, Conversation.id < row_id))
-        )
-    return list(
-        session.scalars(query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit))
-    )
+    page = keyset_page_by(query, Conversation.last_message_at, Conversation.id, after, limit, newest_first=True)
+    return list(session.scalars(page))
 
 
 def conversation_summaries(

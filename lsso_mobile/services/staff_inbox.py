@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -32,6 +32,7 @@ from lsso_mobile.services.calendars import answer_due
 from lsso_mobile.services.canned_replies import canned_reply
 from lsso_mobile.services.conversations import OPEN_STATUSES, PREVIEW_CHARS, Posted, add_message_once, check_body
 from lsso_mobile.services.idempotency import earlier_write, request_digest
+from lsso_mobile.services.paging import keyset_page_by
 from lsso_mobile.services.rows import required
 
 RESOLVED_COUNT_DAYS = 30
@@ -82,14 +83,8 @@ def list_office_conversations(
 ) -> list[Conversation]:
     """Newest activity first (by member-visible message time, then id)."""
     query = select(Conversation).where(*_inbox_conditions(staff, filters, now))
-    if after is not None:
-        at, row_id = after
-        query = query.where(
-            or_(Conversation.last_message_at < at, and_(Conversation.last_message_at == at, Conversation.id < row_id))
-        )
-    return list(
-        session.scalars(query.order_by(Conversation.last_message_at.desc(), Conversation.id.desc()).limit(limit))
-    )
+    page = keyset_page_by(query, Conversation.last_message_at, Conversation.id, after, limit, newest_first=True)
+    return list(session.scalars(page))
 
 
 def list_overdue(
@@ -97,12 +92,7 @@ def list_overdue(
 ) -> list[Conversation]:
     """Open conversations past their due time, the longest overdue first."""
     query = select(Conversation).where(*_inbox_conditions(staff, InboxFilter(overdue=True), now))
-    if after is not None:
-        at, row_id = after
-        query = query.where(
-            or_(Conversation.reply_due_at > at, and_(Conversation.reply_due_at == at, Conversation.id > row_id))
-        )
-    return list(session.scalars(query.order_by(Conversation.reply_due_at, Conversation.id).limit(limit)))
+    return list(session.scalars(keyset_page_by(query, Conversation.reply_due_at, Conversation.id, after, limit)))
 
 
 def office_counts(session: Session, staff: Principal, now: datetime) -> dict[str, int]:
