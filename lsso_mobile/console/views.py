@@ -3,7 +3,9 @@ redirects (or renders the form again with the problem next to its field; nothing
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from enum import Enum
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import (
@@ -250,15 +252,28 @@ def home() -> Any:
 TABS = {"mine": "me", "unassigned": "unassigned", "all": None}
 
 
+E = TypeVar("E", bound=Enum)
+
+
+def _enum_arg(enum_type: type[E], name: str, default: str = "") -> E | None:
+    """A query argument naming one of ``enum_type``'s values; None (no filter) for anything else."""
+    text = request.args.get(name, default)
+    return enum_type(text) if text in enum_type._value2member_map_ else None
+
+
+def _id_page(lister: Callable[..., list[Any]], *args: Any) -> dict[str, Any]:
+    """One page of an id-ordered list of the officer's office: ``lister(session, principal, *args, after, limit)``."""
+    items = lister(db_session(), g.principal, *args, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1)
+    return page(items, PAGE_SIZE)
+
+
 def _inbox_context() -> dict[str, Any]:
     principal: Principal = g.principal
     tab = request.args.get("tab", "mine")
     if tab not in TABS:
         tab = "mine"
-    status_text = request.args.get("status", "open")
-    status = ConversationStatus(status_text) if status_text in ConversationStatus._value2member_map_ else None
-    category_text = request.args.get("category", "")
-    category = ConversationCategory(category_text) if category_text in ConversationCategory._value2member_map_ else None
+    status = _enum_arg(ConversationStatus, "status", "open")
+    category = _enum_arg(ConversationCategory, "category")
     overdue = request.args.get("overdue") == "1"
     session_, moment = db_session(), now()
     filters = inbox_service.InboxFilter(status, category, TABS[tab], overdue)
@@ -404,12 +419,8 @@ def attachment(attachment_id: int) -> Any:
 @bp.route("/registrations", methods=["GET"])
 @officer_page
 def registrations_list() -> Any:
-    status_text = request.args.get("status", "submitted")
-    status = ApplicationStatus(status_text) if status_text in ApplicationStatus._value2member_map_ else None
-    items = registrations.list_applications(
-        db_session(), g.principal, status, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
-    )
-    result = page(items, PAGE_SIZE)
+    status = _enum_arg(ApplicationStatus, "status", "submitted")
+    result = _id_page(registrations.list_applications, status)
     cards = member_lookup.member_cards(db_session(), [a.member_id for a in result["items"]])
     return render_template(
         "console/registrations.html",
@@ -483,12 +494,8 @@ def _claim_form(formdata: Any = None) -> ClaimStatusForm:
 @bp.route("/claims", methods=["GET"])
 @officer_page
 def claims_list() -> Any:
-    status_text = request.args.get("status", "")
-    status = ClaimStatus(status_text) if status_text in ClaimStatus._value2member_map_ else None
-    items = claims.list_claims_for_staff(
-        db_session(), g.principal, status, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
-    )
-    result = page(items, PAGE_SIZE)
+    status = _enum_arg(ClaimStatus, "status")
+    result = _id_page(claims.list_claims_for_staff, status)
     return render_template(
         "console/claims.html",
         claims=result["items"],
@@ -554,13 +561,10 @@ def members() -> Any:
     next_cursor = None
     if query.strip():
         try:
-            found = member_lookup.search_members(
-                db_session(), g.principal, query, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
-            )
+            result = _id_page(member_lookup.search_members, query)
         except InvalidInput as exc:
             error = translate_error(exc)
         else:
-            result = page(found, PAGE_SIZE)
             results, next_cursor = result["items"], result["next_cursor"]
     return render_template("console/members.html", q=query, results=results, error=error, next_cursor=next_cursor)
 
@@ -578,12 +582,8 @@ def member(member_id: int) -> Any:
 @bp.route("/link-requests", methods=["GET"])
 @officer_page
 def link_requests_list() -> Any:
-    status_text = request.args.get("status", "pending")
-    status = LinkRequestStatus(status_text) if status_text in LinkRequestStatus._value2member_map_ else None
-    items = linking.list_link_requests(
-        db_session(), g.principal, status, decode_cursor(request.args.get("cursor")), PAGE_SIZE + 1
-    )
-    result = page(items, PAGE_SIZE)
+    status = _enum_arg(LinkRequestStatus, "status", "pending")
+    result = _id_page(linking.list_link_requests, status)
     return render_template(
         "console/link_requests.html",
         requests=result["items"],
