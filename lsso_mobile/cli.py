@@ -61,7 +61,7 @@ def import_areas(csv_file: Path) -> None:
         with rt.db.unit_of_work() as session:
             result = import_areas_file(session, csv_file)
     except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(exc.text) from None
     click.echo(
         f"imported {result.districts} districts, {result.villages} villages, opened {result.offices} district offices"
     )
@@ -94,7 +94,7 @@ def create_staff(username: str, role: str, office_code: str | None, display_name
             )
             click.echo(f"created {staff.role.value} {staff.username}")
     except DomainError as exc:
-        raise click.ClickException(exc.message) from None
+        raise click.ClickException(exc.text) from None
 
 
 @main.command("create-client")

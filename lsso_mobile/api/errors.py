@@ -108,7 +108,7 @@ def register_error_handlers(app: Flask) -> None:
                 raise
         else:
             session.rollback()
-        return error_response(exc.status, exc.message, exc.errors, exc.headers, exc.error)
+        return error_response(exc.status, exc.text, exc.errors, exc.headers, exc.error)
 
     @app.errorhandler(MethodNotAllowed)
     def handle_method_not_allowed(exc: MethodNotAllowed) -> Any:
