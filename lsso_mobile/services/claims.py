@@ -58,17 +58,29 @@ def check_transition(claim: BenefitClaim, status: ClaimStatus) -> None:
     """Raise ClaimStatusNotAllowed unless ``status`` is where ``claim`` may go next (its own status is not)."""
     if status in ALLOWED[claim.status]:
         return
+    params = {"status": claim.status.value, "asked": status.value}
     if claim.status in FINAL:
-        message = f"The claim is {claim.status.value}; its status can no longer change."
-    else:
-        message = f"A claim that is {claim.status.value} cannot become {status.value}."
-    raise ClaimStatusNotAllowed(message, errors={"status": [f"not allowed after {claim.status.value}"]})
+        raise ClaimStatusNotAllowed(
+            "The claim is final; its status can no longer change.",
+            error="claim_status_final",
+            params=params,
+            errors={"status": ["Not allowed after the claim's current status."]},
+        )
+    raise ClaimStatusNotAllowed(
+        "A claim cannot go from its current status to this one.",
+        error="claim_status_not_allowed",
+        params=params,
+        errors={"status": ["Not allowed after the claim's current status."]},
+    )
 
 
 def check_approved_amount(status: ClaimStatus, amount_approved: int | None) -> None:
     if status in NEEDS_APPROVED_AMOUNT and amount_approved is None:
         raise ApprovedAmountRequired(
-            f"A {status.value} claim needs the amount approved.", errors={"amount_approved": ["required"]}
+            "An approved or paid claim needs the amount approved.",
+            error="amount_approved_required",
+            params={"status": status.value},
+            errors={"amount_approved": ["Missing data for required field."]},
         )
 
 
@@ -108,7 +120,7 @@ def notify_claim_change(session: Session, claim: BenefitClaim, reason: str | Non
             "benefit_en": benefit_en,
             "status_lo": status_lo,
             "status_en": status_en,
-            "reason": reason or "-",
+            "reason": reason or "",
         },
         now,
         collapse_key=f"claim-{claim.id}",
@@ -124,7 +136,9 @@ def check_change(claim: BenefitClaim, status: ClaimStatus, reason: str | None, a
         check_transition(claim, status)
     check_approved_amount(status, amount_approved)
     if moving and status in REASON_REQUIRED and reason is None:
-        raise InvalidInput("A reason is required for this status.", errors={"reason": ["required"]})
+        raise InvalidInput(
+            "A reason is required for this status.", error="reason_required", errors={"reason": ["required"]}
+        )
 
 
 def change_claim_status(
@@ -183,7 +197,7 @@ def claim_for_staff(session: Session, staff: Principal, claim_id: int) -> Benefi
     """The claim, locked until commit: an import or another officer changing it waits for this decision."""
     claims = locked(session, select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff)))
     if not claims:
-        raise NotFound("No such claim in your office.")
+        raise NotFound("No such claim in your office.", error="claim_not_found")
     claim: BenefitClaim = claims[0]
     return claim
 
