@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lsso_mobile import i18n
 from lsso_mobile.errors import Conflict, InvalidInput, NotFound
 from lsso_mobile.models import BenefitClaim, ClaimStatus, ClaimStatusChange, Member
 from lsso_mobile.notify.outbox import record_notification
@@ -84,23 +85,24 @@ def check_approved_amount(status: ClaimStatus, amount_approved: int | None) -> N
         )
 
 
-STATUS_TEXT = {  # for the notice: Lao, English
-    ClaimStatus.RECEIVED: ("ໄດ້ຮັບແລ້ວ", "received"),
-    ClaimStatus.UNDER_REVIEW: ("ກຳລັງພິຈາລະນາ", "under review"),
-    ClaimStatus.MORE_INFO_NEEDED: ("ຕ້ອງການຂໍ້ມູນເພີ່ມ", "needs more information"),
-    ClaimStatus.APPROVED: ("ອະນຸມັດແລ້ວ", "approved"),
-    ClaimStatus.REJECTED: ("ບໍ່ອະນຸມັດ", "not approved"),
-    ClaimStatus.PAID: ("ຈ່າຍແລ້ວ", "paid"),
+# For the notice: English catalogue ids (the Lao is in translations/lo).
+STATUS_TEXT = {
+    ClaimStatus.RECEIVED: "received",
+    ClaimStatus.UNDER_REVIEW: "under review",
+    ClaimStatus.MORE_INFO_NEEDED: "needs more information",
+    ClaimStatus.APPROVED: "approved",
+    ClaimStatus.REJECTED: "not approved",
+    ClaimStatus.PAID: "paid",
 }
 BENEFIT_TEXT = {
-    "sickness": ("ເງິນອຸດໜູນເຈັບເປັນ", "sickness benefit"),
-    "maternity": ("ເງິນອຸດໜູນເກີດລູກ", "maternity benefit"),
-    "employment_injury": ("ເງິນອຸດໜູນອຸບັດຕິເຫດແຮງງານ", "employment injury benefit"),
-    "invalidity": ("ເງິນອຸດໜູນເສຍອົງຄະ", "invalidity benefit"),
-    "old_age_pension": ("ເງິນບຳນານ", "old-age pension"),
-    "survivors": ("ເງິນອຸດໜູນຜູ້ຢູ່ເບື້ອງຫຼັງ", "survivors' benefit"),
-    "funeral": ("ເງິນຊ່ວຍເຫຼືອງານສົບ", "funeral grant"),
-    "health_care": ("ການປິ່ນປົວສຸຂະພາບ", "health care"),
+    "sickness": "sickness benefit",
+    "maternity": "maternity benefit",
+    "employment_injury": "employment injury benefit",
+    "invalidity": "invalidity benefit",
+    "old_age_pension": "old-age pension",
+    "survivors": "survivors' benefit",
+    "funeral": "funeral grant",
+    "health_care": "health care",
 }
 
 
@@ -108,8 +110,8 @@ def notify_claim_change(session: Session, claim: BenefitClaim, reason: str | Non
     member_id = session.scalar(select(Member.id).where(Member.insured_person_id == claim.insured_person_id))
     if member_id is None:
         return  # not an app user: nobody to tell
-    status_lo, status_en = STATUS_TEXT[claim.status]
-    benefit_lo, benefit_en = BENEFIT_TEXT[claim.benefit_type.value]
+    status_en, benefit_en = STATUS_TEXT[claim.status], BENEFIT_TEXT[claim.benefit_type.value]
+    status_lo, benefit_lo = i18n.gettext(status_en, i18n.LAO), i18n.gettext(benefit_en, i18n.LAO)
     record_notification(
         session,
         member_id,
