@@ -16,6 +16,7 @@ real checks that what an operation answers is among what it documents.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import inspect
 import re
@@ -77,7 +78,9 @@ def _codes_of(function: Callable[..., Any], depth: int = 0) -> frozenset[tuple[i
         tree = ast.parse(source)
     except (OSError, TypeError, SyntaxError):
         return frozenset()
-    namespace = getattr(function, "__globals__", {})
+    namespace = dict(getattr(function, "__globals__", {}))
+    with contextlib.suppress(TypeError, ValueError):  # a view made in a loop: its action's name
+        namespace.update(inspect.getclosurevars(function).nonlocals)
     statuses = _error_statuses()
     found: set[tuple[int, str]] = set()
     for node in ast.walk(tree):
@@ -127,7 +130,11 @@ def _strings(node: ast.expr | None, namespace: dict[str, Any]) -> list[str]:
 def _resolve(func: ast.expr, namespace: dict[str, Any]) -> Callable[..., Any] | None:
     """The lsso_mobile function a call names (``name(...)`` or ``module.name(...)``), if it is one."""
     target: Any = None
-    if isinstance(func, ast.Name):
+    if isinstance(func, ast.Call) and _call_name(func) == "getattr" and len(func.args) == 2:
+        owner, attribute = (namespace.get(a.id) if isinstance(a, ast.Name) else None for a in func.args)
+        if inspect.ismodule(owner) and isinstance(attribute, str):
+            target = getattr(owner, attribute, None)
+    elif isinstance(func, ast.Name):
         target = namespace.get(func.id)
     elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
         owner = namespace.get(func.value.id)
@@ -174,6 +181,7 @@ def operation_error_codes(app: Flask) -> dict[tuple[str, str], dict[int, set[str
 def document_error_codes(app: Flask, api: Api) -> None:
     """Write each operation's codes into its responses (see the module docstring)."""
     table = operation_error_codes(app)
+    _describe_error_schema(api.spec.components.schemas.get("Error"))
     components = api.spec.components.responses
     paths: dict[str, dict[str, Any]] = api.spec._paths  # apispec keeps the operations here until to_dict()
     for path, operations in paths.items():
@@ -192,11 +200,54 @@ def document_error_codes(app: Flask, api: Api) -> None:
                 _document(responses, components, status, names)
 
 
+def _describe_error_schema(schema: dict[str, Any] | None) -> None:
+    """The Error component as ``api.errors.error_body`` builds it (the shape of ``errors``, and ``params``)."""
+    if not isinstance(schema, dict):
+        return
+    properties = schema.setdefault("properties", {})
+    properties["error"] = {
+        "type": "string",
+        "description": "A stable snake_case code to switch on; each response lists its codes in x-error-codes",
+        "example": "not_linked",
+    }
+    properties["message"] = {
+        "type": "string",
+        "description": "What went wrong, for people, in the caller's language (a member's own, else "
+        "Accept-Language lo or en, else Lao)",
+    }
+    properties["params"] = {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "The values the message was filled with (a limit, a status), for apps that write their own",
+        "example": {"max_bytes": 8388608},
+    }
+    properties["errors"] = {
+        "type": "object",
+        "description": "Problems by field (a nested field as a dotted path), each a list of entries with a code",
+        "additionalProperties": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "error": {"type": "string", "description": "The field's problem", "example": "too_long"},
+                    "message": {"type": "string", "description": "The same, for people, in the caller's language"},
+                },
+                "required": ["error", "message"],
+            },
+        },
+        "example": {"subject": [{"error": "too_long", "message": "ຍາວກວ່າຄວາມຍາວສູງສຸດ 200."}]},
+    }
+    required = set(schema.get("required", [])) | {"code", "status", "error"}
+    schema["required"] = sorted(required)
+
+
 def _document(responses: dict[str, Any], components: dict[str, Any], status: int, names: set[str]) -> None:
     key = str(status)
     response = responses.get(key)
-    if isinstance(response, str):  # a reference to a shared response: spell it out to add the codes
+    if isinstance(response, str):  # a shared response by name: spell it out to add the codes
         response = dict(components.get(response, {}))
+    elif isinstance(response, dict) and "$ref" in response:  # the same, as a reference
+        response = dict(components.get(str(response["$ref"]).rsplit("/", 1)[-1], {}))
     if response is None:
         if status == 404 and names == ALWAYS_CODES[404]:
             return  # an operation without path ids only answers "no such address" (not documented per route)

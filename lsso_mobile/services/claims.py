@@ -62,13 +62,13 @@ def check_transition(claim: BenefitClaim, status: ClaimStatus) -> None:
     params = {"status": claim.status.value, "asked": status.value}
     if claim.status in FINAL:
         raise ClaimStatusNotAllowed(
-            "The claim is final; its status can no longer change.",
+            "The claim is {status}; its status can no longer change.",
             error="claim_status_final",
             params=params,
             errors={"status": ["Not allowed after the claim's current status."]},
         )
     raise ClaimStatusNotAllowed(
-        "A claim cannot go from its current status to this one.",
+        "A claim that is {status} cannot become {asked}.",
         error="claim_status_not_allowed",
         params=params,
         errors={"status": ["Not allowed after the claim's current status."]},
@@ -78,7 +78,7 @@ def check_transition(claim: BenefitClaim, status: ClaimStatus) -> None:
 def check_approved_amount(status: ClaimStatus, amount_approved: int | None) -> None:
     if status in NEEDS_APPROVED_AMOUNT and amount_approved is None:
         raise ApprovedAmountRequired(
-            "An approved or paid claim needs the amount approved.",
+            "A {status} claim needs the amount approved.",
             error="amount_approved_required",
             params={"status": status.value},
             errors={"amount_approved": ["Missing data for required field."]},

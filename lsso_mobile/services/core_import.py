@@ -376,7 +376,7 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
 
     def refuse(line: int, record: dict[str, Any], exc: DomainError) -> None:
         field_name = next(iter(exc.errors or {"status": None}))
-        result.rejected.append({"line": line, "source_id": record["source_id"], "errors": {field_name: [exc.message]}})
+        result.rejected.append({"line": line, "source_id": record["source_id"], "errors": {field_name: [exc.text]}})
 
     for line, record in valid:
         person = people.get(record["member_number"])

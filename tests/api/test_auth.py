@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from lsso_mobile.models import AuthSession, Member, OtpCode, SignInFailure, utcnow
 from tests.conftest import STAFF_PASSWORD
-from tests.support import PIN, bearer, field_codes, field_messages, request_code, sign_up, staff_sign_in  # noqa: F401
+from tests.support import PIN, bearer, field_codes, field_messages, request_code, sign_up, staff_sign_in
 
 PHONE = "+8562055512345"
 

@@ -13,7 +13,7 @@ from lsso_mobile.api.bodies import MAX_JSON_DEPTH
 from lsso_mobile.api.errors import MAX_ERROR_ENTRIES, error_body
 from lsso_mobile.models import Conversation, OtpCode
 from tests.messaging_support import member, new_key
-from tests.support import field_codes, field_messages  # noqa: F401
+from tests.support import field_codes, field_messages
 
 SMALL_ANSWER_BYTES = 8 * 1024
 

@@ -19,7 +19,7 @@ from lsso_mobile.services import claims as claim_service
 from lsso_mobile.services.accounts import Principal
 from tests.api.test_integration import claim, core, people, record  # noqa: F401 (fixtures)
 from tests.conftest import BACKEND, STAFF_PASSWORD
-from tests.support import bearer, field_codes, field_messages, staff_sign_in  # noqa: F401
+from tests.support import bearer, field_codes, staff_sign_in
 
 CLAIMS = "/api/v1/integration/claims"
 CONTRIBUTIONS = "/api/v1/integration/contributions"

@@ -23,7 +23,7 @@ from lsso_mobile.models import (
     Scheme,
     Sex,
 )
-from tests.support import bearer, field_codes, field_messages, sign_up  # noqa: F401
+from tests.support import bearer, field_codes, sign_up
 
 
 def _linked_member(client, sms_gateway, db, phone, member_number):

@@ -23,7 +23,7 @@ from tests.messaging_support import (
     start,
     upload,
 )
-from tests.support import field_codes, field_messages  # noqa: F401
+from tests.support import field_codes, field_messages
 
 BASE = "/api/v1/conversations"
 STAFF = "/api/v1/staff/conversations"

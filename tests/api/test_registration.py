@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from lsso_mobile.models import InsuredPerson, Notification, RegistrationApplication
 from tests.conftest import STAFF_PASSWORD
-from tests.support import application_form, bearer, field_codes, field_messages, sign_up, staff_sign_in  # noqa: F401
+from tests.support import application_form, bearer, field_codes, sign_up, staff_sign_in
 
 
 def _member(client, sms_gateway, phone="+8562055510001", language="lo"):
