@@ -137,38 +137,38 @@ def caller_language() -> str:
     cached = g.get("lsso_error_language")
     if cached:
         return str(cached)
-    language = _member_language()
+    kind, account_id = _caller()
+    language = _member_language(account_id) if kind == "member" and account_id is not None else None
     if language is None:
         header = request.headers.get("Accept-Language")
-        principal = g.get("principal")
-        staff = principal is not None and principal.kind != "member"
+        staff = kind in ("staff", "client")
         language = i18n.best_language(header, i18n.ENGLISH if staff else i18n.DEFAULT_LANGUAGE)
     g.lsso_error_language = language
     return language
 
 
-def _member_language() -> str | None:
+def _caller() -> tuple[str | None, int | None]:
+    """The kind (member, staff, client) and id of the caller, if known: from the route's check, or for an error
+    that came before it (a body the parser refused) from the token's signed subject."""
     from lsso_mobile.api.access import bearer_token
     from lsso_mobile.api.context import keyring
-    from lsso_mobile.services.accounts import member_language
 
     principal = g.get("principal")
-    member_id: int | None = None
     if principal is not None:
-        if principal.kind != "member":
-            return None
-        member_id = principal.id
-    else:  # the error came before the route checked the token (a body the parser refused): peek at it
-        token = bearer_token()
-        if token is None:
-            return None
-        try:
-            kind, _, raw_id = keyring().decode(token, "access").subject.partition(":")
-        except Exception:  # an invalid token: the caller is not known
-            return None
-        if kind != "member" or not raw_id.isdigit():
-            return None
-        member_id = int(raw_id)
+        return principal.kind, principal.id
+    token = bearer_token()
+    if token is None:
+        return None, None
+    try:
+        kind, _, raw_id = keyring().decode(token, "access").subject.partition(":")
+    except Exception:  # an invalid token: the caller is not known
+        return None, None
+    return kind, (int(raw_id) if raw_id.isdigit() else None)
+
+
+def _member_language(member_id: int) -> str | None:
+    from lsso_mobile.services.accounts import member_language
+
     try:
         stored = member_language(db_session(), member_id)
     except Exception:  # the database is down: answer the error all the same

@@ -369,7 +369,7 @@ def request_officer_link(
     if pending is not None:
         raise Conflict(
             "You already have a link request waiting for your office.",
-            errors={"link_request_id": pending},
+            params={"link_request_id": pending},
             error="link_request_pending",
         )
     person = _find_record(session, settings, member, member_number, date_of_birth, now)

@@ -192,7 +192,7 @@ def submit_application(
         raise Conflict(
             "You already have an application in progress.",
             error="application_in_progress",
-            errors={"application_id": open_application},
+            params={"application_id": open_application},
         )
     _validate(session, form, now.date())
     _refuse_if_insured(session, form.id_type, form.national_id, form.date_of_birth)
