@@ -252,3 +252,23 @@ def test_sms_texts_say_it_in_lao_then_english():
 
     text = code_sms_text(PURPOSE_SIGNUP, "123456", 10)
     assert text == "ລະຫັດ ປກສ ເພື່ອລົງທະບຽນ: 123456. LSSO code to sign up: 123456. Valid 10 min. Do not share it."
+
+
+def test_every_raised_error_has_a_code_and_a_constant_message():
+    """``raise NotFound("No such bill.", error="bill_not_found")``: a code, and no f-string as the message."""
+    problems = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            if name not in ERROR_CLASSES or name in {"StepUpRequired", "ValidationError"} or not node.args:
+                continue
+            where = f"{path.relative_to(ROOT)}:{node.lineno}"
+            if "error" not in {keyword.arg for keyword in node.keywords}:
+                problems.append(f"{where}: no error= code")
+            if isinstance(node.args[0], ast.JoinedStr):
+                problems.append(f"{where}: an f-string message (use params)")
+    assert problems == []
