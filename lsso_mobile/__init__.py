@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """The application factory. ``settings`` defaults to the ``LSSO_*`` environment."""
     from lsso_mobile.api import register_blueprints
     from lsso_mobile.api.bodies import BoundedJSONProvider
+    from lsso_mobile.api.error_docs import document_error_codes
     from lsso_mobile.api.errors import register_error_handlers
     from lsso_mobile.api.openapi import build_api
     from lsso_mobile.api.rate_limits import install_rate_limits
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = build_api(app, _API_DESCRIPTION)
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)
+    document_error_codes(app, api)
     register_error_handlers(app)
     install_security(app, settings)
     install_console(app, settings)

@@ -88,10 +88,9 @@ def required_text(value: str, field: str, max_chars: int) -> str:
     """The text without surrounding white space; refused if nothing is left or it is too long."""
     text = value.strip()
     if not text:
-        raise InvalidInput(f"Write the {field.replace('_', ' ')}: it is empty.", errors={field: ["empty"]})
+        raise InvalidInput("A text is empty.", error="empty", errors={field: ["Write something: this is empty."]})
     if len(text) > max_chars:
         raise InvalidInput(
-            f"The {field.replace('_', ' ')} is at most {max_chars} characters.",
-            errors={field: [f"at most {max_chars} characters"]},
+            "A text is too long.", error="too_long", errors={field: [f"At most {max_chars} characters."]}
         )
     return text

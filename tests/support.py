@@ -181,3 +181,13 @@ def notify(member_id: int, template: str = "registration_approved", **params: An
         )
         notification_id = notification.id
     return notification_id
+
+
+def field_codes(body: dict[str, Any]) -> dict[str, list[str]]:
+    """An error answer's field codes: ``{"field": ["code", ...]}``."""
+    return {field: [entry["error"] for entry in entries] for field, entries in (body.get("errors") or {}).items()}
+
+
+def field_messages(body: dict[str, Any]) -> dict[str, list[str]]:
+    """An error answer's field messages: ``{"field": ["message", ...]}``."""
+    return {field: [entry["message"] for entry in entries] for field, entries in (body.get("errors") or {}).items()}

@@ -2,7 +2,7 @@
 never imports test tooling, and every background job has its one home in ``lsso_mobile.tasks``.
 
 Layers, lowest first (a module may import its own layer and the layers below it):
-  base      models, config, errors, validation, extensions, jobs, runtime, migrate, migrations
+  base      models, config, errors, i18n, validation, extensions, jobs, runtime, migrate, migrations
   notify    outbox, senders, templates, preferences, devices, personal delivery
   services  the domain
   api       flask-smorest blueprints (and the console)
@@ -24,7 +24,18 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "lsso_mobile"
 LAYERS = ("base", "notify", "services", "api", "top")
-BASE_MODULES = {"config", "errors", "validation", "extensions", "jobs", "runtime", "migrate", "models", "migrations"}
+BASE_MODULES = {
+    "config",
+    "errors",
+    "i18n",
+    "validation",
+    "extensions",
+    "jobs",
+    "runtime",
+    "migrate",
+    "models",
+    "migrations",
+}
 TOP_MODULES = {"", "bootstrap", "cli", "worker", "demo", "tasks"}
 WEB_PACKAGES = {
     "flask",

@@ -44,7 +44,7 @@ def client_ip() -> str:
 def current_principal() -> Principal:
     principal = g.get("principal")
     if principal is None:  # only reachable if a view forgot @access; fail closed
-        raise NotAuthenticated("Sign in first.")
+        raise NotAuthenticated("Sign in first.", error="not_authenticated")
     return principal
 
 
@@ -58,7 +58,9 @@ def _authenticate() -> Principal:
     token = bearer_token()
     if token is None:
         raise NotAuthenticated(
-            "Sign in first: send 'Authorization: Bearer <access token>'.", headers={"WWW-Authenticate": "Bearer"}
+            "Sign in first: send 'Authorization: Bearer <access token>'.",
+            error="not_authenticated",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     return authenticate_access_token(db_session(), keyring(), token)
 
@@ -75,7 +77,7 @@ def require(*roles: str) -> Callable[[F], F]:
             if PUBLIC not in roles:
                 principal = _authenticate()
                 if principal.role not in roles:
-                    raise Forbidden("Your account may not do this.")
+                    raise Forbidden("Your account may not do this.", error="role_not_allowed")
                 g.principal = principal
             return view(*args, **kwargs)
 
@@ -93,7 +95,8 @@ class JsonBodyParser(FlaskParser):
         if not is_json_request(req) or not req.get_data(cache=True):
             raise UnsupportedMediaType(
                 "Send the body as JSON (Content-Type: application/json).",
-                errors={"content_type": [req.mimetype or "none"]},
+                error="body_not_json",
+                params={"content_type": req.mimetype or "none"},
             )
         return json_body()
 

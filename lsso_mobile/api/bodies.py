@@ -32,7 +32,9 @@ def parse_json(data: bytes | str) -> Any:
         text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
         value = json.loads(text)
     except RecursionError:
-        raise UnreadableJson(f"Nested deeper than {MAX_JSON_DEPTH} levels.") from None
+        raise UnreadableJson(
+            f"Nested deeper than {MAX_JSON_DEPTH} levels."
+        ) from None  # "{max} levels" in the catalogue
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise UnreadableJson("Invalid JSON body.") from None
     if _brackets(text) > MAX_JSON_DEPTH and _deeper_than(value, MAX_JSON_DEPTH):
@@ -69,7 +71,12 @@ def json_body() -> Any:
         request.environ[_CACHE_KEY] = cached
     if isinstance(cached, UnreadableJson):
         message = str(cached)
-        raise UnreadableBody(f"The body could not be read as JSON: {message}", errors={"json": [message]})
+        raise UnreadableBody(
+            "The body could not be read as JSON: {reason}",
+            error="unreadable_json",
+            params={"reason": message, "max_depth": MAX_JSON_DEPTH},
+            errors={"json": [message]},
+        )
     return cached
 
 

@@ -117,10 +117,16 @@ def _numbered_records() -> list[tuple[int, dict[str, Any]]]:
         except RecursionError:
             body = None
         if not isinstance(body, dict) or set(body) != {"records"} or not isinstance(body["records"], list):
-            raise InvalidInput('Send {"records": [...]}.', errors={"json": ["expected an object with only 'records'"]})
+            raise InvalidInput(
+                'Send an object with only "records", a list of records.',
+                error="records_expected",
+                errors={"json": ["expected an object with only 'records'"]},
+            )
         records = list(enumerate(body["records"], start=1))
     else:
-        raise InvalidInput("Send application/json or text/csv.", errors={"content_type": [request.mimetype]})
+        raise InvalidInput(
+            "Send application/json or text/csv.", error="import_media_type", params={"content_type": request.mimetype}
+        )
     if len(records) > MAX_RECORDS_PER_IMPORT:
         raise RequestEntityTooLarge(f"At most {MAX_RECORDS_PER_IMPORT} records per request; split the import.")
     return records

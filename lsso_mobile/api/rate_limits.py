@@ -58,9 +58,9 @@ class WriteRateLimiter:
     def check(self, caller: str | None, address: str) -> None:
         """Count one write; raise TooManyRequests if the caller's budget for this minute is spent."""
         if caller is None:
-            item, key, who = self.anonymous, f"ip:{address_key(address)}", "this network address"
+            item, key, message = self.anonymous, f"ip:{address_key(address)}", ADDRESS_MESSAGE
         else:
-            item, key, who = (self.core if caller.startswith("client:") else self.account), caller, "your account"
+            item, key, message = (self.core if caller.startswith("client:") else self.account), caller, ACCOUNT_MESSAGE
         try:
             allowed = self.limiter.hit(item, key)
             if allowed:
@@ -71,9 +71,11 @@ class WriteRateLimiter:
                 self._last_warning = time.monotonic()
                 log.warning("rate limit storage unavailable, writes let through: %s", type(exc.storage_error).__name__)
             return
-        raise TooManyRequests(
-            f"Too many changes from {who}; wait a moment and try again.", retry_after=_seconds_until(reset_at, item)
-        )
+        raise TooManyRequests(message, error="too_many_writes", retry_after=_seconds_until(reset_at, item))
+
+
+ADDRESS_MESSAGE = "Too many changes from this network address; wait a moment and try again."
+ACCOUNT_MESSAGE = "Too many changes from your account; wait a moment and try again."
 
 
 def _seconds_until(reset_at: float, item: RateLimitItem) -> int:

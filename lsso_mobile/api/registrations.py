@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from lsso_mobile.api.access import ADMIN, MEMBER, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
@@ -19,7 +19,7 @@ from lsso_mobile.api.schemas import (
 )
 from lsso_mobile.models import ApplicationStatus, IdType, Scheme, Sex
 from lsso_mobile.services import registrations
-from lsso_mobile.services.registrations import DECISIONS, ApplicationForm
+from lsso_mobile.services.registrations import DECISIONS, ApplicationForm, application_problems
 from lsso_mobile.validation import FullMatch
 
 member_blp = Blueprint(
@@ -80,6 +80,14 @@ class ApplicationFormSchema(StrictSchema):
         metadata={"description": "Whole kip (LAK)"},
     )
     consent = JsonBoolean(required=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _domain_checks(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """The service's checks (places exist, age, consent) on the fields that parsed, so that one answer lists
+        every problem of the form; the service checks again for its other callers."""
+        problems = application_problems(db_session(), data, now().date())
+        if problems:
+            raise ValidationError(problems)
 
 
 class ApplicationEventSchema(StrictSchema):

@@ -224,7 +224,9 @@ def _decode(cursor: str, kind: str, count: int) -> list[str]:
     row_id = parts[-1] if parts else ""
     if len(parts) == count + 1 and parts[0] == kind and row_id.isascii() and row_id.isdigit() and len(row_id) <= 18:
         return parts[1:]
-    raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+    raise InvalidInput(
+        "The cursor is not valid; start again without one.", error="cursor_invalid", errors={"cursor": ["invalid"]}
+    )
 
 
 def encode_cursor(last_id: int) -> str:
@@ -245,7 +247,9 @@ def decode_period_cursor(cursor: str | None) -> tuple[str, int] | None:
         return None
     period, row_id = _decode(cursor, "p", 2)
     if len(period) != 7:
-        raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+        raise InvalidInput(
+            "The cursor is not valid; start again without one.", error="cursor_invalid", errors={"cursor": ["invalid"]}
+        )
     return period, int(row_id)
 
 
@@ -262,7 +266,9 @@ def decode_key_cursor(cursor: str | None, kind: str, size: int) -> tuple[int, ..
         return None
     parts = _decode(cursor, kind, size)
     if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in parts):
-        raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+        raise InvalidInput(
+            "The cursor is not valid; start again without one.", error="cursor_invalid", errors={"cursor": ["invalid"]}
+        )
     return tuple(int(part) for part in parts)
 
 
@@ -280,7 +286,9 @@ def decode_time_cursor(cursor: str | None, kind: str = "t", size: int = 2) -> tu
     if key is None:
         return None
     if key[0] > MAX_CURSOR_MICROS:
-        raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+        raise InvalidInput(
+            "The cursor is not valid; start again without one.", error="cursor_invalid", errors={"cursor": ["invalid"]}
+        )
     return (_EPOCH + timedelta(microseconds=key[0]), *key[1:])
 
 

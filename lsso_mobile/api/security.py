@@ -36,7 +36,11 @@ def install_security(app: Flask, settings: Settings) -> None:
     def _bounded_url() -> None:
         # gunicorn.conf.py leaves the request line to us, so an over-long URL is answered in the common shape.
         if len(request.full_path.encode()) > MAX_URL_BYTES:
-            raise UriTooLong(f"The address is longer than {MAX_URL_BYTES} bytes.")
+            raise UriTooLong(
+                "The address is longer than {max_bytes} bytes.",
+                error="uri_too_long",
+                params={"max_bytes": MAX_URL_BYTES},
+            )
 
     if settings.cors_origins:
         CORS(

@@ -26,6 +26,7 @@ from flask_wtf.csrf import CSRFError
 from wtforms import Form
 from wtforms.fields.choices import SelectChoice
 
+from lsso_mobile import i18n
 from lsso_mobile.api.access import client_ip, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.attachments import file_response
@@ -42,7 +43,7 @@ from lsso_mobile.console.forms import (
     ReplyForm,
 )
 from lsso_mobile.console.messages import translate as translate_error
-from lsso_mobile.console.setup import LANGUAGES, csrf
+from lsso_mobile.console.setup import LANGUAGES, console_language, csrf
 from lsso_mobile.errors import DomainError, InvalidInput
 from lsso_mobile.models import (
     ApplicationStatus,
@@ -112,6 +113,12 @@ def label(value: Any) -> str:
 @bp.app_template_filter("label")
 def _label_filter(value: Any) -> str:
     return label(value)
+
+
+@bp.app_template_filter("money")
+def _money_filter(kip: int) -> str:
+    """Kip as members read it in SMS and notices (``lsso_mobile.i18n.format_money``), in the console's language."""
+    return i18n.format_money(kip, console_language())
 
 
 @bp.context_processor

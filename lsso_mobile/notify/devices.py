@@ -67,7 +67,7 @@ def list_devices(session: Session, member_id: int) -> list[Device]:
 def remove_device(session: Session, member_id: int, device_id: int, now: datetime) -> None:
     device = session.get(Device, device_id, with_for_update=True)
     if device is None or device.member_id != member_id or not device.active:
-        raise NotFound("No such device on your account.")
+        raise NotFound("No such device on your account.", error="device_not_found")
     device.active = False
     device.deactivated_at = now
     device.deactivated_reason = "removed"

@@ -67,12 +67,19 @@ def update_preferences(
     if muted_categories is not None:
         unknown = sorted(set(muted_categories) - set(CATEGORIES))
         if unknown:
-            raise InvalidInput("Unknown notification categories.", errors={"muted_categories": unknown})
+            raise InvalidInput(
+                "Unknown notification categories.",
+                error="unknown_category",
+                params={"categories": ", ".join(unknown)},
+                errors={"muted_categories": [f"Unknown categories: {', '.join(unknown)}."]},
+            )
         preference.muted_categories = sorted(set(muted_categories))
     if set_quiet:
         if (quiet_start is None) != (quiet_end is None):
             raise InvalidInput(
-                "Give both quiet_start and quiet_end, or neither.", errors={"quiet_end": ["give both or neither"]}
+                "Give both quiet_start and quiet_end, or neither.",
+                error="quiet_hours_incomplete",
+                errors={"quiet_end": ["give both or neither"]},
             )
         preference.quiet_start, preference.quiet_end = quiet_start, quiet_end
     session.flush()

@@ -1,15 +1,20 @@
-"""Every member-facing notice, in Lao and English, in one place to read and translate.
+"""Every member-facing notice, in one place to read; its texts are in the gettext catalogue.
 
-A template's texts are ``str.format`` strings over named parameters. Categories are what members
-mute; critical templates (decisions about a member's registration or benefits) always come through.
+A template's title and body are English catalogue ids (``str.format`` strings over named parameters); the Lao
+text is their entry in ``translations/lo``. A parameter given as ``name_lo`` and ``name_en`` fills ``{name}``
+in each language; ``Money``, dates and ``Period`` values are written by ``lsso_mobile.i18n`` (CLDR), the same
+way as everywhere else. Categories are what members mute; critical templates (decisions about a member's
+registration or benefits) always come through.
 """
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from lsso_mobile import i18n
+from lsso_mobile.i18n import Money, Period
 from lsso_mobile.models import Language
 
 CATEGORY_REGISTRATION = "registration"
@@ -25,17 +30,47 @@ class Template:
     key: str
     category: str
     critical: bool
-    title_lo: str
-    body_lo: str
-    title_en: str
-    body_en: str
+    title: str  # English catalogue ids
+    body: str
     deep_link: str  # app route, may use the same parameters
+    # The body when ``optional`` (a parameter) is empty: no dangling "Reason: -".
+    body_without: str | None = None
+    optional: str | None = None
+
+    @property
+    def title_lo(self) -> str:
+        return i18n.gettext(self.title, i18n.LAO)
+
+    @property
+    def body_lo(self) -> str:
+        return i18n.gettext(self.body, i18n.LAO)
+
+    @property
+    def title_en(self) -> str:
+        return self.title
+
+    @property
+    def body_en(self) -> str:
+        return self.body
+
+    def texts(self) -> tuple[str, ...]:
+        """Every catalogue id of this template."""
+        return tuple(t for t in (self.title, self.body, self.body_without) if t)
 
     def parameters(self) -> set[str]:
+        """The parameters ``render`` needs (a language-dependent one as ``name_lo`` and ``name_en``)."""
         names: set[str] = set()
-        for text in (self.title_lo, self.body_lo, self.title_en, self.body_en, self.deep_link):
-            names |= {field for _, field, _, _ in string.Formatter().parse(text) if field}
+        for text in self.texts():
+            for name in i18n.placeholders(text) | i18n.placeholders(i18n.gettext(text, i18n.LAO)):
+                names |= {f"{name}_lo", f"{name}_en"} if name in LANGUAGE_DEPENDENT else {name}
+        names |= i18n.placeholders(self.deep_link)
+        if self.optional:
+            names.discard(self.optional)
         return names
+
+
+# Parameters that come as ``name_lo`` and ``name_en``.
+LANGUAGE_DEPENDENT = frozenset({"office_name", "benefit", "status"})
 
 
 @dataclass(frozen=True)
@@ -60,90 +95,74 @@ TEMPLATES: dict[str, Template] = {
             key="registration_received",
             category=CATEGORY_REGISTRATION,
             critical=False,
-            title_lo="ພວກເຮົາໄດ້ຮັບຄຳຮ້ອງລົງທະບຽນຂອງທ່ານແລ້ວ",
-            body_lo="ຫ້ອງການປະກັນສັງຄົມ {office_name_lo} ຈະພິຈາລະນາ ແລະ ແຈ້ງໃຫ້ທ່ານຮູ້.",
-            title_en="We received your registration application",
-            body_en="The {office_name_en} will review it and let you know.",
+            title="We received your registration application",
+            body="The {office_name} will review it and let you know.",
             deep_link="lsso://registration/{application_id}",
         ),
         Template(
             key="contributions_received",
             category=CATEGORY_CONTRIBUTIONS,
             critical=False,
-            title_lo="ໄດ້ຮັບເງິນສົມທົບແລ້ວ",
-            body_lo="ໄດ້ບັນທຶກເງິນສົມທົບ {count} ເດືອນ ເຂົ້າໃນບັນຊີຂອງທ່ານແລ້ວ.",
-            title_en="Contributions received",
-            body_en="{count} month(s) of contributions were added to your record.",
+            title="Contributions received",
+            body="{count} month(s) of contributions were added to your record.",
             deep_link="lsso://contributions",
         ),
         Template(
             key="claim_status_changed",
             category=CATEGORY_BENEFITS,
             critical=True,
-            title_lo="{benefit_lo}: {status_lo}",
-            body_lo="ຄຳຮ້ອງຂໍ {benefit_lo} ຂອງທ່ານ: {status_lo}. {reason}",
-            title_en="Your {benefit_en}: {status_en}",
-            body_en="Your {benefit_en} claim is {status_en}. {reason}",
+            title="Your {benefit}: {status}",
+            body="Your {benefit} claim is {status}. {reason}",
+            body_without="Your {benefit} claim is {status}.",
+            optional="reason",
             deep_link="lsso://claims/{claim_id}",
         ),
         Template(
             key="benefit_paid",
             category=CATEGORY_BENEFITS,
             critical=True,
-            title_lo="ໄດ້ຈ່າຍເງິນອຸດໜູນແລ້ວ",
-            body_lo="ໄດ້ຈ່າຍ {amount} ກີບ ໃຫ້ທ່ານແລ້ວ.",
-            title_en="Benefit paid",
-            body_en="{amount} kip has been paid to you.",
+            title="Benefit paid",
+            body="{amount} has been paid to you.",
             deep_link="lsso://payments",
         ),
         Template(
             key="contribution_due",
             category=CATEGORY_CONTRIBUTIONS,
             critical=False,
-            title_lo="ແຈ້ງເຕືອນການຈ່າຍເງິນສົມທົບ",
-            body_lo="ເງິນສົມທົບເດືອນ {period} ຍັງບໍ່ທັນໄດ້ຈ່າຍ. ກະລຸນາຈ່າຍກ່ອນວັນທີ {due_date}.",
-            title_en="Contribution due",
-            body_en="Your contribution for {period} is not paid yet. Please pay by {due_date}.",
+            title="Contribution due",
+            body="Your contribution for {period} is not paid yet. Please pay by {due_date}.",
             deep_link="lsso://contributions",
         ),
         Template(
             key="registration_approved",
             category=CATEGORY_REGISTRATION,
             critical=True,
-            title_lo="ການລົງທະບຽນປະກັນສັງຄົມຂອງທ່ານໄດ້ຮັບການອະນຸມັດແລ້ວ",
-            body_lo="ເລກສະມາຊິກ ປກສ ຂອງທ່ານແມ່ນ {member_number}.",
-            title_en="Your social security registration is approved",
-            body_en="Your LSSO member number is {member_number}.",
+            title="Your social security registration is approved",
+            body="Your LSSO member number is {member_number}.",
             deep_link="lsso://registration/{application_id}",
         ),
         Template(
             key="registration_rejected",
             category=CATEGORY_REGISTRATION,
             critical=True,
-            title_lo="ຄຳຮ້ອງລົງທະບຽນຂອງທ່ານບໍ່ໄດ້ຮັບການອະນຸມັດ",
-            body_lo="ເຫດຜົນ: {reason}",
-            title_en="Your registration was not approved",
-            body_en="Reason: {reason}",
+            title="Your registration was not approved",
+            body="Reason: {reason}",
             deep_link="lsso://registration/{application_id}",
         ),
         Template(
             key="registration_more_info",
             category=CATEGORY_REGISTRATION,
             critical=True,
-            title_lo="ຄຳຮ້ອງລົງທະບຽນຂອງທ່ານຕ້ອງການຂໍ້ມູນເພີ່ມເຕີມ",
-            body_lo="ກະລຸນາແກ້ໄຂ ແລະ ສົ່ງຄືນ: {reason}",
-            title_en="Your registration needs more information",
-            body_en="Please correct it and send it again: {reason}",
+            title="Your registration needs more information",
+            body="Please correct it and send it again: {reason}",
             deep_link="lsso://registration/{application_id}",
         ),
         Template(
             key="record_linked",
             category=CATEGORY_REGISTRATION,
             critical=True,
-            title_lo="ບັນຊີແອັບຂອງທ່ານເຊື່ອມກັບເລກສະມາຊິກ ປກສ ແລ້ວ",
-            body_lo="ເລກສະມາຊິກ {member_number} ເຊື່ອມກັບບັນຊີ {account_phone}. ຖ້າບໍ່ແມ່ນທ່ານ, ກະລຸນາຕິດຕໍ່ຫ້ອງການ.",
-            title_en="Your app account is linked to your LSSO record",
-            body_en="Member number {member_number} is linked to the account {account_phone}. "
+            title="Your app account is linked to your LSSO record",
+            body="Member number {member_number} is linked to the account {account_phone}. "
             "Not you? Contact your office.",
             deep_link="lsso://me",
         ),
@@ -151,34 +170,49 @@ TEMPLATES: dict[str, Template] = {
             key="record_unlinked",
             category=CATEGORY_REGISTRATION,
             critical=True,
-            title_lo="ບັນຊີແອັບຂອງທ່ານບໍ່ໄດ້ເຊື່ອມກັບເລກສະມາຊິກ ປກສ ອີກແລ້ວ",
-            body_lo="ຫ້ອງການໄດ້ຍົກເລີກການເຊື່ອມເລກສະມາຊິກ {member_number}: {reason}",
-            title_en="Your app account is no longer linked to your LSSO record",
-            body_en="Your office unlinked member number {member_number}: {reason}",
+            title="Your app account is no longer linked to your LSSO record",
+            body="Your office unlinked member number {member_number}: {reason}",
             deep_link="lsso://me",
         ),
         Template(
             key="link_request_rejected",
             category=CATEGORY_REGISTRATION,
             critical=True,
-            title_lo="ຄຳຂໍເຊື່ອມເລກສະມາຊິກຂອງທ່ານບໍ່ໄດ້ຮັບການອະນຸມັດ",
-            body_lo="ເຫດຜົນ: {reason}",
-            title_en="Your request to link your LSSO record was not approved",
-            body_en="Reason: {reason}",
+            title="Your request to link your LSSO record was not approved",
+            body="Reason: {reason}",
             deep_link="lsso://me/link-request",
         ),
         Template(
             key="conversation_reply",
             category=CATEGORY_MESSAGES,
             critical=False,
-            title_lo="ຄຳຕອບຈາກ {office_name_lo}",
-            body_lo="{subject}: {preview}",
-            title_en="Reply from the {office_name_en}",
-            body_en="{subject}: {preview}",
+            title="Reply from the {office_name}",
+            body="{subject}: {preview}",
             deep_link="lsso://conversations/{conversation_id}",
         ),
     )
 }
+
+
+def localised_params(params: dict[str, Any], language: str) -> dict[str, Any]:
+    """``params`` for one language: ``name_lo``/``name_en`` become ``name``; money, days and months written
+    the one way (``lsso_mobile.i18n``)."""
+    suffix = f"_{language}"
+    values: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.endswith(("_lo", "_en")) and key[:-3] in LANGUAGE_DEPENDENT:
+            if key.endswith(suffix):
+                values[key[:-3]] = value
+            continue
+        values.setdefault(key, value)
+    for key, value in values.items():
+        if isinstance(value, Money):
+            values[key] = i18n.format_money(value.kip, language)
+        elif isinstance(value, Period):
+            values[key] = i18n.format_period(value.period, language)
+        elif isinstance(value, date):
+            values[key] = i18n.format_date(value, language)
+    return values
 
 
 def render(template_key: str, params: dict[str, Any]) -> RenderedNotice:
@@ -186,10 +220,64 @@ def render(template_key: str, params: dict[str, Any]) -> RenderedNotice:
     missing = template.parameters() - params.keys()
     if missing:
         raise KeyError(f"template {template_key} needs {', '.join(sorted(missing))}")
+    body = template.body
+    if template.optional and not str(params.get(template.optional) or "").strip():
+        body = template.body_without or body
+    texts: dict[str, tuple[str, str]] = {}
+    for language in (i18n.LAO, i18n.ENGLISH):
+        values = localised_params(params, language)
+        texts[language] = (i18n.translate(template.title, language, values), i18n.translate(body, language, values))
     return RenderedNotice(
-        title_lo=template.title_lo.format(**params),
-        body_lo=template.body_lo.format(**params),
-        title_en=template.title_en.format(**params),
-        body_en=template.body_en.format(**params),
+        title_lo=texts[i18n.LAO][0],
+        body_lo=texts[i18n.LAO][1],
+        title_en=texts[i18n.ENGLISH][0],
+        body_en=texts[i18n.ENGLISH][1],
         deep_link=template.deep_link.format(**params),
     )
+
+
+# -- SMS texts -------------------------------------------------------------------------------------------
+#
+# An SMS goes to a phone whose owner's language is not known (a code to sign up, the phone on an LSSO
+# record), so it says it in Lao and then in English. Each text is two catalogue ids: the Lao part is the Lao
+# entry of ``short``, the English part is ``full`` (Lao script takes the SMS to UCS-2: 67 characters a part).
+
+SMS_TEXTS: dict[str, tuple[str, str]] = {
+    "code_signup": (
+        "LSSO code to sign up: {code}.",
+        "LSSO code to sign up: {code}. Valid {minutes} min. Do not share it.",
+    ),
+    "code_pin_reset": (
+        "LSSO code to reset your PIN: {code}.",
+        "LSSO code to reset your PIN: {code}. Valid {minutes} min. Do not share it.",
+    ),
+    "code_step_up": (
+        "LSSO code to sign in: {code}.",
+        "LSSO code to sign in: {code}. Valid {minutes} min. Do not share it. Not you? Someone tried your PIN: "
+        "change it.",
+    ),
+    "link_code": (
+        "LSSO: someone asked to link member number {member_number} to the app account {account}. Code: {code}. "
+        "If this was not you, do not share it with anyone.",
+        "LSSO: someone asked to link member number {member_number} to the app account {account}. Code {code}, "
+        "valid {minutes} min. If this was not you, do not share it with anyone.",
+    ),
+    "record_linked": (
+        "LSSO: your member number {member_number} is now linked to the app account {account}. "
+        "If this was not you, contact your office.",
+        "LSSO: your member number {member_number} is now linked to the app account {account}. "
+        "If this was not you, contact your office.",
+    ),
+    "link_request": (
+        "LSSO: someone asked your office to link member number {member_number} to the app account {account}. "
+        "If this was not you, contact your office.",
+        "LSSO: someone asked your office to link member number {member_number} to the app account {account}. "
+        "If this was not you, contact your office.",
+    ),
+}
+
+
+def sms_text(key: str, params: dict[str, Any]) -> str:
+    """The SMS ``key`` in Lao, then in English, with ``params`` filled in."""
+    short, full = SMS_TEXTS[key]
+    return f"{i18n.translate(short, i18n.LAO, params)} {i18n.translate(full, i18n.ENGLISH, params)}"

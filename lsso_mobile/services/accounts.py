@@ -126,7 +126,7 @@ def _open_session(
 def _check_secret(stored: str | None, secret: str, settings: Settings) -> None:
     """Verify a PIN or password (Argon2id; the same work when there is no account), or raise 401."""
     if not verify_secret(stored, secret, settings.password_hashing):
-        raise NotAuthenticated("The sign-in details are wrong.")
+        raise NotAuthenticated("The sign-in details are wrong.", error="wrong_credentials")
 
 
 def sign_up_member(
@@ -142,7 +142,11 @@ def sign_up_member(
     # The code first: without it, nobody learns whether the number has an account.
     consume_code(session, settings, phone, code, now, purpose=PURPOSE_SIGNUP)
     if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
-        raise Conflict("This phone number already has an account; sign in or reset the PIN.", keep_changes=True)
+        raise Conflict(
+            "This phone number already has an account; sign in or reset the PIN.",
+            error="phone_taken",
+            keep_changes=True,
+        )
     member = Member(
         phone=phone,
         pin_hash=hash_secret(pin, settings.password_hashing),
@@ -163,8 +167,9 @@ class StepUpRequired(DomainError):
     def __init__(self) -> None:
         super().__init__(
             "Enter your PIN together with the code sent by SMS to this phone. If no code arrives, check the PIN.",
-            errors={"code": ["step_up_required"]},
+            errors={"code": ["Enter the code sent by SMS."]},
             keep_changes=True,
+            error="step_up_required",
         )
 
 
@@ -238,7 +243,9 @@ def _counting_failures(
         wait = max(wait, _delay(failures, threshold, last_failure, delay_max_seconds, now))
     if wait > 0:
         raise TooManyRequests(
-            "Too many failed sign-ins for this account; wait a moment and try again.", retry_after=int(wait) + 1
+            "Too many failed sign-ins for this account; wait a moment and try again.",
+            error="too_many_failed_sign_ins",
+            retry_after=int(wait) + 1,
         )
     address_failures = session.scalar(
         select(func.count()).where(
@@ -254,6 +261,7 @@ def _counting_failures(
         if isinstance(exc, NotAuthenticated) and attempt.address_over_limit:
             raise TooManyRequests(
                 "Too many failed sign-ins from this network; check the details and try again later.",
+                error="too_many_failed_sign_ins_network",
                 retry_after=60 * settings.lockout_minutes,
                 keep_changes=True,
             ) from None
@@ -378,24 +386,34 @@ def refresh_tokens(
         select(RefreshToken).where(RefreshToken.jti == verified.claims["jti"]).with_for_update()
     ).first()
     if stored is None:
-        raise NotAuthenticated("The refresh token is not known.")
+        raise NotAuthenticated("The refresh token is not known.", error="refresh_token_unknown")
     auth_session = session.get(AuthSession, stored.session_id)
     if auth_session is None or auth_session.revoked_at is not None:
-        raise NotAuthenticated("This session has ended; sign in again.")
+        raise NotAuthenticated("This session has ended; sign in again.", error="session_ended")
     if stored.used_at is not None:
         revoke_session(session, auth_session.id, "refresh_reuse", now)
         raise NotAuthenticated(
-            "This refresh token was already used; the session is ended for safety.", keep_changes=True
+            "This refresh token was already used; the session is ended for safety.",
+            error="refresh_token_reused",
+            keep_changes=True,
         )
     stored.used_at = now
     if auth_session.integration_client_id is not None:
-        raise NotAuthenticated("Machine clients ask for a new token with their credentials.")
+        raise NotAuthenticated(
+            "Machine clients ask for a new token with their credentials.", error="client_cannot_refresh"
+        )
     if auth_session.member_id is not None:
         return _issue(session, settings, keyring, auth_session, ROLE_MEMBER, None, now)
     staff = session.get(StaffUser, auth_session.staff_id)
     if staff is None or not staff.active:
-        raise NotAuthenticated("This account is disabled.")
+        raise NotAuthenticated("This account is disabled.", error="account_disabled")
     return _issue(session, settings, keyring, auth_session, staff.role.value, staff.office_id, now)
+
+
+def member_language(session: Session, member_id: int) -> str | None:
+    """The member's stored language (``lo`` or ``en``), or None if there is no such member."""
+    language = session.scalar(select(Member.language).where(Member.id == member_id))
+    return None if language is None else str(language.value)
 
 
 def authenticate_access_token(session: Session, keyring: KeyRing, access_token: str) -> Principal:
@@ -403,26 +421,26 @@ def authenticate_access_token(session: Session, keyring: KeyRing, access_token: 
     claims = verified.claims
     auth_session = session.get(AuthSession, claims.get("sid"))
     if auth_session is None or auth_session.revoked_at is not None:
-        raise NotAuthenticated("This session has ended; sign in again.")
+        raise NotAuthenticated("This session has ended; sign in again.", error="session_ended")
     kind, _, raw_id = verified.subject.partition(":")
     if kind not in ("member", "staff", "client") or not raw_id.isdigit():
-        raise NotAuthenticated("The token is not valid.")
+        raise NotAuthenticated("The token is not valid.", error="token_invalid")
     account_id = int(raw_id)
     if kind == "member":
         if auth_session.member_id != account_id:
-            raise NotAuthenticated("The token is not valid.")
+            raise NotAuthenticated("The token is not valid.", error="token_invalid")
         return Principal(kind=kind, id=account_id, role=ROLE_MEMBER, office_id=None, session_id=auth_session.id)
     if kind == "client":
         client = session.get(IntegrationClient, account_id)
         if auth_session.integration_client_id != account_id or client is None or not client.active:
-            raise NotAuthenticated("The token is not valid.")
+            raise NotAuthenticated("The token is not valid.", error="token_invalid")
         return Principal(kind=kind, id=account_id, role=ROLE_CORE, office_id=None, session_id=auth_session.id)
     if auth_session.staff_id != account_id:
-        raise NotAuthenticated("The token is not valid.")
+        raise NotAuthenticated("The token is not valid.", error="token_invalid")
     # Role and office come from the database, not the token: a disabled or moved officer loses access at once.
     staff = session.get(StaffUser, account_id)
     if staff is None or not staff.active:
-        raise NotAuthenticated("This account is disabled.")
+        raise NotAuthenticated("This account is disabled.", error="account_disabled")
     return Principal(
         kind=kind, id=account_id, role=staff.role.value, office_id=staff.office_id, session_id=auth_session.id
     )
@@ -439,7 +457,7 @@ def change_pin(
 ) -> None:
     phone = session.scalar(select(Member.phone).where(Member.id == member_id))
     if phone is None:
-        raise NotFound("No such member.")
+        raise NotFound("No such member.", error="member_not_found")
     # Guessing the current PIN on a signed-in phone gets the same growing delay as signing in. The account's
     # lock first, then the member row: the order sign_in_member takes them in.
     with _counting_failures(
@@ -448,7 +466,9 @@ def change_pin(
         member = required(session, Member, member_id, what="member", lock=True)
         _check_secret(member.pin_hash, current_pin, settings)
     if current_pin == new_pin:
-        raise InvalidInput("The new PIN must differ from the current one.", errors={"new_pin": ["unchanged"]})
+        raise InvalidInput(
+            "The new PIN must differ from the current one.", error="pin_unchanged", errors={"new_pin": ["unchanged"]}
+        )
     member.pin_hash = hash_secret(new_pin, settings.password_hashing)
     revoke_all_sessions(session, now, "pin_changed", member_id=member.id)
 
@@ -457,7 +477,7 @@ def reset_pin(session: Session, settings: Settings, phone: str, code: str, new_p
     consume_code(session, settings, phone, code, now, purpose=PURPOSE_PIN_RESET)
     member = session.scalars(select(Member).where(Member.phone == phone).with_for_update()).first()
     if member is None:
-        raise NotFound("No account has this phone number; sign up first.")
+        raise NotFound("No account has this phone number; sign up first.", error="phone_not_registered")
     member.pin_hash = hash_secret(new_pin, settings.password_hashing)
     member.failed_logins = 0
     member.locked_until = None
@@ -476,11 +496,19 @@ def create_staff_user(
 ) -> StaffUser:
     username = username.strip().lower()
     if role is StaffRole.OFFICER and office_id is None:
-        raise InvalidInput("An officer must belong to an office.", errors={"office": ["required for officers"]})
+        raise InvalidInput(
+            "An officer must belong to an office.",
+            error="officer_needs_office",
+            errors={"office": ["required for officers"]},
+        )
     if len(password) < 10:
-        raise InvalidInput("Staff passwords need at least 10 characters.", errors={"password": ["too short"]})
+        raise InvalidInput(
+            "Staff passwords need at least 10 characters.",
+            error="password_too_short",
+            errors={"password": ["too short"]},
+        )
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise Conflict(f"The username {username!r} is taken.")
+        raise Conflict("The username {username} is taken.", error="username_taken", params={"username": username})
     staff = StaffUser(
         username=username,
         display_name=display_name,
@@ -526,7 +554,7 @@ def client_token(
         client = session.scalars(select(IntegrationClient).where(IntegrationClient.client_id == client_id)).first()
         stored = client.secret_hash if client is not None and client.active else None
         if not verify_secret(stored, client_secret, settings.password_hashing) or client is None:
-            raise NotAuthenticated("The client credentials are wrong.")
+            raise NotAuthenticated("The client credentials are wrong.", error="wrong_client_credentials")
     auth_session = AuthSession(id=str(uuid.uuid4()), integration_client_id=client.id, created_at=now)
     session.add(auth_session)
     session.flush()

@@ -39,11 +39,15 @@ def attach_uploads(session: Session, message: Message, attachment_ids: list[int]
         return
     if len(attachment_ids) > MAX_ATTACHMENTS_PER_MESSAGE:
         raise InvalidInput(
-            f"At most {MAX_ATTACHMENTS_PER_MESSAGE} attachments per message.",
-            errors={"attachment_ids": [f"at most {MAX_ATTACHMENTS_PER_MESSAGE}"]},
+            "At most {max} attachments per message.",
+            error="too_many_attachments",
+            params={"max": MAX_ATTACHMENTS_PER_MESSAGE},
+            errors={"attachment_ids": [f"At most {MAX_ATTACHMENTS_PER_MESSAGE} items."]},
         )
     if len(set(attachment_ids)) != len(attachment_ids):
-        raise InvalidInput("An attachment is listed twice.", errors={"attachment_ids": ["duplicate"]})
+        raise InvalidInput(
+            "An attachment is listed twice.", error="attachment_duplicate", errors={"attachment_ids": ["Listed twice."]}
+        )
     # One statement, guarded by "not attached yet": two sends cannot take the same upload.
     claimed = affected_rows(
         session.execute(
@@ -56,7 +60,8 @@ def attach_uploads(session: Session, message: Message, attachment_ids: list[int]
     if claimed != len(attachment_ids):
         raise InvalidInput(
             "An attachment does not exist, is not yours or is already sent with another message.",
-            errors={"attachment_ids": ["unknown or already used"]},
+            error="attachment_unavailable",
+            errors={"attachment_ids": ["Unknown or already used."]},
         )
 
 
@@ -85,6 +90,7 @@ def upload_attachment(
         timedelta(minutes=1),
         now,
         "Too many uploads; wait a moment and try again.",
+        "too_many_uploads",
     )
     prepared = prepare_upload(data, settings.attachment_max_bytes, settings.upload_max_pixels)
     data = prepared.data
@@ -137,8 +143,10 @@ def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, siz
         return
     if oldest is None:  # nothing waiting: this one file alone is over the bytes quota (an image grown in re-encoding)
         raise PayloadTooLarge(
-            f"The file is larger than {settings.unsent_uploads_max_bytes} bytes once stored.",
-            errors={"file": [f"at most {settings.unsent_uploads_max_bytes} bytes"]},
+            "The file is larger than {max_bytes} bytes once stored.",
+            error="file_too_large",
+            params={"max_bytes": settings.unsent_uploads_max_bytes},
+            errors={"file": [f"At most {settings.unsent_uploads_max_bytes} bytes."]},
         )
     oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
     expires = oldest + timedelta(minutes=settings.unsent_upload_minutes) + UPLOAD_PURGE_INTERVAL
@@ -149,11 +157,11 @@ def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, siz
         "unsent_bytes": int(total),
     }
     raise TooManyRequests(
-        f"You have {count} uploaded files not yet sent ({int(total)} bytes); at most "
-        f"{settings.unsent_uploads_max_files} files and {settings.unsent_uploads_max_bytes} bytes may wait. "
-        "Send them with a message, or wait until unsent files expire.",
+        "You have {unsent_files} uploaded files not yet sent ({unsent_bytes} bytes); at most {files} files and "
+        "{bytes} bytes may wait. Send them with a message, or wait until unsent files expire.",
         retry_after=int((expires - now).total_seconds()) + 1,
-        errors={"file": ["unsent uploads quota reached"], "quota": limits},
+        params=limits,
+        errors={"file": ["Too many uploaded files are waiting to be sent."]},
         error=UNSENT_UPLOADS_QUOTA,
     )
 
@@ -226,7 +234,7 @@ def _readable_attachment(
         .where(Attachment.id == attachment_id, readable)
     ).first()
     if attachment is None:
-        raise NotFound(missing)
+        raise NotFound(missing, error="attachment_not_found")
     return attachment
 
 

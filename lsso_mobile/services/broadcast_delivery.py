@@ -117,7 +117,7 @@ class BroadcastContent:
     def load(cls, session: Session, broadcast_id: int) -> BroadcastContent:
         b = session.get(Broadcast, broadcast_id)
         if b is None:
-            raise NotFound("No such broadcast.")
+            raise NotFound("No such broadcast.", error="broadcast_not_found")
         return cls(
             b.id,
             b.status,

@@ -64,19 +64,25 @@ def _check_audience(session: Session, audience: Audience) -> None:
         if missing := sorted(set(audience.districts) - known):
             errors["districts"] = [f"Unknown district code(s): {', '.join(missing)}"]
     if errors:
-        raise InvalidInput("The audience names places that do not exist.", errors={"audience": errors})
+        raise InvalidInput(
+            "The audience names places that do not exist.", error="audience_unknown_places", errors={"audience": errors}
+        )
 
 
 def _timing(draft: BroadcastDraft, now: datetime) -> tuple[datetime | None, datetime]:
     start = draft.send_at or now
     if draft.send_at is not None and not now < draft.send_at <= now + MAX_SCHEDULE_AHEAD:
         raise InvalidInput(
-            "send_at must be in the future, at most 90 days ahead.", errors={"send_at": ["out of range"]}
+            "send_at must be in the future, at most 90 days ahead.",
+            error="send_at_out_of_range",
+            errors={"send_at": ["out of range"]},
         )
     expires_at = draft.expires_at or start + DEFAULT_LIFETIME
     if not start + timedelta(hours=1) <= expires_at <= start + MAX_LIFETIME:
         raise InvalidInput(
-            "expires_at must be between 1 hour and 90 days after sending.", errors={"expires_at": ["out of range"]}
+            "expires_at must be between 1 hour and 90 days after sending.",
+            error="expires_at_out_of_range",
+            errors={"expires_at": ["out of range"]},
         )
     return draft.send_at, expires_at
 
@@ -111,15 +117,17 @@ def get_broadcast(session: Session, broadcast_id: int, *, lock: bool = False) ->
     # a plain FOR UPDATE here would deadlock a withdrawal against them.
     broadcast = session.scalar(query.with_for_update(key_share=True) if lock else query)
     if broadcast is None:
-        raise NotFound("No such broadcast.")
+        raise NotFound("No such broadcast.", error="broadcast_not_found")
     return broadcast
 
 
 def _require(broadcast: Broadcast, allowed: tuple[BroadcastStatus, ...], action: str) -> None:
     if broadcast.status not in allowed:
         raise Conflict(
-            f"A broadcast that is {broadcast.status.value} cannot be {action}.",
-            errors={"status": [broadcast.status.value]},
+            "The broadcast's status does not allow this.",
+            error="broadcast_status_conflict",
+            params={"status": broadcast.status.value, "action": action},
+            errors={"status": ["Not allowed in this status."]},
         )
 
 
@@ -129,7 +137,7 @@ def update_draft(
     broadcast = get_broadcast(session, broadcast_id, lock=True)
     _require(broadcast, (BroadcastStatus.DRAFT,), "edited")
     if broadcast.created_by != editor.id:
-        raise Forbidden("Only the author edits a draft; approvers review it unchanged.")
+        raise Forbidden("Only the author edits a draft; approvers review it unchanged.", error="not_author")
     _check_audience(session, draft.audience)
     broadcast.send_at, broadcast.expires_at = _timing(draft, now)
     broadcast.title_lo, broadcast.body_lo = draft.title_lo, draft.body_lo
@@ -160,9 +168,13 @@ def submit_for_approval(session: Session, author: Principal, broadcast_id: int, 
     broadcast = get_broadcast(session, broadcast_id, lock=True)
     _require(broadcast, (BroadcastStatus.DRAFT,), "submitted")
     if broadcast.created_by != author.id:
-        raise Forbidden("Only the author submits a draft for approval.")
+        raise Forbidden("Only the author submits a draft for approval.", error="not_author")
     if broadcast.send_at is not None and broadcast.send_at <= now:
-        raise InvalidInput("send_at has passed; set a new time or send it at once.", errors={"send_at": ["passed"]})
+        raise InvalidInput(
+            "send_at has passed; set a new time or send it at once.",
+            error="send_at_passed",
+            errors={"send_at": ["passed"]},
+        )
     return _transition(session, broadcast, BroadcastStatus.AWAITING_APPROVAL, "submitted", author.id, now)
 
 
@@ -171,10 +183,11 @@ def approve(session: Session, approver: Principal, broadcast_id: int, now: datet
     broadcast = get_broadcast(session, broadcast_id, lock=True)
     _require(broadcast, (BroadcastStatus.AWAITING_APPROVAL,), "approved")
     if broadcast.created_by == approver.id:
-        raise Forbidden("A broadcast must be approved by a different ops user than its author.")
+        raise Forbidden("A broadcast must be approved by a different ops user than its author.", error="same_approver")
     if broadcast.expires_at < max(now, broadcast.send_at or now) + timedelta(hours=1):
         raise Conflict(
             "It would expire within an hour of going out; the author must set a later expiry.",
+            error="expires_too_soon",
             errors={"expires_at": ["too soon"]},
         )
     broadcast.approved_by = approver.id
@@ -189,7 +202,9 @@ def reject(session: Session, reviewer: Principal, broadcast_id: int, note: str, 
     broadcast = get_broadcast(session, broadcast_id, lock=True)
     _require(broadcast, (BroadcastStatus.AWAITING_APPROVAL,), "sent back")
     if broadcast.created_by == reviewer.id:
-        raise Forbidden("The author withdraws a submission by cancelling it, not by rejecting it.")
+        raise Forbidden(
+            "The author withdraws a submission by cancelling it, not by rejecting it.", error="author_cannot_reject"
+        )
     return _transition(session, broadcast, BroadcastStatus.DRAFT, "rejected", reviewer.id, now, note)
 
 

@@ -48,7 +48,7 @@ def answer_due(session: Session, settings: Settings, office_id: int, since: date
 def office_by_code(session: Session, code: str) -> Office:
     office = session.scalars(select(Office).where(Office.code == code)).first()
     if office is None:
-        raise NotFound("No office with this code.")
+        raise NotFound("No office with this code.", error="unknown_office")
     return office
 
 
@@ -63,11 +63,19 @@ def replace_working_hours(
     """The whole week at once; an office given no days falls back to the national hours."""
     weekdays = [d for d, _, _ in days]
     if len(set(weekdays)) != len(weekdays):
-        raise InvalidInput("Each weekday at most once.", errors={"days": ["duplicate weekday"]})
+        raise InvalidInput(
+            "Each weekday at most once.", error="weekday_duplicate", errors={"days": ["duplicate weekday"]}
+        )
     if any(closes <= opens for _, opens, closes in days):
-        raise InvalidInput("Closing time must be after opening time.", errors={"days": ["closes before opens"]})
+        raise InvalidInput(
+            "Closing time must be after opening time.",
+            error="closes_before_opens",
+            errors={"days": ["closes before opens"]},
+        )
     if office_id is None and not days:
-        raise InvalidInput("The national default needs at least one open day.", errors={"days": ["empty"]})
+        raise InvalidInput(
+            "The national default needs at least one open day.", error="no_open_day", errors={"days": ["empty"]}
+        )
     owner = WorkingHours.office_id == office_id if office_id is not None else WorkingHours.office_id.is_(None)
     session.execute(delete(WorkingHours).where(owner))
     session.add_all([WorkingHours(office_id=office_id, weekday=d, opens=o, closes=c) for d, o, c in days])
@@ -85,7 +93,7 @@ def list_holidays(session: Session, year: int | None, after_id: int | None, limi
 def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str, name_en: str) -> Holiday:
     owner = Holiday.office_id == office_id if office_id is not None else Holiday.office_id.is_(None)
     if session.scalar(select(Holiday.id).where(owner, Holiday.day == day)) is not None:
-        raise Conflict("This day is already a holiday here.")
+        raise Conflict("This day is already a holiday here.", error="holiday_exists")
     holiday = Holiday(
         office_id=office_id,
         day=day,
@@ -100,5 +108,5 @@ def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str
 def delete_holiday(session: Session, holiday_id: int) -> None:
     holiday = session.get(Holiday, holiday_id)
     if holiday is None:
-        raise NotFound("No such holiday.")
+        raise NotFound("No such holiday.", error="holiday_not_found")
     session.delete(holiday)

@@ -20,7 +20,7 @@ from lsso_mobile.validation import MAX_TITLE_CHARS, required_text
 def canned_reply(session: Session, staff: Principal, canned_id: int) -> CannedReply:
     canned = session.get(CannedReply, canned_id)
     if canned is None or canned.office_id != staff.office_id or not canned.active:
-        raise NotFound("No such canned reply in your office.")
+        raise NotFound("No such canned reply in your office.", error="canned_reply_not_found")
     return canned
 
 

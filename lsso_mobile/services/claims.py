@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from lsso_mobile import i18n
 from lsso_mobile.errors import Conflict, InvalidInput, NotFound
 from lsso_mobile.models import BenefitClaim, ClaimStatus, ClaimStatusChange, Member
 from lsso_mobile.notify.outbox import record_notification
@@ -58,37 +59,50 @@ def check_transition(claim: BenefitClaim, status: ClaimStatus) -> None:
     """Raise ClaimStatusNotAllowed unless ``status`` is where ``claim`` may go next (its own status is not)."""
     if status in ALLOWED[claim.status]:
         return
+    params = {"status": claim.status.value, "asked": status.value}
     if claim.status in FINAL:
-        message = f"The claim is {claim.status.value}; its status can no longer change."
-    else:
-        message = f"A claim that is {claim.status.value} cannot become {status.value}."
-    raise ClaimStatusNotAllowed(message, errors={"status": [f"not allowed after {claim.status.value}"]})
+        raise ClaimStatusNotAllowed(
+            "The claim is {status}; its status can no longer change.",
+            error="claim_status_final",
+            params=params,
+            errors={"status": ["Not allowed after the claim's current status."]},
+        )
+    raise ClaimStatusNotAllowed(
+        "A claim that is {status} cannot become {asked}.",
+        error="claim_status_not_allowed",
+        params=params,
+        errors={"status": ["Not allowed after the claim's current status."]},
+    )
 
 
 def check_approved_amount(status: ClaimStatus, amount_approved: int | None) -> None:
     if status in NEEDS_APPROVED_AMOUNT and amount_approved is None:
         raise ApprovedAmountRequired(
-            f"A {status.value} claim needs the amount approved.", errors={"amount_approved": ["required"]}
+            "A {status} claim needs the amount approved.",
+            error="amount_approved_required",
+            params={"status": status.value},
+            errors={"amount_approved": ["Missing data for required field."]},
         )
 
 
-STATUS_TEXT = {  # for the notice: Lao, English
-    ClaimStatus.RECEIVED: ("ໄດ້ຮັບແລ້ວ", "received"),
-    ClaimStatus.UNDER_REVIEW: ("ກຳລັງພິຈາລະນາ", "under review"),
-    ClaimStatus.MORE_INFO_NEEDED: ("ຕ້ອງການຂໍ້ມູນເພີ່ມ", "needs more information"),
-    ClaimStatus.APPROVED: ("ອະນຸມັດແລ້ວ", "approved"),
-    ClaimStatus.REJECTED: ("ບໍ່ອະນຸມັດ", "not approved"),
-    ClaimStatus.PAID: ("ຈ່າຍແລ້ວ", "paid"),
+# For the notice: English catalogue ids (the Lao is in translations/lo).
+STATUS_TEXT = {
+    ClaimStatus.RECEIVED: "received",
+    ClaimStatus.UNDER_REVIEW: "under review",
+    ClaimStatus.MORE_INFO_NEEDED: "needs more information",
+    ClaimStatus.APPROVED: "approved",
+    ClaimStatus.REJECTED: "not approved",
+    ClaimStatus.PAID: "paid",
 }
 BENEFIT_TEXT = {
-    "sickness": ("ເງິນອຸດໜູນເຈັບເປັນ", "sickness benefit"),
-    "maternity": ("ເງິນອຸດໜູນເກີດລູກ", "maternity benefit"),
-    "employment_injury": ("ເງິນອຸດໜູນອຸບັດຕິເຫດແຮງງານ", "employment injury benefit"),
-    "invalidity": ("ເງິນອຸດໜູນເສຍອົງຄະ", "invalidity benefit"),
-    "old_age_pension": ("ເງິນບຳນານ", "old-age pension"),
-    "survivors": ("ເງິນອຸດໜູນຜູ້ຢູ່ເບື້ອງຫຼັງ", "survivors' benefit"),
-    "funeral": ("ເງິນຊ່ວຍເຫຼືອງານສົບ", "funeral grant"),
-    "health_care": ("ການປິ່ນປົວສຸຂະພາບ", "health care"),
+    "sickness": "sickness benefit",
+    "maternity": "maternity benefit",
+    "employment_injury": "employment injury benefit",
+    "invalidity": "invalidity benefit",
+    "old_age_pension": "old-age pension",
+    "survivors": "survivors' benefit",
+    "funeral": "funeral grant",
+    "health_care": "health care",
 }
 
 
@@ -96,8 +110,8 @@ def notify_claim_change(session: Session, claim: BenefitClaim, reason: str | Non
     member_id = session.scalar(select(Member.id).where(Member.insured_person_id == claim.insured_person_id))
     if member_id is None:
         return  # not an app user: nobody to tell
-    status_lo, status_en = STATUS_TEXT[claim.status]
-    benefit_lo, benefit_en = BENEFIT_TEXT[claim.benefit_type.value]
+    status_en, benefit_en = STATUS_TEXT[claim.status], BENEFIT_TEXT[claim.benefit_type.value]
+    status_lo, benefit_lo = i18n.gettext(status_en, i18n.LAO), i18n.gettext(benefit_en, i18n.LAO)
     record_notification(
         session,
         member_id,
@@ -108,7 +122,7 @@ def notify_claim_change(session: Session, claim: BenefitClaim, reason: str | Non
             "benefit_en": benefit_en,
             "status_lo": status_lo,
             "status_en": status_en,
-            "reason": reason or "-",
+            "reason": reason or "",
         },
         now,
         collapse_key=f"claim-{claim.id}",
@@ -124,7 +138,9 @@ def check_change(claim: BenefitClaim, status: ClaimStatus, reason: str | None, a
         check_transition(claim, status)
     check_approved_amount(status, amount_approved)
     if moving and status in REASON_REQUIRED and reason is None:
-        raise InvalidInput("A reason is required for this status.", errors={"reason": ["required"]})
+        raise InvalidInput(
+            "A reason is required for this status.", error="reason_required", errors={"reason": ["required"]}
+        )
 
 
 def change_claim_status(
@@ -183,7 +199,7 @@ def claim_for_staff(session: Session, staff: Principal, claim_id: int) -> Benefi
     """The claim, locked until commit: an import or another officer changing it waits for this decision."""
     claims = locked(session, select(BenefitClaim).where(BenefitClaim.id == claim_id, _office_filter(staff)))
     if not claims:
-        raise NotFound("No such claim in your office.")
+        raise NotFound("No such claim in your office.", error="claim_not_found")
     claim: BenefitClaim = claims[0]
     return claim
 

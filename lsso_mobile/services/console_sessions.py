@@ -16,12 +16,12 @@ from lsso_mobile.services.accounts import Principal, revoke_session
 def staff_principal(session: Session, session_id: str, staff_id: int, now: datetime, lifetime: timedelta) -> Principal:
     auth_session = session.get(AuthSession, session_id)
     if auth_session is None or auth_session.revoked_at is not None or auth_session.staff_id != staff_id:
-        raise NotAuthenticated("This session has ended; sign in again.")
+        raise NotAuthenticated("This session has ended; sign in again.", error="session_ended")
     if auth_session.created_at + lifetime <= now:
-        raise NotAuthenticated("The working day is over; sign in again.")
+        raise NotAuthenticated("The working day is over; sign in again.", error="working_day_over")
     staff = session.get(StaffUser, staff_id)
     if staff is None or not staff.active:
-        raise NotAuthenticated("This account is disabled.")
+        raise NotAuthenticated("This account is disabled.", error="account_disabled")
     return Principal(kind="staff", id=staff.id, role=staff.role.value, office_id=staff.office_id, session_id=session_id)
 
 

@@ -116,7 +116,7 @@ def insured_person_of(session: Session, member_id: int) -> InsuredPerson:
         select(InsuredPerson).join(Member, Member.insured_person_id == InsuredPerson.id).where(Member.id == member_id)
     ).first()
     if person is None:
-        raise NotFound("Your app account is not linked to an LSSO member number yet.")
+        raise NotFound("Your app account is not linked to an LSSO member number yet.", error="not_linked")
     return person
 
 

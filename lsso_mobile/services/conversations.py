@@ -98,7 +98,7 @@ def member_conversation(
     query = select(Conversation).where(Conversation.id == conversation_id, Conversation.member_id == member_id)
     conversation = session.scalars(query.with_for_update() if for_update else query).first()
     if conversation is None:
-        raise NotFound("No such conversation.")
+        raise NotFound("No such conversation.", error="conversation_not_found")
     return conversation
 
 
@@ -114,6 +114,7 @@ def _member_limits(session: Session, settings: Settings, member_id: int, now: da
         timedelta(minutes=1),
         now,
         "You are sending messages too fast; wait a moment.",
+        "too_many_messages",
     )
 
 
@@ -144,18 +145,21 @@ def start_conversation(
     subject, body = required_text(subject, "subject", MAX_SUBJECT_CHARS), check_body(body)
     member = session.get(Member, member_id)
     if member is None:
-        raise NotFound("No such member.")
+        raise NotFound("No such member.", error="member_not_found")
     if office_code is not None:
         office_id = session.scalar(select(Office.id).where(Office.code == office_code))
         if office_id is None:
             raise InvalidInput(
-                "There is no office with this code (see /api/v1/offices).", errors={"office_code": ["unknown office"]}
+                "There is no office with this code (see /api/v1/offices).",
+                error="unknown_office",
+                errors={"office_code": ["unknown office"]},
             )
     elif member.office_id is not None:
         office_id = member.office_id
     else:
         raise InvalidInput(
             "You have no office yet: choose one (office_code, see /api/v1/offices).",
+            error="office_required",
             errors={"office_code": ["required until you register"]},
         )
     _member_limits(session, settings, member_id, now)
@@ -166,8 +170,9 @@ def start_conversation(
     )
     if (open_count or 0) >= settings.max_open_conversations:
         raise Conflict(
-            f"You already have {open_count} conversations in progress; write in one of them.",
-            errors={"open_conversations": [f"at most {settings.max_open_conversations}"]},
+            "You already have {count} conversations in progress; write in one of them.",
+            error="too_many_open_conversations",
+            params={"count": open_count, "max": settings.max_open_conversations},
         )
     due = answer_due(session, settings, office_id, now)
     conversation = Conversation(

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import DomainError, InvalidInput
+from lsso_mobile.i18n import Money
 from lsso_mobile.models import (
     BenefitClaim,
     BenefitPayment,
@@ -177,7 +178,11 @@ def parse_csv(text: str) -> list[tuple[int, dict[str, Any]]]:
                     record[name] = int(record[name])
             records.append((reader.line_num, record))
     except csv.Error as exc:
-        raise InvalidInput(f"The CSV cannot be read at line {reader.line_num}: {exc}") from None
+        raise InvalidInput(
+            "The CSV cannot be read at line {line}: {reason}",
+            error="csv_unreadable",
+            params={"line": reader.line_num, "reason": str(exc)},
+        ) from None
     return records
 
 
@@ -371,7 +376,7 @@ def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]
 
     def refuse(line: int, record: dict[str, Any], exc: DomainError) -> None:
         field_name = next(iter(exc.errors or {"status": None}))
-        result.rejected.append({"line": line, "source_id": record["source_id"], "errors": {field_name: [exc.message]}})
+        result.rejected.append({"line": line, "source_id": record["source_id"], "errors": {field_name: [exc.text]}})
 
     for line, record in valid:
         person = people.get(record["member_number"])
@@ -486,7 +491,7 @@ def import_payments(session: Session, numbered: Iterable[tuple[int, dict[str, An
         result.created += 1
     session.flush()
     result.members_notified = _notify(
-        session, paid, "benefit_paid", lambda person_id: {"amount": f"{paid[person_id]:,}"}, "payments", now
+        session, paid, "benefit_paid", lambda person_id: {"amount": Money(paid[person_id])}, "payments", now
     )
     result.rejected.sort(key=lambda r: r["line"])
     return result

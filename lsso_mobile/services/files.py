@@ -33,7 +33,7 @@ MAX_IMAGE_SIDE = 20_000
 def sniff_content_type(data: bytes) -> str:
     """The file's type from its content, after checking its structure; 415 with the reason otherwise."""
     if not data:
-        raise InvalidInput("The file is empty.", errors={"file": ["empty"]})
+        raise InvalidInput("The file is empty.", error="file_empty", errors={"file": ["empty"]})
     if data.startswith(PNG_SIGNATURE):
         _check_png(data)
         return PNG
@@ -44,8 +44,10 @@ def sniff_content_type(data: bytes) -> str:
         _check_pdf(data)
         return PDF
     raise UnsupportedMediaType(
-        f"Only JPEG, PNG and PDF files are accepted; this file {_looks_like(data)}.",
-        errors={"file": ["unsupported type"]},
+        "Only JPEG, PNG and PDF files are accepted.",
+        error="unsupported_file_type",
+        params={"detected": _looks_like(data)},
+        errors={"file": ["Not a JPEG, PNG or PDF file."]},
     )
 
 
@@ -67,7 +69,10 @@ def _looks_like(data: bytes) -> str:
 
 def _broken(kind: str, why: str) -> UnsupportedMediaType:
     return UnsupportedMediaType(
-        f"The file starts like a {kind} but is not a valid one ({why}).", errors={"file": [f"invalid {kind}"]}
+        "The file starts like a {kind} but is not a valid one.",
+        error="file_invalid",
+        params={"kind": kind, "reason": why},
+        errors={"file": [f"Not a valid {kind}."]},
     )
 
 
@@ -211,9 +216,9 @@ _OBJECT_HEADER = re.compile(rb"(?<![0-9])([0-9]{1,10})\s+([0-9]{1,5})\s+obj\b\s*
 
 def _active(what: str) -> UnsupportedMediaType:
     return UnsupportedMediaType(
-        f"PDF files with scripts, actions, forms that run code or embedded files are not accepted (this one has "
-        f"{what}).",
-        errors={"file": ["active content"]},
+        "PDF files with scripts, actions, forms that run code or embedded files are not accepted.",
+        params={"found": what},
+        errors={"file": ["The PDF holds active content."]},
         error="pdf_active_content",
     )
 
@@ -234,8 +239,10 @@ def _check_pdf_structure(data: bytes) -> None:
                 raise _broken("PDF", "it is encrypted or password-protected")
             if len(reader.pages) > MAX_PDF_PAGES:
                 raise PayloadTooLarge(
-                    f"A PDF may have at most {MAX_PDF_PAGES} pages.",
-                    errors={"file": [f"at most {MAX_PDF_PAGES} pages"]},
+                    "A PDF may have at most {max} pages.",
+                    error="pdf_too_many_pages",
+                    params={"max": MAX_PDF_PAGES},
+                    errors={"file": [f"At most {MAX_PDF_PAGES} pages."]},
                 )
             roots: list[Any] = [reader.trailer]
             known: set[int] = set(reader.xref_objStm)
@@ -267,6 +274,7 @@ def _within_budget(deadline: float, *, over: bool = False) -> None:
     if over or time.thread_time() > deadline:
         raise PayloadTooLarge(
             "This PDF is too complex to check; print it to a new PDF or scan it again.",
+            error="pdf_too_complex",
             errors={"file": ["too complex"]},
         )
 
@@ -320,8 +328,10 @@ def prepare_upload(data: bytes, max_bytes: int, max_pixels: int) -> PreparedUplo
     file. 413, 415 or 422 with the reason otherwise."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(
-            f"The file is larger than {max_bytes} bytes ({max_bytes // (1024 * 1024)} MB).",
-            errors={"file": [f"at most {max_bytes} bytes"]},
+            "The file is larger than {max_bytes} bytes ({max_mb} MB).",
+            error="file_too_large",
+            params={"max_bytes": max_bytes, "max_mb": max_bytes // (1024 * 1024)},
+            errors={"file": [f"At most {max_bytes} bytes."]},
         )
     content_type = sniff_content_type(data)
     if content_type == PDF:
@@ -336,9 +346,9 @@ _JPEG_MODES = ("L", "RGB", "CMYK")
 
 def _too_many_pixels(what: str, max_pixels: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"The image has {what}; at most {max_pixels} pixels ({max_pixels / 1_000_000:g} megapixels) are "
-        "accepted. Send a smaller photo.",
-        errors={"file": [f"at most {max_pixels} pixels"]},
+        "The image is too large: at most {max_pixels} pixels are accepted. Send a smaller photo.",
+        params={"max_pixels": max_pixels, "found": what},
+        errors={"file": [f"At most {max_pixels} pixels."]},
         error="image_too_large",
     )
 

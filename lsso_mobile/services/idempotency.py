@@ -43,8 +43,9 @@ def earlier_write(
     existing = session.scalars(select(model).where(author, key_column == key)).first()
     if existing is not None and existing.request_digest != digest:  # type: ignore[attr-defined]
         raise Conflict(
-            f"This idempotency key was already used for a different {what}; use a new key for a new {what}.",
-            errors={"idempotency_key": [f"used for another {what}"]},
+            "This idempotency key was already used for a different request; use a new key for a new one.",
+            errors={"idempotency_key": ["Already used for another request."]},
+            params={"what": what},
             error="idempotency_key_reused",
         )
     return existing

@@ -43,7 +43,11 @@ class InboxPosition:
     @classmethod
     def from_key(cls, time: datetime, rank: int, item_id: int) -> InboxPosition:
         if rank not in (0, 1):
-            raise InvalidInput("The cursor is not valid; start again without one.", errors={"cursor": ["invalid"]})
+            raise InvalidInput(
+                "The cursor is not valid; start again without one.",
+                error="cursor_invalid",
+                errors={"cursor": ["invalid"]},
+            )
         return cls(time, NOTICE if rank == 0 else BROADCAST, item_id)
 
 
@@ -218,7 +222,7 @@ def unread_count(session: Session, member_id: int, now: datetime, matched: Match
 def mark_read(session: Session, member_id: int, notification_id: int, now: datetime) -> InboxItem:
     notification = session.get(Notification, notification_id)
     if notification is None or notification.member_id != member_id:
-        raise NotFound("No such notification.")
+        raise NotFound("No such notification.", error="notification_not_found")
     if notification.read_at is None:
         notification.read_at = now
         notification.updated_at = now
@@ -243,7 +247,7 @@ def mark_broadcast_read(session: Session, member_id: int, broadcast_id: int, now
                 _record_reads(session, member_id, [broadcast_id], now)
                 read_at = now
             return InboxItem.of_broadcast(broadcast, read_at, now)
-    raise NotFound("No such notification.")
+    raise NotFound("No such notification.", error="notification_not_found")
 
 
 def mark_all_read(session: Session, member_id: int, now: datetime) -> int:

@@ -122,7 +122,7 @@ def _office_id(session: Session, record: dict[str, Any], offices: dict[str, int 
         offices[code] = session.scalar(select(Office.id).where(Office.code == code))
     office_id = offices[code]
     if office_id is None:
-        raise DomainError("unknown office", errors={"office_code": ["unknown office"]})
+        raise DomainError("unknown office", error="unknown_office", errors={"office_code": ["unknown office"]})
     return office_id
 
 

@@ -13,7 +13,14 @@ from lsso_mobile.errors import TooManyRequests
 
 
 def check_window_limit(
-    session: Session, created_at: Any, condition: Any, limit: int, window: timedelta, now: datetime, message: str
+    session: Session,
+    created_at: Any,
+    condition: Any,
+    limit: int,
+    window: timedelta,
+    now: datetime,
+    message: str,
+    error: str = "too_many_requests",
 ) -> None:
     """Raise 429 (with Retry-After) if ``limit`` rows matching ``condition`` were created within ``window``."""
     count, oldest = session.execute(
@@ -21,7 +28,7 @@ def check_window_limit(
     ).one()
     if count >= limit:
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
-        raise TooManyRequests(message, retry_after=int((oldest + window - now).total_seconds()) + 1)
+        raise TooManyRequests(message, retry_after=int((oldest + window - now).total_seconds()) + 1, error=error)
 
 
 def address_key(address: str) -> str:

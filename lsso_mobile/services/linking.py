@@ -43,6 +43,7 @@ from lsso_mobile.models import (
     RegistrationApplication,
 )
 from lsso_mobile.notify.outbox import record_notification
+from lsso_mobile.notify.templates import sms_text
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.limits import check_window_limit
@@ -88,6 +89,7 @@ def _check_failures(session: Session, settings: Settings, member_number: str, me
         window,
         now,
         "Too many failed attempts to link this member number; try again later or ask your office.",
+        "too_many_link_failures",
     )
     check_window_limit(
         session,
@@ -97,6 +99,7 @@ def _check_failures(session: Session, settings: Settings, member_number: str, me
         window,
         now,
         "Too many failed link attempts from this account; try again later or ask your office.",
+        "too_many_link_failures",
     )
 
 
@@ -121,7 +124,7 @@ def _find_record(
 def _linkable_member(session: Session, member_id: int) -> Member:
     member = session.get(Member, member_id, with_for_update=True)
     if member is None:
-        raise NotFound("No such member.")
+        raise NotFound("No such member.", error="member_not_found")
     if member.insured_person_id is not None:
         raise Conflict("This account is already linked to a member number.", error="account_already_linked")
     open_application = session.scalar(
@@ -145,7 +148,7 @@ def _holder(session: Session, person: InsuredPerson) -> Member | None:
 def _already_held(holder: Member, keep_changes: bool = False) -> Conflict:
     return Conflict(
         "This member number is already linked to another app account; your office can unlink it.",
-        errors={"linked_account": mask_phone(holder.phone)},
+        params={"linked_account": mask_phone(holder.phone)},
         keep_changes=keep_changes,
         error="record_already_linked",
     )
@@ -174,6 +177,7 @@ def send_link_code(
         window,
         now,
         "Too many link codes were sent for this member number; try again later.",
+        "too_many_link_codes",
     )
     code = f"{secrets.randbelow(1_000_000):06d}"
     ttl = timedelta(minutes=settings.otp_ttl_minutes)
@@ -193,10 +197,15 @@ def send_link_code(
         session,
         settings,
         person.phone,
-        f"ປກສ: ມີຄົນຂໍເຊື່ອມເລກສະມາຊິກ {person.member_number} ກັບບັນຊີແອັບ {account}. ລະຫັດ: {code}. "
-        f"ຖ້າບໍ່ແມ່ນທ່ານ ຢ່າບອກລະຫັດນີ້ໃຫ້ໃຜ. "
-        f"LSSO: someone asked to link member number {person.member_number} to the app account {account}. "
-        f"Code {code}, valid {settings.otp_ttl_minutes} min. If this was not you, do not share it with anyone.",
+        sms_text(
+            "link_code",
+            {
+                "member_number": person.member_number,
+                "account": account,
+                "code": code,
+                "minutes": settings.otp_ttl_minutes,
+            },
+        ),
         "link_code",
         expires_at=now + ttl,
     )
@@ -230,16 +239,19 @@ def confirm_link(
     if challenge is None:
         raise InvalidCode(
             "The code has expired or was not requested; ask for a new code.",
+            error="code_expired",
             errors={"code": ["expired or not requested"]},
         )
     if challenge.attempts >= settings.otp_max_attempts:
         raise InvalidCode(
-            "Too many wrong tries for this code; ask for a new code.", errors={"code": ["too many wrong tries"]}
+            "Too many wrong tries for this code; ask for a new code.",
+            error="code_tries_exhausted",
+            errors={"code": ["too many wrong tries"]},
         )
     if not same_keyed_hash(settings.secret_key, f"link:{member.id}:{person.id}:{code}", challenge.code_hash):
         challenge.attempts += 1
         _fail(session, member_number, member.id, now)
-        raise InvalidCode("The code is wrong.", errors={"code": ["wrong code"]}, keep_changes=True)
+        raise InvalidCode("The code is wrong.", error="code_wrong", errors={"code": ["wrong code"]}, keep_changes=True)
     challenge.consumed_at = now
     holder = _holder(session, person)
     if holder is not None:
@@ -294,10 +306,7 @@ def notify_record_linked(
             session,
             settings,
             person.phone,
-            f"ປກສ: ເລກສະມາຊິກ {person.member_number} ຂອງທ່ານ ໄດ້ເຊື່ອມກັບບັນຊີແອັບ {account} ແລ້ວ. "
-            f"ຖ້າບໍ່ແມ່ນທ່ານ ກະລຸນາຕິດຕໍ່ຫ້ອງການ. "
-            f"LSSO: your member number {person.member_number} is now linked to the app account {account}. "
-            f"If this was not you, contact your office.",
+            sms_text("record_linked", {"member_number": person.member_number, "account": account}),
             "record_linked",
         )
 
@@ -314,7 +323,7 @@ def link_status(session: Session, member_id: int) -> LinkStatus:
     """Which record the account holds, and how and when it was linked."""
     member = session.get(Member, member_id)
     if member is None or member.insured_person_id is None:
-        raise NotFound("This account is not linked to a member number.")
+        raise NotFound("This account is not linked to a member number.", error="not_linked")
     person = required(session, InsuredPerson, member.insured_person_id, what="insured person")
     event = session.scalars(
         select(LinkEvent)
@@ -360,7 +369,7 @@ def request_officer_link(
     if pending is not None:
         raise Conflict(
             "You already have a link request waiting for your office.",
-            errors={"link_request_id": pending},
+            params={"link_request_id": pending},
             error="link_request_pending",
         )
     person = _find_record(session, settings, member, member_number, date_of_birth, now)
@@ -376,6 +385,7 @@ def request_officer_link(
     if photo is None:
         raise InvalidInput(
             "The ID photo must be a JPEG or PNG you uploaded and have not used elsewhere.",
+            error="id_photo_invalid",
             errors={"id_photo_attachment_id": ["unknown, not an image, or already used"]},
         )
     # Each request is an SMS to the phone on record: bounded per record like link codes, so that many accounts
@@ -388,6 +398,7 @@ def request_officer_link(
         timedelta(minutes=settings.link_window_minutes),
         now,
         "Too many link requests were made for this member number; try again later.",
+        "too_many_link_requests",
     )
     request = LinkRequest(
         member_id=member.id,
@@ -406,10 +417,7 @@ def request_officer_link(
             session,
             settings,
             person.phone,
-            f"ປກສ: ມີຄົນຂໍໃຫ້ຫ້ອງການເຊື່ອມເລກສະມາຊິກ {person.member_number} ກັບບັນຊີແອັບ {account}. "
-            f"ຖ້າບໍ່ແມ່ນທ່ານ ກະລຸນາຕິດຕໍ່ຫ້ອງການ. "
-            f"LSSO: someone asked your office to link member number {person.member_number} to the app account "
-            f"{account}. If this was not you, contact your office.",
+            sms_text("link_request", {"member_number": person.member_number, "account": account}),
             "link_request",
         )
     return request
@@ -420,7 +428,7 @@ def current_link_request(session: Session, member_id: int) -> LinkRequest:
         select(LinkRequest).where(LinkRequest.member_id == member_id).order_by(LinkRequest.id.desc()).limit(1)
     ).first()
     if request is None:
-        raise NotFound("You have not asked for a link yet.")
+        raise NotFound("You have not asked for a link yet.", error="no_link_request")
     return request
 
 
@@ -466,7 +474,7 @@ def get_link_request_for_staff(
     query = select(LinkRequest).where(LinkRequest.id == link_request_id, _office_filter(staff, LinkRequest.office_id))
     request = session.scalars(query.with_for_update() if for_update else query).first()
     if request is None:  # another office's request is as invisible as a missing one
-        raise NotFound("No such link request in your office.")
+        raise NotFound("No such link request in your office.", error="link_request_not_found")
     return request
 
 
@@ -492,11 +500,17 @@ def decide_link_request(
     """Approve (links the record) or reject (with a reason) a pending request; kept in the audit trail."""
     request = get_link_request_for_staff(session, staff, link_request_id, for_update=True)
     if request.status is not LinkRequestStatus.PENDING:
-        raise Conflict(f"The link request is {request.status.value}; only pending requests are decided.")
+        raise Conflict(
+            "The link request is already decided; only pending requests are decided.",
+            error="link_request_already_decided",
+            params={"status": request.status.value},
+        )
     new_status = LINK_DECISIONS[decision]
     reason = (reason or "").strip() or None
     if new_status is LinkRequestStatus.REJECTED and reason is None:
-        raise InvalidInput("A reason is required to reject a link request.", errors={"reason": ["required"]})
+        raise InvalidInput(
+            "A reason is required to reject a link request.", error="reason_required", errors={"reason": ["required"]}
+        )
     member = required(session, Member, request.member_id, what="member", lock=True)
     person = required(session, InsuredPerson, request.insured_person_id, what="insured person")
     if new_status is LinkRequestStatus.APPROVED:
@@ -552,10 +566,12 @@ def unlink_record(
         )
     ).first()
     if person is None:
-        raise NotFound("No such member number in your office.")
+        raise NotFound("No such member number in your office.", error="member_number_not_found")
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("A reason is required to unlink a record.", errors={"reason": ["required"]})
+        raise InvalidInput(
+            "A reason is required to unlink a record.", error="reason_required", errors={"reason": ["required"]}
+        )
     member = session.scalars(select(Member).where(Member.insured_person_id == person.id).with_for_update()).first()
     if member is None:
         raise Conflict("This member number is not linked to any app account.", error="record_not_linked")
@@ -609,7 +625,7 @@ def link_history(session: Session, staff: Principal, member_number: str) -> list
         )
     ).first()
     if person is None:
-        raise NotFound("No such member number in your office.")
+        raise NotFound("No such member number in your office.", error="member_number_not_found")
     return list(
         session.scalars(select(LinkEvent).where(LinkEvent.insured_person_id == person.id).order_by(LinkEvent.id))
     )

@@ -145,8 +145,10 @@ def search_members(
     text = " ".join(query.split())
     if len(text) < MIN_QUERY_CHARS or len(text) > MAX_QUERY_CHARS:
         raise InvalidInput(
-            f"Type {MIN_QUERY_CHARS} to {MAX_QUERY_CHARS} characters to search.",
-            errors={"q": [f"{MIN_QUERY_CHARS} to {MAX_QUERY_CHARS} characters"]},
+            "Type {min} to {max} characters to search.",
+            error="query_length",
+            params={"min": MIN_QUERY_CHARS, "max": MAX_QUERY_CHARS},
+            errors={"q": [f"Length must be between {MIN_QUERY_CHARS} and {MAX_QUERY_CHARS}."]},
         )
     squashed = _squash(text)
     escaped = squashed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -178,7 +180,7 @@ def search_members(
 def member_for_staff(session: Session, staff: Principal, member_id: int) -> Member:
     member = session.scalars(select(Member).where(Member.id == member_id, _office_filter(staff))).first()
     if member is None:
-        raise NotFound("No such member in your office.")
+        raise NotFound("No such member in your office.", error="member_not_found")
     return member
 
 

@@ -35,6 +35,7 @@ from lsso_mobile.config import Settings
 from lsso_mobile.errors import DomainError
 from lsso_mobile.jobs import SEND_CODE, enqueue_after_commit
 from lsso_mobile.models import OtpCode
+from lsso_mobile.notify.templates import sms_text
 from lsso_mobile.services.limits import address_key, check_window_limit
 from lsso_mobile.services.secrets_hashing import keyed_hash, same_keyed_hash, seal, unseal
 
@@ -53,18 +54,11 @@ REQUESTABLE_PURPOSES = (PURPOSE_SIGNUP, PURPOSE_PIN_RESET)
 DEFAULT_PURPOSE = PURPOSE_SIGNUP
 
 # The SMS says what the code is for, in Lao and English, so that nobody reads out a PIN-reset code
-# believing it is for signing in. Each text holds {code} and {minutes}.
+# believing it is for signing in (the texts: ``notify/templates.SMS_TEXTS``).
 CODE_SMS_TEXTS: dict[str, str] = {
-    PURPOSE_SIGNUP: (
-        "ລະຫັດ ປກສ ເພື່ອລົງທະບຽນ: {code}. LSSO code to sign up: {code}. Valid {minutes} min. Do not share it."
-    ),
-    PURPOSE_PIN_RESET: (
-        "ລະຫັດ ປກສ ເພື່ອຕັ້ງລະຫັດ PIN ໃໝ່: {code}. LSSO code to reset your PIN: {code}. Valid {minutes} min. Do not share it."
-    ),
-    PURPOSE_STEP_UP: (
-        "ລະຫັດ ປກສ ເພື່ອເຂົ້າສູ່ລະບົບ: {code}. LSSO code to sign in: {code}. Valid {minutes} min. "
-        "Do not share it. Not you? Someone tried your PIN: change it."
-    ),
+    PURPOSE_SIGNUP: "code_signup",
+    PURPOSE_PIN_RESET: "code_pin_reset",
+    PURPOSE_STEP_UP: "code_step_up",
 }
 
 
@@ -78,7 +72,7 @@ class CodeSent:
 
 
 def code_sms_text(purpose: str, code: str, minutes: int) -> str:
-    return CODE_SMS_TEXTS[purpose].format(code=code, minutes=minutes)
+    return sms_text(CODE_SMS_TEXTS[purpose], {"code": code, "minutes": minutes})
 
 
 _SEALING_PURPOSE = b"lsso-mobile otp sealing v1"
@@ -125,6 +119,7 @@ def request_code(
         window,
         now,
         "Too many codes sent to this phone number; try again later.",
+        "too_many_codes",
     )
     check_window_limit(
         session,
@@ -134,6 +129,7 @@ def request_code(
         window,
         now,
         "Too many codes sent to this phone number from this network; try again later.",
+        "too_many_codes",
     )
     check_window_limit(
         session,
@@ -143,6 +139,7 @@ def request_code(
         window,
         now,
         "Too many codes requested from this network; try again later.",
+        "too_many_codes",
     )
     code = f"{secrets.randbelow(1_000_000):06d}"
     ttl = timedelta(minutes=settings.otp_ttl_minutes)
@@ -188,19 +185,26 @@ def consume_code(
     if not live:
         raise InvalidCode(
             "The code has expired or was not requested; ask for a new code.",
+            error="code_expired",
             errors={"code": ["expired or not requested"]},
         )
     usable = [otp for otp in live if otp.attempts < settings.otp_max_attempts]
     if not usable:
         raise InvalidCode(
-            "Too many wrong tries for this code; ask for a new code.", errors={"code": ["too many wrong tries"]}
+            "Too many wrong tries for this code; ask for a new code.",
+            error="code_tries_exhausted",
+            errors={"code": ["too many wrong tries"]},
         )
     if not any(same_keyed_hash(settings.secret_key, code, otp.code_hash) for otp in usable):
         for otp in usable:
             otp.attempts += 1
         remaining = settings.otp_max_attempts - min(otp.attempts for otp in usable)
         raise InvalidCode(
-            "The code is wrong.", errors={"code": [f"wrong code; {remaining} tries left"]}, keep_changes=True
+            "The code is wrong.",
+            error="code_wrong",
+            errors={"code": [f"Wrong code; {remaining} tries left."]},
+            params={"tries_left": remaining},
+            keep_changes=True,
         )
     for otp in live:
         otp.consumed_at = now

@@ -17,11 +17,14 @@ def normalise_lao_mobile(raw: str) -> str:
     try:
         number = phonenumbers.parse(text, "LA")
     except phonenumbers.NumberParseException:
-        raise InvalidInput("Not a phone number.", errors={"phone": ["Not a phone number."]}) from None
+        raise InvalidInput(
+            "Not a phone number.", error="not_a_phone", errors={"phone": ["Not a phone number."]}
+        ) from None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if not (e164.startswith(LAO_MOBILE_PREFIX) and len(e164) == len(LAO_MOBILE_PREFIX) + 8 and e164[1:].isdigit()):
         raise InvalidInput(
             "Not a Lao mobile number (+856 20 followed by 8 digits).",
+            error="not_lao_mobile",
             errors={"phone": ["Not a Lao mobile number (+856 20 followed by 8 digits)."]},
         )
     return e164

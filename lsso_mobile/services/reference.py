@@ -40,10 +40,18 @@ def import_areas(session: Session, rows: Iterable[dict[str, str]]) -> AreaImport
         code, parent = (row.get("code") or "").strip(), (row.get("parent_code") or "").strip()
         name_lo, name_en = (row.get("name_lo") or "").strip(), (row.get("name_en") or "").strip()
         if not (code and parent and name_lo and name_en):
-            raise InvalidInput(f"line {line}: code, parent_code, name_lo and name_en are required")
+            raise InvalidInput(
+                "line {line}: code, parent_code, name_lo and name_en are required",
+                error="reference_row_incomplete",
+                params={"line": line},
+            )
         if kind == "district":
             if parent not in provinces or len(code) != 4 or not code.startswith(parent):
-                raise InvalidInput(f"line {line}: district {code!r} does not fit province {parent!r}")
+                raise InvalidInput(
+                    "line {line}: district {code} does not fit province {parent}",
+                    error="reference_district_mismatch",
+                    params={"line": line, "code": code, "parent": parent},
+                )
             district = session.get(District, code) or District(code=code, province_code=parent)
             district.name_lo, district.name_en = name_lo, name_en
             session.add(district)
@@ -65,13 +73,21 @@ def import_areas(session: Session, rows: Iterable[dict[str, str]]) -> AreaImport
         elif kind == "village":
             session.flush()
             if session.get(District, parent) is None:
-                raise InvalidInput(f"line {line}: village {code!r} names unknown district {parent!r}")
+                raise InvalidInput(
+                    "line {line}: village {code} names unknown district {parent}",
+                    error="reference_unknown_district",
+                    params={"line": line, "code": code, "parent": parent},
+                )
             village = session.get(Village, code) or Village(code=code, district_code=parent)
             village.name_lo, village.name_en = name_lo, name_en
             session.add(village)
             villages += 1
         else:
-            raise InvalidInput(f"line {line}: kind must be 'district' or 'village', not {kind!r}")
+            raise InvalidInput(
+                "line {line}: kind must be district or village, not {kind}",
+                error="reference_kind_invalid",
+                params={"line": line, "kind": kind},
+            )
     session.flush()
     return AreaImportResult(districts, villages, offices)
 
@@ -81,7 +97,11 @@ def import_areas_file(session: Session, path: Path) -> AreaImportResult:
         reader = csv.DictReader(handle)
         missing = set(AREA_CSV_COLUMNS) - set(reader.fieldnames or ())
         if missing:
-            raise InvalidInput(f"{path.name}: missing columns {', '.join(sorted(missing))}")
+            raise InvalidInput(
+                "{file}: missing columns {columns}",
+                error="reference_columns_missing",
+                params={"file": path.name, "columns": ", ".join(sorted(missing))},
+            )
         return import_areas(session, reader)
 
 
@@ -95,7 +115,11 @@ def office_for_area(session: Session, province_code: str, district_code: str | N
         select(Office).where(Office.province_code == province_code, Office.level == OfficeLevel.PROVINCIAL)
     ).first()
     if office is None:
-        raise NotFound(f"No social security office serves province {province_code}.")
+        raise NotFound(
+            "No social security office serves province {province}.",
+            error="no_office_for_province",
+            params={"province": province_code},
+        )
     return office
 
 
@@ -107,7 +131,7 @@ def list_provinces(session: Session) -> list[Province]:
 def districts_of(session: Session, province_code: str) -> list[District]:
     """The province's districts, by code; NotFound for an unknown province."""
     if len(province_code) != 2 or session.get(Province, province_code) is None:
-        raise NotFound("Unknown province.")
+        raise NotFound("Unknown province.", error="unknown_province")
     return list(
         session.scalars(select(District).where(District.province_code == province_code).order_by(District.code))
     )
@@ -116,7 +140,7 @@ def districts_of(session: Session, province_code: str) -> list[District]:
 def villages_of(session: Session, district_code: str) -> list[Village]:
     """The district's villages, by code; NotFound for an unknown district."""
     if len(district_code) != 4 or session.get(District, district_code) is None:
-        raise NotFound("Unknown district.")
+        raise NotFound("Unknown district.", error="unknown_district")
     return list(session.scalars(select(Village).where(Village.district_code == district_code).order_by(Village.code)))
 
 

@@ -7,6 +7,7 @@ step is kept in the application's history, and each decision notifies the member
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -72,29 +73,43 @@ def _age_on(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-def _validate(session: Session, form: ApplicationForm, today: date) -> None:
+def application_problems(session: Session, values: Mapping[str, Any], today: date) -> dict[str, list[str]]:
+    """What is wrong with an application's values, by field; only the fields present are checked, so the API
+    can add these to the problems its parser found and answer every one at once."""
     errors: dict[str, list[str]] = {}
-    if form.date_of_birth > today:
-        errors["date_of_birth"] = ["is in the future"]
-    elif _age_on(form.date_of_birth, today) < MIN_AGE_YEARS:
-        errors["date_of_birth"] = [f"applicants must be at least {MIN_AGE_YEARS} years old"]
-    if not form.consent:
-        errors["consent"] = ["consent is required to register"]
-    if form.declared_monthly_income < 0:
-        errors["declared_monthly_income"] = ["must not be negative"]
-    if session.get(Province, form.province_code) is None:
-        errors["province_code"] = ["unknown province"]
-    district = session.get(District, form.district_code)
-    if district is None or district.province_code != form.province_code:
-        errors["district_code"] = ["unknown district for this province"]
-    if form.village_code is not None:
-        village = session.get(Village, form.village_code)
-        if village is None or village.district_code != form.district_code:
-            errors["village_code"] = ["unknown village for this district"]
-    if not 4 <= len(form.national_id) <= 32:
-        errors["national_id"] = ["4 to 32 letters or digits (spaces and dashes do not count)"]
+    born = values.get("date_of_birth")
+    if isinstance(born, date):
+        if born > today:
+            errors["date_of_birth"] = ["The date is in the future."]
+        elif _age_on(born, today) < MIN_AGE_YEARS:
+            errors["date_of_birth"] = [f"Applicants must be at least {MIN_AGE_YEARS} years old."]
+    if values.get("consent") is False:
+        errors["consent"] = ["Consent is required to register."]
+    income = values.get("declared_monthly_income")
+    if isinstance(income, int) and income < 0:
+        errors["declared_monthly_income"] = ["Must be greater than or equal to 0."]
+    province_code, district_code = values.get("province_code"), values.get("district_code")
+    if province_code is not None and session.get(Province, province_code) is None:
+        errors["province_code"] = ["Unknown province."]
+    if district_code is not None and province_code is not None:
+        district = session.get(District, district_code)
+        if district is None or district.province_code != province_code:
+            errors["district_code"] = ["Unknown district for this province."]
+    village_code = values.get("village_code")
+    if village_code is not None and district_code is not None:
+        village = session.get(Village, village_code)
+        if village is None or village.district_code != district_code:
+            errors["village_code"] = ["Unknown village for this district."]
+    national_id = values.get("national_id")
+    if isinstance(national_id, str) and not 4 <= len(normalise_id_number(national_id)) <= 32:
+        errors["national_id"] = ["4 to 32 letters or digits (spaces and dashes do not count)."]
+    return errors
+
+
+def _validate(session: Session, form: ApplicationForm, today: date) -> None:
+    errors = application_problems(session, vars(form), today)
     if errors:
-        raise InvalidInput("The application has errors.", errors=errors)
+        raise InvalidInput("The application has errors.", error="application_invalid", errors=errors)
 
 
 def _refuse_if_insured(session: Session, id_type: IdType, national_id: str, date_of_birth: date) -> None:
@@ -146,7 +161,7 @@ def current_application(session: Session, member_id: int) -> RegistrationApplica
         .limit(1)
     ).first()
     if application is None:
-        raise NotFound("You have not applied for registration yet.")
+        raise NotFound("You have not applied for registration yet.", error="no_application")
     return application
 
 
@@ -155,9 +170,9 @@ def submit_application(
 ) -> RegistrationApplication:
     member = session.get(Member, member_id, with_for_update=True)
     if member is None:
-        raise NotFound("No such member.")
+        raise NotFound("No such member.", error="member_not_found")
     if member.insured_person_id is not None:
-        raise Conflict("This account already has an LSSO member number.")
+        raise Conflict("This account already has an LSSO member number.", error="already_member")
     pending_link = session.scalar(
         select(LinkRequest.id).where(
             LinkRequest.member_id == member_id, LinkRequest.status == LinkRequestStatus.PENDING
@@ -174,7 +189,11 @@ def submit_application(
         )
     )
     if open_application is not None:
-        raise Conflict("You already have an application in progress.", errors={"application_id": open_application})
+        raise Conflict(
+            "You already have an application in progress.",
+            error="application_in_progress",
+            params={"application_id": open_application},
+        )
     _validate(session, form, now.date())
     _refuse_if_insured(session, form.id_type, form.national_id, form.date_of_birth)
     office = office_for_area(session, form.province_code, form.district_code)
@@ -206,7 +225,9 @@ def resubmit_application(
 ) -> RegistrationApplication:
     application = current_application(session, member_id)
     if application.status is not ApplicationStatus.MORE_INFO_NEEDED:
-        raise Conflict("Only an application sent back for more information can be corrected.")
+        raise Conflict(
+            "Only an application sent back for more information can be corrected.", error="application_not_correctable"
+        )
     _validate(session, form, now.date())
     _refuse_if_insured(session, form.id_type, form.national_id, form.date_of_birth)
     office = office_for_area(session, form.province_code, form.district_code)
@@ -245,7 +266,7 @@ def get_application_for_staff(
     query = select(RegistrationApplication).where(RegistrationApplication.id == application_id, _office_filter(staff))
     application = session.scalars(query.with_for_update() if for_update else query).first()
     if application is None:  # another office's application is as invisible as a missing one
-        raise NotFound("No such application in your office.")
+        raise NotFound("No such application in your office.", error="application_not_found")
     return application
 
 
@@ -269,12 +290,17 @@ def decide_application(
     """Decide a submitted application; ``address`` (the caller's, if known) goes to the audit trail."""
     application = get_application_for_staff(session, staff, application_id, for_update=True)
     if application.status is not ApplicationStatus.SUBMITTED:
-        raise Conflict(f"The application is {application.status.value}; only submitted applications are decided.")
+        raise Conflict(
+            "The application is already decided; only submitted applications are decided.",
+            error="application_already_decided",
+            params={"status": application.status.value},
+        )
     new_status = DECISIONS[decision]
     reason = (reason or "").strip() or None
     if new_status is not ApplicationStatus.APPROVED and reason is None:
         raise InvalidInput(
             "A reason is required to reject or send back an application.",
+            error="reason_required",
             errors={"reason": ["required for this decision"]},
         )
     application.status = new_status

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from lsso_mobile.i18n import Period
 from lsso_mobile.models import (
     Contribution,
     ContributionReminder,
@@ -83,7 +84,7 @@ def remind_batch(
             session,
             member_id,
             "contribution_due",
-            {"period": round_.period, "due_date": round_.due.isoformat()},
+            {"period": Period(round_.period), "due_date": round_.due},
             now,
             collapse_key="contribution-due",
         )

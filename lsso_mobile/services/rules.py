@@ -23,7 +23,7 @@ def put_scheme_rule(session: Session, scheme: str, values: dict[str, Any], now: 
     """Create or replace the rule of the scheme named ``scheme`` with ``values`` (column: value);
     NotFound for an unknown scheme. The caller commits, then calls ``forget_cached_rules``."""
     if scheme not in {s.value for s in Scheme}:
-        raise NotFound("Unknown scheme.")
+        raise NotFound("Unknown scheme.", error="unknown_scheme")
     rule = session.get(SchemeRule, Scheme(scheme)) or SchemeRule(scheme=Scheme(scheme))
     for key, value in values.items():
         setattr(rule, key, value)
@@ -44,7 +44,7 @@ def put_eligibility_rule(
     ``values``; NotFound for an unknown scheme or benefit. The caller commits, then calls
     ``forget_cached_rules``."""
     if scheme not in {s.value for s in Scheme} or benefit_type not in {b.value for b in BenefitType}:
-        raise NotFound("Unknown scheme or benefit type.")
+        raise NotFound("Unknown scheme or benefit type.", error="unknown_scheme_or_benefit")
     rule = session.scalars(
         select(EligibilityRule).where(
             EligibilityRule.scheme == Scheme(scheme), EligibilityRule.benefit_type == BenefitType(benefit_type)

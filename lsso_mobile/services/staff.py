@@ -13,7 +13,7 @@ def staff_user(session: Session, staff_id: int) -> StaffUser:
     """The staff user with this id; NotFound if there is none."""
     staff = session.get(StaffUser, staff_id)
     if staff is None:
-        raise NotFound("No such staff user.")
+        raise NotFound("No such staff user.", error="staff_not_found")
     return staff
 
 

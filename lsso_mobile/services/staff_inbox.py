@@ -44,7 +44,7 @@ def staff_conversation(
     query = select(Conversation).where(Conversation.id == conversation_id, Conversation.office_id == staff.office_id)
     conversation = session.scalars(query.with_for_update() if for_update else query).first()
     if conversation is None:  # another office's conversation is as invisible as a missing one
-        raise NotFound("No such conversation in your office.")
+        raise NotFound("No such conversation in your office.", error="conversation_not_found")
     return conversation
 
 
@@ -162,6 +162,7 @@ def assign(
         ):
             raise InvalidInput(
                 "Assign to yourself or an active officer of your office.",
+                error="assignee_invalid",
                 errors={"assignee": ["not an officer of your office"]},
             )
         conversation.assignee_id = target_id
@@ -220,7 +221,11 @@ def post_staff_message(
         return Posted(staff_conversation(session, staff, earlier.conversation_id), earlier, True)
     conversation = staff_conversation(session, staff, conversation_id, for_update=True)
     if (body is None) == (canned_reply_id is None):
-        raise InvalidInput("Give either a body or a canned_reply_id.", errors={"body": ["body or canned_reply_id"]})
+        raise InvalidInput(
+            "Give either a body or a canned_reply_id.",
+            error="reply_body_missing",
+            errors={"body": ["body or canned_reply_id"]},
+        )
     if canned_reply_id is not None:
         canned = canned_reply(session, staff, canned_reply_id)
         member = session.get(Member, conversation.member_id)

@@ -124,12 +124,12 @@ class KeyRing:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise NotAuthenticated("The token is malformed.") from None
+            raise NotAuthenticated("The token is malformed.", error="token_malformed") from None
         if header.get("alg") != ALGORITHM:
-            raise NotAuthenticated("The token's algorithm is not accepted.")
+            raise NotAuthenticated("The token's algorithm is not accepted.", error="token_algorithm_refused")
         key = self._verify_keys.get(str(header.get("kid")))
         if key is None:
-            raise NotAuthenticated("The token was signed with an unknown key.")
+            raise NotAuthenticated("The token was signed with an unknown key.", error="token_key_unknown")
         try:
             claims = jwt.decode(
                 token,
@@ -141,9 +141,11 @@ class KeyRing:
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "typ", "jti"]},
             )
         except jwt.ExpiredSignatureError:
-            raise NotAuthenticated("The token has expired.") from None
+            raise NotAuthenticated("The token has expired.", error="token_expired") from None
         except jwt.PyJWTError:
-            raise NotAuthenticated("The token is not valid.") from None
+            raise NotAuthenticated("The token is not valid.", error="token_invalid") from None
         if claims.get("typ") != expected_type:
-            raise NotAuthenticated(f"A {expected_type} token is required here.")
+            raise NotAuthenticated(
+                "This kind of token is not accepted here.", error="token_type_wrong", params={"expected": expected_type}
+            )
         return VerifiedToken(subject=claims["sub"], token_type=claims["typ"], claims=claims)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from lsso_mobile.models import AuthSession, Member, OtpCode, SignInFailure, utcnow
 from tests.conftest import STAFF_PASSWORD
-from tests.support import PIN, bearer, request_code, sign_up, staff_sign_in
+from tests.support import PIN, bearer, field_codes, field_messages, request_code, sign_up, staff_sign_in
 
 PHONE = "+8562055512345"
 
@@ -53,7 +53,7 @@ def test_expired_code_is_refused(client, sms_gateway, db):
     db.commit()
     response = client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": code, "pin": PIN})
     assert response.status_code == 400
-    assert response.json["errors"] == {"code": ["expired or not requested"]}
+    assert field_codes(response.json) == {"code": ["code_expired"]}
     assert db.scalar(select(func.count()).select_from(Member)) == 0
 
 
@@ -70,10 +70,10 @@ def test_five_wrong_tries_burn_the_code(client, sms_gateway, db):
     for tries_left in (4, 3, 2, 1, 0):
         response = client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": wrong, "pin": PIN})
         assert response.status_code == 400
-        assert response.json["errors"]["code"] == [f"wrong code; {tries_left} tries left"]
+        assert field_messages(response.json)["code"] == [f"Wrong code; {tries_left} tries left."]
     right = client.post("/api/v1/auth/signup", json={"phone": PHONE, "code": code, "pin": PIN})
     assert right.status_code == 400
-    assert right.json["errors"]["code"] == ["too many wrong tries"]
+    assert field_codes(right.json)["code"] == ["code_tries_exhausted"]
     assert db.scalar(select(func.count()).select_from(Member)) == 0
 
 
@@ -191,7 +191,7 @@ def test_failures_lead_to_a_step_up_that_answers_alike_for_every_phone(client, s
     for name, answer in answers.items():
         assert answer.status_code == 401, name
         assert answer.json == answers["right PIN"].json, name
-        assert answer.json["errors"] == {"code": ["step_up_required"]}
+        assert field_codes(answer.json) == {"code": ["step_up_required"]}
     # only the owner's phone learns that the PIN was right: a step-up code went out for each right PIN
     assert sms_gateway.count_to(PHONE) == sent_before + 2
     text = sms_gateway.messages[-1]["text"]
@@ -238,7 +238,7 @@ def test_an_attacker_elsewhere_never_shuts_the_owner_out(client, sms_gateway, db
         assert _login(client, PHONE, "000000", address=attacker).status_code == 401
     assert _login(client, PHONE, "000000", address=attacker).status_code == 429  # the attacker waits
     step_up = _login(client, PHONE, PIN)  # the owner, at another address: no delay, a code to the phone
-    assert step_up.status_code == 401 and step_up.json["errors"] == {"code": ["step_up_required"]}
+    assert step_up.status_code == 401 and field_codes(step_up.json) == {"code": ["step_up_required"]}
     assert _login(client, PHONE, PIN, code=sms_gateway.last_code(PHONE)).status_code == 200
 
 
@@ -469,7 +469,7 @@ def test_failures_from_a_shared_address_never_refuse_a_correct_pin(app, client, 
         assert _login(client, f"+85620777{i:05d}", "123456", address=abuser[i % len(abuser)]).status_code == 401
     # everyone on that address now needs the code sent to their phone (the same answer, right PIN or not) ...
     stepped_up = _login(client, PHONE, PIN, address=victim)
-    assert stepped_up.status_code == 401 and stepped_up.json["errors"] == {"code": ["step_up_required"]}
+    assert stepped_up.status_code == 401 and field_codes(stepped_up.json) == {"code": ["step_up_required"]}
     assert _login(client, f"+85620777{limit:05d}", "123456", address=victim).json == stepped_up.json
     # ... and with it, the right PIN gets in
     code = sms_gateway.last_code(PHONE)

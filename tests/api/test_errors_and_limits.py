@@ -50,13 +50,13 @@ def test_route_check_catches_an_undeclared_route(app):
 def test_malformed_phone_numbers(client, db):
     for phone in ["12345", "+66812345678", "+856 21 123456", "abc", "", "0" * 40, "+8562055"]:
         body = _shape(client.post("/api/v1/auth/otp", json={"phone": phone}), 422)
-        assert "phone" in body["errors"]["json"]
+        assert "phone" in body["errors"]
     assert db.scalar(select(func.count()).select_from(OtpCode)) == 0
 
 
 def test_unknown_fields_are_refused(client, db):
     body = _shape(client.post("/api/v1/auth/otp", json={"phone": "+8562055512345", "debug": True}), 422)
-    assert "debug" in body["errors"]["json"]
+    assert "debug" in body["errors"]
     assert db.scalar(select(func.count()).select_from(OtpCode)) == 0
 
 
@@ -183,7 +183,7 @@ def test_page_size_and_long_urls_are_refused(client, sms_gateway):
     member = bearer(sign_up(client, sms_gateway, "+8562055512399")["access_token"])
     for path in ("/api/v1/me/notifications", "/api/v1/conversations", "/api/v1/me/contributions"):
         body = _shape(client.get(f"{path}?limit={MAX_PAGE_SIZE + 1}", headers=member), 422)
-        assert "limit" in body["errors"]["query"], path
+        assert "limit" in body["errors"], path
         assert client.get(f"{path}?limit={MAX_PAGE_SIZE}", headers=member).status_code in (200, 404), path
     response = client.get(f"/api/v1/provinces?padding={'x' * 5000}")
     body = _shape(response, 414)
@@ -239,7 +239,7 @@ def test_booleans_in_bodies_are_true_or_false_only(client, sms_gateway, staff):
     ops = bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"])
     for value in (0, 1, "true", None):
         response = client.post("/api/v1/staff/broadcasts/preview", headers=ops, json={"pending_application": value})
-        assert _shape(response, 422)["errors"]["json"]["pending_application"], value
+        assert _shape(response, 422)["errors"]["pending_application"], value
     assert (
         client.post("/api/v1/staff/broadcasts/preview", headers=ops, json={"pending_application": True}).status_code
         == 200

@@ -150,7 +150,7 @@ def test_a_stranger_never_gets_a_usable_code_and_the_owner_is_told(client, sms_g
     _, late = ask_code(client, sms_gateway, stranger)
     taken = link(client, stranger, late)
     assert taken.status_code == 409 and taken.json["error"] == "record_already_linked"
-    assert taken.json["errors"]["linked_account"] == "+85620****1001"
+    assert taken.json["params"]["linked_account"] == "+85620****1001"
 
 
 def test_guessing_is_bounded_per_record_not_per_account(client, sms_gateway, core):

@@ -17,6 +17,7 @@ from lsso_mobile.models import Attachment
 from lsso_mobile.services.working_time import VIENTIANE
 from tests.messaging_support import jpeg_bytes, member, pdf_bytes, pdf_with_object_stream, pixels, png_bytes, start
 from tests.messaging_support import upload as post_file
+from tests.support import field_codes
 
 BASE = "/api/v1/conversations"
 GPS_IFD = 0x8825
@@ -73,8 +74,9 @@ def test_a_small_file_that_decodes_to_a_huge_image_is_refused(client, sms_gatewa
     assert refused.status_code == 413, refused.json
     _common_shape(refused.json, 413)
     assert refused.json["error"] == "image_too_large"
-    assert "20000 x 20000" in refused.json["message"]
-    assert refused.json["errors"] == {"file": [f"at most {settings.upload_max_pixels} pixels"]}
+    assert "20000 x 20000" in refused.json["params"]["found"]
+    assert field_codes(refused.json) == {"file": ["too_large"]}
+    assert refused.json["params"]["max_pixels"] == settings.upload_max_pixels
     assert _count(db) == 0 and _stored_files(settings) == files
 
 
@@ -166,7 +168,7 @@ def test_an_image_that_does_not_decode_is_refused(client, sms_gateway, db, setti
     refused = post_file(client, alice, data)
     assert refused.status_code == 415, refused.json
     _common_shape(refused.json, 415)
-    assert kind in refused.json["message"] and "does not decode" in refused.json["message"]
+    assert refused.json["params"]["kind"] == kind and "does not decode" in refused.json["params"]["reason"]
     assert _count(db) == 0 and _stored_files(settings) == files
 
 
@@ -203,7 +205,7 @@ def test_unsent_uploads_are_limited_in_number(client, sms_gateway, db, settings)
     assert refused.status_code == 429, refused.json
     _common_shape(refused.json, 429)
     assert refused.json["error"] == "unsent_uploads_quota"
-    assert refused.json["errors"]["quota"]["files"] == 3 and refused.json["errors"]["quota"]["unsent_files"] == 3
+    assert refused.json["params"]["files"] == 3 and refused.json["params"]["unsent_files"] == 3
     retry_after = int(refused.headers["Retry-After"])
     assert settings.unsent_upload_minutes * 60 <= retry_after <= settings.unsent_upload_minutes * 60 + 700
     assert _count(db) == 3 and _stored_files(settings) == files  # nothing stored for the refused one
@@ -229,7 +231,7 @@ def test_unsent_uploads_are_limited_in_bytes(client, sms_gateway, db, settings):
     assert first.json["size"] + second.json["size"] <= 70_000 < first.json["size"] + second.json["size"] + 30_000
     refused = post_file(client, alice, photos[2])
     assert refused.status_code == 429 and refused.json["error"] == "unsent_uploads_quota", refused.json
-    assert refused.json["errors"]["quota"]["unsent_bytes"] == first.json["size"] + second.json["size"]
+    assert refused.json["params"]["unsent_bytes"] == first.json["size"] + second.json["size"]
     assert _count(db) == 2
     assert post_file(client, alice, png_bytes(2, 2)).status_code == 201  # a small one still fits
 
@@ -315,5 +317,5 @@ def test_one_image_grown_by_re_encoding_over_the_bytes_quota_is_a_413(client, sm
     assert len(original) <= 78 < len(reencode_image(original, "image/png", settings.upload_max_pixels))
     alice = member(client, sms_gateway, "+8562055581030")
     refused = post_file(client, alice, original)
-    assert refused.status_code == 413 and refused.json["errors"] == {"file": ["at most 78 bytes"]}, refused.json
+    assert refused.status_code == 413 and field_codes(refused.json) == {"file": ["too_large"]}, refused.json
     assert _count(db) == 0

@@ -76,7 +76,7 @@ def test_reminders_go_once_to_voluntary_members_who_owe_last_month(app, db):
         n.member_id: n for n in db.scalars(select(Notification).where(Notification.template == "contribution_due"))
     }
     assert set(notices) == {owing_member, muted_member}
-    assert "2026-10" in notices[owing_member].body_en and "2026-11-20" in notices[owing_member].body_en
+    assert "October 2026" in notices[owing_member].body_en and "20 November 2026" in notices[owing_member].body_en
     assert notices[muted_member].dispatch_status is DispatchStatus.SKIPPED  # muted: inbox only, no push
 
 

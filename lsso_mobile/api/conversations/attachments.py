@@ -29,13 +29,17 @@ def upload_size_limit(view: Callable[..., Any]) -> Callable[..., Any]:
         limit = settings().attachment_max_bytes
         if request.content_length is not None and request.content_length > limit + MULTIPART_OVERHEAD:
             raise PayloadTooLarge(
-                f"The file is larger than {limit} bytes ({limit // (1024 * 1024)} MB).",
-                errors={"file": [f"at most {limit} bytes"]},
+                "The file is larger than {max_bytes} bytes ({max_mb} MB).",
+                error="file_too_large",
+                params={"max_bytes": limit, "max_mb": limit // (1024 * 1024)},
+                errors={"file": [f"At most {limit} bytes."]},
             )
         request.max_content_length = limit + MULTIPART_OVERHEAD
         if request.form:
             raise InvalidInput(
-                "Send the file part only.", errors={"form": {name: ["Unknown field."] for name in request.form}}
+                "Send the file part only.",
+                error="only_file_part",
+                errors={name: ["Unknown field."] for name in request.form},
             )
         return view(*args, **kwargs)
 
