@@ -94,8 +94,14 @@ def tokens_body(pair: accounts.TokenPair) -> dict[str, Any]:
 @blp.arguments(CodeRequestSchema)
 @blp.response(202, CodeSentSchema)
 @blp.alt_response(429, response="DEFAULT_ERROR", description="Too many codes requested")
+@blp.doc(operationId="requestCode")
 def send_code(body: dict[str, Any]) -> dict[str, Any]:
-    """Send a one-time code by SMS (the same answer whether or not the number has an account)."""
+    """Send a one-time code by SMS (the same answer whether or not the number has an account).
+
+    Step 1 of sign-up and of a PIN reset. The code is 6 digits and works once, for the purpose asked only. The answer
+    never says whether the number has an account. Codes a number and a network may ask for are limited (429 with
+    Retry-After).
+    """
     sent = otp.request_code(db_session(), settings(), body["phone"], client_ip(), now(), purpose=body["purpose"])
     commit()
     return {"expires_in": sent.expires_in_seconds, "message": "If the number can receive SMS, a code is on its way."}
@@ -107,8 +113,13 @@ def send_code(body: dict[str, Any]) -> dict[str, Any]:
 @blp.response(201, TokenPairSchema)
 @blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="The number already has an account")
+@blp.doc(operationId="signUp")
 def sign_up(body: dict[str, Any]) -> dict[str, Any]:
-    """Create a member account: phone, the code sent to it, and a 6-digit PIN."""
+    """Create a member account: phone, the code sent to it, and a 6-digit PIN.
+
+    Step 2 of sign-up, after `requestCode`. Answers with an access token and a refresh token: the member is signed in.
+    `language` sets the language of notices, SMS and error messages (Lao by default).
+    """
     pair = accounts.sign_up_member(
         db_session(), settings(), keyring(), body["phone"], body["code"], body["pin"], body["language"], now()
     )
@@ -129,8 +140,13 @@ def sign_up(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(
     429, response="DEFAULT_ERROR", description="Repeated failures on this phone: wait Retry-After seconds"
 )
+@blp.doc(operationId="signInMember")
 def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign a member in with phone + PIN (and, after repeated failures, the code sent by SMS)."""
+    """Sign a member in with phone + PIN (and, after repeated failures, the code sent by SMS).
+
+    Answers with a token pair. After repeated wrong PINs the answer is a 401 with `errors.code = [step_up_required]` and
+    a code is sent by SMS: send the phone, the PIN and that code.
+    """
     pair = accounts.sign_in_member(
         db_session(), settings(), keyring(), body["phone"], body["pin"], now(), client_ip(), body["code"]
     )
@@ -149,8 +165,13 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     description="Repeated failures on this account: wait Retry-After seconds (a delay, not a lock); or "
     "wrong details from a network with many failures",
 )
+@blp.doc(operationId="signInStaff")
 def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign office or ops staff in with username + password."""
+    """Sign office or ops staff in with username + password.
+
+    For officers, ops and admin users (the console uses its own session). Answers with a token pair whose `role` is the
+    staff role.
+    """
     pair = accounts.sign_in_staff(
         db_session(), settings(), keyring(), body["username"], body["password"], now(), client_ip()
     )
@@ -163,8 +184,13 @@ def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @blp.arguments(RefreshSchema)
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="DEFAULT_ERROR", description="Unknown, expired, reused or revoked token")
+@blp.doc(operationId="refreshTokens")
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
-    """Trade a refresh token for a new pair; each refresh token works once."""
+    """Trade a refresh token for a new pair; each refresh token works once.
+
+    Call it when the access token has expired (401). A refresh token used twice ends the whole sign-in (a stolen token
+    is then useless); sign in again.
+    """
     pair = accounts.refresh_tokens(db_session(), settings(), keyring(), body["refresh_token"], now())
     commit()
     return tokens_body(pair)
@@ -173,8 +199,13 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/logout", methods=["POST"])
 @blp.access(MEMBER, *STAFF_ROLES)
 @blp.response(204)
+@blp.doc(operationId="signOut")
 def logout() -> None:
-    """End this sign-in: its access and refresh tokens stop working."""
+    """End this sign-in: its access and refresh tokens stop working.
+
+    Ends this sign-in only; other phones stay signed in. The app should also remove its device (`removeDevice`) so that
+    this phone gets no more pushes.
+    """
     accounts.revoke_session(db_session(), current_principal().session_id, "logout", now())
     commit()
 
@@ -185,8 +216,12 @@ def logout() -> None:
 @blp.response(204)
 @blp.alt_response(422, response="DEFAULT_ERROR", description="New PIN same as the current one")
 @blp.alt_response(429, response="DEFAULT_ERROR", description="Repeated wrong PINs: wait Retry-After seconds")
+@blp.doc(operationId="changePin")
 def change_pin(body: dict[str, Any]) -> None:
-    """Change the PIN; every sign-in of this member ends."""
+    """Change the PIN; every sign-in of this member ends.
+
+    Needs the current PIN. Every sign-in of the member ends, this one too: sign in again with the new PIN.
+    """
     accounts.change_pin(
         db_session(), settings(), current_principal().id, body["current_pin"], body["new_pin"], now(), client_ip()
     )
@@ -199,7 +234,11 @@ def change_pin(body: dict[str, Any]) -> None:
 @blp.response(204)
 @blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No account for this number")
+@blp.doc(operationId="resetPin")
 def reset_pin(body: dict[str, Any]) -> None:
-    """Set a new PIN with a code sent to the phone; every sign-in of this member ends."""
+    """Set a new PIN with a code sent to the phone; every sign-in of this member ends.
+
+    For a forgotten PIN: ask a code with purpose `pin_reset` first (`requestCode`), then send it here with the new PIN.
+    """
     accounts.reset_pin(db_session(), settings(), body["phone"], body["code"], body["new_pin"], now())
     commit()

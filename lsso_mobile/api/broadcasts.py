@@ -215,8 +215,12 @@ def _detail(broadcast: Broadcast) -> dict[str, Any]:
 @blp.access(OPS)
 @blp.arguments(BroadcastBodySchema)
 @blp.response(201, BroadcastDetailSchema)
+@blp.doc(operationId="createBroadcast")
 def create_broadcast(body: dict[str, Any]) -> Any:
-    """Write a broadcast (a draft). Submit it for approval when it is ready."""
+    """Write a broadcast (a draft). Submit it for approval when it is ready.
+
+    Both languages are required. Nothing is sent until another ops user approves it.
+    """
     broadcast = broadcasts.create_broadcast(db_session(), current_principal(), _draft(body), now())
     commit()
     return _detail(broadcast)
@@ -226,8 +230,12 @@ def create_broadcast(body: dict[str, Any]) -> Any:
 @blp.access(OPS, ADMIN)
 @blp.arguments(BroadcastListArgsSchema, location="query")
 @blp.response(200, BroadcastPageSchema)
+@blp.doc(operationId="listBroadcasts")
 def list_broadcasts(args: dict[str, Any]) -> Any:
-    """Broadcasts, newest first; filter by status."""
+    """Broadcasts, newest first; filter by status.
+
+    Without a filter: every status.
+    """
     items = broadcasts.list_broadcasts(db_session(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1)
     result = page(items, args["limit"])
     result["items"] = [_view(b) for b in result["items"]]
@@ -238,8 +246,12 @@ def list_broadcasts(args: dict[str, Any]) -> Any:
 @blp.access(OPS)
 @blp.arguments(AudienceSchema)
 @blp.response(200, AudiencePreviewSchema)
+@blp.doc(operationId="previewAudience")
 def preview_audience(body: dict[str, Any]) -> Any:
-    """How many members, and active devices, an audience reaches right now."""
+    """How many members, and active devices, an audience reaches right now.
+
+    Counts only; nothing is saved or sent. Use it before submitting a broadcast.
+    """
     started = time.perf_counter()
     audience = Audience.from_json({**body, "schemes": [s.value for s in body["schemes"]]})
     size = broadcasts.preview(db_session(), audience, now())
@@ -250,8 +262,13 @@ def preview_audience(body: dict[str, Any]) -> Any:
 @blp.access(OPS, ADMIN)
 @blp.response(200, BroadcastDetailSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
+@blp.doc(operationId="getBroadcast")
 def get_broadcast(broadcast_id: int) -> Any:
-    """One broadcast with its history (who did what, when)."""
+    """One broadcast with its history (who did what, when).
+
+    `events` lists created, submitted, approved, sending, sent, rejected, cancelled and withdrawn steps with who and
+    when.
+    """
     return _detail(broadcasts.get_broadcast(db_session(), broadcast_id))
 
 
@@ -262,21 +279,34 @@ def get_broadcast(broadcast_id: int) -> Any:
 @blp.alt_response(403, response="DEFAULT_ERROR", description="Not the author")
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="No longer a draft")
+@blp.doc(operationId="updateBroadcast")
 def update_broadcast(body: dict[str, Any], broadcast_id: int) -> Any:
-    """Change a draft (its author only)."""
+    """Change a draft (its author only).
+
+    The whole broadcast is sent again (PUT).
+    """
     broadcast = broadcasts.update_draft(db_session(), current_principal(), broadcast_id, _draft(body), now())
     commit()
     return _detail(broadcast)
 
 
-def _transition_route(action: str, summary: str, forbidden: str | None = None, invalid: str | None = None) -> None:
+def _transition_route(
+    action: str,
+    operation_id: str,
+    docstring: str,
+    forbidden: str | None = None,
+    invalid: str | None = None,
+) -> None:
     def view(broadcast_id: int) -> Any:
         broadcast = getattr(broadcasts, action)(db_session(), current_principal(), broadcast_id, now())
         commit()
+        # Without Redis the sending job has already run in this request, after the commit: answer the
+        # broadcast as it is now (``sending`` or ``sent``), as its events say, not as it was at commit.
+        db_session().refresh(broadcast)
         return _detail(broadcast)
 
     view.__name__ = f"{action}_broadcast"
-    view.__doc__ = summary
+    view.__doc__ = docstring
     decorated = blp.alt_response(409, response="DEFAULT_ERROR", description="Not possible in its status")(view)
     decorated = blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")(decorated)
     if forbidden:
@@ -284,20 +314,49 @@ def _transition_route(action: str, summary: str, forbidden: str | None = None, i
     if invalid:
         decorated = blp.alt_response(422, response="DEFAULT_ERROR", description=invalid)(decorated)
     decorated = blp.response(200, BroadcastDetailSchema)(decorated)
+    decorated = blp.doc(operationId=operation_id)(decorated)
     decorated = blp.access(OPS)(decorated)
     blp.route(f"/<int:broadcast_id>/{action.replace('_for_approval', '')}", methods=["POST"])(decorated)
 
 
 _transition_route(
-    "submit_for_approval", "Ask another ops user to approve the draft.", "Not the author", "send_at has passed"
+    "submit_for_approval",
+    "submitBroadcast",
+    """Ask another ops user to approve the draft.
+
+    Only its author, and only while `send_at` (if any) is still ahead. It can no longer be changed unless the
+    approver sends it back.
+    """,
+    "Not the author",
+    "send_at has passed",
 )
 _transition_route(
     "approve",
-    "Approve (a different ops user than the author): it goes out now or at send_at.",
+    "approveBroadcast",
+    """Approve (a different ops user than the author): it goes out now or at send_at.
+
+    The answer shows the broadcast as it is once approved: `scheduled` while it waits for `send_at` or for a
+    worker, `sending` or `sent` when sending has already started or finished (its `events` say the same).
+    """,
     "The author cannot approve their own broadcast",
 )
-_transition_route("cancel", "Cancel a draft, a broadcast awaiting approval, or a scheduled one.")
-_transition_route("withdraw", "Withdraw a sending or sent broadcast: it leaves every inbox, unsent pushes stop.")
+_transition_route(
+    "cancel",
+    "cancelBroadcast",
+    """Cancel a draft, a broadcast awaiting approval, or a scheduled one.
+
+    Nothing of it has been sent yet, and nothing will be.
+    """,
+)
+_transition_route(
+    "withdraw",
+    "withdrawBroadcast",
+    """Withdraw a sending or sent broadcast: it leaves every inbox, unsent pushes stop.
+
+    Pushes already delivered stay on the phones; the app drops the notice from its inbox at its next sync
+    (it comes back marked `removed`).
+    """,
+)
 
 
 @blp.route("/<int:broadcast_id>/reject", methods=["POST"])
@@ -307,8 +366,12 @@ _transition_route("withdraw", "Withdraw a sending or sent broadcast: it leaves e
 @blp.alt_response(403, response="DEFAULT_ERROR", description="The author cancels instead")
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Not awaiting approval")
+@blp.doc(operationId="rejectBroadcast")
 def reject_broadcast(body: dict[str, Any], broadcast_id: int) -> Any:
-    """Send it back to its author as a draft, saying why."""
+    """Send it back to its author as a draft, saying why.
+
+    Only another ops user than the author; the note is shown to the author.
+    """
     broadcast = broadcasts.reject(db_session(), current_principal(), broadcast_id, body["note"], now())
     commit()
     return _detail(broadcast)
@@ -318,8 +381,12 @@ def reject_broadcast(body: dict[str, Any], broadcast_id: int) -> Any:
 @blp.access(OPS, ADMIN)
 @blp.response(200, BroadcastStatsSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast")
+@blp.doc(operationId="getBroadcastStats")
 def broadcast_statistics(broadcast_id: int) -> Any:
-    """Progress while sending (slices done of all), then what happened, in total and by province."""
+    """Progress while sending (slices done of all), then what happened, in total and by province.
+
+    Counts are of devices, not members. Poll it while `status` is `sending`.
+    """
     session = db_session()
     broadcast = broadcasts.get_broadcast(session, broadcast_id)
     by_province = broadcast_stats(session, broadcast_id)

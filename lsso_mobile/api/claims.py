@@ -55,8 +55,12 @@ class ClaimStatusUpdateSchema(StrictSchema):
 @blp.access(OFFICER, ADMIN)
 @blp.arguments(ClaimListArgsSchema, location="query")
 @blp.response(200, StaffClaimPageSchema)
+@blp.doc(operationId="listOfficeClaims")
 def list_office_claims(args: dict[str, Any]) -> Any:
-    """Claims of the officer's office, oldest first; filter by status."""
+    """Claims of the officer's office, oldest first; filter by status.
+
+    An admin sees every office's.
+    """
     items = claims.list_claims_for_staff(
         db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
     )
@@ -71,9 +75,14 @@ def list_office_claims(args: dict[str, Any]) -> Any:
 @blp.alt_response(
     409, response="DEFAULT_ERROR", description="Not a step the claim may take (never back; paid, rejected final)"
 )
+@blp.doc(operationId="updateClaimStatus")
 def update_claim_status(body: dict[str, Any], claim_id: int) -> Any:
     """Move a claim along received, under review (more information needed), approved or rejected, paid;
-    the member is told at once."""
+    the member is told at once.
+
+    Only forward steps are allowed; a reason is required to reject or to ask for more information. The member is told by
+    push.
+    """
     principal = current_principal()
     session = db_session()
     claim = claims.claim_for_staff(session, principal, claim_id)

@@ -124,13 +124,39 @@ class PaymentSchema(StrictSchema):
     channel = fields.String(required=True)
 
 
+SUMMARY_HEADERS = {
+    "ETag": {
+        "description": "The summary's version: send it back in If-None-Match; an unchanged summary then answers 304",
+        "schema": {"type": "string", "example": '"5d41402abc4b2a76b9719d911017c592"'},
+    },
+    "Cache-Control": {
+        "description": "`private, no-cache`: a phone may keep the summary but must ask (with If-None-Match) before "
+        "showing it again",
+        "schema": {"type": "string", "example": "private, no-cache"},
+    },
+}
+IF_NONE_MATCH = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "The ETag of the summary the app holds; the answer is then 304 with no body if it has not changed",
+    "schema": {"type": "string", "example": '"5d41402abc4b2a76b9719d911017c592"'},
+}
+
+
 @blp.route("/contributions/summary", methods=["GET"])
 @blp.access(MEMBER)
-@blp.response(200, ContributionSummarySchema)
-@blp.alt_response(304, description="Unchanged since the ETag sent in If-None-Match")
+@blp.response(200, ContributionSummarySchema, headers=SUMMARY_HEADERS)
+@blp.alt_response(304, description="Unchanged since the ETag sent in If-None-Match (no body)", headers=SUMMARY_HEADERS)
+@blp.doc(parameters=[IF_NONE_MATCH])
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+@blp.doc(operationId="getContributionSummary")
 def contribution_summary() -> Any:
-    """Months contributed, this month paid or not, arrears with amounts, eligibility per benefit."""
+    """Months contributed, this month paid or not, arrears with amounts, eligibility per benefit.
+
+    The app's home screen. Sends an ETag: send it back in If-None-Match and an unchanged summary answers 304 with no
+    body, which saves data on slow connections.
+    """
     session = db_session()
     summary = summarise(session, insured_person_of(session, current_principal().id), now())
     response = jsonify(_SUMMARY_SCHEMA.dump(summary))
@@ -144,8 +170,12 @@ def contribution_summary() -> Any:
 @blp.arguments(ContributionListArgsSchema, location="query")
 @blp.response(200, ContributionPageSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+@blp.doc(operationId="listContributions")
 def list_contributions(args: dict[str, Any]) -> Any:
-    """The month-by-month record, newest month first; filter by year; ``updated_since`` for delta sync."""
+    """The month-by-month record, newest month first; filter by year; ``updated_since`` for delta sync.
+
+    For delta sync pass the previous answer's `server_time` as `updated_since`.
+    """
     session = db_session()
     person = insured_person_of(session, current_principal().id)
     before = decode_period_cursor(args["cursor"])
@@ -175,8 +205,13 @@ class AnnualStatementSchema(StrictSchema):
 @blp.arguments(StatementArgsSchema, location="query")
 @blp.response(200, AnnualStatementSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+@blp.doc(operationId="getContributionStatement")
 def contribution_statement(args: dict[str, Any]) -> Any:
-    """The annual statement: every month of the year and the totals paid."""
+    """The annual statement: every month of the year and the totals paid.
+
+    Twelve months of one year (this year by default), unpaid months included, with totals of the employee and employer
+    shares.
+    """
     session = db_session()
     return annual_statement(session, insured_person_of(session, current_principal().id), args["year"])
 
@@ -185,8 +220,12 @@ def contribution_statement(args: dict[str, Any]) -> Any:
 @blp.access(MEMBER)
 @blp.response(200, ClaimSchema(many=True))
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+@blp.doc(operationId="listMyClaims")
 def list_claims() -> Any:
-    """The member's benefit claims, newest first, each with its status history."""
+    """The member's benefit claims, newest first, each with its status history.
+
+    Claims are made at the office; the core system sends their status here and the member gets a push at every change.
+    """
     session = db_session()
     return claims_with_history_of(session, insured_person_of(session, current_principal().id))
 
@@ -195,7 +234,11 @@ def list_claims() -> Any:
 @blp.access(MEMBER)
 @blp.response(200, PaymentSchema(many=True))
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No LSSO member number linked yet")
+@blp.doc(operationId="listMyPayments")
 def list_payments() -> Any:
-    """Benefit payments made to the member, newest first."""
+    """Benefit payments made to the member, newest first.
+
+    What the social security office paid out (benefits), each linked to its claim; not the member's own contributions.
+    """
     session = db_session()
     return payments_of(session, insured_person_of(session, current_principal().id))

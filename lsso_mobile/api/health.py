@@ -26,8 +26,13 @@ class HealthSchema(StrictSchema):
 @blp.access(PUBLIC)
 @blp.response(200, HealthSchema)
 @blp.alt_response(503, schema=HealthSchema, description="A dependency is down")
+@blp.doc(operationId="getHealth")
 def health() -> Any:
-    """Is the service able to work? 503 when the database or Redis is down."""
+    """Is the service able to work? 503 when the database or Redis is down.
+
+    Checks the database and, where configured, Redis. Load balancers and monitors call it; the app may call it to tell
+    "the service is down" from "my network is down".
+    """
     result = probe(db_session(), runtime().job_queue, now())
     body = {
         "status": "ok" if result.healthy else "degraded",

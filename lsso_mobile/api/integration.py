@@ -98,8 +98,13 @@ def _import_body(csv_fields: tuple[str, ...]) -> dict[str, Any]:
 @blp.response(200, TokenPairSchema)
 @blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong client credentials")
 @blp.alt_response(429, response="DEFAULT_ERROR", description="Too many failures from this network")
+@blp.doc(operationId="getClientToken")
 def client_token(body: dict[str, Any]) -> dict[str, Any]:
-    """An access token for a machine client (ask again when it expires)."""
+    """An access token for a machine client (ask again when it expires).
+
+    For the core system. Machine clients are made with `lsso-mobile create-client`. There is no refresh token to use:
+    ask again.
+    """
     pair = accounts.client_token(
         db_session(), settings(), keyring(), body["client_id"], body["client_secret"], now(), client_ip()
     )
@@ -139,8 +144,13 @@ def _run_import(importer: Any) -> dict[str, Any]:
 @blp.response(200, ImportResultSchema)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+@blp.doc(operationId="importContributions")
 def import_contribution_records() -> Any:
-    """Upsert contributions by ``source_id``: good records are stored, each bad one is reported by line."""
+    """Upsert contributions by ``source_id``: good records are stored, each bad one is reported by line.
+
+    JSON (`{"records": [...]}`) or CSV (the columns below, header row first). Sending the same records again changes
+    nothing. Each member whose record changed gets one push.
+    """
     return _run_import(import_contributions)
 
 
@@ -150,8 +160,13 @@ def import_contribution_records() -> Any:
 @blp.response(200, ImportResultSchema)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+@blp.doc(operationId="importClaims")
 def import_claim_records() -> Any:
-    """Upsert benefit claims by ``source_id``; each new claim or status change is pushed to the member."""
+    """Upsert benefit claims by ``source_id``; each new claim or status change is pushed to the member.
+
+    JSON (`{"records": [...]}`) or CSV (the columns below, header row first). A record asking a step the claim may not
+    take is refused with its line.
+    """
     return _run_import(import_claims)
 
 
@@ -161,8 +176,12 @@ def import_claim_records() -> Any:
 @blp.response(200, ImportResultSchema)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+@blp.doc(operationId="importPayments")
 def import_payment_records() -> Any:
-    """Add benefit payments by ``source_id`` (linked to claims by ``claim_source_id``); one push per member."""
+    """Add benefit payments by ``source_id`` (linked to claims by ``claim_source_id``); one push per member.
+
+    JSON (`{"records": [...]}`) or CSV (the columns below, header row first). The claim must have been imported first.
+    """
     return _run_import(import_payments)
 
 
@@ -172,7 +191,12 @@ def import_payment_records() -> Any:
 @blp.response(200, ImportResultSchema)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
+@blp.doc(operationId="importInsuredPersons")
 def import_insured_person_records() -> Any:
     """Upsert the register of insured persons by ``member_number`` (``source_id`` in rejections is the member
-    number): names, birth date, sex, ID, area, office, scheme, employer and the phone on record."""
+    number): names, birth date, sex, ID, area, office, scheme, employer and the phone on record.
+
+    JSON (`{"records": [...]}`) or CSV (the columns below, header row first). A person with a phone on record can then
+    link an app account by code.
+    """
     return _run_import(import_insured_persons)

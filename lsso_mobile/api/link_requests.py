@@ -9,6 +9,7 @@ from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
+from lsso_mobile.api.headers import file_headers
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
 from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus
 from lsso_mobile.services import attachments, linking
@@ -111,8 +112,12 @@ def _view(requests: list[Any]) -> list[dict[str, Any]]:
 @blp.access(OFFICER, ADMIN)
 @blp.arguments(LinkRequestListArgsSchema, location="query")
 @blp.response(200, LinkRequestPageSchema)
+@blp.doc(operationId="listLinkRequests")
 def list_link_requests(args: dict[str, Any]) -> dict[str, Any]:
-    """Link requests of the officer's office, oldest first; filter by status."""
+    """Link requests of the officer's office, oldest first; filter by status.
+
+    Pending first is the usual filter.
+    """
     items = linking.list_link_requests(
         db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
     )
@@ -125,8 +130,12 @@ def list_link_requests(args: dict[str, Any]) -> dict[str, Any]:
 @blp.access(OFFICER, ADMIN)
 @blp.response(200, StaffLinkRequestSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@blp.doc(operationId="getLinkRequest")
 def get_link_request(link_request_id: int) -> Any:
-    """One link request of the officer's office, with the record to compare the photo against."""
+    """One link request of the officer's office, with the record to compare the photo against.
+
+    Compare the photo (`getLinkRequestPhoto`) with the name, birth date and ID number of the record.
+    """
     return _view([linking.get_link_request_for_staff(db_session(), current_principal(), link_request_id)])[0]
 
 
@@ -137,10 +146,15 @@ def get_link_request(link_request_id: int) -> Any:
     content_type="application/octet-stream",
     description="The ID-card photo's bytes with the Content-Type sniffed at upload (image/jpeg or image/png) "
     "and X-Content-Type-Options: nosniff",
+    headers=file_headers("private, no-store"),
 )
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@blp.doc(operationId="getLinkRequestPhoto")
 def get_link_request_photo(link_request_id: int) -> Any:
-    """The ID-card photo the member uploaded."""
+    """The ID-card photo the member uploaded.
+
+    The image as stored (re-encoded, metadata removed); never cached by browsers.
+    """
     attachment = linking.link_request_photo(db_session(), current_principal(), link_request_id)
     data = attachments.read_attachment_bytes(settings(), attachment)
     response = Response(data, status=200, content_type=attachment.content_type)
@@ -159,8 +173,12 @@ def get_link_request_photo(link_request_id: int) -> Any:
 @blp.response(200, StaffLinkRequestSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided, or the record is linked already")
+@blp.doc(operationId="decideLinkRequest")
 def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
-    """Approve (links the record; the person is told) or reject with a reason."""
+    """Approve (links the record; the person is told) or reject with a reason.
+
+    Approving ties the member's account to the record; a reason is required to reject. The member is told by push.
+    """
     request = linking.decide_link_request(
         db_session(),
         settings(),
@@ -179,8 +197,12 @@ def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
 @blp.access(OFFICER, ADMIN)
 @blp.response(200, LinkHistorySchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@blp.doc(operationId="getLinkHistory")
 def get_link_history(member_number: str) -> Any:
-    """Which app account holds the record now, and every link and unlink."""
+    """Which app account holds the record now, and every link and unlink.
+
+    Who held the member number and when: links and unlinks, newest first.
+    """
     return _history(member_number)
 
 
@@ -215,8 +237,13 @@ def _history(member_number: str) -> dict[str, Any]:
 @blp.response(200, LinkHistorySchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Not linked")
+@blp.doc(operationId="unlinkInsuredPerson")
 def unlink(body: dict[str, Any], member_number: str) -> Any:
-    """Take the record away from the app account that holds it (kept in the history; the account is told)."""
+    """Take the record away from the app account that holds it (kept in the history; the account is told).
+
+    For a record linked to the wrong account. The account keeps signing in but holds no member number; the reason is
+    kept in the history and the audit log.
+    """
     linking.unlink_record(db_session(), current_principal(), member_number, body["reason"], now(), address=client_ip())
     commit()
     return _history(member_number)

@@ -116,8 +116,12 @@ class MemberDetailSchema(StrictSchema):
 @blp.arguments(MemberSearchArgsSchema, location="query")
 @blp.response(200, MemberPageSchema)
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Query too short or too long, or a bad cursor")
+@blp.doc(operationId="searchMembers")
 def search(args: dict[str, Any]) -> Any:
-    """Members of your office by phone, member number, national ID or name, by id."""
+    """Members of your office by phone, member number, national ID or name, by id.
+
+    Give exactly one of the search fields. An admin searches every office. Names match in Lao script or Latin spelling.
+    """
     found = member_lookup.search_members(
         db_session(), current_principal(), args["q"], decode_cursor(args["cursor"]), args["limit"] + 1
     )
@@ -130,9 +134,13 @@ def search(args: dict[str, Any]) -> Any:
 @blp.access(OFFICER, ADMIN)
 @blp.response(200, MemberDetailSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not a member of your office")
+@blp.doc(operationId="getMemberDetail")
 def detail(member_id: int) -> Any:
     """One member of your office: profile, registrations, contributions, claims, conversations, devices and
-    recent notices."""
+    recent notices.
+
+    What an officer needs on the phone with a member: the latest of each list. Reading it is recorded in the audit log.
+    """
     found = member_lookup.member_detail(db_session(), current_principal(), member_id, now())
     return {
         "member": asdict(found.card),

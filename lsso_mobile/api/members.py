@@ -101,8 +101,13 @@ class MemberLinkRequestSchema(StrictSchema):
 @blp.route("", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, MemberProfileSchema)
+@blp.doc(operationId="getMyProfile")
 def get_profile() -> Any:
-    """The member's phone, language, member number (once registered) and office."""
+    """The member's phone, language, member number (once registered) and office.
+
+    Call it after signing in to know where the member stands: `member_number` and `office` are null until registration
+    is approved; `registration_status` tells how far an application got.
+    """
     return profile.member_profile(db_session(), current_principal().id)
 
 
@@ -110,8 +115,12 @@ def get_profile() -> Any:
 @blp.access(MEMBER)
 @blp.arguments(MemberUpdateSchema)
 @blp.response(200, MemberProfileSchema)
+@blp.doc(operationId="updateMyProfile")
 def update_profile(body: dict[str, Any]) -> Any:
-    """Change the language of notices and texts (lo or en)."""
+    """Change the language of notices and texts (lo or en).
+
+    Notices, SMS and error messages follow this language from the next request on.
+    """
     profile.set_language(db_session(), current_principal().id, body["language"])
     commit()
     return profile.member_profile(db_session(), current_principal().id)
@@ -127,6 +136,7 @@ def update_profile(body: dict[str, Any]) -> Any:
     response="DEFAULT_ERROR",
     description="Already linked, registration in progress, or no phone on record (error: no_phone_on_record)",
 )
+@blp.doc(operationId="sendLinkCode")
 def send_link_code(body: dict[str, Any]) -> Any:
     """Send a code to the phone on record for this member number (never to your own phone).
 
@@ -147,8 +157,13 @@ def send_link_code(body: dict[str, Any]) -> Any:
 @blp.alt_response(400, response="DEFAULT_ERROR", description="Wrong or expired code")
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No record matches")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Already linked (errors.linked_account: which account)")
+@blp.doc(operationId="linkMemberNumber")
 def link_member_number(body: dict[str, Any]) -> Any:
-    """Link the app to an existing LSSO member number with the code sent to the phone on record."""
+    """Link the app to an existing LSSO member number with the code sent to the phone on record.
+
+    For someone already insured (a member number on paper) who signed up in the app: after `sendLinkCode`, send the same
+    member number and birth date with the code. Answers with the profile, now with the member number.
+    """
     member_id = current_principal().id
     linking.confirm_link(
         db_session(), settings(), member_id, body["member_number"], body["date_of_birth"], body["code"], now()
@@ -161,8 +176,12 @@ def link_member_number(body: dict[str, Any]) -> Any:
 @blp.access(MEMBER)
 @blp.response(200, LinkStatusSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not linked")
+@blp.doc(operationId="getMyLink")
 def get_link() -> Any:
-    """Which member number this account holds, which account that is (masked phone), how and when linked."""
+    """Which member number this account holds, which account that is (masked phone), how and when linked.
+
+    404 while the account holds no member number.
+    """
     return linking.link_status(db_session(), current_principal().id)
 
 
@@ -172,8 +191,13 @@ def get_link() -> Any:
 @blp.response(201, MemberLinkRequestSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No record matches")
 @blp.alt_response(409, response="DEFAULT_ERROR", description="Already linked, or a request is pending")
+@blp.doc(operationId="requestOfficerLink")
 def request_link(body: dict[str, Any]) -> Any:
-    """Ask an officer of the record's office to link it, showing a photo of your ID card."""
+    """Ask an officer of the record's office to link it, showing a photo of your ID card.
+
+    For a record with no phone on record, or a phone the member no longer has: upload a photo of the ID card first
+    (`uploadAttachment`), then send its id here. The member is told by a push when an officer decides.
+    """
     request = linking.request_officer_link(
         db_session(),
         settings(),
@@ -191,6 +215,10 @@ def request_link(body: dict[str, Any]) -> Any:
 @blp.access(MEMBER)
 @blp.response(200, MemberLinkRequestSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No link request yet")
+@blp.doc(operationId="getMyLinkRequest")
 def get_link_request() -> Any:
-    """Your latest link request and its status (pending, approved, rejected with a reason)."""
+    """Your latest link request and its status (pending, approved, rejected with a reason).
+
+    Poll it, or wait for the push, after `requestOfficerLink`.
+    """
     return linking.current_link_request(db_session(), current_principal().id)

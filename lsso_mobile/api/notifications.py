@@ -149,6 +149,7 @@ def _notification_view(notification: inbox.InboxItem, language: str) -> dict[str
 @blp.arguments(DeviceRegistrationSchema)
 @blp.response(200, DeviceSchema, description="Refreshed an existing registration")
 @blp.alt_response(201, schema=DeviceSchema, description="A new device")
+@blp.doc(operationId="registerDevice")
 def register_device(body: dict[str, Any]) -> Any:
     """Register or refresh this phone's FCM token (call it at every app start and after signing in).
 
@@ -173,8 +174,12 @@ def register_device(body: dict[str, Any]) -> Any:
 @blp.route("/devices", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, DeviceSchema(many=True))
+@blp.doc(operationId="listDevices")
 def list_devices() -> Any:
-    """The member's active devices."""
+    """The member's active devices.
+
+    Every phone that receives this member's pushes, most recently seen first.
+    """
     return devices.list_devices(db_session(), current_principal().id)
 
 
@@ -182,8 +187,12 @@ def list_devices() -> Any:
 @blp.access(MEMBER)
 @blp.response(204)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not your device")
+@blp.doc(operationId="removeDevice")
 def remove_device(device_id: int) -> None:
-    """Stop pushes to one device (sign-out on that phone)."""
+    """Stop pushes to one device (sign-out on that phone).
+
+    Call it when the member signs out on a phone. Removing an unknown or another member's device answers 404.
+    """
     devices.remove_device(db_session(), current_principal().id, device_id, now())
     commit()
 
@@ -192,10 +201,15 @@ def remove_device(device_id: int) -> None:
 @blp.access(MEMBER)
 @blp.arguments(NotificationListArgsSchema, location="query")
 @blp.response(200, NotificationPageSchema)
+@blp.doc(operationId="listNotifications")
 def list_notifications(args: dict[str, Any]) -> Any:
     """The inbox, newest first: personal notices and the broadcasts meant for this member, with the
     unread count; ``updated_since`` returns only what changed (withdrawn or expired broadcasts come
-    marked ``removed``). Items are unique by (kind, id)."""
+    marked ``removed``). Items are unique by (kind, id).
+
+    For delta sync pass the previous answer's `server_time` as `updated_since`. Tapping a push opens the notice with
+    `notification_id` (or `broadcast_id`) from its data payload (see the PushData schema).
+    """
     session = db_session()
     member_id = current_principal().id
     # Rows are stamped when their request starts and become visible when it commits: hand back a
@@ -220,8 +234,12 @@ def list_notifications(args: dict[str, Any]) -> Any:
 @blp.access(MEMBER)
 @blp.response(200, NotificationSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not your notification")
+@blp.doc(operationId="markNotificationRead")
 def mark_read(notification_id: int) -> Any:
-    """Mark one notice read."""
+    """Mark one notice read.
+
+    Marking a notice read twice is harmless. Answers with the new unread count for the app's badge.
+    """
     notification = inbox.mark_read(db_session(), current_principal().id, notification_id, now())
     commit()
     return _notification_view(notification, _language())
@@ -230,8 +248,12 @@ def mark_read(notification_id: int) -> Any:
 @blp.route("/notifications/read-all", methods=["POST"])
 @blp.access(MEMBER)
 @blp.response(200, ReadAllSchema)
+@blp.doc(operationId="markAllNotificationsRead")
 def mark_all_read() -> Any:
-    """Mark every notice and current broadcast read."""
+    """Mark every notice and current broadcast read.
+
+    The badge goes to zero. Answers with the new unread count.
+    """
     session = db_session()
     marked = inbox.mark_all_read(session, current_principal().id, now())
     commit()
@@ -242,8 +264,12 @@ def mark_all_read() -> Any:
 @blp.access(MEMBER)
 @blp.response(200, NotificationSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast in your inbox")
+@blp.doc(operationId="markBroadcastRead")
 def mark_broadcast_read(broadcast_id: int) -> Any:
-    """Mark one broadcast read (only for this member)."""
+    """Mark one broadcast read (only for this member).
+
+    Other members' copies of the broadcast stay unread. Answers with the new unread count.
+    """
     item = inbox.mark_broadcast_read(db_session(), current_principal().id, broadcast_id, now())
     commit()
     return _notification_view(item, _language())
@@ -261,8 +287,12 @@ def _preferences_view(preference: Any) -> dict[str, Any]:
 @blp.route("/notification-preferences", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, PreferencesSchema)
+@blp.doc(operationId="getNotificationPreferences")
 def get_notification_preferences() -> Any:
-    """Muted categories and quiet hours. Critical notices (decisions) always come through."""
+    """Muted categories and quiet hours. Critical notices (decisions) always come through.
+
+    Quiet hours are local time in Asia/Vientiane; notices due in them wait until they end.
+    """
     return _preferences_view(get_preferences(db_session(), current_principal().id))
 
 
@@ -270,8 +300,12 @@ def get_notification_preferences() -> Any:
 @blp.access(MEMBER)
 @blp.arguments(PreferencesSchema)
 @blp.response(200, PreferencesSchema)
+@blp.doc(operationId="putNotificationPreferences")
 def put_notification_preferences(body: dict[str, Any]) -> Any:
-    """Replace muted categories and quiet hours (both times, or neither)."""
+    """Replace muted categories and quiet hours (both times, or neither).
+
+    Registration and claim decisions (critical notices) cannot be muted and ignore quiet hours.
+    """
     preference = update_preferences(
         db_session(),
         current_principal().id,

@@ -153,8 +153,13 @@ def _for_staff(applications: list[Any]) -> list[Any]:
 @member_blp.access(MEMBER)
 @member_blp.response(200, ApplicationSchema)
 @member_blp.alt_response(404, response="DEFAULT_ERROR", description="No application yet")
+@member_blp.doc(operationId="getMyRegistration")
 def get_my_application() -> Any:
-    """The member's latest application, with its history."""
+    """The member's latest application, with its history.
+
+    404 before the member has applied. `status` says what to do next: `more_information_needed` means correct and
+    resubmit (`resubmitRegistration`).
+    """
     return registrations.current_application(db_session(), current_principal().id)
 
 
@@ -165,8 +170,13 @@ def get_my_application() -> Any:
 @member_blp.alt_response(
     409, response="DEFAULT_ERROR", description="Already registered or applying; or the ID is already insured"
 )
+@member_blp.doc(operationId="applyForRegistration")
 def apply(body: dict[str, Any]) -> Any:
-    """Apply for registration; the office serving the chosen district reviews it."""
+    """Apply for registration; the office serving the chosen district reviews it.
+
+    For someone not yet insured. The application goes to the office serving the chosen district; the member is told by
+    push when it is received and when it is decided.
+    """
     application = registrations.submit_application(db_session(), current_principal().id, _form(body), now())
     commit()
     return application
@@ -180,8 +190,12 @@ def apply(body: dict[str, Any]) -> Any:
 @member_blp.alt_response(
     409, response="DEFAULT_ERROR", description="Not sent back for more information, or the ID is already insured"
 )
+@member_blp.doc(operationId="resubmitRegistration")
 def correct_and_resubmit(body: dict[str, Any]) -> Any:
-    """Correct an application the office sent back, and submit it again."""
+    """Correct an application the office sent back, and submit it again.
+
+    Only while the status is `more_information_needed`; the whole form is sent again.
+    """
     application = registrations.resubmit_application(db_session(), current_principal().id, _form(body), now())
     commit()
     return application
@@ -191,8 +205,12 @@ def correct_and_resubmit(body: dict[str, Any]) -> Any:
 @staff_blp.access(OFFICER, ADMIN)
 @staff_blp.arguments(ApplicationListArgsSchema, location="query")
 @staff_blp.response(200, ApplicationPageSchema)
+@staff_blp.doc(operationId="listApplications")
 def list_applications(args: dict[str, Any]) -> dict[str, Any]:
-    """Applications of the officer's office, oldest first; filter by status."""
+    """Applications of the officer's office, oldest first; filter by status.
+
+    An admin sees every office's. `id_matches` flags an ID number that another record already holds.
+    """
     items = registrations.list_applications(
         db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
     )
@@ -205,8 +223,12 @@ def list_applications(args: dict[str, Any]) -> dict[str, Any]:
 @staff_blp.access(OFFICER, ADMIN)
 @staff_blp.response(200, StaffApplicationSchema)
 @staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@staff_blp.doc(operationId="getApplication")
 def get_application(application_id: int) -> Any:
-    """One application of the officer's office, with its history and ``id_matches``."""
+    """One application of the officer's office, with its history and ``id_matches``.
+
+    Another office's application answers 404 to an officer.
+    """
     return _for_staff([registrations.get_application_for_staff(db_session(), current_principal(), application_id)])[0]
 
 
@@ -216,8 +238,13 @@ def get_application(application_id: int) -> Any:
 @staff_blp.response(200, StaffApplicationSchema)
 @staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
 @staff_blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided, or the ID is already insured")
+@staff_blp.doc(operationId="decideApplication")
 def decide(body: dict[str, Any], application_id: int) -> Any:
-    """Approve (assigns a member number), reject, or send back for more information, with a reason."""
+    """Approve (assigns a member number), reject, or send back for more information, with a reason.
+
+    The member is told by push (and SMS where configured). A reason is required to reject or to ask for more
+    information.
+    """
     application = registrations.decide_application(
         db_session(),
         current_principal(),

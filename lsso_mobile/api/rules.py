@@ -61,8 +61,12 @@ class EligibilityRuleSchema(StrictSchema):
 @blp.route("/scheme-rules", methods=["GET"])
 @blp.access(ADMIN)
 @blp.response(200, SchemeRuleSchema(many=True))
+@blp.doc(operationId="listSchemeRules")
 def list_scheme_rules() -> Any:
-    """Rates, earnings floor and ceiling and due day of each scheme."""
+    """Rates, earnings floor and ceiling and due day of each scheme.
+
+    The rules in force; changes are recorded in the audit log.
+    """
     return rules.list_scheme_rules(db_session())
 
 
@@ -71,8 +75,12 @@ def list_scheme_rules() -> Any:
 @blp.arguments(SchemeRuleSchema)
 @blp.response(200, SchemeRuleSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme")
+@blp.doc(operationId="putSchemeRule")
 def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
-    """Replace one scheme's rates, limits and due day."""
+    """Replace one scheme's rates, limits and due day.
+
+    Replaces the scheme's rule; summaries and bills computed afterwards use it.
+    """
     rule = rules.put_scheme_rule(db_session(), scheme, body, now())
     commit()
     forget_cached_rules()
@@ -82,8 +90,12 @@ def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
 @blp.route("/eligibility-rules", methods=["GET"])
 @blp.access(ADMIN)
 @blp.response(200, EligibilityRuleSchema(many=True))
+@blp.doc(operationId="listEligibilityRules")
 def list_eligibility_rules() -> Any:
-    """Every benefit's eligibility rule per scheme."""
+    """Every benefit's eligibility rule per scheme.
+
+    The rules each member's eligibility (contribution summary) is computed from.
+    """
     return rules.list_eligibility_rules(db_session())
 
 
@@ -92,8 +104,12 @@ def list_eligibility_rules() -> Any:
 @blp.arguments(EligibilityRuleSchema)
 @blp.response(200, EligibilityRuleSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme or benefit")
+@blp.doc(operationId="putEligibilityRule")
 def put_eligibility_rule(body: dict[str, Any], scheme: str, benefit_type: str) -> Any:
-    """Create or replace the rule for one benefit in one scheme."""
+    """Create or replace the rule for one benefit in one scheme.
+
+    Replaces one benefit's rule for one scheme; eligibility computed afterwards uses it.
+    """
     rule = rules.put_eligibility_rule(db_session(), scheme, benefit_type, body, now())
     commit()
     forget_cached_rules()

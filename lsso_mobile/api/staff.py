@@ -24,8 +24,12 @@ class StaffProfileSchema(StrictSchema):
 @blp.route("/me", methods=["GET"])
 @blp.access(*STAFF_ROLES)
 @blp.response(200, StaffProfileSchema)
+@blp.doc(operationId="getStaffProfile")
 def staff_profile() -> Any:
-    """The staff user's name, role and office."""
+    """The staff user's name, role and office.
+
+    Call it after signing in to know the role and office.
+    """
     staff = staff_user(db_session(), current_principal().id)
     return {
         "username": staff.username,

@@ -1,0 +1,230 @@
+"""The OpenAPI document is complete enough to build the member app from, on every operation, present and future.
+
+Each check collects every gap it finds and fails with one line per gap (``METHOD /path: what is missing where``),
+so that whoever adds a route (or merges branches that did) sees the whole list at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+CAMEL_CASE = re.compile(r"^[a-z][a-zA-Z0-9]*$")
+# Output fields whose values come from a fixed list: their schema must say which (``enum``).
+ENUMERATED_NAME = re.compile(
+    r"(^|_)(status|state|type|category|kind|channel|role|method|language|scheme|platform|outcome|level|sex|"
+    r"decision|purpose|action|priority)$"
+)
+# Fields whose names end like an enumerated one but hold free text or numbers (say why for each).
+NOT_ENUMERATED = {
+    "content_type",  # a media type of an upload (image/jpeg, image/png, application/pdf, ...)
+    "token_type",  # always "Bearer", documented as such
+}
+
+
+def _spec(app) -> dict[str, Any]:
+    return app.extensions["lsso_api"].spec.to_dict()
+
+
+def _operations(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, item in spec["paths"].items():
+        for method in HTTP_METHODS:
+            if method in item:
+                yield f"{method.upper()} {path}", item[method]
+
+
+def _resolve(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        section, kind, name = node["$ref"].removeprefix("#/").split("/")
+        node = spec[section][kind][name]
+    return node
+
+
+def _fail(problems: list[str], what: str) -> None:
+    if problems:
+        pytest.fail(f"{len(problems)} {what}:\n" + "\n".join(sorted(problems)), pytrace=False)
+
+
+def _walk_properties(
+    spec: dict[str, Any], schema: dict[str, Any], where: str, seen: set[str]
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(where, name, property schema) for every property reachable from ``schema``, each component once."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return
+        seen.add(name)
+        yield from _walk_properties(spec, _resolve(spec, schema), f"schema {name}", seen)
+        return
+    for key in ("allOf", "anyOf", "oneOf"):
+        for part in schema.get(key, []):
+            yield from _walk_properties(spec, part, where, seen)
+    if "items" in schema:
+        yield from _walk_properties(spec, schema["items"], where, seen)
+    if isinstance(schema.get("additionalProperties"), dict):
+        yield from _walk_properties(spec, schema["additionalProperties"], where, seen)
+    for name, prop in schema.get("properties", {}).items():
+        yield where, name, prop
+        yield from _walk_properties(spec, prop, where, seen)
+
+
+def _described(spec: dict[str, Any], prop: dict[str, Any]) -> bool:
+    if prop.get("description"):
+        return True
+    # a nested object: `allOf: [$ref]` or a bare $ref; the description then sits beside it or on the target
+    for part in prop.get("allOf", []) + ([prop] if "$ref" in prop else []):
+        if _resolve(spec, part).get("description"):
+            return True
+    return False
+
+
+def _operation_schemas(spec: dict[str, Any], operation: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    body = operation.get("requestBody")
+    if body:
+        for media, content in _resolve(spec, body).get("content", {}).items():
+            if "schema" in content:
+                yield f"request body ({media})", content["schema"]
+    for status, response in operation.get("responses", {}).items():
+        for media, content in _resolve(spec, response).get("content", {}).items():
+            if "schema" in content:
+                yield f"{status} response ({media})", content["schema"]
+
+
+def test_the_document_is_valid_openapi(app) -> None:
+    validate(_spec(app))  # raises with the first error found
+
+
+def test_every_operation_has_an_operation_id_summary_description_and_roles(app) -> None:
+    spec = _spec(app)
+    problems = []
+    ids: dict[str, str] = {}
+    for name, operation in _operations(spec):
+        operation_id = operation.get("operationId")
+        if not operation_id:
+            problems.append(f"{name}: no operationId (add @blp.doc(operationId='doSomething'))")
+        elif not CAMEL_CASE.match(operation_id):
+            problems.append(f"{name}: operationId {operation_id!r} is not camelCase")
+        elif operation_id in ids:
+            problems.append(f"{name}: operationId {operation_id!r} also used by {ids[operation_id]}")
+        else:
+            ids[operation_id] = name
+        if not operation.get("summary"):
+            problems.append(f"{name}: no summary (the first line of the view's docstring)")
+        roles = operation.get("x-roles")
+        if not roles:
+            problems.append(f"{name}: no x-roles (declare who may call it with @blp.access(...))")
+        description = operation.get("description", "")
+        own = description.split("\n\nWho may call:")[0].strip()
+        if not own:
+            problems.append(
+                f"{name}: no description (the view's docstring after its first line: what it does, when to call it)"
+            )
+        if "Who may call:" not in description:
+            problems.append(f"{name}: the description does not say who may call it")
+    _fail(problems, "operations lack an id, summary, description or roles")
+
+
+def test_every_field_parameter_and_header_is_described(app) -> None:
+    spec = _spec(app)
+    problems = []
+    seen: set[str] = set()
+    for name, operation in _operations(spec):
+        for parameter in operation.get("parameters", []):
+            parameter = _resolve(spec, parameter)
+            if not parameter.get("description"):
+                problems.append(f"{name}: {parameter['in']} parameter {parameter['name']!r} has no description")
+        for status, response in operation.get("responses", {}).items():
+            for header, declared in _resolve(spec, response).get("headers", {}).items():
+                if not _resolve(spec, declared).get("description"):
+                    problems.append(f"{name}: {status} response header {header!r} has no description")
+        for where, schema in _operation_schemas(spec, operation):
+            for place, field, prop in _walk_properties(spec, schema, f"{name} {where}", seen):
+                if not _described(spec, prop):
+                    problems.append(f"{place}: field {field!r} has no description (metadata={{'description': ...}})")
+    _fail(sorted(set(problems)), "fields, parameters or headers have no description")
+
+
+def _has_example(spec: dict[str, Any], content: dict[str, Any]) -> bool:
+    if "example" in content or content.get("examples"):
+        return True
+    schema = _resolve(spec, content.get("schema", {}))
+    return "example" in schema
+
+
+def test_every_request_body_and_success_response_has_an_example(app) -> None:
+    spec = _spec(app)
+    problems = []
+    for name, operation in _operations(spec):
+        body = operation.get("requestBody")
+        if body:
+            for media, content in _resolve(spec, body).get("content", {}).items():
+                if not _has_example(spec, content):
+                    problems.append(f"{name}: request body ({media}) has no example (@blp.arguments(..., example=...))")
+        for status, response in operation.get("responses", {}).items():
+            if not status.startswith("2"):
+                continue
+            for media, content in _resolve(spec, response).get("content", {}).items():
+                if not _has_example(spec, content):
+                    problems.append(f"{name}: {status} response ({media}) has no example (@blp.response(..., example=...))")
+    _fail(problems, "request bodies or success responses have no example")
+
+
+def test_every_enumerated_field_lists_its_values(app) -> None:
+    spec = _spec(app)
+    problems = []
+    seen: set[str] = set()
+    for name, operation in _operations(spec):
+        for where, schema in _operation_schemas(spec, operation):
+            for place, field, prop in _walk_properties(spec, schema, f"{name} {where}", seen):
+                if not ENUMERATED_NAME.search(field) or field in NOT_ENUMERATED:
+                    continue
+                target = prop.get("items", prop)
+                target = _resolve(spec, target)
+                if target.get("type") == "string" and "enum" not in target and "format" not in target:
+                    problems.append(f"{place}: field {field!r} lists no enum values (fields.Enum or validate.OneOf)")
+    _fail(sorted(set(problems)), "enumerated fields list no values")
+
+
+def test_conditional_gets_and_response_headers_are_declared(app) -> None:
+    spec = _spec(app)
+    problems = []
+    for name, operation in _operations(spec):
+        responses = {status: _resolve(spec, r) for status, r in operation.get("responses", {}).items()}
+        etag_on = [status for status, r in responses.items() if "ETag" in r.get("headers", {})]
+        if etag_on and "304" not in responses:
+            problems.append(f"{name}: sends an ETag ({etag_on}) but documents no 304 for If-None-Match")
+        if "304" in responses and not etag_on:
+            problems.append(f"{name}: documents a 304 but no ETag header on its 200")
+        if "304" in responses and not any(
+            p.get("name") == "If-None-Match" for p in map(lambda p: _resolve(spec, p), operation.get("parameters", []))
+        ):
+            problems.append(f"{name}: documents a 304 but not the If-None-Match request header")
+        if "429" in responses and "Retry-After" not in responses["429"].get("headers", {}):
+            problems.append(f"{name}: its 429 does not declare Retry-After")
+        if "401" in responses and "x-roles" in operation and "public" not in operation["x-roles"]:
+            if "WWW-Authenticate" not in responses["401"].get("headers", {}):
+                problems.append(f"{name}: its 401 does not declare WWW-Authenticate")
+    _fail(problems, "response headers are not declared")
+
+
+def test_the_push_data_payload_is_documented(app) -> None:
+    """The keys of a push's data payload, and the deep links, are one component the app team reads."""
+    from lsso_mobile.notify.delivery import PUSH_DATA_KEYS
+    from lsso_mobile.notify.templates import DEEP_LINKS
+
+    spec = _spec(app)
+    component = spec["components"]["schemas"].get("PushData")
+    assert component, "no PushData component in the document"
+    assert component.get("description"), "PushData has no description"
+    documented = set(component["properties"])
+    assert documented == set(PUSH_DATA_KEYS), f"PushData documents {documented}, pushes carry {set(PUSH_DATA_KEYS)}"
+    missing = [key for key, prop in component["properties"].items() if not prop.get("description")]
+    assert not missing, f"PushData keys without a description: {missing}"
+    link_doc = component["properties"]["link"]
+    for link in DEEP_LINKS:
+        assert link in link_doc["description"], f"deep link {link} is not documented in PushData.link"
