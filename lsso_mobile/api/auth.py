@@ -17,7 +17,10 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-u
 
 
 class CodeRequestSchema(StrictSchema):
-    phone = LaoPhone(required=True, metadata={"example": "+8562055551234"})
+    phone = LaoPhone(
+        required=True,
+        metadata={"description": "The Lao mobile number to send the code to", "example": "+8562055551234"},
+    )
     purpose = fields.String(
         load_default=otp.DEFAULT_PURPOSE,
         validate=validate.OneOf(otp.REQUESTABLE_PURPOSES),
@@ -31,18 +34,26 @@ class CodeRequestSchema(StrictSchema):
 
 class CodeSentSchema(StrictSchema):
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds the code stays valid"})
-    message = fields.String(required=True)
+    message = fields.String(
+        required=True,
+        metadata={"description": "Says a code is on its way (the same whether or not the number has an account)"},
+    )
 
 
 class SignUpSchema(StrictSchema):
-    phone = LaoPhone(required=True)
+    phone = LaoPhone(required=True, metadata={"description": "The Lao mobile number the code was sent to"})
     code = code_field()
     pin = pin_field()
-    language = fields.Enum(Language, by_value=True, load_default=Language.LAO)
+    language = fields.Enum(
+        Language, by_value=True, load_default=Language.LAO, metadata={"description": "lo (default) or en"}
+    )
 
 
 class MemberSignInSchema(StrictSchema):
-    phone = LaoPhone(required=True)
+    phone = LaoPhone(
+        required=True,
+        metadata={"description": "Lao mobile number (E.164, +856 20 ...); any common spelling is accepted on input"},
+    )
     pin = pin_field()
     code = fields.String(
         load_default=None,
@@ -52,31 +63,46 @@ class MemberSignInSchema(StrictSchema):
 
 
 class StaffSignInSchema(StrictSchema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+    username = fields.String(
+        required=True, validate=validate.Length(min=1, max=64), metadata={"description": "The sign-in name"}
+    )
+    password = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        load_only=True,
+        metadata={"description": "The staff password"},
+    )
 
 
 class RefreshSchema(StrictSchema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    refresh_token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2048),
+        metadata={"description": "Trade it for a new pair with refreshTokens (works once)"},
+    )
 
 
 class TokenPairSchema(StrictSchema):
-    access_token = fields.String(required=True)
-    refresh_token = fields.String(required=True)
-    token_type = fields.String(required=True, dump_default="Bearer")
+    access_token = fields.String(
+        required=True, metadata={"description": "Send as `Authorization: Bearer <access token>`"}
+    )
+    refresh_token = fields.String(
+        required=True, metadata={"description": "Trade it for a new pair with refreshTokens (works once)"}
+    )
+    token_type = fields.String(required=True, dump_default="Bearer", metadata={"description": "Always Bearer"})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires"})
-    role = fields.String(required=True)
+    role = fields.String(required=True, metadata={"description": "The role the token acts as"})
 
 
 class ChangePinSchema(StrictSchema):
-    current_pin = pin_field()
-    new_pin = pin_field()
+    current_pin = pin_field("The PIN now")
+    new_pin = pin_field("The new 6-digit PIN (not the current one)")
 
 
 class ResetPinSchema(StrictSchema):
-    phone = LaoPhone(required=True)
+    phone = LaoPhone(required=True, metadata={"description": "The account's phone"})
     code = code_field()
-    new_pin = pin_field()
+    new_pin = pin_field("The new 6-digit PIN")
 
 
 def tokens_body(pair: accounts.TokenPair) -> dict[str, Any]:

@@ -49,7 +49,12 @@ class AudienceSchema(StrictSchema):
         validate=validate.Length(max=MAX_CODES),
         metadata={"description": "District codes; a member in any listed province or district"},
     )
-    schemes = fields.List(fields.Enum(Scheme, by_value=True), load_default=list, validate=validate.Length(max=2))
+    schemes = fields.List(
+        fields.Enum(Scheme, by_value=True),
+        load_default=list,
+        validate=validate.Length(max=2),
+        metadata={"description": "Only members of these schemes (empty: all)"},
+    )
     in_arrears = JsonBoolean(load_default=False, metadata={"description": "Only members with an overdue unpaid month"})
     pending_application = JsonBoolean(
         load_default=False, metadata={"description": "Only members whose registration awaits a decision"}
@@ -57,10 +62,18 @@ class AudienceSchema(StrictSchema):
 
 
 class BroadcastBodySchema(StrictSchema):
-    title_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body_lo = MultiLineText(required=True, validate=validate.Length(min=1, max=2000))
-    title_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    body_en = MultiLineText(required=True, validate=validate.Length(min=1, max=2000))
+    title_lo = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "Title in Lao"}
+    )
+    body_lo = MultiLineText(
+        required=True, validate=validate.Length(min=1, max=2000), metadata={"description": "Text in Lao"}
+    )
+    title_en = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "Title in English"}
+    )
+    body_en = MultiLineText(
+        required=True, validate=validate.Length(min=1, max=2000), metadata={"description": "Text in English"}
+    )
     category = fields.String(
         load_default="news",
         validate=validate.OneOf(CATEGORIES),
@@ -85,56 +98,99 @@ class BroadcastBodySchema(StrictSchema):
 
 
 class AudienceOutSchema(StrictSchema):
-    provinces = fields.List(fields.String(), required=True)
-    districts = fields.List(fields.String(), required=True)
-    schemes = fields.List(fields.String(), required=True)
-    in_arrears = fields.Boolean(required=True)
-    pending_application = fields.Boolean(required=True)
+    provinces = fields.List(
+        fields.String(), required=True, metadata={"description": "Only members in these provinces (empty: all)"}
+    )
+    districts = fields.List(
+        fields.String(), required=True, metadata={"description": "Only members in these districts (empty: all)"}
+    )
+    schemes = fields.List(
+        fields.String(), required=True, metadata={"description": "Only members of these schemes (empty: all)"}
+    )
+    in_arrears = fields.Boolean(required=True, metadata={"description": "Only members with unpaid months"})
+    pending_application = fields.Boolean(
+        required=True, metadata={"description": "Only members whose registration application is pending"}
+    )
 
 
 class BroadcastSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    status = fields.Enum(BroadcastStatus, by_value=True, required=True)
-    title_lo = fields.String(required=True)
-    body_lo = fields.String(required=True)
-    title_en = fields.String(required=True)
-    body_en = fields.String(required=True)
-    category = fields.String(required=True)
-    critical = fields.Boolean(required=True)
-    audience = fields.Nested(AudienceOutSchema, required=True)
-    send_at = fields.DateTime(allow_none=True, required=True)
-    expires_at = fields.DateTime(required=True)
-    created_by = fields.Integer(required=True)
-    approved_by = fields.Integer(allow_none=True, required=True)
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    published_at = fields.DateTime(allow_none=True, required=True)
-    finished_at = fields.DateTime(allow_none=True, required=True)
-    withdrawn_at = fields.DateTime(allow_none=True, required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    status = fields.Enum(
+        BroadcastStatus, by_value=True, required=True, metadata={"description": "Where the broadcast stands"}
+    )
+    title_lo = fields.String(required=True, metadata={"description": "Title in Lao"})
+    body_lo = fields.String(required=True, metadata={"description": "Text in Lao"})
+    title_en = fields.String(required=True, metadata={"description": "Title in English"})
+    body_en = fields.String(required=True, metadata={"description": "Text in English"})
+    category = fields.String(
+        required=True, metadata={"description": "The notice category members may mute (news, ...)"}
+    )
+    critical = fields.Boolean(
+        required=True,
+        metadata={"description": "Decisions and other notices that cannot be muted and ignore quiet hours"},
+    )
+    audience = fields.Nested(
+        AudienceOutSchema,
+        required=True,
+        metadata={"description": "Who it is for: members matching every non-empty criterion"},
+    )
+    send_at = fields.DateTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "When it goes out (UTC); null: as soon as it is approved"},
+    )
+    expires_at = fields.DateTime(required=True, metadata={"description": "When it leaves inboxes (UTC)"})
+    created_by = fields.Integer(required=True, metadata={"description": "Id of the staff user who wrote it"})
+    approved_by = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Id of the ops user who approved it; null before"}
+    )
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (UTC, ISO 8601)"})
+    published_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When sending started; null before"}
+    )
+    finished_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When sending finished; null before"}
+    )
+    withdrawn_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When it was withdrawn; null if not"}
+    )
     audience_members = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Members in the audience when sending began"}
     )
-    audience_devices = fields.Integer(allow_none=True, required=True)
+    audience_devices = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Active devices in the audience when sending started; null before"},
+    )
 
 
 class BroadcastEventSchema(StrictSchema):
-    action = fields.String(required=True)
-    status = fields.Enum(BroadcastStatus, by_value=True, required=True)
+    action = fields.String(required=True, metadata={"description": "What was done (created, submitted, approved, ...)"})
+    status = fields.Enum(
+        BroadcastStatus, by_value=True, required=True, metadata={"description": "The status it moved to"}
+    )
     staff_id = fields.Integer(allow_none=True, required=True, metadata={"description": "None: the system"})
-    note = fields.String(allow_none=True, required=True)
-    created_at = fields.DateTime(required=True)
+    note = fields.String(allow_none=True, required=True, metadata={"description": "Why (shown to the author)"})
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
 
 class BroadcastDetailSchema(BroadcastSchema):
-    events = fields.List(fields.Nested(BroadcastEventSchema), required=True)
+    events = fields.List(
+        fields.Nested(BroadcastEventSchema),
+        required=True,
+        metadata={"description": "What happened to it, oldest first: who did what, when"},
+    )
 
 
 class BroadcastPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(BroadcastSchema), required=True)
+    items = fields.List(fields.Nested(BroadcastSchema), required=True, metadata={"description": "This page's items"})
 
 
 class BroadcastListArgsSchema(PageArgsSchema):
-    status = fields.Enum(BroadcastStatus, by_value=True, load_default=None)
+    status = fields.Enum(
+        BroadcastStatus, by_value=True, load_default=None, metadata={"description": "Only those in this status"}
+    )
 
 
 class RejectSchema(StrictSchema):
@@ -146,9 +202,9 @@ class RejectSchema(StrictSchema):
 
 
 class AudiencePreviewSchema(StrictSchema):
-    members = fields.Integer(required=True)
+    members = fields.Integer(required=True, metadata={"description": "Members the audience reaches now"})
     devices = fields.Integer(required=True, metadata={"description": "Active devices of those members"})
-    elapsed_ms = fields.Float(required=True)
+    elapsed_ms = fields.Float(required=True, metadata={"description": "How long counting took, in milliseconds"})
 
 
 OUTCOMES = ("sent", "failed", "unregistered", "muted", "waiting", "dropped")
@@ -157,8 +213,10 @@ OUTCOMES = ("sent", "failed", "unregistered", "muted", "waiting", "dropped")
 class OutcomeCountsSchema(StrictSchema):
     """Counts of devices (a member may have several)."""
 
-    sent = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
+    sent = fields.Integer(required=True, metadata={"description": "Devices the push was sent to (accepted by FCM)"})
+    failed = fields.Integer(
+        required=True, metadata={"description": "Devices the push could not be sent to (FCM refused it for good)"}
+    )
     unregistered = fields.Integer(required=True, metadata={"description": "Dead tokens found and switched off"})
     muted = fields.Integer(required=True, metadata={"description": "Devices of members who muted this category"})
     waiting = fields.Integer(
@@ -177,13 +235,21 @@ class ProvinceOutcomeSchema(OutcomeCountsSchema):
 
 
 class BroadcastStatsSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    status = fields.Enum(BroadcastStatus, by_value=True, required=True)
-    slices_done = fields.Integer(required=True)
-    slices_total = fields.Integer(required=True)
-    audience_devices = fields.Integer(allow_none=True, required=True)
-    totals = fields.Nested(OutcomeCountsSchema, required=True)
-    by_province = fields.List(fields.Nested(ProvinceOutcomeSchema), required=True)
+    id = fields.Integer(required=True, metadata={"description": "The broadcast's id"})
+    status = fields.Enum(
+        BroadcastStatus, by_value=True, required=True, metadata={"description": "The broadcast's status"}
+    )
+    slices_done = fields.Integer(required=True, metadata={"description": "Slices already sent"})
+    slices_total = fields.Integer(required=True, metadata={"description": "Slices of the audience to send to"})
+    audience_devices = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Active devices in the audience when sending started; null before"},
+    )
+    totals = fields.Nested(OutcomeCountsSchema, required=True, metadata={"description": "Counts over every province"})
+    by_province = fields.List(
+        fields.Nested(ProvinceOutcomeSchema), required=True, metadata={"description": "Counts per province"}
+    )
 
 
 def _draft(body: dict[str, Any]) -> broadcasts.BroadcastDraft:

@@ -22,26 +22,39 @@ blp = Blueprint(
 
 
 class StaffClaimSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    insured_person_id = fields.Integer(required=True)
-    benefit_type = fields.String(required=True)
-    status = fields.String(required=True)
-    amount_claimed = fields.Integer(allow_none=True, required=True)
-    amount_approved = fields.Integer(allow_none=True, required=True)
-    updated_at = fields.DateTime(required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    insured_person_id = fields.Integer(required=True, metadata={"description": "The insured person's record"})
+    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
+    status = fields.String(required=True, metadata={"description": "Where the claim stands"})
+    amount_claimed = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Kip claimed (integer); null if not known"}
+    )
+    amount_approved = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Kip approved (integer); null until approved"}
+    )
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (UTC, ISO 8601)"})
 
 
 class StaffClaimPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(StaffClaimSchema), required=True)
+    items = fields.List(fields.Nested(StaffClaimSchema), required=True, metadata={"description": "This page's items"})
 
 
 class ClaimListArgsSchema(PageArgsSchema):
-    status = fields.Enum(ClaimStatus, by_value=True, load_default=None)
+    status = fields.Enum(
+        ClaimStatus, by_value=True, load_default=None, metadata={"description": "Only those in this status"}
+    )
 
 
 class ClaimStatusUpdateSchema(StrictSchema):
-    status = fields.Enum(ClaimStatus, by_value=True, required=True)
-    reason = MultiLineText(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    status = fields.Enum(
+        ClaimStatus, by_value=True, required=True, metadata={"description": "The status to move the claim to"}
+    )
+    reason = MultiLineText(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "Required to reject or to ask for more information; shown to the member"},
+    )
     amount_approved = fields.Integer(
         load_default=None,
         allow_none=True,

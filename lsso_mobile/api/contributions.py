@@ -37,91 +37,143 @@ blp = Blueprint(
 
 
 class ArrearSchema(StrictSchema):
-    period = fields.String(required=True)
+    period = fields.String(required=True, metadata={"description": "The unpaid month (YYYY-MM)"})
     amount = fields.Integer(required=True, metadata={"description": "kip"})
-    due_date = fields.Date(required=True)
+    due_date = fields.Date(
+        required=True, metadata={"description": "The last day to pay it without being late (YYYY-MM-DD)"}
+    )
 
 
 class UnmetRuleSchema(StrictSchema):
-    rule = fields.String(required=True)
-    required = fields.Integer(required=True)
-    actual = fields.Integer(required=True)
-    missing = fields.Integer(required=True)
+    rule = fields.String(required=True, metadata={"description": "Which rule is not met"})
+    required = fields.Integer(required=True, metadata={"description": "What the rule requires"})
+    actual = fields.Integer(required=True, metadata={"description": "What the member has"})
+    missing = fields.Integer(required=True, metadata={"description": "How much is still missing"})
 
 
 class EligibilitySchema(StrictSchema):
-    benefit_type = fields.String(required=True)
-    eligible = fields.Boolean(required=True)
-    unmet = fields.List(fields.Nested(UnmetRuleSchema), required=True)
+    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
+    eligible = fields.Boolean(required=True, metadata={"description": "Whether the member qualifies now"})
+    unmet = fields.List(
+        fields.Nested(UnmetRuleSchema),
+        required=True,
+        metadata={"description": "The rules not yet met (empty when eligible)"},
+    )
 
 
 class ContributionSummarySchema(StrictSchema):
-    member_number = fields.String(required=True)
-    scheme = fields.String(required=True)
-    current_period = fields.String(required=True)
-    current_period_paid = fields.Boolean(required=True)
-    total_months = fields.Integer(required=True)
-    last_paid_period = fields.String(allow_none=True, required=True)
-    arrears = fields.List(fields.Nested(ArrearSchema), required=True)
-    arrears_total = fields.Integer(required=True)
-    eligibility = fields.List(fields.Nested(EligibilitySchema), required=True)
+    member_number = fields.String(required=True, metadata={"description": "The member's LSSO member number"})
+    scheme = fields.String(
+        required=True,
+        metadata={
+            "description": "compulsory (employees, civil servants) or voluntary (self-employed and informal workers)"
+        },
+    )
+    current_period = fields.String(required=True, metadata={"description": "This month (YYYY-MM, Asia/Vientiane)"})
+    current_period_paid = fields.Boolean(required=True, metadata={"description": "Whether this month is paid"})
+    total_months = fields.Integer(required=True, metadata={"description": "Months with a paid contribution, in total"})
+    last_paid_period = fields.String(
+        allow_none=True, required=True, metadata={"description": "The latest month paid (YYYY-MM); null if none"}
+    )
+    arrears = fields.List(
+        fields.Nested(ArrearSchema),
+        required=True,
+        metadata={"description": "Unpaid months, oldest first, with amounts"},
+    )
+    arrears_total = fields.Integer(required=True, metadata={"description": "Kip owed for unpaid months, in total"})
+    eligibility = fields.List(
+        fields.Nested(EligibilitySchema),
+        required=True,
+        metadata={"description": "For each benefit: eligible or not, and which rules are not yet met"},
+    )
 
 
 _SUMMARY_SCHEMA = ContributionSummarySchema()
 
 
 class ContributionSchema(StrictSchema):
-    period = fields.String(required=True)
-    scheme = fields.String(required=True)
-    employer_name = fields.String(allow_none=True, required=True)
-    insurable_earnings = fields.Integer(required=True)
-    employee_share = fields.Integer(required=True)
-    employer_share = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    status = fields.String(required=True)
-    paid_date = fields.Date(allow_none=True, required=True)
-    payment_channel = fields.String(allow_none=True, required=True)
-    receipt_reference = fields.String(allow_none=True, required=True)
-    updated_at = fields.DateTime(required=True)
+    period = fields.String(required=True, metadata={"description": "The month (YYYY-MM)"})
+    scheme = fields.String(
+        required=True,
+        metadata={
+            "description": "compulsory (employees, civil servants) or voluntary (self-employed and informal workers)"
+        },
+    )
+    employer_name = fields.String(
+        allow_none=True, required=True, metadata={"description": "The employer, for compulsory members"}
+    )
+    insurable_earnings = fields.Integer(
+        required=True, metadata={"description": "Insurable earnings for the month, in kip"}
+    )
+    employee_share = fields.Integer(required=True, metadata={"description": "The member's share in kip"})
+    employer_share = fields.Integer(
+        required=True, metadata={"description": "The employer's share in kip (0 for voluntary members)"}
+    )
+    total = fields.Integer(required=True, metadata={"description": "Both shares, in kip"})
+    status = fields.String(required=True, metadata={"description": "paid, late or unpaid"})
+    paid_date = fields.Date(allow_none=True, required=True, metadata={"description": "When it was paid (YYYY-MM-DD)"})
+    payment_channel = fields.String(
+        allow_none=True, required=True, metadata={"description": "How it was paid, as the core system records it"}
+    )
+    receipt_reference = fields.String(
+        allow_none=True, required=True, metadata={"description": "The receipt's reference, if any"}
+    )
+    updated_at = fields.DateTime(required=True, metadata={"description": "When the core system last changed it (UTC)"})
 
 
 class ContributionPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(ContributionSchema), required=True)
+    items = fields.List(fields.Nested(ContributionSchema), required=True, metadata={"description": "This page's items"})
 
 
 class ContributionListArgsSchema(PageArgsSchema):
-    year = fields.Integer(load_default=None, validate=validate.Range(min=1990, max=2200))
-    updated_since = fields.AwareDateTime(load_default=None, validate=SANE_TIMES)
+    year = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1990, max=2200),
+        metadata={"description": "Only the months of this year"},
+    )
+    updated_since = fields.AwareDateTime(
+        load_default=None,
+        validate=SANE_TIMES,
+        metadata={"description": "Only months changed since then: the server_time of the previous answer"},
+    )
 
 
 class ClaimChangeSchema(StrictSchema):
-    status = fields.String(required=True)
-    reason = fields.String(allow_none=True, required=True)
+    status = fields.String(required=True, metadata={"description": "The status it moved to"})
+    reason = fields.String(
+        allow_none=True, required=True, metadata={"description": "Why (shown to the member where it concerns them)"}
+    )
     decided_by_name = fields.String(
         allow_none=True,
         required=True,
         metadata={"description": "The name of the officer who made the change (null: sent by the core system)"},
     )
-    created_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
 
 class ClaimSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    benefit_type = fields.String(required=True)
-    status = fields.String(required=True)
-    amount_claimed = fields.Integer(allow_none=True, required=True)
-    amount_approved = fields.Integer(allow_none=True, required=True)
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    history = fields.List(fields.Nested(ClaimChangeSchema), required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
+    status = fields.String(required=True, metadata={"description": "Where the claim stands"})
+    amount_claimed = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Kip claimed (integer); null if not known"}
+    )
+    amount_approved = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "Kip approved (integer); null until approved"}
+    )
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (UTC, ISO 8601)"})
+    history = fields.List(
+        fields.Nested(ClaimChangeSchema), required=True, metadata={"description": "Status changes, oldest first"}
+    )
 
 
 class PaymentSchema(StrictSchema):
-    claim_id = fields.Integer(required=True)
-    period = fields.String(required=True)
-    amount = fields.Integer(required=True)
-    paid_date = fields.Date(required=True)
-    channel = fields.String(required=True)
+    claim_id = fields.Integer(required=True, metadata={"description": "The claim it pays"})
+    period = fields.String(required=True, metadata={"description": "The month the benefit is for (YYYY-MM)"})
+    amount = fields.Integer(required=True, metadata={"description": "Kip paid"})
+    paid_date = fields.Date(required=True, metadata={"description": "When it was paid (YYYY-MM-DD)"})
+    channel = fields.String(required=True, metadata={"description": "How it was paid, as the core system records it"})
 
 
 SUMMARY_HEADERS = {
@@ -184,20 +236,36 @@ def list_contributions(args: dict[str, Any]) -> Any:
 
 
 class StatementArgsSchema(StrictSchema):
-    year = fields.Integer(required=True, validate=validate.Range(min=1990, max=2200))
+    year = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1990, max=2200),
+        metadata={"description": "The year of the statement"},
+    )
 
 
 class AnnualStatementSchema(StrictSchema):
-    member_number = fields.String(required=True)
-    name_lo = fields.String(required=True)
-    name_latin = fields.String(required=True)
-    year = fields.Integer(required=True)
-    months_contributed = fields.Integer(required=True)
-    employee_share = fields.Integer(required=True)
-    employer_share = fields.Integer(required=True)
-    total = fields.Integer(required=True)
-    unpaid_months = fields.List(fields.String(), required=True)
-    months = fields.List(fields.Nested(ContributionSchema), required=True)
+    member_number = fields.String(required=True, metadata={"description": "The LSSO member number (10 digits)"})
+    name_lo = fields.String(required=True, metadata={"description": "Name in Lao script"})
+    name_latin = fields.String(
+        required=True, metadata={"description": "Name in Latin letters (as on the passport or ID card)"}
+    )
+    year = fields.Integer(required=True, metadata={"description": "The year (YYYY)"})
+    months_contributed = fields.Integer(
+        required=True, metadata={"description": "Months of the year with a paid contribution"}
+    )
+    employee_share = fields.Integer(
+        required=True, metadata={"description": "The member's shares paid in the year, in kip"}
+    )
+    employer_share = fields.Integer(
+        required=True, metadata={"description": "The employer's shares paid in the year, in kip"}
+    )
+    total = fields.Integer(required=True, metadata={"description": "Kip paid in the year (both shares)"})
+    unpaid_months = fields.List(
+        fields.String(), required=True, metadata={"description": "Months of the year with no paid contribution"}
+    )
+    months = fields.List(
+        fields.Nested(ContributionSchema), required=True, metadata={"description": "Every month of the year"}
+    )
 
 
 @blp.route("/contributions/statement", methods=["GET"])
@@ -209,7 +277,7 @@ class AnnualStatementSchema(StrictSchema):
 def contribution_statement(args: dict[str, Any]) -> Any:
     """The annual statement: every month of the year and the totals paid.
 
-    Twelve months of one year (this year by default), unpaid months included, with totals of the employee and employer
+    Twelve months of the year asked for, unpaid months included, with totals of the employee and employer
     shares.
     """
     session = db_session()

@@ -16,10 +16,16 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service h
 
 class HealthSchema(StrictSchema):
     status = fields.String(required=True, metadata={"description": "ok or degraded"})
-    database = fields.String(required=True)
+    database = fields.String(required=True, metadata={"description": "ok, or why the database cannot be used"})
     redis = fields.String(required=True, metadata={"description": "ok, down, or not_configured (in-process jobs)"})
-    oldest_undelivered_seconds = fields.Float(allow_none=True, required=True)
-    push_backend = fields.String(required=True)
+    oldest_undelivered_seconds = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Age of the oldest notification not yet sent, in seconds (0: none)"},
+    )
+    push_backend = fields.String(
+        required=True, metadata={"description": "fcm (pushes sent) or log (pushes only written to the log)"}
+    )
 
 
 @blp.route("/health", methods=["GET"])

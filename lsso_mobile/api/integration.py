@@ -35,24 +35,41 @@ MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 class ClientCredentialsSchema(StrictSchema):
-    client_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    client_secret = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+    client_id = fields.String(
+        required=True, validate=validate.Length(min=1, max=64), metadata={"description": "The machine client's id"}
+    )
+    client_secret = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        load_only=True,
+        metadata={"description": "The machine client's secret (shown once by create-client)"},
+    )
 
 
 class RejectedRecordSchema(StrictSchema):
     line = fields.Integer(required=True, metadata={"description": "CSV line (header is 1) or JSON position (1-based)"})
-    source_id = fields.Raw(allow_none=True, required=True)
-    errors = fields.Dict(required=True)
+    source_id = fields.Raw(
+        allow_none=True, required=True, metadata={"description": "The record's source_id as sent (null if it had none)"}
+    )
+    errors = fields.Dict(required=True, metadata={"description": "Reasons by column"})
 
 
 class ImportResultSchema(StrictSchema):
-    received = fields.Integer(required=True)
-    accepted = fields.Integer(required=True)
-    created = fields.Integer(required=True)
-    updated = fields.Integer(required=True)
-    unchanged = fields.Integer(required=True)
-    rejected = fields.List(fields.Nested(RejectedRecordSchema), required=True)
-    members_notified = fields.Integer(required=True)
+    received = fields.Integer(required=True, metadata={"description": "Records received"})
+    accepted = fields.Integer(required=True, metadata={"description": "Records stored (created + updated + unchanged)"})
+    created = fields.Integer(required=True, metadata={"description": "Records that made a new row"})
+    updated = fields.Integer(required=True, metadata={"description": "Records that changed an existing row"})
+    unchanged = fields.Integer(
+        required=True, metadata={"description": "Records identical to what was stored (a retried import)"}
+    )
+    rejected = fields.List(
+        fields.Nested(RejectedRecordSchema),
+        required=True,
+        metadata={"description": "Records refused, each with its line and reasons; the others were stored"},
+    )
+    members_notified = fields.Integer(
+        required=True, metadata={"description": "Members who get a push about this import"}
+    )
 
 
 _IMPORT_BODY = {

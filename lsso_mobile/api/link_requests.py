@@ -25,25 +25,42 @@ blp = Blueprint(
 
 
 class RecordSummarySchema(StrictSchema):
-    member_number = fields.String(required=True)
-    name_lo = fields.String(required=True)
-    name_latin = fields.String(required=True)
-    date_of_birth = fields.Date(required=True)
-    id_type = fields.String(required=True, attribute="id_type.value")
-    national_id = fields.String(required=True)
-    has_phone_on_record = fields.Function(lambda p: p.phone is not None, required=True)
+    member_number = fields.String(required=True, metadata={"description": "The record's member number"})
+    name_lo = fields.String(required=True, metadata={"description": "Name in Lao script"})
+    name_latin = fields.String(
+        required=True, metadata={"description": "Name in Latin letters (as on the passport or ID card)"}
+    )
+    date_of_birth = fields.Date(required=True, metadata={"description": "Date of birth (YYYY-MM-DD)"})
+    id_type = fields.String(required=True, attribute="id_type.value", metadata={"description": "What national_id is"})
+    national_id = fields.String(required=True, metadata={"description": "National ID card or family-book number"})
+    has_phone_on_record = fields.Function(
+        lambda p: p.phone is not None,
+        required=True,
+        metadata={"description": "Whether a phone is on record (a link by code is possible)"},
+    )
 
 
 class StaffLinkRequestSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    status = fields.Enum(LinkRequestStatus, by_value=True, required=True)
-    office_id = fields.Integer(required=True)
-    record = fields.Nested(RecordSummarySchema, attribute="insured_person", required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    status = fields.Enum(
+        LinkRequestStatus, by_value=True, required=True, metadata={"description": "pending, approved or rejected"}
+    )
+    office_id = fields.Integer(required=True, metadata={"description": "The id of the social security office"})
+    record = fields.Nested(
+        RecordSummarySchema,
+        attribute="insured_person",
+        required=True,
+        metadata={"description": "The insured person's record to compare the photo against"},
+    )
     account_phone = fields.String(required=True, metadata={"description": "The asking account's phone, masked"})
-    photo_url = fields.String(required=True)
-    reason = fields.String(allow_none=True, required=True)
-    created_at = fields.DateTime(required=True)
-    decided_at = fields.DateTime(allow_none=True, required=True)
+    photo_url = fields.String(
+        required=True, metadata={"description": "Where to download the ID-card photo (getLinkRequestPhoto)"}
+    )
+    reason = fields.String(allow_none=True, required=True, metadata={"description": "Why it was rejected"})
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
+    decided_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When it was decided; null while pending"}
+    )
     decided_by_name = fields.String(
         allow_none=True,
         required=True,
@@ -52,41 +69,70 @@ class StaffLinkRequestSchema(StrictSchema):
 
 
 class LinkRequestPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(StaffLinkRequestSchema), required=True)
+    items = fields.List(
+        fields.Nested(StaffLinkRequestSchema), required=True, metadata={"description": "This page's items"}
+    )
 
 
 class LinkRequestListArgsSchema(PageArgsSchema):
-    status = fields.Enum(LinkRequestStatus, by_value=True, load_default=None)
+    status = fields.Enum(
+        LinkRequestStatus, by_value=True, load_default=None, metadata={"description": "Only those in this status"}
+    )
 
 
 class LinkDecisionSchema(StrictSchema):
-    decision = fields.String(required=True, validate=validate.OneOf(sorted(linking.LINK_DECISIONS)))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    decision = fields.String(
+        required=True,
+        validate=validate.OneOf(sorted(linking.LINK_DECISIONS)),
+        metadata={"description": "What the officer decides"},
+    )
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "Required to reject; shown to the member"},
+    )
 
 
 class UnlinkSchema(StrictSchema):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2000),
+        metadata={"description": "Why the record is unlinked (kept in its history)"},
+    )
 
 
 class LinkEventSchema(StrictSchema):
-    action = fields.Enum(LinkAction, by_value=True, required=True)
-    method = fields.Enum(LinkMethod, by_value=True, required=True)
+    action = fields.Enum(LinkAction, by_value=True, required=True, metadata={"description": "linked or unlinked"})
+    method = fields.Enum(
+        LinkMethod, by_value=True, required=True, metadata={"description": "How the account was linked to the record"}
+    )
     account_phone = fields.String(required=True, metadata={"description": "The account's phone, masked"})
-    by_staff = fields.Boolean(required=True)
+    by_staff = fields.Boolean(
+        required=True, metadata={"description": "Display name of the officer, for officer links and unlinks"}
+    )
     staff_name = fields.String(
         allow_none=True,
         required=True,
         metadata={"description": "The name of the officer who linked or unlinked (null: the member's own link)"},
     )
-    link_request_id = fields.Integer(allow_none=True, required=True)
-    reason = fields.String(allow_none=True, required=True)
-    created_at = fields.DateTime(required=True)
+    link_request_id = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The link request this came from; null for a link by code"},
+    )
+    reason = fields.String(
+        allow_none=True, required=True, metadata={"description": "The officer's reason for an unlink"}
+    )
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
 
 class LinkHistorySchema(StrictSchema):
-    member_number = fields.String(required=True)
+    member_number = fields.String(required=True, metadata={"description": "The LSSO member number (10 digits)"})
     linked_account = fields.String(allow_none=True, required=True, metadata={"description": "Masked phone, or null"})
-    history = fields.List(fields.Nested(LinkEventSchema), required=True)
+    history = fields.List(
+        fields.Nested(LinkEventSchema), required=True, metadata={"description": "Links and unlinks, newest first"}
+    )
 
 
 def _view(requests: list[Any]) -> list[dict[str, Any]]:

@@ -26,33 +26,63 @@ blp = Blueprint("members", __name__, url_prefix="/api/v1/me", description="The s
 
 
 class OfficeSummarySchema(StrictSchema):
-    id = fields.Integer(required=True)
-    code = fields.String(required=True)
-    name_lo = fields.String(required=True)
-    name_en = fields.String(required=True)
+    id = fields.Integer(required=True, metadata={"description": "The office's id"})
+    code = fields.String(required=True, metadata={"description": "Office code (P01, D0101, ...)"})
+    name_lo = fields.String(required=True, metadata={"description": "Name in Lao script"})
+    name_en = fields.String(required=True, metadata={"description": "Name in English"})
 
 
 class MemberProfileSchema(StrictSchema):
-    phone = fields.String(required=True)
-    language = fields.Enum(Language, by_value=True, required=True)
-    member_number = fields.String(allow_none=True, required=True)
-    name_lo = fields.String(allow_none=True, required=True)
-    name_latin = fields.String(allow_none=True, required=True)
-    office = fields.Nested(OfficeSummarySchema, allow_none=True, required=True)
-    registration_status = fields.String(allow_none=True, required=True)
+    phone = fields.String(required=True, metadata={"description": "The account's phone (E.164)"})
+    language = fields.Enum(
+        Language,
+        by_value=True,
+        required=True,
+        metadata={"description": "lo or en: the language of notices, SMS and error messages"},
+    )
+    member_number = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The LSSO member number; null until registered or linked"},
+    )
+    name_lo = fields.String(
+        allow_none=True, required=True, metadata={"description": "Name in Lao script; null until registered or linked"}
+    )
+    name_latin = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Name in Latin letters; null until registered or linked"},
+    )
+    office = fields.Nested(
+        OfficeSummarySchema,
+        allow_none=True,
+        required=True,
+        metadata={"description": "The member's social security office; null until registered"},
+    )
+    registration_status = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The latest application's status; null before applying"},
+    )
 
 
 class MemberUpdateSchema(StrictSchema):
-    language = fields.Enum(Language, by_value=True, required=True)
+    language = fields.Enum(Language, by_value=True, required=True, metadata={"description": "lo or en"})
 
 
 def _member_number_field() -> fields.String:
-    return fields.String(required=True, validate=FullMatch(r"^[0-9]{10}$", error="A member number is 10 digits."))
+    return fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{10}$", error="A member number is 10 digits."),
+        metadata={"description": "The member number on paper (10 digits)", "example": "0100000042"},
+    )
 
 
 class LinkRecordSchema(StrictSchema):
     member_number = _member_number_field()
-    date_of_birth = fields.Date(required=True)
+    date_of_birth = fields.Date(
+        required=True, metadata={"description": "The date of birth on record, as a second check (YYYY-MM-DD)"}
+    )
 
 
 class LinkSchema(LinkRecordSchema):
@@ -65,14 +95,24 @@ class LinkSchema(LinkRecordSchema):
 
 class LinkCodeSentSchema(StrictSchema):
     sent_to = fields.String(required=True, metadata={"description": "The phone on record, masked"})
-    expires_in = fields.Integer(required=True, attribute="expires_in_seconds")
+    expires_in = fields.Integer(
+        required=True, attribute="expires_in_seconds", metadata={"description": "Seconds the code stays valid"}
+    )
 
 
 class LinkStatusSchema(StrictSchema):
-    member_number = fields.String(required=True)
+    member_number = fields.String(required=True, metadata={"description": "The member number this account holds"})
     linked_account = fields.String(required=True, metadata={"description": "The phone of the app account, masked"})
-    linked_at = fields.DateTime(allow_none=True, required=True)
-    method = fields.Enum(LinkMethod, by_value=True, allow_none=True, required=True)
+    linked_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the account was linked (UTC)"}
+    )
+    method = fields.Enum(
+        LinkMethod,
+        by_value=True,
+        allow_none=True,
+        required=True,
+        metadata={"description": "How the account was linked to the record"},
+    )
 
 
 class LinkRequestFormSchema(LinkRecordSchema):
@@ -85,12 +125,18 @@ class LinkRequestFormSchema(LinkRecordSchema):
 
 
 class MemberLinkRequestSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    status = fields.Enum(LinkRequestStatus, by_value=True, required=True)
-    member_number = fields.Function(lambda r: r.insured_person.member_number, required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    status = fields.Enum(
+        LinkRequestStatus, by_value=True, required=True, metadata={"description": "pending, approved or rejected"}
+    )
+    member_number = fields.Function(
+        lambda r: r.insured_person.member_number, required=True, metadata={"description": "The member number asked for"}
+    )
     reason = fields.String(allow_none=True, required=True, metadata={"description": "Why it was rejected"})
-    created_at = fields.DateTime(required=True)
-    decided_at = fields.DateTime(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
+    decided_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When it was decided; null while pending"}
+    )
     decided_by_name = fields.String(
         allow_none=True,
         required=True,

@@ -41,18 +41,26 @@ class DeviceRegistrationSchema(StrictSchema):
         validate=validate.Length(min=16, max=1024),
         metadata={"description": "The FCM registration token"},
     )
-    platform = fields.Enum(Platform, by_value=True, required=True)
-    app_version = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    locale = fields.String(load_default="lo", validate=validate.Length(min=2, max=16))
+    platform = fields.Enum(Platform, by_value=True, required=True, metadata={"description": "The phone's platform"})
+    app_version = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "The app's version (e.g. 1.4.2)"},
+    )
+    locale = fields.String(
+        load_default="lo",
+        validate=validate.Length(min=2, max=16),
+        metadata={"description": "The phone's locale (e.g. lo-LA), for support"},
+    )
 
 
 class DeviceSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    platform = fields.Enum(Platform, by_value=True, required=True)
-    app_version = fields.String(required=True)
-    locale = fields.String(required=True)
-    last_seen_at = fields.DateTime(required=True)
-    created_at = fields.DateTime(required=True)
+    id = fields.Integer(required=True, metadata={"description": "The device's id (removeDevice)"})
+    platform = fields.Enum(Platform, by_value=True, required=True, metadata={"description": "The phone's platform"})
+    app_version = fields.String(required=True, metadata={"description": "The app's version (e.g. 1.4.2)"})
+    locale = fields.String(required=True, metadata={"description": "The phone's locale (e.g. lo-LA)"})
+    last_seen_at = fields.DateTime(required=True, metadata={"description": "When the device last registered (UTC)"})
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
 
 class NotificationSchema(StrictSchema):
@@ -74,25 +82,34 @@ class NotificationSchema(StrictSchema):
     expires_at = fields.DateTime(
         allow_none=True, required=True, metadata={"description": "Broadcasts: leaves the inbox then. Notices: null"}
     )
-    category = fields.String(required=True)
-    critical = fields.Boolean(required=True)
-    title = fields.String(required=True)
-    body = fields.String(required=True)
-    title_lo = fields.String(required=True)
-    body_lo = fields.String(required=True)
-    title_en = fields.String(required=True)
-    body_en = fields.String(required=True)
+    category = fields.String(
+        required=True, metadata={"description": "The category (members can mute all but critical notices by category)"}
+    )
+    critical = fields.Boolean(
+        required=True,
+        metadata={"description": "Decisions and other notices that cannot be muted and ignore quiet hours"},
+    )
+    title = fields.String(required=True, metadata={"description": "Title in the member's language"})
+    body = fields.String(required=True, metadata={"description": "Text in the member's language"})
+    title_lo = fields.String(required=True, metadata={"description": "Title in Lao"})
+    body_lo = fields.String(required=True, metadata={"description": "Text in Lao"})
+    title_en = fields.String(required=True, metadata={"description": "Title in English"})
+    body_en = fields.String(required=True, metadata={"description": "Text in English"})
     data = fields.Dict(
         keys=fields.String(), values=fields.String(), required=True, metadata={"description": "deep_link for the app"}
     )
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    read_at = fields.DateTime(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was sent to the member (UTC)"})
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (read, withdrawn), UTC"})
+    read_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the member read it; null if unread"}
+    )
 
 
 class NotificationPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(NotificationSchema), required=True)
-    unread_count = fields.Integer(required=True)
+    items = fields.List(fields.Nested(NotificationSchema), required=True, metadata={"description": "This page's items"})
+    unread_count = fields.Integer(
+        required=True, metadata={"description": "Unread notices and broadcasts (for the app's badge)"}
+    )
     server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
 
 
@@ -105,17 +122,26 @@ class NotificationListArgsSchema(PageArgsSchema):
 
 
 class ReadAllSchema(StrictSchema):
-    marked = fields.Integer(required=True)
-    unread_count = fields.Integer(required=True)
+    marked = fields.Integer(required=True, metadata={"description": "How many were marked read by this request"})
+    unread_count = fields.Integer(required=True, metadata={"description": "Unread notices and broadcasts left (0)"})
 
 
 class PreferencesSchema(StrictSchema):
     muted_categories = fields.List(
-        fields.String(validate=validate.OneOf(CATEGORIES)), required=True, validate=validate.Length(max=len(CATEGORIES))
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        required=True,
+        validate=validate.Length(max=len(CATEGORIES)),
+        metadata={"description": "Categories the member does not want pushed (they still appear in the inbox)"},
     )
     quiet_start = LocalTime(allow_none=True, required=True, metadata={"description": "Local time, Asia/Vientiane"})
-    quiet_end = LocalTime(allow_none=True, required=True)
-    mutable_categories = fields.List(fields.String(), dump_only=True)
+    quiet_end = LocalTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "End of quiet hours (HH:MM, Asia/Vientiane); null: no quiet hours"},
+    )
+    mutable_categories = fields.List(
+        fields.String(), dump_only=True, metadata={"description": "Categories that can be muted"}
+    )
 
 
 def _language() -> str:

@@ -36,7 +36,9 @@ class DayHoursSchema(StrictSchema):
         metadata={"description": "0 = Monday ... 6 = Sunday"},
     )
     opens = LocalTime(required=True, metadata={"description": "Local time, Asia/Vientiane"})
-    closes = LocalTime(required=True)
+    closes = LocalTime(
+        required=True, metadata={"description": "Closing time (HH:MM, Asia/Vientiane); null on a closed day"}
+    )
 
 
 class WeekSchema(StrictSchema):
@@ -46,13 +48,22 @@ class WeekSchema(StrictSchema):
         validate=validate.Length(max=7),
         metadata={"description": "Open days; a weekday not listed is closed"},
     )
-    uses_national_default = fields.Boolean(dump_only=True)
+    uses_national_default = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "True when the office has no week of its own and follows the national one"},
+    )
 
 
 class HolidayInSchema(StrictSchema):
-    day = fields.Date(required=True)
-    name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    name_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    day = fields.Date(required=True, metadata={"description": "The date (YYYY-MM-DD)"})
+    name_lo = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "The holiday's name in Lao"}
+    )
+    name_en = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The holiday's name in English"},
+    )
     office_code = fields.String(
         load_default=None,
         validate=validate.Length(min=1, max=16),
@@ -61,19 +72,25 @@ class HolidayInSchema(StrictSchema):
 
 
 class HolidaySchema(StrictSchema):
-    id = fields.Integer(required=True)
-    day = fields.Date(required=True)
-    name_lo = fields.String(required=True)
-    name_en = fields.String(required=True)
-    office_id = fields.Integer(allow_none=True, required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    day = fields.Date(required=True, metadata={"description": "The date (YYYY-MM-DD)"})
+    name_lo = fields.String(required=True, metadata={"description": "The holiday's name in Lao"})
+    name_en = fields.String(required=True, metadata={"description": "The holiday's name in English"})
+    office_id = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The office it applies to; null: national"}
+    )
 
 
 class HolidayPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(HolidaySchema), required=True)
+    items = fields.List(fields.Nested(HolidaySchema), required=True, metadata={"description": "This page's items"})
 
 
 class HolidayArgsSchema(PageArgsSchema):
-    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2200))
+    year = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=2000, max=2200),
+        metadata={"description": "Only holidays of this year"},
+    )
 
 
 def _week(office_id: int | None) -> dict[str, Any]:

@@ -16,19 +16,23 @@ blp = Blueprint("reference", __name__, url_prefix="/api/v1", description="Areas 
 
 
 class AreaSchema(StrictSchema):
-    code = fields.String(required=True)
-    name_lo = fields.String(required=True)
-    name_en = fields.String(required=True)
+    code = fields.String(required=True, metadata={"description": "The area's code"})
+    name_lo = fields.String(required=True, metadata={"description": "Name in Lao script"})
+    name_en = fields.String(required=True, metadata={"description": "Name in English"})
 
 
 class OfficeSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    code = fields.String(required=True)
-    level = fields.Enum(OfficeLevel, by_value=True, required=True)
-    province_code = fields.String(required=True)
-    district_code = fields.String(allow_none=True, required=True)
-    name_lo = fields.String(required=True)
-    name_en = fields.String(required=True)
+    id = fields.Integer(required=True, metadata={"description": "The office's id"})
+    code = fields.String(required=True, metadata={"description": "Office code (P01, D0101, ...)"})
+    level = fields.Enum(
+        OfficeLevel, by_value=True, required=True, metadata={"description": "Provincial or district office"}
+    )
+    province_code = fields.String(required=True, metadata={"description": "The province it is in"})
+    district_code = fields.String(
+        allow_none=True, required=True, metadata={"description": "The district it serves; null for a provincial office"}
+    )
+    name_lo = fields.String(required=True, metadata={"description": "Name in Lao script"})
+    name_en = fields.String(required=True, metadata={"description": "Name in English"})
 
 
 @blp.route("/provinces", methods=["GET"])

@@ -45,10 +45,15 @@ class ApplicationFormSchema(StrictSchema):
         metadata={"description": "Full name in Lao script", "example": "ສົມໃຈ ພົມມະວົງ"},
     )
     name_latin = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Somchai Phommavong"}
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "Name in Latin letters (as on the passport or ID card)",
+            "example": "Somchai Phommavong",
+        },
     )
-    date_of_birth = fields.Date(required=True)
-    sex = fields.Enum(Sex, by_value=True, required=True)
+    date_of_birth = fields.Date(required=True, metadata={"description": "Date of birth (YYYY-MM-DD)"})
+    sex = fields.Enum(Sex, by_value=True, required=True, metadata={"description": "As on the ID card"})
     national_id = fields.String(
         required=True,
         validate=FullMatch(r"^[A-Za-z0-9 -]{4,40}$"),
@@ -63,10 +68,27 @@ class ApplicationFormSchema(StrictSchema):
         load_default=IdType.NATIONAL_ID,
         metadata={"description": "national_id (one person's card) or family_book (a household's book)"},
     )
-    province_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{2}$"))
-    district_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{4}$"))
-    village_code = fields.String(load_default=None, allow_none=True, validate=FullMatch(r"^[0-9]{8}$"))
-    occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    province_code = fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{2}$"),
+        metadata={"description": "Province code (2 digits, see listProvinces)"},
+    )
+    district_code = fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{4}$"),
+        metadata={"description": "District code (4 digits, see listDistricts)"},
+    )
+    village_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=FullMatch(r"^[0-9]{8}$"),
+        metadata={"description": "Village code (8 digits, see listVillages)"},
+    )
+    occupation = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "What the person does for a living"},
+    )
     scheme = fields.Enum(
         Scheme,
         by_value=True,
@@ -79,12 +101,21 @@ class ApplicationFormSchema(StrictSchema):
         validate=validate.Range(min=0, max=MAX_INCOME_KIP),
         metadata={"description": "Whole kip (LAK)"},
     )
-    consent = JsonBoolean(required=True)
+    consent = JsonBoolean(
+        required=True,
+        metadata={"description": "The applicant agrees that the office keeps and checks these details (must be true)"},
+    )
 
 
 class ApplicationEventSchema(StrictSchema):
-    status = fields.Enum(ApplicationStatus, by_value=True, required=True)
-    reason = fields.String(allow_none=True, required=True)
+    status = fields.Enum(
+        ApplicationStatus, by_value=True, required=True, metadata={"description": "The status it moved to"}
+    )
+    reason = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The officer's reason, for a rejection or a request for information"},
+    )
     decided_by_staff = fields.Boolean(
         required=True, attribute="staff_id", metadata={"description": "true for an office decision"}
     )
@@ -93,7 +124,7 @@ class ApplicationEventSchema(StrictSchema):
         required=True,
         metadata={"description": "The name of the officer who decided (null for the member's own steps)"},
     )
-    created_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         if attr == "staff_id":
@@ -102,15 +133,26 @@ class ApplicationEventSchema(StrictSchema):
 
 
 class ApplicationSchema(ApplicationFormSchema):
-    id = fields.Integer(required=True)
-    status = fields.Enum(ApplicationStatus, by_value=True, required=True)
-    office_id = fields.Integer(required=True)
-    member_number = fields.Function(
-        lambda application: application.insured_person.member_number if application.insured_person else None
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    status = fields.Enum(
+        ApplicationStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "Where the application stands (more_info_needed: correct it and resubmit)"},
     )
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    history = fields.List(fields.Nested(ApplicationEventSchema), attribute="events", required=True)
+    office_id = fields.Integer(required=True, metadata={"description": "The id of the social security office"})
+    member_number = fields.Function(
+        lambda application: application.insured_person.member_number if application.insured_person else None,
+        metadata={"description": "Assigned on approval; null before"},
+    )
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (UTC, ISO 8601)"})
+    history = fields.List(
+        fields.Nested(ApplicationEventSchema),
+        attribute="events",
+        required=True,
+        metadata={"description": "Status changes, oldest first"},
+    )
 
 
 class StaffApplicationSchema(ApplicationSchema):
@@ -125,16 +167,27 @@ class StaffApplicationSchema(ApplicationSchema):
 
 
 class ApplicationPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(StaffApplicationSchema), required=True)
+    items = fields.List(
+        fields.Nested(StaffApplicationSchema), required=True, metadata={"description": "This page's items"}
+    )
 
 
 class ApplicationListArgsSchema(PageArgsSchema):
-    status = fields.Enum(ApplicationStatus, by_value=True, load_default=None)
+    status = fields.Enum(
+        ApplicationStatus, by_value=True, load_default=None, metadata={"description": "Only those in this status"}
+    )
 
 
 class DecisionSchema(StrictSchema):
-    decision = fields.String(required=True, validate=validate.OneOf(sorted(DECISIONS)))
-    reason = MultiLineText(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    decision = fields.String(
+        required=True, validate=validate.OneOf(sorted(DECISIONS)), metadata={"description": "What the officer decides"}
+    )
+    reason = MultiLineText(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "Required to reject or to ask for more information; shown to the member"},
+    )
 
 
 def _form(body: dict[str, Any]) -> ApplicationForm:

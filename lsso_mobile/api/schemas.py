@@ -171,11 +171,11 @@ class LaoPhone(fields.String):
             raise ValidationError(exc.message) from None
 
 
-def pin_field(**kwargs: Any) -> fields.String:
+def pin_field(description: str = "The 6-digit PIN", **kwargs: Any) -> fields.String:
     return fields.String(
         required=True,
         validate=FullMatch(r"^[0-9]{6}$", error="A PIN is exactly 6 digits."),
-        metadata={"example": "482913"},
+        metadata={"description": description, "example": "482913"},
         **kwargs,
     )
 
@@ -192,7 +192,11 @@ MAX_CURSOR_LENGTH = 200
 
 
 class PageArgsSchema(StrictSchema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    limit = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}; 20 if not given)"},
+    )
     cursor = fields.String(
         load_default=None,
         validate=validate.Length(max=MAX_CURSOR_LENGTH),
@@ -201,7 +205,11 @@ class PageArgsSchema(StrictSchema):
 
 
 class PageMetaSchema(Schema):
-    next_cursor = fields.String(allow_none=True, required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` to get the next page; null on the last page"},
+    )
 
 
 def _cursor_signer() -> URLSafeSerializer:

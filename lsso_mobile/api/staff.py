@@ -15,10 +15,14 @@ blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff", description="Staf
 
 
 class StaffProfileSchema(StrictSchema):
-    username = fields.String(required=True)
-    display_name = fields.String(required=True)
-    role = fields.String(required=True)
-    office_id = fields.Integer(allow_none=True, required=True)
+    username = fields.String(required=True, metadata={"description": "The sign-in name"})
+    display_name = fields.String(
+        required=True, metadata={"description": "The staff user's name as members and colleagues see it"}
+    )
+    role = fields.String(required=True, metadata={"description": "The staff role"})
+    office_id = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The officer's office; null for ops and admin"}
+    )
 
 
 @blp.route("/me", methods=["GET"])
