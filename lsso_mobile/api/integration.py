@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from flask import request
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from lsso_mobile.api.access import CORE, PUBLIC, Blueprint, client_ip, now
@@ -15,14 +17,23 @@ from lsso_mobile.api.schemas import StrictSchema
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.services import accounts
 from lsso_mobile.services.core_import import (
+    CLAIM_FIELDS,
     CONTRIBUTION_FIELDS,
+    PAYMENT_FIELDS,
+    ClaimRecordSchema,
+    ContributionRecordSchema,
+    PaymentRecordSchema,
     MAX_RECORDS_PER_IMPORT,
     import_claims,
     import_contributions,
     import_payments,
     parse_csv,
 )
-from lsso_mobile.services.insured_register import INSURED_PERSON_FIELDS, import_insured_persons
+from lsso_mobile.services.insured_register import (
+    INSURED_PERSON_FIELDS,
+    InsuredPersonRecordSchema,
+    import_insured_persons,
+)
 
 blp = Blueprint(
     "integration",
@@ -72,41 +83,110 @@ class ImportResultSchema(StrictSchema):
     )
 
 
-_IMPORT_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["records"],
-                "properties": {
-                    "records": {"type": "array", "maxItems": MAX_RECORDS_PER_IMPORT, "items": {"type": "object"}}
+def _csv_text(columns: tuple[str, ...], record: dict[str, Any]) -> str:
+    """The CSV form of an example record: the header row, then its cells (empty for null)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerow(["" if record.get(c) is None else record[c] for c in columns])
+    return out.getvalue()
+
+
+def _import_body(record_schema: type[Schema], columns: tuple[str, ...], example: dict[str, Any]) -> dict[str, Any]:
+    """An import's own request body: JSON records of ``record_schema``, or CSV with exactly ``columns``."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["records"],
+                    "properties": {
+                        "records": {
+                            "type": "array",
+                            "maxItems": MAX_RECORDS_PER_IMPORT,
+                            "items": record_schema,
+                            "description": f"At most {MAX_RECORDS_PER_IMPORT} records; each is stored or refused "
+                            "on its own",
+                        }
+                    },
                 },
-            }
+                "example": {"records": [example]},
+            },
+            "text/csv": {
+                "schema": {
+                    "type": "string",
+                    "maxLength": MAX_IMPORT_BYTES,
+                    "description": "UTF-8 CSV, a header row first: " + ",".join(columns) + ". Empty cells are null; "
+                    "the meaning of each column is that of the JSON record's field of the same name.",
+                },
+                "example": _csv_text(columns, example),
+            },
         },
-        "text/csv": {
-            "schema": {
-                "type": "string",
-                "maxLength": MAX_IMPORT_BYTES,
-                "description": "header row: " + ",".join(CONTRIBUTION_FIELDS),
-            }
-        },
-    },
-}
-
-
-def _import_body(csv_fields: tuple[str, ...]) -> dict[str, Any]:
-    content: dict[str, Any] = dict(_IMPORT_BODY["content"])  # type: ignore[call-overload]
-    body = {**_IMPORT_BODY, "content": content}
-    content["text/csv"] = {
-        "schema": {
-            "type": "string",
-            "maxLength": MAX_IMPORT_BYTES,
-            "description": "header row: " + ",".join(csv_fields),
-        }
     }
-    return body
+
+
+# The examples below work as given, in this order, against the demo data (`make dev`): a test posts each.
+INSURED_PERSON_EXAMPLE = {
+    "member_number": "0199000001",
+    "name_lo": "ທ້າວ ຄຳຫຼ້າ ພົມມະຈັນ",
+    "name_latin": "Khamla Phommachan",
+    "date_of_birth": "1979-02-20",
+    "sex": "male",
+    "id_type": "national_id",
+    "national_id": "LA-0101-990001",
+    "province_code": "01",
+    "district_code": "0101",
+    "village_code": "01010002",
+    "office_code": "D0101",
+    "scheme": "compulsory",
+    "employer_name": "Lao Brewery Co.",
+    "employer_registration_no": "ER-01-0042",
+    "phone": "+8562055559001",
+}
+CONTRIBUTION_EXAMPLE = {
+    "source_id": "CORE-CTB-0199000001-2025-09",
+    "member_number": "0199000001",
+    "period": "2025-09",
+    "scheme": "compulsory",
+    "employer_name": "Lao Brewery Co.",
+    "employer_registration_no": "ER-01-0042",
+    "insurable_earnings": 3000000,
+    "employee_share": 165000,
+    "employer_share": 180000,
+    "total": 345000,
+    "status": "paid",
+    "paid_date": "2025-10-10",
+    "payment_channel": "bank",
+    "receipt_reference": "BCEL-20251010-0042",
+}
+CLAIM_EXAMPLE = {
+    "source_id": "CORE-CLM-0199000001-0001",
+    "member_number": "0199000001",
+    "benefit_type": "sickness",
+    "status": "approved",
+    "amount_claimed": 900000,
+    "amount_approved": 750000,
+    "reason": None,
+}
+PAYMENT_EXAMPLE = {
+    "source_id": "CORE-PAY-0199000001-0001",
+    "claim_source_id": "CORE-CLM-0199000001-0001",
+    "period": "2025-10",
+    "amount": 750000,
+    "paid_date": "2025-10-20",
+    "channel": "bank",
+}
+IMPORT_RESULT_EXAMPLE = {
+    "received": 1,
+    "accepted": 1,
+    "created": 1,
+    "updated": 0,
+    "unchanged": 0,
+    "rejected": [],
+    "members_notified": 0,
+}
 
 
 @blp.route("/token", methods=["POST"])
@@ -157,8 +237,8 @@ def _run_import(importer: Any) -> dict[str, Any]:
 
 @blp.route("/contributions", methods=["POST"])
 @blp.access(CORE)
-@blp.doc(requestBody=_IMPORT_BODY)
-@blp.response(200, ImportResultSchema)
+@blp.doc(requestBody=_import_body(ContributionRecordSchema, CONTRIBUTION_FIELDS, CONTRIBUTION_EXAMPLE))
+@blp.response(200, ImportResultSchema, example=IMPORT_RESULT_EXAMPLE)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 @blp.doc(operationId="importContributions")
@@ -173,8 +253,8 @@ def import_contribution_records() -> Any:
 
 @blp.route("/claims", methods=["POST"])
 @blp.access(CORE)
-@blp.doc(requestBody=_IMPORT_BODY)
-@blp.response(200, ImportResultSchema)
+@blp.doc(requestBody=_import_body(ClaimRecordSchema, CLAIM_FIELDS, CLAIM_EXAMPLE))
+@blp.response(200, ImportResultSchema, example=IMPORT_RESULT_EXAMPLE)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 @blp.doc(operationId="importClaims")
@@ -189,8 +269,8 @@ def import_claim_records() -> Any:
 
 @blp.route("/payments", methods=["POST"])
 @blp.access(CORE)
-@blp.doc(requestBody=_IMPORT_BODY)
-@blp.response(200, ImportResultSchema)
+@blp.doc(requestBody=_import_body(PaymentRecordSchema, PAYMENT_FIELDS, PAYMENT_EXAMPLE))
+@blp.response(200, ImportResultSchema, example=IMPORT_RESULT_EXAMPLE)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 @blp.doc(operationId="importPayments")
@@ -204,8 +284,8 @@ def import_payment_records() -> Any:
 
 @blp.route("/insured-persons", methods=["POST"])
 @blp.access(CORE)
-@blp.doc(requestBody=_import_body(INSURED_PERSON_FIELDS))
-@blp.response(200, ImportResultSchema)
+@blp.doc(requestBody=_import_body(InsuredPersonRecordSchema, INSURED_PERSON_FIELDS, INSURED_PERSON_EXAMPLE))
+@blp.response(200, ImportResultSchema, example=IMPORT_RESULT_EXAMPLE)
 @blp.alt_response(413, response="DEFAULT_ERROR", description="Too many records or too large a body")
 @blp.alt_response(422, response="DEFAULT_ERROR", description="Not JSON with 'records', nor CSV")
 @blp.doc(operationId="importInsuredPersons")

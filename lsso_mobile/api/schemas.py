@@ -76,6 +76,15 @@ def _clean_value(value: Any, kind: str, nested: bool) -> Any:
     return value
 
 
+def _check_sent_length(field: fields.Field, value: Any) -> None:
+    """A text's maxLength holds for the text as sent (as JSON Schema counts it), before cleaning or trimming
+    could shorten it: the document and the service then agree on exactly which texts are too long."""
+    if isinstance(value, str) and isinstance(field, fields.String):
+        for validator in field.validators:
+            if isinstance(validator, validate.Length) and validator.max is not None and len(value) > validator.max:
+                validator(value)  # raises marshmallow's own message
+
+
 def _max_items(field: fields.List) -> int | None:
     bounds = [v.max for v in field.validators if isinstance(v, validate.Length) and v.max is not None]
     return min(bounds) if bounds else None
@@ -110,6 +119,7 @@ class StrictSchema(Schema):
                 continue
             nested = isinstance(field, fields.Nested) or isinstance(getattr(field, "inner", None), fields.Nested)
             try:
+                _check_sent_length(field, value)
                 cleaned[key] = _clean_value(value, _text_kind(field), nested)
             except ValidationError as exc:
                 errors[key] = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]

@@ -337,6 +337,10 @@ class PaymentRecordSchema(ImportRecordSchema):
     channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
 
 
+CLAIM_FIELDS = tuple(ClaimRecordSchema._declared_fields)  # the CSV columns of a claims import, in order
+PAYMENT_FIELDS = tuple(PaymentRecordSchema._declared_fields)  # the CSV columns of a payments import, in order
+
+
 def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]], now: datetime) -> ImportResult:
     """Upsert claims by source id; a new claim or a status change is kept in its history and told to the member.
 

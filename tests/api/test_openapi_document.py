@@ -7,6 +7,7 @@ so that whoever adds a route (or merges branches that did) sees the whole list a
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -170,7 +171,9 @@ def test_every_request_body_and_success_response_has_an_example(app) -> None:
                 continue
             for media, content in _resolve(spec, response).get("content", {}).items():
                 if not _has_example(spec, content):
-                    problems.append(f"{name}: {status} response ({media}) has no example (@blp.response(..., example=...))")
+                    problems.append(
+                        f"{name}: {status} response ({media}) has no example (@blp.response(..., example=...))"
+                    )
     _fail(problems, "request bodies or success responses have no example")
 
 
@@ -228,3 +231,71 @@ def test_the_push_data_payload_is_documented(app) -> None:
     link_doc = component["properties"]["link"]
     for link in DEEP_LINKS:
         assert link in link_doc["description"], f"deep link {link} is not documented in PushData.link"
+
+
+IMPORT_PATHS = ("insured-persons", "contributions", "claims", "payments")  # the order the examples build on
+
+
+@pytest.mark.parametrize("media", ["text/csv", "application/json"])
+def test_each_import_accepts_the_columns_and_example_it_documents(app, client, db, media) -> None:
+    """Each import documents its own CSV header and example; posting exactly what is shown is accepted."""
+    from lsso_mobile import runtime
+    from lsso_mobile.services.accounts import create_integration_client
+    from tests.support import bearer
+
+    created, secret = create_integration_client(db, runtime.current().settings, "LSSO core system")
+    db.commit()
+    token = client.post("/api/v1/integration/token", json={"client_id": created.client_id, "client_secret": secret})
+    headers = bearer(token.json["access_token"])
+    spec = _spec(app)
+    headers_shown = set()
+    for name in IMPORT_PATHS:
+        content = spec["paths"][f"/api/v1/integration/{name}"]["post"]["requestBody"]["content"][media]
+        example = content["example"]
+        if media == "text/csv":
+            header = example.splitlines()[0]
+            assert header in content["schema"]["description"], f"{name}: the example's header is not the one described"
+            headers_shown.add(header)
+            response = client.post(
+                f"/api/v1/integration/{name}", data=example.encode(), headers=headers, content_type=media
+            )
+        else:
+            response = client.post(f"/api/v1/integration/{name}", json=example, headers=headers)
+        assert response.status_code == 200, (name, response.json)
+        assert response.json["rejected"] == [], (name, response.json["rejected"])
+        assert response.json["accepted"] == 1, (name, response.json)
+    if media == "text/csv":
+        assert len(headers_shown) == len(IMPORT_PATHS), "two imports show the same CSV header"
+
+
+def test_the_message_body_limit_is_the_same_in_the_document_and_the_service(app, client, sms_gateway) -> None:
+    from lsso_mobile.services.conversations import MAX_BODY_CHARS
+    from tests.support import bearer, sign_up
+
+    spec = _spec(app)
+    limits = {
+        name: _resolve(spec, spec["components"]["schemas"][name]["properties"]["body"])["maxLength"]
+        for name in ("StartConversation", "MemberMessageIn", "StaffReplyIn", "StaffNoteIn")
+    }
+    assert set(limits.values()) == {MAX_BODY_CHARS}, limits
+    headers = bearer(sign_up(client, sms_gateway, "+8562055570401")["access_token"])
+
+    def start(body: str):
+        return client.post(
+            "/api/v1/conversations",
+            json={
+                "office_code": "D0101",
+                "category": "other",
+                "subject": "Limit",
+                "body": body,
+                "idempotency_key": str(uuid.uuid4()),
+            },
+            headers=headers,
+        )
+
+    accepted = start("ກ" * MAX_BODY_CHARS)
+    assert accepted.status_code == 201, accepted.json
+    refused = start("ກ" * (MAX_BODY_CHARS + 1))
+    assert refused.status_code == 422 and "body" in str(refused.json), refused.json
+    # white space the service would trim still counts: the document counts the text as sent
+    assert start("ກ" * MAX_BODY_CHARS + " ").status_code == 422

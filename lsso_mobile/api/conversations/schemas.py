@@ -62,11 +62,15 @@ def attachment_ids() -> fields.List:
 
 
 def body_field(required: bool = True) -> MultiLineText:
-    # Length is checked after trimming, in the service, with a clearer message; this bounds the parse.
+    # The length as sent is checked here (StrictSchema); the service checks it again after trimming.
     extra: dict[str, Any] = {"required": True} if required else {"load_default": None}
     return MultiLineText(
-        validate=validate.Length(max=2 * conversation_service.MAX_BODY_CHARS),
-        metadata={"description": f"1 to {conversation_service.MAX_BODY_CHARS} characters"},
+        validate=validate.Length(max=conversation_service.MAX_BODY_CHARS),
+        metadata={
+            "description": f"The text: 1 to {conversation_service.MAX_BODY_CHARS} characters as sent, not only white "
+            "space (surrounding white space is removed)",
+            "example": "ຂ້ອຍໄດ້ຈ່າຍເງິນສົມທົບເດືອນນີ້ແລ້ວ, ແຕ່ຍັງບໍ່ເຫັນໃນແອັບ.",
+        },
         **extra,
     )
 
