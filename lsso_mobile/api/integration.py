@@ -19,11 +19,11 @@ from lsso_mobile.services import accounts
 from lsso_mobile.services.core_import import (
     CLAIM_FIELDS,
     CONTRIBUTION_FIELDS,
+    MAX_RECORDS_PER_IMPORT,
     PAYMENT_FIELDS,
     ClaimRecordSchema,
     ContributionRecordSchema,
     PaymentRecordSchema,
-    MAX_RECORDS_PER_IMPORT,
     import_claims,
     import_contributions,
     import_payments,
