@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import MEMBER, PUBLIC, STAFF_ROLES, Blueprint, client_ip, current_principal, now
+from lsso_mobile.api.access import ALL_ROLES, MEMBER, PUBLIC, STAFF_ROLES, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, keyring, settings
 from lsso_mobile.api.schemas import LaoPhone, StrictSchema, code_field, pin_field
 from lsso_mobile.models import Language
@@ -91,7 +91,13 @@ class TokenPairSchema(StrictSchema):
     )
     token_type = fields.String(required=True, dump_default="Bearer", metadata={"description": "Always Bearer"})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires"})
-    role = fields.String(required=True, metadata={"description": "The role the token acts as"})
+    role = fields.String(
+        required=True,
+        metadata={
+            "enum": [role for role in ALL_ROLES if role != "public"],
+            "description": "The role the token acts as",
+        },
+    )
 
 
 class ChangePinSchema(StrictSchema):

@@ -123,7 +123,8 @@ class BroadcastSchema(StrictSchema):
     title_en = fields.String(required=True, metadata={"description": "Title in English"})
     body_en = fields.String(required=True, metadata={"description": "Text in English"})
     category = fields.String(
-        required=True, metadata={"description": "The notice category members may mute (news, ...)"}
+        required=True,
+        metadata={"enum": list(CATEGORIES), "description": "The notice category members may mute (news, ...)"},
     )
     critical = fields.Boolean(
         required=True,
@@ -166,7 +167,13 @@ class BroadcastSchema(StrictSchema):
 
 
 class BroadcastEventSchema(StrictSchema):
-    action = fields.String(required=True, metadata={"description": "What was done (created, submitted, approved, ...)"})
+    action = fields.String(
+        required=True,
+        metadata={
+            "enum": list(broadcasts.EVENT_ACTIONS),
+            "description": "What was done (created, submitted, approved, ...)",
+        },
+    )
     status = fields.Enum(
         BroadcastStatus, by_value=True, required=True, metadata={"description": "The status it moved to"}
     )

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import MultiLineText, PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
-from lsso_mobile.models import ClaimStatus
+from lsso_mobile.models import BenefitType, ClaimStatus
 from lsso_mobile.services import claims
 from lsso_mobile.services.core_import import MAX_KIP
 
@@ -24,8 +24,12 @@ blp = Blueprint(
 class StaffClaimSchema(StrictSchema):
     id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
     insured_person_id = fields.Integer(required=True, metadata={"description": "The insured person's record"})
-    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
-    status = fields.String(required=True, metadata={"description": "Where the claim stands"})
+    benefit_type = fields.String(
+        required=True, metadata={"enum": [b.value for b in BenefitType], "description": "Which benefit"}
+    )
+    status = fields.String(
+        required=True, metadata={"enum": [s.value for s in ClaimStatus], "description": "Where the claim stands"}
+    )
     amount_claimed = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Kip claimed (integer); null if not known"}
     )

@@ -19,6 +19,7 @@ from lsso_mobile.api.schemas import (
     encode_period_cursor,
     page,
 )
+from lsso_mobile.models import BenefitType, ClaimStatus, ContributionStatus, Scheme
 from lsso_mobile.services.contributions import (
     annual_statement,
     claims_with_history_of,
@@ -52,7 +53,9 @@ class UnmetRuleSchema(StrictSchema):
 
 
 class EligibilitySchema(StrictSchema):
-    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
+    benefit_type = fields.String(
+        required=True, metadata={"enum": [b.value for b in BenefitType], "description": "Which benefit"}
+    )
     eligible = fields.Boolean(required=True, metadata={"description": "Whether the member qualifies now"})
     unmet = fields.List(
         fields.Nested(UnmetRuleSchema),
@@ -66,7 +69,8 @@ class ContributionSummarySchema(StrictSchema):
     scheme = fields.String(
         required=True,
         metadata={
-            "description": "compulsory (employees, civil servants) or voluntary (self-employed and informal workers)"
+            "enum": [s.value for s in Scheme],
+            "description": "compulsory (employees, civil servants) or voluntary (self-employed and informal workers)",
         },
     )
     current_period = fields.String(required=True, metadata={"description": "This month (YYYY-MM, Asia/Vientiane)"})
@@ -96,7 +100,8 @@ class ContributionSchema(StrictSchema):
     scheme = fields.String(
         required=True,
         metadata={
-            "description": "compulsory (employees, civil servants) or voluntary (self-employed and informal workers)"
+            "enum": [s.value for s in Scheme],
+            "description": "compulsory (employees, civil servants) or voluntary (self-employed and informal workers)",
         },
     )
     employer_name = fields.String(
@@ -110,7 +115,9 @@ class ContributionSchema(StrictSchema):
         required=True, metadata={"description": "The employer's share in kip (0 for voluntary members)"}
     )
     total = fields.Integer(required=True, metadata={"description": "Both shares, in kip"})
-    status = fields.String(required=True, metadata={"description": "paid, late or unpaid"})
+    status = fields.String(
+        required=True, metadata={"enum": [s.value for s in ContributionStatus], "description": "paid, late or unpaid"}
+    )
     paid_date = fields.Date(allow_none=True, required=True, metadata={"description": "When it was paid (YYYY-MM-DD)"})
     payment_channel = fields.String(
         allow_none=True, required=True, metadata={"description": "How it was paid, as the core system records it"}
@@ -139,7 +146,9 @@ class ContributionListArgsSchema(PageArgsSchema):
 
 
 class ClaimChangeSchema(StrictSchema):
-    status = fields.String(required=True, metadata={"description": "The status it moved to"})
+    status = fields.String(
+        required=True, metadata={"enum": [s.value for s in ClaimStatus], "description": "The status it moved to"}
+    )
     reason = fields.String(
         allow_none=True, required=True, metadata={"description": "Why (shown to the member where it concerns them)"}
     )
@@ -153,8 +162,12 @@ class ClaimChangeSchema(StrictSchema):
 
 class ClaimSchema(StrictSchema):
     id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
-    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
-    status = fields.String(required=True, metadata={"description": "Where the claim stands"})
+    benefit_type = fields.String(
+        required=True, metadata={"enum": [b.value for b in BenefitType], "description": "Which benefit"}
+    )
+    status = fields.String(
+        required=True, metadata={"enum": [s.value for s in ClaimStatus], "description": "Where the claim stands"}
+    )
     amount_claimed = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Kip claimed (integer); null if not known"}
     )

@@ -15,7 +15,7 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service h
 
 
 class HealthSchema(StrictSchema):
-    status = fields.String(required=True, metadata={"description": "ok or degraded"})
+    status = fields.String(required=True, metadata={"enum": ["ok", "degraded"], "description": "ok or degraded"})
     database = fields.String(required=True, metadata={"description": "ok, or why the database cannot be used"})
     redis = fields.String(required=True, metadata={"description": "ok, down, or not_configured (in-process jobs)"})
     oldest_undelivered_seconds = fields.Float(

@@ -11,7 +11,7 @@ from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, client_ip, current
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.headers import file_headers
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
-from lsso_mobile.models import LinkAction, LinkMethod, LinkRequestStatus
+from lsso_mobile.models import IdType, LinkAction, LinkMethod, LinkRequestStatus
 from lsso_mobile.services import attachments, linking
 from lsso_mobile.services.files import EXTENSIONS
 from lsso_mobile.services.staff import staff_names
@@ -31,7 +31,11 @@ class RecordSummarySchema(StrictSchema):
         required=True, metadata={"description": "Name in Latin letters (as on the passport or ID card)"}
     )
     date_of_birth = fields.Date(required=True, metadata={"description": "Date of birth (YYYY-MM-DD)"})
-    id_type = fields.String(required=True, attribute="id_type.value", metadata={"description": "What national_id is"})
+    id_type = fields.String(
+        required=True,
+        attribute="id_type.value",
+        metadata={"enum": [t.value for t in IdType], "description": "What national_id is"},
+    )
     national_id = fields.String(required=True, metadata={"description": "National ID card or family-book number"})
     has_phone_on_record = fields.Function(
         lambda p: p.phone is not None,

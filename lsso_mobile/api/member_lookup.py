@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 from lsso_mobile.api.access import ADMIN, OFFICER, Blueprint, current_principal, now
 from lsso_mobile.api.context import db_session
 from lsso_mobile.api.schemas import PageArgsSchema, PageMetaSchema, StrictSchema, decode_cursor, page
+from lsso_mobile.models import ApplicationStatus, BenefitType, ClaimStatus, ConversationStatus, Language, Platform
 from lsso_mobile.services import member_lookup
 
 blp = Blueprint(
@@ -34,7 +35,10 @@ class MemberCardSchema(StrictSchema):
         required=True,
         metadata={"description": "Lao mobile number (E.164, +856 20 ...); any common spelling is accepted on input"},
     )
-    language = fields.String(required=True, metadata={"description": "The member's language: lo or en"})
+    language = fields.String(
+        required=True,
+        metadata={"enum": [lang.value for lang in Language], "description": "The member's language: lo or en"},
+    )
     office_id = fields.Integer(required=True, allow_none=True, metadata={"description": "The member's office"})
     office_code = fields.String(required=True, allow_none=True, metadata={"description": "The member's office"})
     office_name_lo = fields.String(required=True, allow_none=True, metadata={"description": "Office name in Lao"})
@@ -59,7 +63,10 @@ class MemberPageSchema(PageMetaSchema):
 
 class ApplicationRowSchema(StrictSchema):
     id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
-    status = fields.String(required=True, metadata={"description": "Where the application stands"})
+    status = fields.String(
+        required=True,
+        metadata={"enum": [s.value for s in ApplicationStatus], "description": "Where the application stands"},
+    )
     created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
     updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (UTC, ISO 8601)"})
 
@@ -89,8 +96,12 @@ class ContributionRowSchema(StrictSchema):
 
 class ClaimRowSchema(StrictSchema):
     id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
-    benefit_type = fields.String(required=True, metadata={"description": "Which benefit"})
-    status = fields.String(required=True, metadata={"description": "Where the claim stands"})
+    benefit_type = fields.String(
+        required=True, metadata={"enum": [b.value for b in BenefitType], "description": "Which benefit"}
+    )
+    status = fields.String(
+        required=True, metadata={"enum": [s.value for s in ClaimStatus], "description": "Where the claim stands"}
+    )
     amount_claimed = fields.Integer(
         required=True, allow_none=True, metadata={"description": "Kip claimed (integer); null if not known"}
     )
@@ -107,7 +118,8 @@ class ConversationRowSchema(StrictSchema):
     status = fields.String(
         required=True,
         metadata={
-            "description": "open (waiting for the office), pending (answered, waiting for the member) or resolved"
+            "enum": [s.value for s in ConversationStatus],
+            "description": "open (waiting for the office), pending (answered, waiting for the member) or resolved",
         },
     )
     last_message_at = fields.DateTime(
@@ -117,7 +129,9 @@ class ConversationRowSchema(StrictSchema):
 
 class DeviceRowSchema(StrictSchema):
     id = fields.Integer(required=True, metadata={"description": "The device's id"})
-    platform = fields.String(required=True, metadata={"description": "The phone's platform"})
+    platform = fields.String(
+        required=True, metadata={"enum": [p.value for p in Platform], "description": "The phone's platform"}
+    )
     app_version = fields.String(required=True, metadata={"description": "The app's version (e.g. 1.4.2)"})
     active = fields.Boolean(required=True, metadata={"description": "False once the token was found dead or removed"})
     last_seen_at = fields.DateTime(required=True, metadata={"description": "When the device last registered (UTC)"})

@@ -15,6 +15,7 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import StrictSchema
 from lsso_mobile.models import (
+    ApplicationStatus,
     Language,
     LinkMethod,
     LinkRequestStatus,
@@ -62,7 +63,10 @@ class MemberProfileSchema(StrictSchema):
     registration_status = fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "The latest application's status; null before applying"},
+        metadata={
+            "enum": [s.value for s in ApplicationStatus],
+            "description": "The latest application's status; null before applying",
+        },
     )
 
 

@@ -83,7 +83,11 @@ class NotificationSchema(StrictSchema):
         allow_none=True, required=True, metadata={"description": "Broadcasts: leaves the inbox then. Notices: null"}
     )
     category = fields.String(
-        required=True, metadata={"description": "The category (members can mute all but critical notices by category)"}
+        required=True,
+        metadata={
+            "enum": list(CATEGORIES),
+            "description": "The category (members can mute all but critical notices by category)",
+        },
     )
     critical = fields.Boolean(
         required=True,

@@ -9,6 +9,7 @@ from marshmallow import fields
 from lsso_mobile.api.access import STAFF_ROLES, Blueprint, current_principal
 from lsso_mobile.api.context import db_session
 from lsso_mobile.api.schemas import StrictSchema
+from lsso_mobile.models import StaffRole
 from lsso_mobile.services.staff import staff_user
 
 blp = Blueprint("staff", __name__, url_prefix="/api/v1/staff", description="Staff accounts")
@@ -19,7 +20,9 @@ class StaffProfileSchema(StrictSchema):
     display_name = fields.String(
         required=True, metadata={"description": "The staff user's name as members and colleagues see it"}
     )
-    role = fields.String(required=True, metadata={"description": "The staff role"})
+    role = fields.String(
+        required=True, metadata={"enum": [r.value for r in StaffRole], "description": "The staff role"}
+    )
     office_id = fields.Integer(
         allow_none=True, required=True, metadata={"description": "The officer's office; null for ops and admin"}
     )
