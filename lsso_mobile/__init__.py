@@ -38,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile.api import register_blueprints
     from lsso_mobile.api.bodies import BoundedJSONProvider
     from lsso_mobile.api.errors import register_error_handlers
+    from lsso_mobile.api.examples import add_examples
     from lsso_mobile.api.openapi import build_api
     from lsso_mobile.api.rate_limits import install_rate_limits
     from lsso_mobile.api.security import install_security
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = build_api(app, _API_DESCRIPTION)
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)
+    add_examples(api.spec)  # after every route: composed from each schema where a route gave none
     register_error_handlers(app)
     install_security(app, settings)
     install_console(app, settings)

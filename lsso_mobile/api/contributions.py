@@ -12,12 +12,14 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import db_session
 from lsso_mobile.api.schemas import (
     SANE_TIMES,
+    SYNC_MARGIN,
     PageArgsSchema,
     PageMetaSchema,
     StrictSchema,
     decode_period_cursor,
     encode_period_cursor,
     page,
+    server_time_field,
 )
 from lsso_mobile.models import BenefitType, ClaimStatus, ContributionStatus, Scheme
 from lsso_mobile.services.contributions import (
@@ -46,7 +48,13 @@ class ArrearSchema(StrictSchema):
 
 
 class UnmetRuleSchema(StrictSchema):
-    rule = fields.String(required=True, metadata={"description": "Which rule is not met"})
+    rule = fields.String(
+        required=True,
+        metadata={
+            "description": "Which rule is not met (the eligibility rule field of the same name)",
+            "enum": ["min_total_months", "min_recent_months", "min_age"],
+        },
+    )
     required = fields.Integer(required=True, metadata={"description": "What the rule requires"})
     actual = fields.Integer(required=True, metadata={"description": "What the member has"})
     missing = fields.Integer(required=True, metadata={"description": "How much is still missing"})
@@ -130,6 +138,7 @@ class ContributionSchema(StrictSchema):
 
 class ContributionPageSchema(PageMetaSchema):
     items = fields.List(fields.Nested(ContributionSchema), required=True, metadata={"description": "This page's items"})
+    server_time = server_time_field()
 
 
 class ContributionListArgsSchema(PageArgsSchema):
@@ -244,8 +253,10 @@ def list_contributions(args: dict[str, Any]) -> Any:
     session = db_session()
     person = insured_person_of(session, current_principal().id)
     before = decode_period_cursor(args["cursor"])
+    server_time = now() - SYNC_MARGIN  # taken before reading: see SYNC_MARGIN
     items = contributions_of(session, person, args["year"], args["updated_since"], before, args["limit"] + 1)
-    return page(items, args["limit"], lambda item: encode_period_cursor(item.period, item.id))
+    result = page(items, args["limit"], lambda item: encode_period_cursor(item.period, item.id))
+    return {**result, "server_time": server_time}
 
 
 class StatementArgsSchema(StrictSchema):

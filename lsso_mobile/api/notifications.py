@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from marshmallow import fields, validate
@@ -11,6 +10,7 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import (
     SANE_TIMES,
+    SYNC_MARGIN,
     LocalTime,
     PageArgsSchema,
     PageMetaSchema,
@@ -18,14 +18,13 @@ from lsso_mobile.api.schemas import (
     decode_time_cursor,
     encode_time_cursor,
     page,
+    server_time_field,
 )
 from lsso_mobile.models import Language, Platform
 from lsso_mobile.notify import devices
 from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
 from lsso_mobile.notify.templates import CATEGORIES
 from lsso_mobile.services import inbox
-
-SYNC_MARGIN = timedelta(seconds=30)
 
 blp = Blueprint(
     "notifications",
@@ -114,7 +113,7 @@ class NotificationPageSchema(PageMetaSchema):
     unread_count = fields.Integer(
         required=True, metadata={"description": "Unread notices and broadcasts (for the app's badge)"}
     )
-    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+    server_time = server_time_field()
 
 
 class NotificationListArgsSchema(PageArgsSchema):

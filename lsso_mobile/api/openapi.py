@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from lsso_mobile.api.bodies import MAX_JSON_DEPTH
 from lsso_mobile.api.errors import MAX_ERROR_ENTRIES, http_exception_response
+from lsso_mobile.api.push_data import push_data_component
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
 from lsso_mobile.api.security import MAX_URL_BYTES
 
@@ -138,5 +139,6 @@ def build_api(app: Flask, description: str) -> LssoApi:
             "content": error,
         },
     )
+    api.spec.components.schema("PushData", push_data_component())
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     return api

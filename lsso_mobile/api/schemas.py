@@ -200,6 +200,24 @@ def code_field() -> fields.String:
 
 MAX_CURSOR_LENGTH = 200
 
+# Rows are stamped when their request starts and become visible when it commits, up to a few seconds later:
+# a delta sync watermark handed out as "now" could skip a row committed just after the answer. Lists that
+# offer ``updated_since`` hand back the server's clock minus this margin instead; repeats are harmless.
+SYNC_MARGIN = timedelta(seconds=30)
+
+
+def server_time_field() -> fields.DateTime:
+    return fields.DateTime(
+        required=True,
+        metadata={
+            "description": "The sync watermark: pass it as `updated_since` next time. It is the server's clock "
+            f"minus {int(SYNC_MARGIN.total_seconds())} seconds, on purpose (not a clock to show or to set the "
+            "phone's by): a change committed while this answer was made is then not missed by the next sync. "
+            "Items may therefore come again; the app keys them by id (inbox items by kind and id).",
+            "example": "2025-10-10T03:14:30+00:00",
+        },
+    )
+
 
 class PageArgsSchema(StrictSchema):
     limit = fields.Integer(

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from openapi_spec_validator import validate
 
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
@@ -153,31 +154,40 @@ def test_every_field_parameter_and_header_is_described(app) -> None:
     _fail(sorted(set(problems)), "fields, parameters or headers have no description")
 
 
-def _has_example(spec: dict[str, Any], content: dict[str, Any]) -> bool:
-    if "example" in content or content.get("examples"):
-        return True
-    schema = _resolve(spec, content.get("schema", {}))
-    return "example" in schema
+def _inlined(spec: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    """``node`` with every $ref replaced by its target (deep enough for any example here)."""
+    if isinstance(node, dict):
+        if "$ref" in node:
+            return _inlined(spec, _resolve(spec, node), depth + 1) if depth < 12 else {}
+        return {key: _inlined(spec, value, depth) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(spec, value, depth) for value in node]
+    return node
 
 
-def test_every_request_body_and_success_response_has_an_example(app) -> None:
+def test_every_request_body_and_success_response_has_a_valid_example(app) -> None:
+    """Present, and valid against its schema: an example the server would refuse, or never send, misleads."""
     spec = _spec(app)
     problems = []
     for name, operation in _operations(spec):
-        body = operation.get("requestBody")
-        if body:
-            for media, content in _resolve(spec, body).get("content", {}).items():
-                if not _has_example(spec, content):
-                    problems.append(f"{name}: request body ({media}) has no example (@blp.arguments(..., example=...))")
-        for status, response in operation.get("responses", {}).items():
-            if not status.startswith("2"):
-                continue
-            for media, content in _resolve(spec, response).get("content", {}).items():
-                if not _has_example(spec, content):
-                    problems.append(
-                        f"{name}: {status} response ({media}) has no example (@blp.response(..., example=...))"
-                    )
-    _fail(problems, "request bodies or success responses have no example")
+        holders = [("request body", _resolve(spec, operation.get("requestBody", {})), OAS30WriteValidator)]
+        holders += [
+            (f"{status} response", _resolve(spec, response), OAS30ReadValidator)
+            for status, response in operation.get("responses", {}).items()
+            if status.startswith("2")
+        ]
+        for where, holder, validator in holders:
+            for media, content in holder.get("content", {}).items():
+                if "example" not in content and not content.get("examples"):
+                    problems.append(f"{name}: {where} ({media}) has no example (example=... on the decorator)")
+                    continue
+                if "example" not in content or "schema" not in content:
+                    continue
+                errors = list(validator(_inlined(spec, content["schema"])).iter_errors(content["example"]))
+                for error in errors[:3]:
+                    at = "/".join(map(str, error.absolute_path)) or "(the whole example)"
+                    problems.append(f"{name}: {where} ({media}) example is invalid at {at}: {error.message[:160]}")
+    _fail(problems, "request bodies or success responses lack a valid example")
 
 
 def test_every_enumerated_field_lists_its_values(app) -> None:
@@ -221,20 +231,22 @@ def test_conditional_gets_and_response_headers_are_declared(app) -> None:
 
 def test_the_push_data_payload_is_documented(app) -> None:
     """The keys of a push's data payload, and the deep links, are one component the app team reads."""
-    from lsso_mobile.notify.delivery import PUSH_DATA_KEYS
-    from lsso_mobile.notify.templates import DEEP_LINKS
+    from lsso_mobile.notify.delivery import NOTICE_PUSH_DATA_KEYS
+    from lsso_mobile.notify.templates import TEMPLATES
+    from lsso_mobile.services.broadcast_delivery import BROADCAST_DEEP_LINK, BROADCAST_PUSH_DATA_KEYS
 
     spec = _spec(app)
     component = spec["components"]["schemas"].get("PushData")
     assert component, "no PushData component in the document"
     assert component.get("description"), "PushData has no description"
     documented = set(component["properties"])
-    assert documented == set(PUSH_DATA_KEYS), f"PushData documents {documented}, pushes carry {set(PUSH_DATA_KEYS)}"
-    missing = [key for key, prop in component["properties"].items() if not prop.get("description")]
-    assert not missing, f"PushData keys without a description: {missing}"
-    link_doc = component["properties"]["link"]
-    for link in DEEP_LINKS:
-        assert link in link_doc["description"], f"deep link {link} is not documented in PushData.link"
+    sent = set(NOTICE_PUSH_DATA_KEYS) | set(BROADCAST_PUSH_DATA_KEYS)
+    assert documented == sent, f"PushData documents {sorted(documented)}, pushes carry {sorted(sent)}"
+    undescribed = [key for key, prop in component["properties"].items() if not prop.get("description")]
+    assert not undescribed, f"PushData keys without a description: {undescribed}"
+    links = component["properties"]["deep_link"]["description"]
+    for link in {template.deep_link for template in TEMPLATES.values()} | {BROADCAST_DEEP_LINK}:
+        assert f"`{link}`" in links, f"deep link {link} is not documented in PushData.deep_link"
 
 
 IMPORT_PATHS = ("insured-persons", "contributions", "claims", "payments")  # the order the examples build on

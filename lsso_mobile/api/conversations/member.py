@@ -8,7 +8,6 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.schemas import (
     ERROR,
-    SYNC_MARGIN,
     UPLOADS,
     ConversationPageSchema,
     ConversationSchema,
@@ -28,6 +27,7 @@ from lsso_mobile.api.conversations.views import (
 )
 from lsso_mobile.api.headers import IDEMPOTENT_REPLAYED
 from lsso_mobile.api.schemas import (
+    SYNC_MARGIN,
     decode_time_cursor,
 )
 from lsso_mobile.services import conversations as conversation_service

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask_smorest.fields import Upload
@@ -15,6 +14,7 @@ from lsso_mobile.api.schemas import (
     PageMetaSchema,
     StrictSchema,
     row_id_field,
+    server_time_field,
 )
 from lsso_mobile.models import ConversationCategory, ConversationStatus
 from lsso_mobile.services import attachments as attachment_service
@@ -27,9 +27,6 @@ UPLOADS = (
     "Images are decoded and encoded again (EXIF, GPS included, removed; turned upright), so the stored file and "
     "its size differ from the upload. PDFs with scripts, actions, XFA forms or embedded files are refused."
 )
-
-
-SYNC_MARGIN = timedelta(seconds=30)
 
 
 MULTIPART_OVERHEAD = 64 * 1024
@@ -244,21 +241,19 @@ class StaffPostedSchema(StrictSchema):
 
 class ConversationPageSchema(PageMetaSchema):
     items = fields.List(fields.Nested(ConversationSchema), required=True, metadata={"description": "This page's items"})
-    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+    server_time = server_time_field()
 
 
 class ThreadSchema(PageMetaSchema):
     conversation = fields.Nested(ConversationSchema, required=True, metadata={"description": "The conversation"})
     items = fields.List(fields.Nested(MessageSchema), required=True, metadata={"description": "Newest first"})
-    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+    server_time = server_time_field()
 
 
 class StaffThreadSchema(PageMetaSchema):
     conversation = fields.Nested(StaffConversationSchema, required=True, metadata={"description": "The conversation"})
     items = fields.List(fields.Nested(StaffMessageSchema), required=True, metadata={"description": "Newest first"})
-    server_time = fields.DateTime(
-        required=True, metadata={"description": "The server's clock minus 30 s (see listConversations)"}
-    )
+    server_time = server_time_field()
 
 
 class CountsSchema(StrictSchema):
