@@ -115,8 +115,9 @@ def _import_body(record_schema: type[Schema], columns: tuple[str, ...], example:
                 "example": {"records": [example]},
             },
             "text/csv": {
-                "schema": {
+                "schema": {  # binary: the file's bytes as they are (generated clients then send a file)
                     "type": "string",
+                    "format": "binary",
                     "maxLength": MAX_IMPORT_BYTES,
                     "description": "UTF-8 CSV, a header row first: " + ",".join(columns) + ". Empty cells are null; "
                     "the meaning of each column is that of the JSON record's field of the same name.",

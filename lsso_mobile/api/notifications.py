@@ -267,7 +267,7 @@ def list_notifications(args: dict[str, Any]) -> Any:
 def mark_read(notification_id: int) -> Any:
     """Mark one notice read.
 
-    Marking a notice read twice is harmless. Answers with the new unread count for the app's badge.
+    Marking a notice read twice is harmless. Answers with the notice as it is now (with `read_at`).
     """
     notification = inbox.mark_read(db_session(), current_principal().id, notification_id, now())
     commit()
@@ -297,7 +297,7 @@ def mark_all_read() -> Any:
 def mark_broadcast_read(broadcast_id: int) -> Any:
     """Mark one broadcast read (only for this member).
 
-    Other members' copies of the broadcast stay unread. Answers with the new unread count.
+    Other members' copies of the broadcast stay unread. Answers with the inbox item as it is now (with `read_at`).
     """
     item = inbox.mark_broadcast_read(db_session(), current_principal().id, broadcast_id, now())
     commit()

@@ -142,3 +142,21 @@ def build_api(app: Flask, description: str) -> LssoApi:
     api.spec.components.schema("PushData", push_data_component())
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     return api
+
+
+def allow_null_in_nullable_enums(spec: Any) -> None:
+    """OpenAPI 3.0: a nullable field's ``enum`` must list null too, or clients generated from the document
+    (openapi-python-client) refuse the null the service sends."""
+
+    def fix(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("nullable") and isinstance(node.get("enum"), list) and None not in node["enum"]:
+                node["enum"].append(None)
+            for value in node.values():
+                fix(value)
+        elif isinstance(node, list):
+            for value in node:
+                fix(value)
+
+    fix(spec.components.schemas)
+    fix(spec._paths)

@@ -315,3 +315,11 @@ def test_the_message_body_limit_is_the_same_in_the_document_and_the_service(app,
     assert refused.status_code == 422 and "body" in str(refused.json), refused.json
     # white space the service would trim still counts: the document counts the text as sent
     assert start("ກ" * MAX_BODY_CHARS + " ").status_code == 422
+
+
+def test_the_root_points_to_the_docs(client) -> None:
+    answer = client.get("/")
+    assert answer.status_code == 200
+    for key in ("docs", "openapi", "health"):
+        assert client.get(answer.json[key]).status_code == 200, key
+    assert client.get(answer.json["openapi"]).json["paths"]
