@@ -135,7 +135,7 @@ class LinkHistorySchema(StrictSchema):
     member_number = fields.String(required=True, metadata={"description": "The LSSO member number (10 digits)"})
     linked_account = fields.String(allow_none=True, required=True, metadata={"description": "Masked phone, or null"})
     history = fields.List(
-        fields.Nested(LinkEventSchema), required=True, metadata={"description": "Links and unlinks, newest first"}
+        fields.Nested(LinkEventSchema), required=True, metadata={"description": "Links and unlinks, oldest first"}
     )
 
 
@@ -251,7 +251,7 @@ def decide_link_request(body: dict[str, Any], link_request_id: int) -> Any:
 def get_link_history(member_number: str) -> Any:
     """Which app account holds the record now, and every link and unlink.
 
-    Who held the member number and when: links and unlinks, newest first.
+    Who held the member number and when: links and unlinks, oldest first.
     """
     return _history(member_number)
 
