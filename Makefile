@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# `make dev PORT=5001` when 5000 is taken; `make dev RESET=1` starts the demo over.
+PORT ?= 5000
 dev: $(STAMP)
-	$(BIN)/lsso-mobile dev
+	$(BIN)/lsso-mobile dev --port $(PORT) $(if $(RESET),--reset,)
 
 # The whole suite on PostgreSQL, the contract gate (schemathesis against gunicorn + PostgreSQL + Redis +
 # a worker), then the suite on SQLite; all use the real Redis. A missing server fails.

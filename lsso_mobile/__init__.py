@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile.api.bodies import BoundedJSONProvider
     from lsso_mobile.api.error_docs import document_error_codes
     from lsso_mobile.api.errors import register_error_handlers
-    from lsso_mobile.api.openapi import build_api
+    from lsso_mobile.api.examples import add_examples
+    from lsso_mobile.api.openapi import allow_null_in_nullable_enums, build_api
     from lsso_mobile.api.rate_limits import install_rate_limits
     from lsso_mobile.api.security import install_security
     from lsso_mobile.bootstrap import start_runtime
@@ -80,6 +81,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)
     document_error_codes(app, api)
+    add_examples(api.spec)  # after every route: composed from each schema where a route gave none
+    allow_null_in_nullable_enums(api.spec)
     register_error_handlers(app)
     install_security(app, settings)
     install_console(app, settings)

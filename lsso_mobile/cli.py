@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -32,7 +33,22 @@ def _runtime(**overrides: object):
     return start_runtime(settings)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Lists each command with its whole first sentence, wrapped, never cut with '...'."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands, context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lsso-mobile", prog_name="lsso-mobile")
 def main() -> None:
     """Backend of the Lao Social Security Office member app."""
 
@@ -160,11 +176,33 @@ def worker(burst: bool, queues: str) -> None:
     run_worker(rt, [q.strip() for q in queues.split(",") if q.strip()], burst=burst)
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _reset_embedded_database(database_url: str) -> None:
+    """Start the demo over: the SQLite file goes (the next steps migrate and seed it again)."""
+    if not database_url.startswith("sqlite:///"):
+        raise click.ClickException(
+            "--reset only deletes the embedded SQLite database; drop and create your own database yourself"
+        )
+    path = Path(database_url.removeprefix("sqlite:///"))
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
+    click.echo(f"reset: deleted {path}")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--no-seed", is_flag=True, help="Do not load demo data")
-def dev(host: str, port: int, no_seed: bool) -> None:
+@click.option("--reset", is_flag=True, help="Start the demo over: delete the embedded SQLite database first")
+def dev(host: str, port: int, no_seed: bool, reset: bool) -> None:
     """Run on the embedded default: migrate, seed demo data, serve (SQLite, in-process jobs, logged pushes)."""
     from lsso_mobile import create_app
     from lsso_mobile.demo import seed_demo
@@ -174,6 +212,13 @@ def dev(host: str, port: int, no_seed: bool) -> None:
     settings = _settings()
     if settings.is_production:
         raise click.ClickException("`lsso-mobile dev` is for development; production runs gunicorn wsgi:app")
+    if not _port_is_free(host, port):  # before anything is migrated or seeded
+        raise click.ClickException(
+            f"port {port} on {host} is in use (another `make dev`?). Choose another port: "
+            f"`make dev PORT={port + 1}` or `lsso-mobile dev --port {port + 1}`"
+        )
+    if reset:
+        _reset_embedded_database(settings.database_url)
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
@@ -198,6 +243,7 @@ def dev(host: str, port: int, no_seed: bool) -> None:
     if os.environ.get("WERKZEUG_RUN_MAIN") != "true":
         threading.Thread(target=relay_loop, daemon=True, name="relay").start()
     click.echo(f"API docs: http://{host}:{port}/api/docs   OpenAPI: http://{host}:{port}/api/openapi.json")
+    click.echo(f"Console: http://{host}:{port}/console/   Start here: http://{host}:{port}/")
     app.run(host=host, port=port, debug=False, use_reloader=False)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from lsso_mobile.models import (
     ConversationCategory,
     Device,
+    InsuredPerson,
     Language,
     Member,
     Office,
@@ -25,6 +26,8 @@ from lsso_mobile.runtime import Runtime
 from lsso_mobile.services import broadcasts, canned_replies, conversations, registrations, staff_inbox
 from lsso_mobile.services.accounts import Principal, create_staff_user
 from lsso_mobile.services.audience import Audience
+from lsso_mobile.services.contributions import period_of, shift_period
+from lsso_mobile.services.core_import import import_claims, import_contributions, import_payments
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
 from lsso_mobile.services.registrations import ApplicationForm
 from lsso_mobile.services.secrets_hashing import hash_secret
@@ -90,6 +93,64 @@ def _demo_conversation(session: Any, rt: Runtime, member_id: int, staff: Princip
     )
 
 
+def _demo_records(session: Any, member_id: int, at: datetime) -> list[str]:
+    """What the core system would have sent for the registered member: paid months of contributions (the last
+    two months unpaid, so the app shows arrears), a sickness claim approved and paid, and its payment.
+
+    Loaded through the core import, as the real records arrive; returns lines for the demo summary."""
+    person_id = session.get(Member, member_id).insured_person_id
+    number = session.get(InsuredPerson, person_id).member_number
+    current = period_of(at)
+    months = [shift_period(current, -k) for k in range(14, 0, -1)]
+    share = 225_000  # 9% of the declared 2,500,000 kip
+    contributions = [
+        (
+            line,
+            {
+                "source_id": f"DEMO-CTB-{number}-{period}",
+                "member_number": number,
+                "period": period,
+                "scheme": "voluntary",
+                "insurable_earnings": 2_500_000,
+                "employee_share": share,
+                "employer_share": 0,
+                "total": share,
+                "status": "unpaid" if line > 12 else ("late" if line == 7 else "paid"),
+                "paid_date": None if line > 12 else f"{shift_period(period, 1)}-{10 if line != 7 else 20:02d}",
+                "payment_channel": None if line > 12 else "bank",
+                "receipt_reference": None if line > 12 else f"BCEL-{period.replace('-', '')}-{number[-4:]}",
+            },
+        )
+        for line, period in enumerate(months, start=1)
+    ]
+    import_contributions(session, contributions, at)
+    claim = {
+        "source_id": f"DEMO-CLM-{number}-1",
+        "member_number": number,
+        "benefit_type": "sickness",
+        "status": "approved",
+        "amount_claimed": 900_000,
+        "amount_approved": 750_000,
+        "reason": None,
+    }
+    import_claims(session, [(1, claim)], at)
+    paid_period = shift_period(current, -1)
+    payment = {
+        "source_id": f"DEMO-PAY-{number}-1",
+        "claim_source_id": claim["source_id"],
+        "period": paid_period,
+        "amount": 750_000,
+        "paid_date": f"{paid_period}-25",
+        "channel": "bank",
+    }
+    import_payments(session, [(1, payment)], at)
+    claim["status"] = "paid"
+    import_claims(session, [(1, claim)], at)
+    return [
+        f"  member {number}: 12 months contributed, 2 unpaid (arrears), a sickness claim paid (750,000 kip)",
+    ]
+
+
 def _demo_broadcast(session: Any, author_id: int, approver_id: int) -> None:
     """A notice to the capital, through the four-eyes path; it goes out after this commit."""
 
@@ -113,11 +174,23 @@ def _demo_broadcast(session: Any, author_id: int, approver_id: int) -> None:
     broadcasts.approve(session, ops(approver_id), broadcast.id, at)
 
 
+CREDENTIALS = [
+    f"  member (registered, with history):  phone {DEMO_MEMBER_PHONE}  PIN {DEMO_PIN}",
+    f"  member (application to review):     phone {DEMO_APPLICANT_PHONE}  PIN {DEMO_PIN}",
+    f"  officer, Chanthabouly office:        officer.vte / {DEMO_STAFF_PASSWORD}",
+    f"  ops:                                 ops.central / {DEMO_STAFF_PASSWORD}",
+    f"  ops approving broadcasts:            ops.approver / {DEMO_STAFF_PASSWORD}",
+    f"  admin:                               admin / {DEMO_STAFF_PASSWORD}",
+    "  sign-in codes (SMS) are written to this log (LSSO_SMS_BACKEND=log)",
+]
+
+
 def seed_demo(rt: Runtime) -> list[str]:
-    """Idempotent: does nothing if the demo officer exists. Returns lines to print."""
+    """Idempotent: loads nothing if the demo officer exists. Returns lines to print: every demo credential, each
+    time (a second `make dev` needs them as much as the first)."""
     with rt.db.unit_of_work() as session:
         if session.scalar(select(StaffUser.id).where(StaffUser.username == "officer.vte")) is not None:
-            return ["demo data already loaded (officer.vte / demo-password-1; member +8562055550001 / PIN 246810)"]
+            return ["demo data already loaded (`make dev RESET=1` starts it over):", *CREDENTIALS]
 
     with rt.db.unit_of_work() as session:
         import_areas_file(session, SAMPLE_AREAS_CSV)
@@ -187,16 +260,12 @@ def seed_demo(rt: Runtime) -> list[str]:
             now,
         )
         _demo_conversation(session, rt, member.id, staff, now + timedelta(days=2, hours=3))
+        history = _demo_records(session, member.id, now + timedelta(days=2, hours=4))
         _demo_broadcast(session, ops.id, approver.id)
     return [
         "demo data loaded:",
-        f"  member (registered, with history):  phone {DEMO_MEMBER_PHONE}  PIN {DEMO_PIN}",
-        f"  member (application to review):     phone {DEMO_APPLICANT_PHONE}  PIN {DEMO_PIN}",
-        f"  officer, Chanthabouly office:        officer.vte / {DEMO_STAFF_PASSWORD}",
-        f"  ops:                                 ops.central / {DEMO_STAFF_PASSWORD}",
-        f"  ops approving broadcasts:            ops.approver / {DEMO_STAFF_PASSWORD}",
-        f"  admin:                               admin / {DEMO_STAFF_PASSWORD}",
+        *CREDENTIALS,
+        *history,
         "  a broadcast to Vientiane Capital (written by ops.central, approved by ops.approver, sent)",
         "  a conversation of the registered member with the Chanthabouly office (answered, then asked again)",
-        "  sign-in codes (SMS) are written to this log (LSSO_SMS_BACKEND=log)",
     ]

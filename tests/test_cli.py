@@ -3,12 +3,28 @@ seed-demo (idempotent), relay."""
 
 from __future__ import annotations
 
+import socket
+
+import click
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 
 from lsso_mobile import runtime
 from lsso_mobile.cli import main
-from lsso_mobile.models import Broadcast, BroadcastStatus, District, Member, Office, StaffUser
+from lsso_mobile.models import (
+    BenefitClaim,
+    BenefitPayment,
+    Broadcast,
+    BroadcastStatus,
+    ClaimStatus,
+    Contribution,
+    ContributionStatus,
+    District,
+    Member,
+    Office,
+    StaffUser,
+)
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV
 
 
@@ -50,6 +66,8 @@ def test_commands_on_a_fresh_database(tmp_path):
         assert "officer.vte" in seeded.output and "PIN" in seeded.output
         again = runner.invoke(main, ["seed-demo"], env=env)
         assert again.exit_code == 0 and "already loaded" in again.output
+        for credential in ("+8562055550001", "+8562055550002", "officer.vte", "ops.central", "ops.approver", "admin"):
+            assert credential in again.output, credential  # a second run prints every credential again
         relayed = runner.invoke(main, ["relay"], env=env)
         assert relayed.exit_code == 0 and "re-enqueued" in relayed.output
         bad_setting = runner.invoke(main, ["migrate"], env={**env, "LSSO_PUSH_BACKEND": "carrier-pigeon"})
@@ -65,6 +83,11 @@ def test_commands_on_a_fresh_database(tmp_path):
             == "officer.pakse"
         )
         assert connection.scalar(select(func.count()).select_from(Member)) == 2
+        # the registered demo member has a record: contributions (paid, late, unpaid), a claim paid, a payment
+        statuses = connection.execute(select(Contribution.status, func.count()).group_by(Contribution.status)).all()
+        assert dict(statuses) == {ContributionStatus.PAID: 11, ContributionStatus.LATE: 1, ContributionStatus.UNPAID: 2}
+        assert connection.execute(select(BenefitClaim.status)).scalars().all() == [ClaimStatus.PAID]
+        assert connection.scalar(select(func.count()).select_from(BenefitPayment)) == 1
         # the demo broadcast went through both ops users and out (pushes logged, jobs in-process)
         assert connection.execute(select(Broadcast.status, Broadcast.audience_members)).one() == (
             BroadcastStatus.SENT,
@@ -78,3 +101,37 @@ def test_worker_refuses_without_redis(tmp_path):
     result = CliRunner().invoke(main, ["worker"], env=env)
     runtime.current().close()
     assert result.exit_code != 0 and "LSSO_REDIS_URL" in result.output
+
+
+def test_version_and_help_are_whole(tmp_path):
+    runner = CliRunner()
+    version = runner.invoke(main, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("lsso-mobile, version ")
+    listed = runner.invoke(main, ["--help"], terminal_width=80)
+    commands = listed.output.split("Commands:", 1)[1]
+    assert listed.exit_code == 0 and "..." not in commands, listed.output
+    assert "prints its id and secret (shown once)" in " ".join(listed.output.split())
+
+
+def test_dev_says_how_to_choose_another_port_before_migrating(tmp_path):
+    database = tmp_path / "dev.db"
+    env = {"LSSO_DATABASE_URL": f"sqlite:///{database}", "LSSO_INSTANCE_DIR": str(tmp_path), "LSSO_ENV": "test"}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["dev", "--port", str(port)], env=env)
+    assert result.exit_code != 0
+    assert f"port {port}" in result.output and f"make dev PORT={port + 1}" in result.output, result.output
+    assert not database.exists()  # nothing was migrated
+
+
+def test_dev_reset_deletes_only_the_embedded_database(tmp_path):
+    from lsso_mobile.cli import _reset_embedded_database
+
+    database = tmp_path / "dev.db"
+    database.write_bytes(b"old demo")
+    _reset_embedded_database(f"sqlite:///{database}")
+    assert not database.exists()
+    with pytest.raises(click.ClickException, match="only deletes the embedded SQLite"):
+        _reset_embedded_database("postgresql+psycopg://postgres@127.0.0.1:5432/lsso")

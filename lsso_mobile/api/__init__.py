@@ -11,6 +11,7 @@ from lsso_mobile.api import (
     contributions,
     conversations,
     health,
+    index,
     integration,
     link_requests,
     member_lookup,
@@ -26,6 +27,7 @@ from lsso_mobile.api import (
 
 def register_blueprints(api: Api) -> None:
     for blueprint in (
+        index.blp,
         health.blp,
         auth.blp,
         members.blp,

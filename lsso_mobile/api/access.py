@@ -111,9 +111,10 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorator(view: F) -> F:
             view = check(view)
+            view = self.doc(**{"x-roles": list(roles)})(view)  # api/openapi.py says it in the description too
             if PUBLIC not in roles:
                 view = self.doc(security=[{"bearerAuth": []}])(view)
-                view = self.alt_response(401, response="DEFAULT_ERROR", description="Not signed in")(view)
+                view = self.alt_response(401, response="NOT_SIGNED_IN")(view)  # api/openapi.py: WWW-Authenticate
                 view = self.alt_response(403, response="DEFAULT_ERROR", description="Role not allowed")(view)
             return view
 

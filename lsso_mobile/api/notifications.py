@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from marshmallow import fields, validate
@@ -11,6 +10,7 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import (
     SANE_TIMES,
+    SYNC_MARGIN,
     LocalTime,
     PageArgsSchema,
     PageMetaSchema,
@@ -18,14 +18,13 @@ from lsso_mobile.api.schemas import (
     decode_time_cursor,
     encode_time_cursor,
     page,
+    server_time_field,
 )
 from lsso_mobile.models import Language, Platform
 from lsso_mobile.notify import devices
 from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
 from lsso_mobile.notify.templates import CATEGORIES
 from lsso_mobile.services import inbox
-
-SYNC_MARGIN = timedelta(seconds=30)
 
 blp = Blueprint(
     "notifications",
@@ -41,18 +40,26 @@ class DeviceRegistrationSchema(StrictSchema):
         validate=validate.Length(min=16, max=1024),
         metadata={"description": "The FCM registration token"},
     )
-    platform = fields.Enum(Platform, by_value=True, required=True)
-    app_version = fields.String(required=True, validate=validate.Length(min=1, max=32))
-    locale = fields.String(load_default="lo", validate=validate.Length(min=2, max=16))
+    platform = fields.Enum(Platform, by_value=True, required=True, metadata={"description": "The phone's platform"})
+    app_version = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "The app's version (e.g. 1.4.2)"},
+    )
+    locale = fields.String(
+        load_default="lo",
+        validate=validate.Length(min=2, max=16),
+        metadata={"description": "The phone's locale (e.g. lo-LA), for support"},
+    )
 
 
 class DeviceSchema(StrictSchema):
-    id = fields.Integer(required=True)
-    platform = fields.Enum(Platform, by_value=True, required=True)
-    app_version = fields.String(required=True)
-    locale = fields.String(required=True)
-    last_seen_at = fields.DateTime(required=True)
-    created_at = fields.DateTime(required=True)
+    id = fields.Integer(required=True, metadata={"description": "The device's id (removeDevice)"})
+    platform = fields.Enum(Platform, by_value=True, required=True, metadata={"description": "The phone's platform"})
+    app_version = fields.String(required=True, metadata={"description": "The app's version (e.g. 1.4.2)"})
+    locale = fields.String(required=True, metadata={"description": "The phone's locale (e.g. lo-LA)"})
+    last_seen_at = fields.DateTime(required=True, metadata={"description": "When the device last registered (UTC)"})
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
 
 class NotificationSchema(StrictSchema):
@@ -74,26 +81,39 @@ class NotificationSchema(StrictSchema):
     expires_at = fields.DateTime(
         allow_none=True, required=True, metadata={"description": "Broadcasts: leaves the inbox then. Notices: null"}
     )
-    category = fields.String(required=True)
-    critical = fields.Boolean(required=True)
-    title = fields.String(required=True)
-    body = fields.String(required=True)
-    title_lo = fields.String(required=True)
-    body_lo = fields.String(required=True)
-    title_en = fields.String(required=True)
-    body_en = fields.String(required=True)
+    category = fields.String(
+        required=True,
+        metadata={
+            "enum": list(CATEGORIES),
+            "description": "The category (members can mute all but critical notices by category)",
+        },
+    )
+    critical = fields.Boolean(
+        required=True,
+        metadata={"description": "Decisions and other notices that cannot be muted and ignore quiet hours"},
+    )
+    title = fields.String(required=True, metadata={"description": "Title in the member's language"})
+    body = fields.String(required=True, metadata={"description": "Text in the member's language"})
+    title_lo = fields.String(required=True, metadata={"description": "Title in Lao"})
+    body_lo = fields.String(required=True, metadata={"description": "Text in Lao"})
+    title_en = fields.String(required=True, metadata={"description": "Title in English"})
+    body_en = fields.String(required=True, metadata={"description": "Text in English"})
     data = fields.Dict(
         keys=fields.String(), values=fields.String(), required=True, metadata={"description": "deep_link for the app"}
     )
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    read_at = fields.DateTime(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was sent to the member (UTC)"})
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (read, withdrawn), UTC"})
+    read_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When the member read it; null if unread"}
+    )
 
 
 class NotificationPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(NotificationSchema), required=True)
-    unread_count = fields.Integer(required=True)
-    server_time = fields.DateTime(required=True, metadata={"description": "Pass as updated_since next time"})
+    items = fields.List(fields.Nested(NotificationSchema), required=True, metadata={"description": "This page's items"})
+    unread_count = fields.Integer(
+        required=True, metadata={"description": "Unread notices and broadcasts (for the app's badge)"}
+    )
+    server_time = server_time_field()
 
 
 class NotificationListArgsSchema(PageArgsSchema):
@@ -105,17 +125,26 @@ class NotificationListArgsSchema(PageArgsSchema):
 
 
 class ReadAllSchema(StrictSchema):
-    marked = fields.Integer(required=True)
-    unread_count = fields.Integer(required=True)
+    marked = fields.Integer(required=True, metadata={"description": "How many were marked read by this request"})
+    unread_count = fields.Integer(required=True, metadata={"description": "Unread notices and broadcasts left (0)"})
 
 
 class PreferencesSchema(StrictSchema):
     muted_categories = fields.List(
-        fields.String(validate=validate.OneOf(CATEGORIES)), required=True, validate=validate.Length(max=len(CATEGORIES))
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        required=True,
+        validate=validate.Length(max=len(CATEGORIES)),
+        metadata={"description": "Categories the member does not want pushed (they still appear in the inbox)"},
     )
     quiet_start = LocalTime(allow_none=True, required=True, metadata={"description": "Local time, Asia/Vientiane"})
-    quiet_end = LocalTime(allow_none=True, required=True)
-    mutable_categories = fields.List(fields.String(), dump_only=True)
+    quiet_end = LocalTime(
+        allow_none=True,
+        required=True,
+        metadata={"description": "End of quiet hours (HH:MM, Asia/Vientiane); null: no quiet hours"},
+    )
+    mutable_categories = fields.List(
+        fields.String(), dump_only=True, metadata={"description": "Categories that can be muted"}
+    )
 
 
 def _language() -> str:
@@ -149,6 +178,7 @@ def _notification_view(notification: inbox.InboxItem, language: str) -> dict[str
 @blp.arguments(DeviceRegistrationSchema)
 @blp.response(200, DeviceSchema, description="Refreshed an existing registration")
 @blp.alt_response(201, schema=DeviceSchema, description="A new device")
+@blp.doc(operationId="registerDevice")
 def register_device(body: dict[str, Any]) -> Any:
     """Register or refresh this phone's FCM token (call it at every app start and after signing in).
 
@@ -173,8 +203,12 @@ def register_device(body: dict[str, Any]) -> Any:
 @blp.route("/devices", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, DeviceSchema(many=True))
+@blp.doc(operationId="listDevices")
 def list_devices() -> Any:
-    """The member's active devices."""
+    """The member's active devices.
+
+    Every phone that receives this member's pushes, most recently seen first.
+    """
     return devices.list_devices(db_session(), current_principal().id)
 
 
@@ -182,8 +216,12 @@ def list_devices() -> Any:
 @blp.access(MEMBER)
 @blp.response(204)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not your device")
+@blp.doc(operationId="removeDevice")
 def remove_device(device_id: int) -> None:
-    """Stop pushes to one device (sign-out on that phone)."""
+    """Stop pushes to one device (sign-out on that phone).
+
+    Call it when the member signs out on a phone. Removing an unknown or another member's device answers 404.
+    """
     devices.remove_device(db_session(), current_principal().id, device_id, now())
     commit()
 
@@ -192,10 +230,15 @@ def remove_device(device_id: int) -> None:
 @blp.access(MEMBER)
 @blp.arguments(NotificationListArgsSchema, location="query")
 @blp.response(200, NotificationPageSchema)
+@blp.doc(operationId="listNotifications")
 def list_notifications(args: dict[str, Any]) -> Any:
     """The inbox, newest first: personal notices and the broadcasts meant for this member, with the
     unread count; ``updated_since`` returns only what changed (withdrawn or expired broadcasts come
-    marked ``removed``). Items are unique by (kind, id)."""
+    marked ``removed``). Items are unique by (kind, id).
+
+    For delta sync pass the previous answer's `server_time` as `updated_since`. Tapping a push opens the notice with
+    `notification_id` (or `broadcast_id`) from its data payload (see the PushData schema).
+    """
     session = db_session()
     member_id = current_principal().id
     # Rows are stamped when their request starts and become visible when it commits: hand back a
@@ -220,8 +263,12 @@ def list_notifications(args: dict[str, Any]) -> Any:
 @blp.access(MEMBER)
 @blp.response(200, NotificationSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Not your notification")
+@blp.doc(operationId="markNotificationRead")
 def mark_read(notification_id: int) -> Any:
-    """Mark one notice read."""
+    """Mark one notice read.
+
+    Marking a notice read twice is harmless. Answers with the notice as it is now (with `read_at`).
+    """
     notification = inbox.mark_read(db_session(), current_principal().id, notification_id, now())
     commit()
     return _notification_view(notification, _language())
@@ -230,8 +277,12 @@ def mark_read(notification_id: int) -> Any:
 @blp.route("/notifications/read-all", methods=["POST"])
 @blp.access(MEMBER)
 @blp.response(200, ReadAllSchema)
+@blp.doc(operationId="markAllNotificationsRead")
 def mark_all_read() -> Any:
-    """Mark every notice and current broadcast read."""
+    """Mark every notice and current broadcast read.
+
+    The badge goes to zero. Answers with the new unread count.
+    """
     session = db_session()
     marked = inbox.mark_all_read(session, current_principal().id, now())
     commit()
@@ -242,8 +293,12 @@ def mark_all_read() -> Any:
 @blp.access(MEMBER)
 @blp.response(200, NotificationSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description="No such broadcast in your inbox")
+@blp.doc(operationId="markBroadcastRead")
 def mark_broadcast_read(broadcast_id: int) -> Any:
-    """Mark one broadcast read (only for this member)."""
+    """Mark one broadcast read (only for this member).
+
+    Other members' copies of the broadcast stay unread. Answers with the inbox item as it is now (with `read_at`).
+    """
     item = inbox.mark_broadcast_read(db_session(), current_principal().id, broadcast_id, now())
     commit()
     return _notification_view(item, _language())
@@ -261,8 +316,12 @@ def _preferences_view(preference: Any) -> dict[str, Any]:
 @blp.route("/notification-preferences", methods=["GET"])
 @blp.access(MEMBER)
 @blp.response(200, PreferencesSchema)
+@blp.doc(operationId="getNotificationPreferences")
 def get_notification_preferences() -> Any:
-    """Muted categories and quiet hours. Critical notices (decisions) always come through."""
+    """Muted categories and quiet hours. Critical notices (decisions) always come through.
+
+    Quiet hours are local time in Asia/Vientiane; notices due in them wait until they end.
+    """
     return _preferences_view(get_preferences(db_session(), current_principal().id))
 
 
@@ -270,8 +329,12 @@ def get_notification_preferences() -> Any:
 @blp.access(MEMBER)
 @blp.arguments(PreferencesSchema)
 @blp.response(200, PreferencesSchema)
+@blp.doc(operationId="putNotificationPreferences")
 def put_notification_preferences(body: dict[str, Any]) -> Any:
-    """Replace muted categories and quiet hours (both times, or neither)."""
+    """Replace muted categories and quiet hours (both times, or neither).
+
+    Registration and claim decisions (critical notices) cannot be muted and ignore quiet hours.
+    """
     preference = update_preferences(
         db_session(),
         current_principal().id,

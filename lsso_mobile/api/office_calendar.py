@@ -36,7 +36,9 @@ class DayHoursSchema(StrictSchema):
         metadata={"description": "0 = Monday ... 6 = Sunday"},
     )
     opens = LocalTime(required=True, metadata={"description": "Local time, Asia/Vientiane"})
-    closes = LocalTime(required=True)
+    closes = LocalTime(
+        required=True, metadata={"description": "Closing time (HH:MM, Asia/Vientiane); null on a closed day"}
+    )
 
 
 class WeekSchema(StrictSchema):
@@ -46,13 +48,22 @@ class WeekSchema(StrictSchema):
         validate=validate.Length(max=7),
         metadata={"description": "Open days; a weekday not listed is closed"},
     )
-    uses_national_default = fields.Boolean(dump_only=True)
+    uses_national_default = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "True when the office has no week of its own and follows the national one"},
+    )
 
 
 class HolidayInSchema(StrictSchema):
-    day = fields.Date(required=True)
-    name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    name_en = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    day = fields.Date(required=True, metadata={"description": "The date (YYYY-MM-DD)"})
+    name_lo = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "The holiday's name in Lao"}
+    )
+    name_en = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The holiday's name in English"},
+    )
     office_code = fields.String(
         load_default=None,
         validate=validate.Length(min=1, max=16),
@@ -61,19 +72,25 @@ class HolidayInSchema(StrictSchema):
 
 
 class HolidaySchema(StrictSchema):
-    id = fields.Integer(required=True)
-    day = fields.Date(required=True)
-    name_lo = fields.String(required=True)
-    name_en = fields.String(required=True)
-    office_id = fields.Integer(allow_none=True, required=True)
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    day = fields.Date(required=True, metadata={"description": "The date (YYYY-MM-DD)"})
+    name_lo = fields.String(required=True, metadata={"description": "The holiday's name in Lao"})
+    name_en = fields.String(required=True, metadata={"description": "The holiday's name in English"})
+    office_id = fields.Integer(
+        allow_none=True, required=True, metadata={"description": "The office it applies to; null: national"}
+    )
 
 
 class HolidayPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(HolidaySchema), required=True)
+    items = fields.List(fields.Nested(HolidaySchema), required=True, metadata={"description": "This page's items"})
 
 
 class HolidayArgsSchema(PageArgsSchema):
-    year = fields.Integer(load_default=None, validate=validate.Range(min=2000, max=2200))
+    year = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=2000, max=2200),
+        metadata={"description": "Only holidays of this year"},
+    )
 
 
 def _week(office_id: int | None) -> dict[str, Any]:
@@ -91,8 +108,12 @@ def _days(body: dict[str, Any]) -> list[Any]:
 @blp.route("/working-hours", methods=["GET"])
 @blp.access(ADMIN)
 @blp.response(200, WeekSchema)
+@blp.doc(operationId="getNationalWorkingHours")
 def get_national_hours() -> Any:
-    """The national default week (offices without hours of their own use it)."""
+    """The national default week (offices without hours of their own use it).
+
+    Local time in Asia/Vientiane. Conversation due times count working time only.
+    """
     return _week(None)
 
 
@@ -101,8 +122,12 @@ def get_national_hours() -> Any:
 @blp.arguments(WeekSchema)
 @blp.response(200, WeekSchema)
 @blp.alt_response(422, response=ERROR, description="Invalid hours")
+@blp.doc(operationId="putNationalWorkingHours")
 def put_national_hours(body: dict[str, Any]) -> Any:
-    """Replace the national default week. Applies to conversations opened from now on."""
+    """Replace the national default week. Applies to conversations opened from now on.
+
+    Seven days, each open or closed with opening and closing times.
+    """
     calendars.replace_working_hours(db_session(), None, _days(body))
     commit()
     return _week(None)
@@ -112,8 +137,12 @@ def put_national_hours(body: dict[str, Any]) -> Any:
 @blp.access(ADMIN)
 @blp.response(200, WeekSchema)
 @blp.alt_response(404, response=ERROR, description="No such office")
+@blp.doc(operationId="getOfficeWorkingHours")
 def get_office_hours(office_code: str) -> Any:
-    """One office's own week (empty: it uses the national default)."""
+    """One office's own week (empty: it uses the national default).
+
+    `uses_national_default` is true when the office has no week of its own.
+    """
     return _week(calendars.office_by_code(db_session(), office_code).id)
 
 
@@ -123,8 +152,12 @@ def get_office_hours(office_code: str) -> Any:
 @blp.response(200, WeekSchema)
 @blp.alt_response(404, response=ERROR, description="No such office")
 @blp.alt_response(422, response=ERROR, description="Invalid hours")
+@blp.doc(operationId="putOfficeWorkingHours")
 def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
-    """Replace one office's week; an empty list returns it to the national default."""
+    """Replace one office's week; an empty list returns it to the national default.
+
+    Seven days, each open or closed with opening and closing times.
+    """
     office: Office = calendars.office_by_code(db_session(), office_code)
     calendars.replace_working_hours(db_session(), office.id, _days(body))
     commit()
@@ -135,8 +168,12 @@ def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
 @blp.access(ADMIN)
 @blp.arguments(HolidayArgsSchema, location="query")
 @blp.response(200, HolidayPageSchema)
+@blp.doc(operationId="listHolidays")
 def list_holidays(args: dict[str, Any]) -> Any:
-    """National and office holidays, optionally of one year."""
+    """National and office holidays, optionally of one year.
+
+    Holidays stop the clock of conversation due times.
+    """
     return page(
         calendars.list_holidays(db_session(), args["year"], decode_cursor(args["cursor"]), args["limit"] + 1),
         args["limit"],
@@ -149,8 +186,12 @@ def list_holidays(args: dict[str, Any]) -> Any:
 @blp.response(201, HolidaySchema)
 @blp.alt_response(404, response=ERROR, description="No such office")
 @blp.alt_response(409, response=ERROR, description="Already a holiday")
+@blp.doc(operationId="addHoliday")
 def add_holiday(body: dict[str, Any]) -> Any:
-    """Add a national holiday, or one for one office (``office_code``)."""
+    """Add a national holiday, or one for one office (``office_code``).
+
+    Without `office_code`: a national holiday.
+    """
     session = db_session()
     office_id = calendars.office_by_code(session, body["office_code"]).id if body["office_code"] else None
     holiday = calendars.add_holiday(session, office_id, body["day"], body["name_lo"], body["name_en"])
@@ -162,7 +203,11 @@ def add_holiday(body: dict[str, Any]) -> Any:
 @blp.access(ADMIN)
 @blp.response(204)
 @blp.alt_response(404, response=ERROR, description="No such holiday")
+@blp.doc(operationId="deleteHoliday")
 def delete_holiday(holiday_id: int) -> None:
-    """Remove a holiday."""
+    """Remove a holiday.
+
+    Due times already computed do not change.
+    """
     calendars.delete_holiday(db_session(), holiday_id)
     commit()

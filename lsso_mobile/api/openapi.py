@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 
 from lsso_mobile.api.bodies import MAX_JSON_DEPTH
 from lsso_mobile.api.errors import MAX_ERROR_ENTRIES, http_exception_response
+from lsso_mobile.api.push_data import push_data_component
 from lsso_mobile.api.rate_limits import WRITING_METHODS as RATE_LIMITED_METHODS
 from lsso_mobile.api.security import MAX_URL_BYTES
 
@@ -35,6 +36,17 @@ PAYLOAD_TOO_LARGE = "BODY_TOO_LARGE"
 URI_TOO_LONG = "ADDRESS_TOO_LONG"
 BAD_REQUEST = "UNREADABLE_BODY"
 NOT_JSON = "NOT_JSON"
+NOT_SIGNED_IN = "NOT_SIGNED_IN"
+
+# Who each role is, for the "Who may call" line of every operation's description (from ``Blueprint.access``).
+ROLE_WORDS = {
+    "public": "anyone, signed in or not",
+    "member": "members (their own records only)",
+    "officer": "officers (their own office only)",
+    "ops": "ops staff of the central office",
+    "admin": "admins of the central office",
+    "core": "the LSSO core system (a client token from getClientToken)",
+}
 
 
 class CommonResponsesPlugin(BasePlugin):
@@ -44,8 +56,14 @@ class CommonResponsesPlugin(BasePlugin):
         self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
         for method, operation in (operations or {}).items():
+            roles = operation.get("x-roles")
+            if roles and "Who may call:" not in operation.get("description", ""):
+                who = "Who may call: " + "; ".join(ROLE_WORDS[role] for role in roles) + "."
+                operation["description"] = "\n\n".join(filter(None, [operation.get("description", "").strip(), who]))
             responses = operation.setdefault("responses", {})
             responses.setdefault("414", URI_TOO_LONG)
+            if "429" in responses:
+                responses["429"] = TOO_MANY_REQUESTS  # every 429 says Retry-After
             if method not in WRITING_METHODS:
                 continue
             responses.setdefault("429", TOO_MANY_REQUESTS)
@@ -98,9 +116,47 @@ def build_api(app: Flask, description: str) -> LssoApi:
         TOO_MANY_REQUESTS,
         {
             "description": "Too many requests; try again after the number of seconds in Retry-After",
-            "headers": {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}},
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer", "minimum": 1, "example": 30},
+                }
+            },
             "content": error,
         },
     )
+    api.spec.components.response(
+        NOT_SIGNED_IN,
+        {
+            "description": "Not signed in, or the access token is expired or revoked: refresh it (refreshTokens) or "
+            "sign in again",
+            "headers": {
+                "WWW-Authenticate": {
+                    "description": "Always `Bearer`: send `Authorization: Bearer <access token>`",
+                    "schema": {"type": "string", "example": "Bearer"},
+                }
+            },
+            "content": error,
+        },
+    )
+    api.spec.components.schema("PushData", push_data_component())
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     return api
+
+
+def allow_null_in_nullable_enums(spec: Any) -> None:
+    """OpenAPI 3.0: a nullable field's ``enum`` must list null too, or clients generated from the document
+    (openapi-python-client) refuse the null the service sends."""
+
+    def fix(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("nullable") and isinstance(node.get("enum"), list) and None not in node["enum"]:
+                node["enum"].append(None)
+            for value in node.values():
+                fix(value)
+        elif isinstance(node, list):
+            for value in node:
+                fix(value)
+
+    fix(spec.components.schemas)
+    fix(spec._paths)

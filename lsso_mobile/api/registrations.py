@@ -45,10 +45,15 @@ class ApplicationFormSchema(StrictSchema):
         metadata={"description": "Full name in Lao script", "example": "ສົມໃຈ ພົມມະວົງ"},
     )
     name_latin = fields.String(
-        required=True, validate=validate.Length(min=1, max=200), metadata={"example": "Somchai Phommavong"}
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "Name in Latin letters (as on the passport or ID card)",
+            "example": "Somchai Phommavong",
+        },
     )
-    date_of_birth = fields.Date(required=True)
-    sex = fields.Enum(Sex, by_value=True, required=True)
+    date_of_birth = fields.Date(required=True, metadata={"description": "Date of birth (YYYY-MM-DD)"})
+    sex = fields.Enum(Sex, by_value=True, required=True, metadata={"description": "As on the ID card"})
     national_id = fields.String(
         required=True,
         validate=FullMatch(r"^[A-Za-z0-9 -]{4,40}$"),
@@ -63,10 +68,27 @@ class ApplicationFormSchema(StrictSchema):
         load_default=IdType.NATIONAL_ID,
         metadata={"description": "national_id (one person's card) or family_book (a household's book)"},
     )
-    province_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{2}$"))
-    district_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{4}$"))
-    village_code = fields.String(load_default=None, allow_none=True, validate=FullMatch(r"^[0-9]{8}$"))
-    occupation = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    province_code = fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{2}$"),
+        metadata={"description": "Province code (2 digits, see listProvinces)"},
+    )
+    district_code = fields.String(
+        required=True,
+        validate=FullMatch(r"^[0-9]{4}$"),
+        metadata={"description": "District code (4 digits, see listDistricts)"},
+    )
+    village_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=FullMatch(r"^[0-9]{8}$"),
+        metadata={"description": "Village code (8 digits, see listVillages)"},
+    )
+    occupation = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "What the person does for a living"},
+    )
     scheme = fields.Enum(
         Scheme,
         by_value=True,
@@ -79,7 +101,10 @@ class ApplicationFormSchema(StrictSchema):
         validate=validate.Range(min=0, max=MAX_INCOME_KIP),
         metadata={"description": "Whole kip (LAK)"},
     )
-    consent = JsonBoolean(required=True)
+    consent = JsonBoolean(
+        required=True,
+        metadata={"description": "The applicant agrees that the office keeps and checks these details (must be true)"},
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def _domain_checks(self, data: dict[str, Any], **kwargs: Any) -> None:
@@ -91,8 +116,14 @@ class ApplicationFormSchema(StrictSchema):
 
 
 class ApplicationEventSchema(StrictSchema):
-    status = fields.Enum(ApplicationStatus, by_value=True, required=True)
-    reason = fields.String(allow_none=True, required=True)
+    status = fields.Enum(
+        ApplicationStatus, by_value=True, required=True, metadata={"description": "The status it moved to"}
+    )
+    reason = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "The officer's reason, for a rejection or a request for information"},
+    )
     decided_by_staff = fields.Boolean(
         required=True, attribute="staff_id", metadata={"description": "true for an office decision"}
     )
@@ -101,7 +132,7 @@ class ApplicationEventSchema(StrictSchema):
         required=True,
         metadata={"description": "The name of the officer who decided (null for the member's own steps)"},
     )
-    created_at = fields.DateTime(required=True)
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
 
     def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
         if attr == "staff_id":
@@ -110,15 +141,26 @@ class ApplicationEventSchema(StrictSchema):
 
 
 class ApplicationSchema(ApplicationFormSchema):
-    id = fields.Integer(required=True)
-    status = fields.Enum(ApplicationStatus, by_value=True, required=True)
-    office_id = fields.Integer(required=True)
-    member_number = fields.Function(
-        lambda application: application.insured_person.member_number if application.insured_person else None
+    id = fields.Integer(required=True, metadata={"description": "The record's id (stable; use it in URLs)"})
+    status = fields.Enum(
+        ApplicationStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "Where the application stands (more_info_needed: correct it and resubmit)"},
     )
-    created_at = fields.DateTime(required=True)
-    updated_at = fields.DateTime(required=True)
-    history = fields.List(fields.Nested(ApplicationEventSchema), attribute="events", required=True)
+    office_id = fields.Integer(required=True, metadata={"description": "The id of the social security office"})
+    member_number = fields.Function(
+        lambda application: application.insured_person.member_number if application.insured_person else None,
+        metadata={"description": "Assigned on approval; null before"},
+    )
+    created_at = fields.DateTime(required=True, metadata={"description": "When it was created (UTC, ISO 8601)"})
+    updated_at = fields.DateTime(required=True, metadata={"description": "When it last changed (UTC, ISO 8601)"})
+    history = fields.List(
+        fields.Nested(ApplicationEventSchema),
+        attribute="events",
+        required=True,
+        metadata={"description": "Status changes, oldest first"},
+    )
 
 
 class StaffApplicationSchema(ApplicationSchema):
@@ -133,16 +175,27 @@ class StaffApplicationSchema(ApplicationSchema):
 
 
 class ApplicationPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(StaffApplicationSchema), required=True)
+    items = fields.List(
+        fields.Nested(StaffApplicationSchema), required=True, metadata={"description": "This page's items"}
+    )
 
 
 class ApplicationListArgsSchema(PageArgsSchema):
-    status = fields.Enum(ApplicationStatus, by_value=True, load_default=None)
+    status = fields.Enum(
+        ApplicationStatus, by_value=True, load_default=None, metadata={"description": "Only those in this status"}
+    )
 
 
 class DecisionSchema(StrictSchema):
-    decision = fields.String(required=True, validate=validate.OneOf(sorted(DECISIONS)))
-    reason = MultiLineText(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    decision = fields.String(
+        required=True, validate=validate.OneOf(sorted(DECISIONS)), metadata={"description": "What the officer decides"}
+    )
+    reason = MultiLineText(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "Required to reject or to ask for more information; shown to the member"},
+    )
 
 
 def _form(body: dict[str, Any]) -> ApplicationForm:
@@ -161,8 +214,13 @@ def _for_staff(applications: list[Any]) -> list[Any]:
 @member_blp.access(MEMBER)
 @member_blp.response(200, ApplicationSchema)
 @member_blp.alt_response(404, response="DEFAULT_ERROR", description="No application yet")
+@member_blp.doc(operationId="getMyRegistration")
 def get_my_application() -> Any:
-    """The member's latest application, with its history."""
+    """The member's latest application, with its history.
+
+    404 before the member has applied. `status` says what to do next: `more_information_needed` means correct and
+    resubmit (`resubmitRegistration`).
+    """
     return registrations.current_application(db_session(), current_principal().id)
 
 
@@ -173,8 +231,13 @@ def get_my_application() -> Any:
 @member_blp.alt_response(
     409, response="DEFAULT_ERROR", description="Already registered or applying; or the ID is already insured"
 )
+@member_blp.doc(operationId="applyForRegistration")
 def apply(body: dict[str, Any]) -> Any:
-    """Apply for registration; the office serving the chosen district reviews it."""
+    """Apply for registration; the office serving the chosen district reviews it.
+
+    For someone not yet insured. The application goes to the office serving the chosen district; the member is told by
+    push when it is received and when it is decided.
+    """
     application = registrations.submit_application(db_session(), current_principal().id, _form(body), now())
     commit()
     return application
@@ -188,8 +251,12 @@ def apply(body: dict[str, Any]) -> Any:
 @member_blp.alt_response(
     409, response="DEFAULT_ERROR", description="Not sent back for more information, or the ID is already insured"
 )
+@member_blp.doc(operationId="resubmitRegistration")
 def correct_and_resubmit(body: dict[str, Any]) -> Any:
-    """Correct an application the office sent back, and submit it again."""
+    """Correct an application the office sent back, and submit it again.
+
+    Only while the status is `more_information_needed`; the whole form is sent again.
+    """
     application = registrations.resubmit_application(db_session(), current_principal().id, _form(body), now())
     commit()
     return application
@@ -199,8 +266,12 @@ def correct_and_resubmit(body: dict[str, Any]) -> Any:
 @staff_blp.access(OFFICER, ADMIN)
 @staff_blp.arguments(ApplicationListArgsSchema, location="query")
 @staff_blp.response(200, ApplicationPageSchema)
+@staff_blp.doc(operationId="listApplications")
 def list_applications(args: dict[str, Any]) -> dict[str, Any]:
-    """Applications of the officer's office, oldest first; filter by status."""
+    """Applications of the officer's office, oldest first; filter by status.
+
+    An admin sees every office's. `id_matches` flags an ID number that another record already holds.
+    """
     items = registrations.list_applications(
         db_session(), current_principal(), args["status"], decode_cursor(args["cursor"]), args["limit"] + 1
     )
@@ -213,8 +284,12 @@ def list_applications(args: dict[str, Any]) -> dict[str, Any]:
 @staff_blp.access(OFFICER, ADMIN)
 @staff_blp.response(200, StaffApplicationSchema)
 @staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
+@staff_blp.doc(operationId="getApplication")
 def get_application(application_id: int) -> Any:
-    """One application of the officer's office, with its history and ``id_matches``."""
+    """One application of the officer's office, with its history and ``id_matches``.
+
+    Another office's application answers 404 to an officer.
+    """
     return _for_staff([registrations.get_application_for_staff(db_session(), current_principal(), application_id)])[0]
 
 
@@ -224,8 +299,13 @@ def get_application(application_id: int) -> Any:
 @staff_blp.response(200, StaffApplicationSchema)
 @staff_blp.alt_response(404, response="DEFAULT_ERROR", description="Not in your office")
 @staff_blp.alt_response(409, response="DEFAULT_ERROR", description="Already decided, or the ID is already insured")
+@staff_blp.doc(operationId="decideApplication")
 def decide(body: dict[str, Any], application_id: int) -> Any:
-    """Approve (assigns a member number), reject, or send back for more information, with a reason."""
+    """Approve (assigns a member number), reject, or send back for more information, with a reason.
+
+    The member is told by push (and SMS where configured). A reason is required to reject or to ask for more
+    information.
+    """
     application = registrations.decide_application(
         db_session(),
         current_principal(),

@@ -76,6 +76,15 @@ def _clean_value(value: Any, kind: str, nested: bool) -> Any:
     return value
 
 
+def _check_sent_length(field: fields.Field, value: Any) -> None:
+    """A text's maxLength holds for the text as sent (as JSON Schema counts it), before cleaning or trimming
+    could shorten it: the document and the service then agree on exactly which texts are too long."""
+    if isinstance(value, str) and isinstance(field, fields.String):
+        for validator in field.validators:
+            if isinstance(validator, validate.Length) and validator.max is not None and len(value) > validator.max:
+                validator(value)  # raises marshmallow's own message
+
+
 def _max_items(field: fields.List) -> int | None:
     bounds = [v.max for v in field.validators if isinstance(v, validate.Length) and v.max is not None]
     return min(bounds) if bounds else None
@@ -110,6 +119,7 @@ class StrictSchema(Schema):
                 continue
             nested = isinstance(field, fields.Nested) or isinstance(getattr(field, "inner", None), fields.Nested)
             try:
+                _check_sent_length(field, value)
                 cleaned[key] = _clean_value(value, _text_kind(field), nested)
             except ValidationError as exc:
                 errors[key] = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
@@ -171,11 +181,11 @@ class LaoPhone(fields.String):
             raise ValidationError(exc.message) from None
 
 
-def pin_field(**kwargs: Any) -> fields.String:
+def pin_field(description: str = "The 6-digit PIN", **kwargs: Any) -> fields.String:
     return fields.String(
         required=True,
         validate=FullMatch(r"^[0-9]{6}$", error="A PIN is exactly 6 digits."),
-        metadata={"example": "482913"},
+        metadata={"description": description, "example": "482913"},
         **kwargs,
     )
 
@@ -190,9 +200,31 @@ def code_field() -> fields.String:
 
 MAX_CURSOR_LENGTH = 200
 
+# Rows are stamped when their request starts and become visible when it commits, up to a few seconds later:
+# a delta sync watermark handed out as "now" could skip a row committed just after the answer. Lists that
+# offer ``updated_since`` hand back the server's clock minus this margin instead; repeats are harmless.
+SYNC_MARGIN = timedelta(seconds=30)
+
+
+def server_time_field() -> fields.DateTime:
+    return fields.DateTime(
+        required=True,
+        metadata={
+            "description": "The sync watermark: pass it as `updated_since` next time. It is the server's clock "
+            f"minus {int(SYNC_MARGIN.total_seconds())} seconds, on purpose (not a clock to show or to set the "
+            "phone's by): a change committed while this answer was made is then not missed by the next sync. "
+            "Items may therefore come again; the app keys them by id (inbox items by kind and id).",
+            "example": "2025-10-10T03:14:30+00:00",
+        },
+    )
+
 
 class PageArgsSchema(StrictSchema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE_SIZE))
+    limit = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=MAX_PAGE_SIZE),
+        metadata={"description": f"Items per page (1 to {MAX_PAGE_SIZE}; 20 if not given)"},
+    )
     cursor = fields.String(
         load_default=None,
         validate=validate.Length(max=MAX_CURSOR_LENGTH),
@@ -201,7 +233,11 @@ class PageArgsSchema(StrictSchema):
 
 
 class PageMetaSchema(Schema):
-    next_cursor = fields.String(allow_none=True, required=True)
+    next_cursor = fields.String(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Pass as `cursor` to get the next page; null on the last page"},
+    )
 
 
 def _cursor_signer() -> URLSafeSerializer:

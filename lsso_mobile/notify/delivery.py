@@ -62,6 +62,10 @@ CRITICAL_TTL = timedelta(days=28)
 DEFAULT_TTL = timedelta(days=7)
 
 
+# The keys of a personal notice's push data payload (documented as PushData in the API document).
+NOTICE_PUSH_DATA_KEYS = ("notification_id", "category", "template", "deep_link")
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
@@ -227,7 +231,7 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
             "notification_id": str(row.notification_id),
             "category": row.category,
             "template": row.template,
-            **{k: str(v) for k, v in (row.data or {}).items()},
+            **{k: str(v) for k, v in (row.data or {}).items()},  # deep_link (notify/outbox.py)
         }
         ttl = CRITICAL_TTL if row.critical else DEFAULT_TTL
         messages.append(

@@ -98,6 +98,11 @@ def record_event(
     )
 
 
+# A broadcast push's data payload: its keys and deep link (documented as PushData in the API document).
+BROADCAST_PUSH_DATA_KEYS = ("broadcast_id", "category", "deep_link")
+BROADCAST_DEEP_LINK = "lsso://inbox/broadcasts/{broadcast_id}"
+
+
 @dataclass(frozen=True)
 class BroadcastContent:
     """What a slice needs of its broadcast, read once per run."""
@@ -143,7 +148,7 @@ class BroadcastContent:
             data={
                 "broadcast_id": str(self.id),
                 "category": self.category,
-                "deep_link": f"lsso://inbox/broadcasts/{self.id}",
+                "deep_link": BROADCAST_DEEP_LINK.format(broadcast_id=self.id),
             },
             collapse_key=f"broadcast-{self.id}",
             ttl_seconds=ttl,

@@ -53,6 +53,10 @@ class BroadcastDraft:
     expires_at: datetime | None
 
 
+# What ``events`` of a broadcast may say was done (the API lists them as an enum).
+EVENT_ACTIONS = ("created", "edited", "submitted", "approved", "rejected", "cancelled", "withdrawn", "sending", "sent")
+
+
 def _check_audience(session: Session, audience: Audience) -> None:
     errors: dict[str, list[str]] = {}
     if audience.provinces:

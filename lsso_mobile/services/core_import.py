@@ -118,20 +118,88 @@ class ImportRecordSchema(Schema):
 
 
 class ContributionRecordSchema(ImportRecordSchema):
-    source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
-    period = fields.String(required=True, validate=FullMatch(PERIOD, error="Expected YYYY-MM."))
-    scheme = fields.Enum(Scheme, by_value=True, required=True)
-    employer_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    employer_registration_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
-    insurable_earnings = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
-    employee_share = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
-    employer_share = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
-    total = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP))
-    status = fields.Enum(ContributionStatus, by_value=True, required=True)
-    paid_date = fields.Date(load_default=None, allow_none=True)
-    payment_channel = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
-    receipt_reference = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    source_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={
+            "description": "The contribution's id in the core system (at most 64 characters); sent again, it updates"
+        },
+    )
+    member_number = fields.String(
+        required=True,
+        validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."),
+        metadata={"description": "The member number (10 digits); the person must be in the register"},
+    )
+    period = fields.String(
+        required=True,
+        validate=FullMatch(PERIOD, error="Expected YYYY-MM."),
+        metadata={"description": "The month paid for (YYYY-MM; not in the future)"},
+    )
+    scheme = fields.Enum(
+        Scheme,
+        by_value=True,
+        required=True,
+        metadata={"description": "The scheme the month was paid under (no employer share for voluntary)"},
+    )
+    employer_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "The employer, for compulsory members"},
+    )
+    employer_registration_no = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "The employer's registration number"},
+    )
+    insurable_earnings = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "Insurable earnings of the month, in kip"},
+    )
+    employee_share = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "The member's share, in kip"},
+    )
+    employer_share = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "The employer's share, in kip (0 for voluntary)"},
+    )
+    total = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "employee_share + employer_share, in kip"},
+    )
+    status = fields.Enum(
+        ContributionStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "paid, late or unpaid (an unpaid month has no paid_date; the others need one)"},
+    )
+    paid_date = fields.Date(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "When it was paid (YYYY-MM-DD); empty for an unpaid month"},
+    )
+    payment_channel = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "How it was paid (free text, at most 32 characters)"},
+    )
+    receipt_reference = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=64),
+        metadata={"description": "The receipt's reference (at most 64 characters)"},
+    )
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -320,26 +388,77 @@ def _source_id(raw: Any) -> Any:
 class ClaimRecordSchema(ImportRecordSchema):
     MULTI_LINE_FIELDS = frozenset({"reason"})
 
-    source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
-    benefit_type = fields.Enum(BenefitType, by_value=True, required=True)
-    status = fields.Enum(ClaimStatus, by_value=True, required=True)
+    source_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The claim's id in the core system (at most 64 characters); sent again, it updates"},
+    )
+    member_number = fields.String(
+        required=True,
+        validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."),
+        metadata={"description": "The claimant's member number (10 digits); the person must be in the register"},
+    )
+    benefit_type = fields.Enum(BenefitType, by_value=True, required=True, metadata={"description": "Which benefit"})
+    status = fields.Enum(
+        ClaimStatus,
+        by_value=True,
+        required=True,
+        metadata={"description": "The claim's status now; only forward steps are accepted"},
+    )
     amount_claimed = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP)
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "Kip claimed; empty if not known"},
     )
     amount_approved = fields.Integer(
-        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_KIP)
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=0, max=MAX_KIP),
+        metadata={"description": "Kip approved; required once approved or paid"},
     )
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "Why (for a rejection or a request for information); shown to the member"},
+    )
 
 
 class PaymentRecordSchema(ImportRecordSchema):
-    source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    claim_source_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    period = fields.String(required=True, validate=FullMatch(PERIOD, error="Expected YYYY-MM."))
-    amount = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=MAX_KIP))
-    paid_date = fields.Date(required=True)
-    channel = fields.String(required=True, validate=validate.Length(min=1, max=32))
+    source_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The payment's id in the core system (at most 64 characters)"},
+    )
+    claim_source_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The source_id of the claim it pays (imported before)"},
+    )
+    period = fields.String(
+        required=True,
+        validate=FullMatch(PERIOD, error="Expected YYYY-MM."),
+        metadata={"description": "The month the benefit is for (YYYY-MM)"},
+    )
+    amount = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_KIP),
+        metadata={"description": "Kip paid (at least 1)"},
+    )
+    paid_date = fields.Date(required=True, metadata={"description": "When it was paid (YYYY-MM-DD; not in the future)"})
+    channel = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=32),
+        metadata={"description": "How it was paid (free text, at most 32 characters)"},
+    )
+
+
+CLAIM_FIELDS = tuple(ClaimRecordSchema._declared_fields)  # the CSV columns of a claims import, in order
+PAYMENT_FIELDS = tuple(PaymentRecordSchema._declared_fields)  # the CSV columns of a payments import, in order
 
 
 def import_claims(session: Session, numbered: Iterable[tuple[int, dict[str, Any]]], now: datetime) -> ImportResult:

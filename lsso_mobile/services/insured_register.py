@@ -46,29 +46,66 @@ STORED_FIELDS = tuple(f for f in INSURED_PERSON_FIELDS if f not in ("member_numb
 
 
 class InsuredPersonRecordSchema(ImportRecordSchema):
-    member_number = fields.String(required=True, validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."))
-    name_lo = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    name_latin = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    date_of_birth = fields.Date(required=True)
-    sex = fields.Enum(Sex, by_value=True, required=True)
-    id_type = fields.Enum(IdType, by_value=True, load_default=IdType.NATIONAL_ID)
+    member_number = fields.String(
+        required=True,
+        validate=FullMatch(MEMBER_NUMBER, error="Expected 10 digits."),
+        metadata={"description": "The person's member number (10 digits): the key of the register"},
+    )
+    name_lo = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "Name in Lao script"}
+    )
+    name_latin = fields.String(
+        required=True, validate=validate.Length(min=1, max=200), metadata={"description": "Name in Latin letters"}
+    )
+    date_of_birth = fields.Date(
+        required=True, metadata={"description": "Date of birth (YYYY-MM-DD); members prove a link with it"}
+    )
+    sex = fields.Enum(Sex, by_value=True, required=True, metadata={"description": "As on the ID card"})
+    id_type = fields.Enum(
+        IdType,
+        by_value=True,
+        load_default=IdType.NATIONAL_ID,
+        metadata={"description": "What national_id is (national_id if not given)"},
+    )
     national_id = fields.String(
         required=True,
         validate=FullMatch(r"^[A-Za-z0-9][A-Za-z0-9 -]{2,62}[A-Za-z0-9]$", error="Letters, digits, spaces, dashes."),
         metadata={"description": "National ID card or family-book number (see id_type)"},
     )
-    province_code = fields.String(required=True, validate=FullMatch(r"^[0-9]{2}$"))
-    district_code = fields.String(load_default=None, allow_none=True, validate=FullMatch(r"^[0-9]{4}$"))
-    village_code = fields.String(load_default=None, allow_none=True, validate=FullMatch(r"^[0-9]{8}$"))
+    province_code = fields.String(
+        required=True, validate=FullMatch(r"^[0-9]{2}$"), metadata={"description": "Province code (2 digits)"}
+    )
+    district_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=FullMatch(r"^[0-9]{4}$"),
+        metadata={"description": "District code (4 digits)"},
+    )
+    village_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=FullMatch(r"^[0-9]{8}$"),
+        metadata={"description": "Village code (8 digits)"},
+    )
     office_code = fields.String(
         load_default=None,
         allow_none=True,
         validate=validate.Length(min=1, max=16),
         metadata={"description": "The office the person belongs to; default: the office serving the area"},
     )
-    scheme = fields.Enum(Scheme, by_value=True, required=True)
-    employer_name = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    employer_registration_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+    scheme = fields.Enum(Scheme, by_value=True, required=True, metadata={"description": "compulsory or voluntary"})
+    employer_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200),
+        metadata={"description": "The employer, for compulsory members"},
+    )
+    employer_registration_no = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=32),
+        metadata={"description": "The employer's registration number"},
+    )
     phone = fields.String(
         load_default=None,
         allow_none=True,

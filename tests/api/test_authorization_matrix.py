@@ -71,6 +71,7 @@ MEMBERS = ("member_a", "member_b")
 EXPECTED: dict[Key, Row] = {
     # columns: anon, member_a, member_b, officer, other_officer, ops, admin, core (PRINCIPALS)
     #                                                                  anon A    B    off  oth  ops  adm  core
+    ("GET", "/"):                                                     (200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/health"):                                        (200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/provinces"):                                     (200, 200, 200, 200, 200, 200, 200, 200),
     ("GET", "/api/v1/provinces/<string(length=2):province_code>/districts"):

@@ -52,29 +52,31 @@ def listening_socket() -> socket.socket:
     return sock
 
 
-def service_environ(database_url: str, redis_url: str, work_dir: Path, fcm_url: str) -> dict[str, str]:
+def service_environ(
+    database_url: str, redis_url: str, work_dir: Path, fcm_url: str, **overrides: object
+) -> dict[str, str]:
     from lsso_mobile.config import load_settings
 
     key_file = work_dir / "jwt.pem"
     key_file.write_bytes(generate_private_key_pem())
-    settings = load_settings(
-        environ={},
-        env="test",
-        database_url=database_url,
-        redis_url=redis_url,
-        queue_prefix=f"contract-{uuid.uuid4().hex[:8]}",
-        instance_dir=str(work_dir / "instance"),
-        secret_key="contract-secret-key-with-enough-length-0123456789",
-        jwt_private_key_file=str(key_file),
-        password_hashing="fast",
-        sms_backend="log",
-        push_backend="fcm",
-        fcm_endpoint=fcm_url,
-        fcm_project_id="lsso-contract",
-        attachment_dir=str(work_dir / "attachments"),
-        log_level="WARNING",
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "queue_prefix": f"contract-{uuid.uuid4().hex[:8]}",
+        "instance_dir": str(work_dir / "instance"),
+        "secret_key": "contract-secret-key-with-enough-length-0123456789",
+        "jwt_private_key_file": str(key_file),
+        "password_hashing": "fast",
+        "sms_backend": "log",
+        "push_backend": "fcm",
+        "fcm_endpoint": fcm_url,
+        "fcm_project_id": "lsso-contract",
+        "attachment_dir": str(work_dir / "attachments"),
+        "log_level": "WARNING",
         **CONTRACT_LIMITS,
-    )
+    }
+    settings = load_settings(environ={}, **{**values, **overrides})
     return child_environ(settings)
 
 
@@ -119,12 +121,13 @@ def running_service(
     wsgi: str = "wsgi:app",
     gunicorn_workers: int = 2,
     seed_demo: bool = True,
+    settings_overrides: dict[str, object] | None = None,
 ) -> Iterator[Service]:
     """Migrated database (the caller's), demo data, a worker and gunicorn; stopped on exit."""
     work_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         fcm = stack.enter_context(FakeFcmServer())
-        environ = service_environ(database_url, redis_url, work_dir, fcm.url)
+        environ = service_environ(database_url, redis_url, work_dir, fcm.url, **(settings_overrides or {}))
         subprocess.run(
             [str(BIN / "lsso-mobile"), "migrate"], env=environ, cwd=ROOT, check=True, stdout=subprocess.DEVNULL
         )

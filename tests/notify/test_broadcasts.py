@@ -29,7 +29,12 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services.accounts import create_staff_user
-from lsso_mobile.services.broadcast_delivery import relay_broadcasts, send_broadcast_slice
+from lsso_mobile.services.broadcast_delivery import (
+    BROADCAST_DEEP_LINK,
+    BROADCAST_PUSH_DATA_KEYS,
+    relay_broadcasts,
+    send_broadcast_slice,
+)
 from lsso_mobile.services.broadcasts import start_broadcast
 from tests.conftest import STAFF_PASSWORD, office_id
 from tests.support import bearer, notify, sign_up, staff_sign_in
@@ -145,6 +150,8 @@ def test_four_eyes_audience_muting_late_joiners_and_withdrawal(client, sms_gatew
     pushed = fcm_server.accepted("tok-bc-vientiane-0001")[0]
     assert pushed["notification"]["title"] == NOTICE["title_lo"]
     assert pushed["data"]["broadcast_id"] == str(broadcast_id)
+    assert set(pushed["data"]) == set(BROADCAST_PUSH_DATA_KEYS)  # what the API document's PushData lists
+    assert pushed["data"]["deep_link"] == BROADCAST_DEEP_LINK.format(broadcast_id=broadcast_id)
     stats = client.get(f"/api/v1/staff/broadcasts/{broadcast_id}/stats", headers=author).json
     assert stats["totals"] == {"sent": 1, "failed": 0, "unregistered": 0, "muted": 1, "waiting": 0, "dropped": 0}
     assert stats["by_province"] == [

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from lsso_mobile import runtime
 from lsso_mobile.models import Delivery, DeliveryStatus, Device, DispatchStatus, Notification
-from lsso_mobile.notify.delivery import deliver_notification, relay_undelivered, retry_delay
+from lsso_mobile.notify.delivery import NOTICE_PUSH_DATA_KEYS, deliver_notification, relay_undelivered, retry_delay
 from lsso_mobile.notify.preferences import VIENTIANE, quiet_period_end
 from lsso_mobile.notify.templates import TEMPLATES, render
 from tests.conftest import STAFF_PASSWORD
@@ -56,6 +56,7 @@ def test_a_notice_reaches_each_device_once_in_the_members_language(app, db, fcm_
     assert "0100000042" in sent["notification"]["body"]
     assert sent["data"]["notification_id"] == str(notification_id)
     assert sent["data"]["deep_link"] == "lsso://registration/1"
+    assert set(sent["data"]) == set(NOTICE_PUSH_DATA_KEYS)  # what the API document's PushData lists
     assert sent["android"]["collapse_key"] == f"test-{member_id}"
     assert sent["android"]["ttl"] == f"{28 * 24 * 3600}s"
     assert sent["apns"]["payload"]["aps"]["badge"] == 1

@@ -14,6 +14,7 @@ from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.member import member_blp
 from lsso_mobile.api.conversations.schemas import ERROR, MULTIPART_OVERHEAD, AttachmentSchema, UploadSchema
 from lsso_mobile.api.conversations.staff import staff_blp
+from lsso_mobile.api.headers import file_headers
 from lsso_mobile.errors import InvalidInput, PayloadTooLarge
 from lsso_mobile.models import Attachment
 from lsso_mobile.services import attachments as attachment_service
@@ -46,6 +47,9 @@ def upload_size_limit(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+ATTACHMENT_CACHE_CONTROL = "private, max-age=86400"  # a stored file never changes
+
+
 def file_response(attachment: Attachment) -> Response:
     data = attachment_service.read_attachment_bytes(settings(), attachment)
     disposition = "inline" if attachment.content_type.startswith("image/") else "attachment"
@@ -55,7 +59,7 @@ def file_response(attachment: Attachment) -> Response:
         f'{disposition}; filename="attachment-{attachment.id}.{EXTENSIONS[attachment.content_type]}"'
     )
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, max-age=86400"
+    response.headers["Cache-Control"] = ATTACHMENT_CACHE_CONTROL
     return response
 
 
@@ -99,32 +103,59 @@ def store_upload(files: dict[str, Any], **uploader: int) -> Attachment:
 @member_blp.route("/attachments", methods=["POST"])
 @member_blp.access(MEMBER)
 @upload_route(member_blp)
+@member_blp.doc(operationId="uploadAttachment")
 def upload(files: dict[str, Any]) -> Any:
-    """Upload one file (multipart/form-data, field ``file``), then send its id with a message."""
+    """Upload one file (multipart/form-data, field ``file``), then send its id with a message.
+
+    Answers with the attachment's id; send it in `attachment_ids` of a message, or as the ID photo of
+    `requestOfficerLink`.
+    """
     return store_upload(files, member_id=current_principal().id)
 
 
 @member_blp.route("/attachments/<int:attachment_id>", methods=["GET"])
 @member_blp.access(MEMBER)
-@member_blp.response(200, content_type="application/octet-stream", description=FILE_DESCRIPTION)
+@member_blp.response(
+    200,
+    content_type="application/octet-stream",
+    description=FILE_DESCRIPTION,
+    headers=file_headers("private, max-age=86400"),
+)
 @member_blp.alt_response(404, response=ERROR, description="Not in your conversations")
+@member_blp.doc(operationId="downloadAttachment")
 def download(attachment_id: int) -> Any:
-    """A file of one of your conversations (or your own upload)."""
+    """A file of one of your conversations (or your own upload).
+
+    The file as stored (images re-encoded); cacheable by the phone for a day.
+    """
     return file_response(attachment_service.member_attachment(db_session(), current_principal().id, attachment_id))
 
 
 @staff_blp.route("/attachments", methods=["POST"])
 @staff_blp.access(OFFICER)
 @upload_route(staff_blp)
+@staff_blp.doc(operationId="uploadStaffAttachment")
 def staff_upload(files: dict[str, Any]) -> Any:
-    """Upload one file (multipart/form-data, field ``file``) to send with a reply or note."""
+    """Upload one file (multipart/form-data, field ``file``) to send with a reply or note.
+
+    Answers with the attachment's id to send in `attachment_ids` of a reply or note.
+    """
     return store_upload(files, staff_id=current_principal().id)
 
 
 @staff_blp.route("/attachments/<int:attachment_id>", methods=["GET"])
 @staff_blp.access(OFFICER)
-@staff_blp.response(200, content_type="application/octet-stream", description=FILE_DESCRIPTION)
+@staff_blp.response(
+    200,
+    content_type="application/octet-stream",
+    description=FILE_DESCRIPTION,
+    headers=file_headers("private, max-age=86400"),
+)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
+@staff_blp.doc(operationId="downloadStaffAttachment")
 def staff_download(attachment_id: int) -> Any:
-    """A file of a conversation of your office (or your own upload)."""
+    """A file of a conversation of your office (or your own upload).
+
+    The file as stored (images re-encoded).
+    """
     return file_response(attachment_service.staff_attachment(db_session(), current_principal(), attachment_id))

@@ -26,8 +26,12 @@ canned_blp = Blueprint(
 @canned_blp.access(OFFICER)
 @canned_blp.arguments(PageArgsSchema, location="query")
 @canned_blp.response(200, CannedReplyPageSchema)
+@canned_blp.doc(operationId="listCannedReplies")
 def list_canned(args: dict[str, Any]) -> Any:
-    """Your office's canned replies."""
+    """Your office's canned replies.
+
+    Each in Lao and English; a reply sends the member's language.
+    """
     return page(
         canned_service.list_canned_replies(
             db_session(), current_principal(), decode_cursor(args["cursor"]), args["limit"] + 1
@@ -41,8 +45,12 @@ def list_canned(args: dict[str, Any]) -> Any:
 @canned_blp.arguments(CannedReplyInSchema)
 @canned_blp.response(201, CannedReplySchema)
 @canned_blp.alt_response(422, response=ERROR, description="Invalid input")
+@canned_blp.doc(operationId="createCannedReply")
 def create_canned(body: dict[str, Any]) -> Any:
-    """A new canned reply for your office, in Lao and English."""
+    """A new canned reply for your office, in Lao and English.
+
+    Titles are unique within the office.
+    """
     canned = canned_service.save_canned_reply(
         db_session(), current_principal(), None, body["title"], body["body_lo"], body["body_en"], now()
     )
@@ -56,8 +64,12 @@ def create_canned(body: dict[str, Any]) -> Any:
 @canned_blp.response(200, CannedReplySchema)
 @canned_blp.alt_response(404, response=ERROR, description="Not in your office")
 @canned_blp.alt_response(422, response=ERROR, description="Invalid input")
+@canned_blp.doc(operationId="updateCannedReply")
 def edit_canned(body: dict[str, Any], canned_id: int) -> Any:
-    """Change a canned reply."""
+    """Change a canned reply.
+
+    The whole canned reply is sent again (PUT).
+    """
     canned = canned_service.save_canned_reply(
         db_session(), current_principal(), canned_id, body["title"], body["body_lo"], body["body_en"], now()
     )
@@ -69,7 +81,11 @@ def edit_canned(body: dict[str, Any], canned_id: int) -> Any:
 @canned_blp.access(OFFICER)
 @canned_blp.response(204)
 @canned_blp.alt_response(404, response=ERROR, description="Not in your office")
+@canned_blp.doc(operationId="deleteCannedReply")
 def delete_canned(canned_id: int) -> None:
-    """Remove a canned reply (messages already sent keep their text)."""
+    """Remove a canned reply (messages already sent keep their text).
+
+    Another office's canned reply answers 404.
+    """
     canned_service.delete_canned_reply(db_session(), current_principal(), canned_id, now())
     commit()

@@ -8,7 +8,6 @@ from lsso_mobile.api.access import MEMBER, Blueprint, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.conversations.schemas import (
     ERROR,
-    SYNC_MARGIN,
     UPLOADS,
     ConversationPageSchema,
     ConversationSchema,
@@ -26,7 +25,9 @@ from lsso_mobile.api.conversations.views import (
     replayed,
     thread_page,
 )
+from lsso_mobile.api.headers import IDEMPOTENT_REPLAYED
 from lsso_mobile.api.schemas import (
+    SYNC_MARGIN,
     decode_time_cursor,
 )
 from lsso_mobile.services import conversations as conversation_service
@@ -43,12 +44,17 @@ member_blp = Blueprint(
 @member_blp.route("", methods=["POST"])
 @member_blp.access(MEMBER)
 @member_blp.arguments(StartConversationSchema)
-@member_blp.response(201, PostedSchema, headers={"Idempotent-Replayed": {"schema": {"type": "string"}}})
+@member_blp.response(201, PostedSchema, headers=IDEMPOTENT_REPLAYED)
 @member_blp.alt_response(409, response=ERROR, description="Key used for another message, or too many open")
 @member_blp.alt_response(422, response=ERROR, description="Invalid input, unknown office or attachment")
 @member_blp.alt_response(429, response=ERROR, description="Too many messages a minute (Retry-After)")
+@member_blp.doc(operationId="startConversation")
 def start_conversation(body: dict[str, Any]) -> Any:
-    """Write to the office (your own unless you give ``office_code``) about a subject; attachments by id."""
+    """Write to the office (your own unless you give ``office_code``) about a subject; attachments by id.
+
+    Send `idempotency_key` (a UUID made once per message): a retry after a lost answer gets the same conversation back
+    (with `Idempotent-Replayed: true`), never a second one.
+    """
     posted = conversation_service.start_conversation(
         db_session(),
         settings(),
@@ -69,8 +75,12 @@ def start_conversation(body: dict[str, Any]) -> Any:
 @member_blp.access(MEMBER)
 @member_blp.arguments(SyncArgsSchema, location="query")
 @member_blp.response(200, ConversationPageSchema)
+@member_blp.doc(operationId="listConversations")
 def list_conversations(args: dict[str, Any]) -> Any:
-    """Your conversations, latest message first, with unread counts; ``updated_since`` for delta sync."""
+    """Your conversations, latest message first, with unread counts; ``updated_since`` for delta sync.
+
+    For delta sync pass the previous answer's `server_time` as `updated_since`.
+    """
     server_time = now() - SYNC_MARGIN
     items = conversation_service.list_member_conversations(
         db_session(),
@@ -89,8 +99,12 @@ def list_conversations(args: dict[str, Any]) -> Any:
 @member_blp.access(MEMBER)
 @member_blp.response(200, ConversationSchema)
 @member_blp.alt_response(404, response=ERROR, description="Not your conversation")
+@member_blp.doc(operationId="getConversation")
 def get_conversation(conversation_id: int) -> Any:
-    """One of your conversations."""
+    """One of your conversations.
+
+    Another member's conversation answers 404.
+    """
     conversation = conversation_service.member_conversation(db_session(), current_principal().id, conversation_id)
     return conversation_views([conversation], for_member=True)[0]
 
@@ -101,8 +115,12 @@ def get_conversation(conversation_id: int) -> Any:
 @member_blp.response(200, ThreadSchema)
 @member_blp.alt_response(404, response=ERROR, description="Not your conversation")
 @member_blp.alt_response(422, response=ERROR, description="Invalid cursor or arguments")
+@member_blp.doc(operationId="listMessages")
 def get_thread(args: dict[str, Any], conversation_id: int) -> Any:
-    """The messages, newest first (``cursor`` pages back); ``read_at`` on yours says the office read it."""
+    """The messages, newest first (``cursor`` pages back); ``read_at`` on yours says the office read it.
+
+    Internal notes of the office never appear here.
+    """
     moment = now()
     conversation = conversation_service.member_conversation(db_session(), current_principal().id, conversation_id)
     return thread_page(conversation, args, for_member=True, moment=moment)
@@ -111,13 +129,18 @@ def get_thread(args: dict[str, Any], conversation_id: int) -> Any:
 @member_blp.route("/<int:conversation_id>/messages", methods=["POST"])
 @member_blp.access(MEMBER)
 @member_blp.arguments(MemberMessageInSchema)
-@member_blp.response(201, PostedSchema, headers={"Idempotent-Replayed": {"schema": {"type": "string"}}})
+@member_blp.response(201, PostedSchema, headers=IDEMPOTENT_REPLAYED)
 @member_blp.alt_response(404, response=ERROR, description="Not your conversation")
 @member_blp.alt_response(409, response=ERROR, description="Key used for another message")
 @member_blp.alt_response(422, response=ERROR, description="Invalid input or attachment")
 @member_blp.alt_response(429, response=ERROR, description="Too many messages a minute (Retry-After)")
+@member_blp.doc(operationId="sendMessage")
 def send_message(body: dict[str, Any], conversation_id: int) -> Any:
-    """Write in a conversation; a pending or resolved conversation opens again."""
+    """Write in a conversation; a pending or resolved conversation opens again.
+
+    Send `idempotency_key` (a UUID made once per message): a retry after a lost answer gets the same message back (with
+    `Idempotent-Replayed: true`), never a second one.
+    """
     posted = conversation_service.post_member_message(
         db_session(),
         settings(),
@@ -136,8 +159,12 @@ def send_message(body: dict[str, Any], conversation_id: int) -> Any:
 @member_blp.access(MEMBER)
 @member_blp.response(200, ReadSchema)
 @member_blp.alt_response(404, response=ERROR, description="Not your conversation")
+@member_blp.doc(operationId="markConversationRead")
 def mark_read(conversation_id: int) -> Any:
-    """Mark the office's messages in this conversation read."""
+    """Mark the office's messages in this conversation read.
+
+    Clears the conversation's unread count.
+    """
     session = db_session()
     marked = conversation_service.mark_read_by_member(session, current_principal().id, conversation_id, now())
     commit()

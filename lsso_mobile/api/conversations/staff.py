@@ -29,6 +29,7 @@ from lsso_mobile.api.conversations.views import (
     replayed,
     thread_page,
 )
+from lsso_mobile.api.headers import IDEMPOTENT_REPLAYED
 from lsso_mobile.api.schemas import (
     PageArgsSchema,
     decode_time_cursor,
@@ -49,8 +50,12 @@ staff_blp = Blueprint(
 @staff_blp.arguments(InboxArgsSchema, location="query")
 @staff_blp.response(200, InboxPageSchema)
 @staff_blp.alt_response(422, response=ERROR, description="Invalid filter or cursor")
+@staff_blp.doc(operationId="listOfficeConversations")
 def inbox(args: dict[str, Any]) -> Any:
-    """Your office's conversations, latest message first; filter by status, category, assignee, overdue."""
+    """Your office's conversations, latest message first; filter by status, category, assignee, overdue.
+
+    The console's inbox: Mine (`assignee=me`), Unassigned (`assignee=none`) or All.
+    """
     session, staff, moment = db_session(), current_principal(), now()
     filters = inbox_service.InboxFilter(args["status"], args["category"], args["assignee"], args["overdue"])
     items = inbox_service.list_office_conversations(
@@ -66,8 +71,12 @@ def inbox(args: dict[str, Any]) -> Any:
 @staff_blp.access(OFFICER)
 @staff_blp.arguments(PageArgsSchema, location="query")
 @staff_blp.response(200, OverduePageSchema)
+@staff_blp.doc(operationId="listOverdueConversations")
 def overdue(args: dict[str, Any]) -> Any:
-    """Open conversations past their due time, longest overdue first."""
+    """Open conversations past their due time, longest overdue first.
+
+    Due times count the office's working hours and holidays.
+    """
     items = inbox_service.list_overdue(
         db_session(), current_principal(), now(), decode_time_cursor(args["cursor"]), args["limit"] + 1
     )
@@ -77,8 +86,12 @@ def overdue(args: dict[str, Any]) -> Any:
 @staff_blp.route("/assignees", methods=["GET"])
 @staff_blp.access(OFFICER)
 @staff_blp.response(200, ColleagueSchema(many=True))
+@staff_blp.doc(operationId="listAssignees")
 def assignees() -> Any:
-    """Officers of your office, who conversations can be assigned to."""
+    """Officers of your office, who conversations can be assigned to.
+
+    Active officers of the caller's office.
+    """
     return inbox_service.list_colleagues(db_session(), current_principal())
 
 
@@ -86,8 +99,12 @@ def assignees() -> Any:
 @staff_blp.access(OFFICER)
 @staff_blp.response(200, StaffConversationSchema)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
+@staff_blp.doc(operationId="getOfficeConversation")
 def staff_get_conversation(conversation_id: int) -> Any:
-    """One conversation of your office."""
+    """One conversation of your office.
+
+    Another office's conversation answers 404.
+    """
     conversation = inbox_service.staff_conversation(db_session(), current_principal(), conversation_id)
     return conversation_views([conversation], for_member=False)[0]
 
@@ -97,8 +114,12 @@ def staff_get_conversation(conversation_id: int) -> Any:
 @staff_blp.arguments(SyncArgsSchema, location="query")
 @staff_blp.response(200, StaffThreadSchema)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
+@staff_blp.doc(operationId="listOfficeMessages")
 def staff_thread(args: dict[str, Any], conversation_id: int) -> Any:
-    """Messages and internal notes, newest first. Reading marks the member's messages read."""
+    """Messages and internal notes, newest first. Reading marks the member's messages read.
+
+    Internal notes are included, marked `internal`.
+    """
     session, moment = db_session(), now()
     conversation = inbox_service.staff_conversation(session, current_principal(), conversation_id)
     inbox_service.mark_read_by_staff(session, conversation, moment)
@@ -112,8 +133,12 @@ def staff_thread(args: dict[str, Any], conversation_id: int) -> Any:
 @staff_blp.response(200, StaffConversationSchema)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
 @staff_blp.alt_response(422, response=ERROR, description="Not an officer of your office")
+@staff_blp.doc(operationId="assignConversation")
 def assign(body: dict[str, Any], conversation_id: int) -> Any:
-    """Assign to yourself (``me``), a colleague of your office, or nobody (null)."""
+    """Assign to yourself (``me``), a colleague of your office, or nobody (null).
+
+    Recorded in the audit log.
+    """
     conversation = inbox_service.assign(
         db_session(), current_principal(), conversation_id, body["assignee"], now(), address=client_ip()
     )
@@ -141,25 +166,34 @@ def _staff_post(body: dict[str, Any], conversation_id: int, internal: bool) -> A
 @staff_blp.route("/<int:conversation_id>/replies", methods=["POST"])
 @staff_blp.access(OFFICER)
 @staff_blp.arguments(StaffReplyInSchema)
-@staff_blp.response(201, StaffPostedSchema, headers={"Idempotent-Replayed": {"schema": {"type": "string"}}})
+@staff_blp.response(201, StaffPostedSchema, headers=IDEMPOTENT_REPLAYED)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office, or no such canned reply")
 @staff_blp.alt_response(409, response=ERROR, description="Key used for another message")
 @staff_blp.alt_response(422, response=ERROR, description="Give a body or a canned reply; invalid attachment")
+@staff_blp.doc(operationId="replyToMember")
 def reply(body: dict[str, Any], conversation_id: int) -> Any:
     """Answer the member (pushed to their phone; conversation pending). ``canned_reply_id`` sends a canned
-    reply in the member's language. Unassigned conversations are assigned to you."""
+    reply in the member's language. Unassigned conversations are assigned to you.
+
+    Send `idempotency_key` (a UUID made once per message): a retry gets the same message back (with
+    `Idempotent-Replayed: true`).
+    """
     return _staff_post(body, conversation_id, internal=False)
 
 
 @staff_blp.route("/<int:conversation_id>/notes", methods=["POST"])
 @staff_blp.access(OFFICER)
 @staff_blp.arguments(StaffNoteInSchema)
-@staff_blp.response(201, StaffPostedSchema, headers={"Idempotent-Replayed": {"schema": {"type": "string"}}})
+@staff_blp.response(201, StaffPostedSchema, headers=IDEMPOTENT_REPLAYED)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
 @staff_blp.alt_response(409, response=ERROR, description="Key used for another message")
 @staff_blp.alt_response(422, response=ERROR, description="Invalid input or attachment")
+@staff_blp.doc(operationId="addInternalNote")
 def note(body: dict[str, Any], conversation_id: int) -> Any:
-    """An internal note for colleagues; the member never sees it."""
+    """An internal note for colleagues; the member never sees it.
+
+    Send `idempotency_key` (a UUID made once per note): a retry gets the same note back.
+    """
     body["canned_reply_id"] = None
     return _staff_post(body, conversation_id, internal=True)
 
@@ -168,8 +202,12 @@ def note(body: dict[str, Any], conversation_id: int) -> Any:
 @staff_blp.access(OFFICER)
 @staff_blp.response(200, StaffConversationSchema)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
+@staff_blp.doc(operationId="resolveConversation")
 def resolve(conversation_id: int) -> Any:
-    """Mark resolved; the member writing again opens it again."""
+    """Mark resolved; the member writing again opens it again.
+
+    It leaves the open lists; the member is not told.
+    """
     conversation = inbox_service.set_status(
         db_session(),
         settings(),
@@ -187,8 +225,12 @@ def resolve(conversation_id: int) -> Any:
 @staff_blp.access(OFFICER)
 @staff_blp.response(200, StaffConversationSchema)
 @staff_blp.alt_response(404, response=ERROR, description="Not in your office")
+@staff_blp.doc(operationId="reopenConversation")
 def reopen(conversation_id: int) -> Any:
-    """Open again (waiting for the office, with a new due time)."""
+    """Open again (waiting for the office, with a new due time).
+
+    For a conversation resolved too early.
+    """
     conversation = inbox_service.set_status(
         db_session(),
         settings(),

@@ -8,8 +8,7 @@ from typing import Any
 
 from lsso_mobile.api.access import now
 from lsso_mobile.api.context import db_session
-from lsso_mobile.api.conversations.schemas import SYNC_MARGIN
-from lsso_mobile.api.schemas import decode_cursor, encode_time_cursor, page
+from lsso_mobile.api.schemas import SYNC_MARGIN, decode_cursor, encode_time_cursor, page
 from lsso_mobile.models import Conversation, ConversationStatus, Message
 from lsso_mobile.services import attachments as attachment_service
 from lsso_mobile.services import conversations as conversation_service
