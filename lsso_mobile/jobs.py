@@ -28,7 +28,8 @@ QUEUE_SMS = "sms"
 QUEUE_PUSH = "push"
 QUEUE_BROADCAST = "broadcast"  # after personal pushes: a broadcast's slices never hold back a decision notice
 QUEUE_MAINTENANCE = "maintenance"
-ALL_QUEUES = (QUEUE_SMS, QUEUE_PUSH, QUEUE_BROADCAST, QUEUE_MAINTENANCE)
+QUEUE_PAYMENTS = "payments"  # confirming bank callbacks: short jobs, money first after codes
+ALL_QUEUES = (QUEUE_SMS, QUEUE_PAYMENTS, QUEUE_PUSH, QUEUE_BROADCAST, QUEUE_MAINTENANCE)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,20 @@ SEND_CODE = Task(
     result_ttl=0,
     failure_ttl=3600,
 )
+# A bank's callback is a hint: this job asks the provider and credits (queue ``payments``). A provider that is
+# down or says "pending" makes the job fail, and RQ tries again after these intervals; the relay in
+# tasks/periodic.py picks up whatever is still unconfirmed after that.
+PAYMENT_RETRY_INTERVALS = (5, 30, 120, 600)
+CONFIRM_PAYMENT = Task(
+    "lsso_mobile.tasks.payments:confirm_payment",
+    QUEUE_PAYMENTS,
+    timeout=60,
+    retries=PAYMENT_RETRY_INTERVALS,
+    result_ttl=0,
+    failure_ttl=7 * 86400,
+)
 TASKS = (
+    CONFIRM_PAYMENT,
     DELIVER_NOTIFICATION,
     DRAIN_READY,
     START_BROADCAST,

@@ -17,6 +17,7 @@ from lsso_mobile.api import (
     members,
     notifications,
     office_calendar,
+    payments,
     reference,
     registrations,
     rules,
@@ -45,5 +46,9 @@ def register_blueprints(api: Api) -> None:
         conversations.staff_blp,
         conversations.canned_blp,
         office_calendar.blp,
+        payments.member_blp,
+        payments.callback_blp,
+        payments.staff_blp,
+        payments.core_blp,
     ):
         api.register_blueprint(blueprint)

@@ -82,6 +82,13 @@ class ContributionSchema(StrictSchema):
     paid_date = fields.Date(allow_none=True, required=True)
     payment_channel = fields.String(allow_none=True, required=True)
     receipt_reference = fields.String(allow_none=True, required=True)
+    awaiting_confirmation = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Paid through the app and shown at once; the LSSO core system has not confirmed it yet",
+            "example": False,
+        },
+    )
     updated_at = fields.DateTime(required=True)
 
 

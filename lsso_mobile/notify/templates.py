@@ -168,6 +168,16 @@ TEMPLATES: dict[str, Template] = {
             deep_link="lsso://me/link-request",
         ),
         Template(
+            key="contribution_payment_received",
+            category=CATEGORY_CONTRIBUTIONS,
+            critical=True,
+            title_lo="ໄດ້ຮັບເງິນສົມທົບຂອງທ່ານແລ້ວ",
+            body_lo="ໄດ້ຮັບ {amount_lo} ສຳລັບເດືອນ {months}. ໃບເກັບເງິນ {bill_number}. ລໍຖ້າການຢືນຢັນຈາກ ປກສ.",
+            title_en="Contribution payment received",
+            body_en="{amount_en} received for {months}. Bill {bill_number}. Awaiting LSSO confirmation.",
+            deep_link="lsso://bills/{bill_id}",
+        ),
+        Template(
             key="conversation_reply",
             category=CATEGORY_MESSAGES,
             critical=False,
@@ -179,6 +189,34 @@ TEMPLATES: dict[str, Template] = {
         ),
     )
 }
+
+
+def format_kip(amount: int, language: Language | str) -> str:
+    """The one money format for SMS, push, API texts and the console: CLDR grouping in the reader's language
+    (Lao groups with "."), then the unit: ``108.000 ກີບ`` / ``108,000 kip``."""
+    from babel.numbers import format_decimal
+
+    if str(language) == Language.ENGLISH.value:
+        return f"{format_decimal(amount, locale='en')} kip"
+    return f"{format_decimal(amount, locale='lo')} ກີບ"
+
+
+# SMS texts, one per language: the member's language is used (Lao by default).
+SMS_TEMPLATES: dict[str, tuple[str, str]] = {
+    "bill_number": (
+        "ປກສ: ເລກໃບເກັບເງິນ {bill_number}, ຈຳນວນ {amount}. ຈ່າຍໄດ້ທີ່ທະນາຄານ ຫຼື ຕົວແທນ ກ່ອນ {expires}.",
+        "LSSO: bill number {bill_number}, amount {amount}. Pay at a bank counter or agent before {expires}.",
+    ),
+    "payment_receipt": (
+        "ປກສ: ໄດ້ຮັບ {amount} ສຳລັບເດືອນ {months}, ໃບເກັບເງິນ {bill_number}. ຂອບໃຈ.",
+        "LSSO: received {amount} for {months}, bill {bill_number}. Thank you.",
+    ),
+}
+
+
+def sms_text(key: str, language: Language | str, **params: Any) -> str:
+    lao, english = SMS_TEMPLATES[key]
+    return (english if str(language) == Language.ENGLISH.value else lao).format(**params)
 
 
 def render(template_key: str, params: dict[str, Any]) -> RenderedNotice:
