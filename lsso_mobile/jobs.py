@@ -124,6 +124,8 @@ SEND_CODE = Task(
 # down or says "pending" makes the job fail, and RQ tries again after these intervals; the relay in
 # tasks/periodic.py picks up whatever is still unconfirmed after that.
 PAYMENT_RETRY_INTERVALS = (5, 30, 120, 600)
+# Callbacks join the ``payments`` ready list and are confirmed 500 at a time (one job per batch, not per
+# callback); a payment the provider cannot settle yet gets its own job later (``at``), retried by RQ.
 CONFIRM_PAYMENT = Task(
     "lsso_mobile.tasks.payments:confirm_payment",
     QUEUE_PAYMENTS,
@@ -131,6 +133,7 @@ CONFIRM_PAYMENT = Task(
     retries=PAYMENT_RETRY_INTERVALS,
     result_ttl=0,
     failure_ttl=7 * 86400,
+    coalesce="payments",
 )
 TASKS = (
     CONFIRM_PAYMENT,
@@ -143,7 +146,10 @@ TASKS = (
     SEND_CODE,
 )
 # coalesce key -> the task that takes an iterable of id batches
-BATCH_TASKS: dict[str, str] = {"push": "lsso_mobile.tasks.push:deliver_notification_batches"}
+BATCH_TASKS: dict[str, str] = {
+    "push": "lsso_mobile.tasks.push:deliver_notification_batches",
+    "payments": "lsso_mobile.tasks.payments:confirm_payment_batches",
+}
 BATCH_SIZE = 500
 DRAIN_BATCHES_PER_JOB = 20
 

@@ -27,6 +27,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -171,7 +172,9 @@ class HttpProvider:
         return [_transaction(item) for item in items]
 
 
+@lru_cache(maxsize=4)
 def build_provider(settings: Settings) -> PaymentProvider:
+    """The configured provider; one per process and configuration (it keeps its HTTP connections)."""
     return HttpProvider(
         settings.payment_provider,
         settings.payment_provider_url,

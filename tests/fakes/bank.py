@@ -9,7 +9,8 @@ timestamp), out of order, or for a failed transaction. It can be told to be down
     bank.callback(app_url, tx)                 # what a real bank does after a payment
 
 Run alone: ``python -m tests.fakes.bank --port 8124 --app http://127.0.0.1:5000`` with ``POST /pay
-{"bill_number", "amount"}`` to pay a bill and call back.
+{"bill_number", "amount"}`` to pay a bill and call back (``POST /ledger {"transactions": [...]}`` records
+payments without calling back, for the benchmark).
 """
 
 from __future__ import annotations
@@ -83,9 +84,14 @@ class FakeBank:
                     return
                 self._answer(404, {"error": "no such path"})
 
-            def do_POST(self) -> None:  # the stand-alone form: pay a bill and call back
+            def do_POST(self) -> None:  # the stand-alone form: pay a bill and call back, or fill the ledger
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                if self.path == "/ledger":  # {"transactions": [{transaction_id, bill_number, amount}]}: no callback
+                    for item in body["transactions"]:
+                        bank.pay(item["bill_number"], int(item["amount"]), transaction_id=item["transaction_id"])
+                    self._answer(200, {"recorded": len(body["transactions"])})
+                    return
                 tx = bank.pay(body["bill_number"], int(body["amount"]))
                 if bank.app_url:
                     bank.callback(bank.app_url, tx)
