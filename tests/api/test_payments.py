@@ -465,4 +465,3 @@ def test_cash_needs_a_second_officer_the_same_day(client, payer, db, staff, sett
     assert late.status_code == 409 and late.json["error"] == "cash_confirmation_late"
     assert db.scalar(select(func.count()).select_from(Contribution).where(Contribution.awaiting_confirmation)) == 2
     assert BillStatus.PAID.value == "paid"
-
