@@ -219,7 +219,7 @@ def run_load(port: int, clients: int, jobs: list[Any], make: Any) -> dict[str, A
         for job in work:
             client.send(*make(job))
 
-    threads = [threading.Thread(target=drive, args=(c, w)) for c, w in zip(pool, slices, strict=True)]
+    threads = [threading.Thread(target=drive, args=(c, w), daemon=True) for c, w in zip(pool, slices, strict=True)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()

@@ -322,6 +322,8 @@ def enqueue_after_commit(session: Session, request: JobRequest) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _submit_pending_jobs(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released (SQLAlchemy fires after_commit for it too): wait for the real commit
     pending: list[JobRequest] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return

@@ -407,7 +407,7 @@ def send_bill_sms(bill_id: int) -> Any:
             "content": {
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/svg+xml": {"schema": {"type": "string"}},
-            }
+            },
         }
     },
 )

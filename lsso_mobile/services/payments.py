@@ -439,6 +439,32 @@ def payment_to_confirm(session: Session, payment_id: int) -> tuple[str, str] | N
     return payment.provider, payment.transaction_id
 
 
+def payments_to_confirm(session: Session, payment_ids: list[int]) -> dict[int, str]:
+    """payment id -> transaction id of those still unconfirmed among ``payment_ids`` (one query)."""
+    return dict(
+        session.execute(
+            select(Payment.id, Payment.transaction_id).where(
+                Payment.id.in_(payment_ids), Payment.status == PaymentStatus.UNCONFIRMED
+            )
+        ).all()
+    )
+
+
+def settle_payments(
+    session: Session, settings: Settings, answers: dict[int, ProviderTransaction | None], now: datetime
+) -> dict[int, str]:
+    """Several answers in one unit of work, in id order (so two workers lock rows in the same order), each in
+    a savepoint: one payment that fails does not undo the others."""
+    states: dict[int, str] = {}
+    for payment_id in sorted(answers):
+        try:
+            with session.begin_nested():
+                states[payment_id] = settle_payment(session, settings, payment_id, answers[payment_id], now)
+        except IntegrityError:
+            states[payment_id] = "pending"  # raced with another writer: asked again
+    return states
+
+
 def settle_payment(
     session: Session, settings: Settings, payment_id: int, answer: ProviderTransaction | None, now: datetime
 ) -> str:

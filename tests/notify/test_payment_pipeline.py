@@ -55,10 +55,23 @@ def settings_overrides(fcm_server, queue_prefix, bank):
     }
 
 
+def worker_ready(prefix: str) -> bool:
+    from redis import Redis
+    from rq import Worker
+
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        return any(f"{prefix}-payments" in worker.queue_names() for worker in Worker.all(connection=redis))
+    finally:
+        redis.close()
+
+
 def test_a_member_pays_arrears_and_two_months_ahead_end_to_end(
-    app, client, sms_gateway, staff, db, settings, fcm_server, workers, bank
+    app, client, sms_gateway, staff, db, settings, fcm_server, workers, bank, queue_prefix
 ):
     workers.start()
+    # a busy machine takes a while to start a worker; sign-up codes go through it
+    wait_until(lambda: worker_ready(queue_prefix), timeout=120, interval=0.5, message="the worker")
     phone = "+8562055520001"
     member, number = registered_member(client, sms_gateway, staff["officer"], phone, language="en")
     device = {"token": TOKEN, "platform": "android", "app_version": "1.0.0"}
