@@ -6,8 +6,8 @@ against a trivial endpoint in the same run.
 1. N members with an open bill each are written to a fresh PostgreSQL database; the local fake bank (its
    own process) records one paid transaction per bill.
 2. gunicorn serves the app; K ``lsso-mobile worker`` processes confirm payments with the fake bank.
-3. Baseline: C clients send N + 20% requests to ``GET /api/v1/provinces`` (a small read) over keep-alive
-   connections. Callbacks: the same clients send N signed callbacks plus 20% duplicates, with 10% of them
+3. Baseline: C clients send ``--baseline-requests`` (default 4,000, at most the callbacks) to
+   ``GET /api/v1/provinces`` (a small read) over keep-alive connections. Callbacks: the same clients send N signed callbacks plus 20% duplicates, with 10% of them
    moved out of order, to ``POST /api/v1/payments/callbacks/sandbox``. Baseline and callbacks alternate in
    two halves, so the shared machine's drift hits both.
 4. Then it waits until every payment is settled and checks: N credited payments, N paid bills, no payment
@@ -260,6 +260,9 @@ def main() -> None:
     parser.add_argument("--gunicorn-workers", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="lsso-mobile worker processes")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for every credit")
+    parser.add_argument(
+        "--baseline-requests", type=int, default=4000, help="requests to the trivial endpoint (at most the callbacks)"
+    )
     args = parser.parse_args()
 
     from sqlalchemy import create_engine, func, select
@@ -353,9 +356,11 @@ def main() -> None:
 
             run_load(port, args.clients, list(range(min(200, len(order)))), baseline_request)  # warm up
             half = len(order) // 2
-            baseline = [run_load(port, args.clients, list(range(half)), baseline_request)]
+            base_half = min(args.baseline_requests, len(order)) // 2
+            result["baseline_requests"] = 2 * base_half
+            baseline = [run_load(port, args.clients, list(range(base_half)), baseline_request)]
             callbacks = [run_load(port, args.clients, order[:half], callback_request)]
-            baseline.append(run_load(port, args.clients, list(range(len(order) - half)), baseline_request))
+            baseline.append(run_load(port, args.clients, list(range(base_half)), baseline_request))
             callbacks.append(run_load(port, args.clients, order[half:], callback_request))
             last_callback = time.perf_counter()
 
