@@ -7,9 +7,10 @@ against a trivial endpoint in the same run.
    own process) records one paid transaction per bill.
 2. gunicorn serves the app; K ``lsso-mobile worker`` processes confirm payments with the fake bank.
 3. Baseline: C clients send ``--baseline-requests`` (default 4,000, at most the callbacks) to
-   ``GET /api/v1/provinces`` (a small read) over keep-alive connections. Callbacks: the same clients send N signed callbacks plus 20% duplicates, with 10% of them
-   moved out of order, to ``POST /api/v1/payments/callbacks/sandbox``. Baseline and callbacks alternate in
-   two halves, so the shared machine's drift hits both.
+   ``GET /api/v1/provinces`` (a small read) over keep-alive connections. Callbacks: the same clients send
+   N signed callbacks plus 20% duplicates, with 10% of them moved out of order, to
+   ``POST /api/v1/payments/callbacks/sandbox``. Baseline and callbacks alternate in two halves, so the
+   shared machine's drift hits both.
 4. Then it waits until every payment is settled and checks: N credited payments, N paid bills, no payment
    row more than the bank's transactions, no review item, one receipt notice and one receipt SMS per bill.
 
