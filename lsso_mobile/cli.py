@@ -163,6 +163,27 @@ def relay() -> None:
     click.echo(f"broadcasts: {relay_broadcast_work()}")
 
 
+@main.command("reconcile-payments")
+@click.option("--date", "day", default=None, help="The day (Vientiane) as YYYY-MM-DD; default yesterday")
+def reconcile_payments_command(day: str | None) -> None:
+    """Compare a day's transactions at the payment provider with our credits; mismatches go to review."""
+    from datetime import date
+
+    from lsso_mobile.tasks.periodic import reconcile_payments
+
+    _runtime()
+    try:
+        parsed = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise click.BadParameter("expected YYYY-MM-DD", param_hint="--date") from None
+    result = reconcile_payments(parsed)
+    click.echo(
+        f"{result.day} at {result.provider}: {result.listed} paid transaction(s) listed, {result.credited} credit(s); "
+        f"no credit: {len(result.no_credit)} {result.no_credit}; no transaction: {len(result.no_transaction)} "
+        f"{result.no_transaction}"
+    )
+
+
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests, one-off runs)")
 @click.option("--queues", default=",".join(ALL_QUEUES), show_default=True)

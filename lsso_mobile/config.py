@@ -89,6 +89,19 @@ class Settings:
     core_writes_per_minute: int = 600
     anonymous_writes_per_minute: int = 300
     log_level: str = "INFO"
+    payment_provider: str = "sandbox"
+    payment_provider_url: str = "http://127.0.0.1:8124"
+    payment_provider_token: str = ""
+    payment_callback_secret: str = ""
+    payment_callback_window_seconds: int = 300
+    payment_provider_timeout: float = 10.0
+    payment_feed_lag_seconds: int = 5
+    bill_expiry_hours: int = 72
+    laoqr_participant_id: str = "99990418"
+    laoqr_merchant_id: str = "LSSO0000001"
+    laoqr_merchant_name: str = "LAO SOCIAL SECURITY"
+    laoqr_merchant_city: str = "VIENTIANE"
+    laoqr_mcc: str = "9399"
 
     @property
     def is_production(self) -> bool:
@@ -159,6 +172,28 @@ def _origin_list(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _digits(count: int) -> Any:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not re.fullmatch(f"[0-9]{{{count}}}", value):
+            raise ValueError(f"expected exactly {count} digits")
+        return value
+
+    return parse
+
+
+def _emv_text(shortest: int, longest: int) -> Any:
+    """A LAO QR field: printable ASCII (EMVCo's alphanumeric special set), within the field's length."""
+
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        if not (shortest <= len(value) <= longest) or not re.fullmatch(r"[ -~]+", value):
+            raise ValueError(f"expected {shortest} to {longest} printable ASCII characters")
+        return value
+
+    return parse
+
+
 FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_ENV": ("env", _choice(*ENVIRONMENTS)),
     "LSSO_DATABASE_URL": ("database_url", str.strip),
@@ -222,6 +257,19 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_CORE_WRITES_PER_MINUTE": ("core_writes_per_minute", _positive_int),
     "LSSO_ANONYMOUS_WRITES_PER_MINUTE": ("anonymous_writes_per_minute", _positive_int),
     "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
+    "LSSO_PAYMENT_PROVIDER": ("payment_provider", _choice("sandbox", "bank")),
+    "LSSO_PAYMENT_PROVIDER_URL": ("payment_provider_url", str.strip),
+    "LSSO_PAYMENT_PROVIDER_TOKEN": ("payment_provider_token", str),
+    "LSSO_PAYMENT_CALLBACK_SECRET": ("payment_callback_secret", str),
+    "LSSO_PAYMENT_CALLBACK_WINDOW_SECONDS": ("payment_callback_window_seconds", _positive_int),
+    "LSSO_PAYMENT_PROVIDER_TIMEOUT": ("payment_provider_timeout", _positive_float),
+    "LSSO_PAYMENT_FEED_LAG_SECONDS": ("payment_feed_lag_seconds", _non_negative_int),
+    "LSSO_BILL_EXPIRY_HOURS": ("bill_expiry_hours", _positive_int),
+    "LSSO_LAOQR_PARTICIPANT_ID": ("laoqr_participant_id", _digits(8)),
+    "LSSO_LAOQR_MERCHANT_ID": ("laoqr_merchant_id", _emv_text(1, 25)),
+    "LSSO_LAOQR_MERCHANT_NAME": ("laoqr_merchant_name", _emv_text(1, 25)),
+    "LSSO_LAOQR_MERCHANT_CITY": ("laoqr_merchant_city", _emv_text(1, 15)),
+    "LSSO_LAOQR_MCC": ("laoqr_mcc", _digits(4)),
 }
 
 
@@ -278,6 +326,11 @@ def _with_defaults(settings: Settings) -> Settings:
                 settings.sms_backend == "http" and not settings.sms_gateway_url.startswith("https://"),
                 "LSSO_SMS_GATEWAY_URL must be https:// in production",
             ),
+            (settings.payment_provider == "sandbox", "LSSO_PAYMENT_PROVIDER=bank is required in production"),
+            (
+                settings.payment_provider == "bank" and not settings.payment_provider_url.startswith("https://"),
+                "LSSO_PAYMENT_PROVIDER_URL must be https:// in production",
+            ),
         )
         for refused, message in refusals:
             if refused:
@@ -292,6 +345,13 @@ def _with_defaults(settings: Settings) -> Settings:
             raise ConfigError("LSSO_SMS_GATEWAY_URL is required with LSSO_SMS_BACKEND=http")
         if not settings.sms_gateway_token:
             raise ConfigError("LSSO_SMS_GATEWAY_TOKEN is required with LSSO_SMS_BACKEND=http")
+    if settings.payment_provider == "bank" and (
+        len(settings.payment_callback_secret) < 32 or not settings.payment_provider_token
+    ):
+        raise ConfigError(
+            "LSSO_PAYMENT_PROVIDER=bank needs LSSO_PAYMENT_CALLBACK_SECRET (32+ characters) and "
+            "LSSO_PAYMENT_PROVIDER_TOKEN"
+        )
     if settings.push_backend == "fcm" and not (settings.fcm_credentials or settings.fcm_endpoint):
         raise ConfigError("LSSO_PUSH_BACKEND=fcm needs LSSO_FCM_CREDENTIALS (or LSSO_FCM_ENDPOINT for a test server)")
     # A claimed push must outlive the worst case of the batch waiting behind another and its own
@@ -308,6 +368,9 @@ def _with_defaults(settings: Settings) -> Settings:
     if not settings.secret_key:
         # Development and test only (production refused above): a fixed, clearly fake key.
         changes["secret_key"] = "dev-only-secret-key-not-for-production-use"
+    if not settings.payment_callback_secret:
+        # The sandbox bank's shared secret (development and test only; ``bank`` requires its own, above).
+        changes["payment_callback_secret"] = "sandbox-callback-secret-not-for-production"
     return settings.replace(**changes) if changes else settings
 
 

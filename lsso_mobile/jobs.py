@@ -28,7 +28,8 @@ QUEUE_SMS = "sms"
 QUEUE_PUSH = "push"
 QUEUE_BROADCAST = "broadcast"  # after personal pushes: a broadcast's slices never hold back a decision notice
 QUEUE_MAINTENANCE = "maintenance"
-ALL_QUEUES = (QUEUE_SMS, QUEUE_PUSH, QUEUE_BROADCAST, QUEUE_MAINTENANCE)
+QUEUE_PAYMENTS = "payments"  # confirming bank callbacks: short jobs, money first after codes
+ALL_QUEUES = (QUEUE_SMS, QUEUE_PAYMENTS, QUEUE_PUSH, QUEUE_BROADCAST, QUEUE_MAINTENANCE)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,23 @@ SEND_CODE = Task(
     result_ttl=0,
     failure_ttl=3600,
 )
+# A bank's callback is a hint: this job asks the provider and credits (queue ``payments``). A provider that is
+# down or says "pending" makes the job fail, and RQ tries again after these intervals; the relay in
+# tasks/periodic.py picks up whatever is still unconfirmed after that.
+PAYMENT_RETRY_INTERVALS = (5, 30, 120, 600)
+# Callbacks join the ``payments`` ready list and are confirmed 500 at a time (one job per batch, not per
+# callback); a payment the provider cannot settle yet gets its own job later (``at``), retried by RQ.
+CONFIRM_PAYMENT = Task(
+    "lsso_mobile.tasks.payments:confirm_payment",
+    QUEUE_PAYMENTS,
+    timeout=60,
+    retries=PAYMENT_RETRY_INTERVALS,
+    result_ttl=0,
+    failure_ttl=7 * 86400,
+    coalesce="payments",
+)
 TASKS = (
+    CONFIRM_PAYMENT,
     DELIVER_NOTIFICATION,
     DRAIN_READY,
     START_BROADCAST,
@@ -129,7 +146,10 @@ TASKS = (
     SEND_CODE,
 )
 # coalesce key -> the task that takes an iterable of id batches
-BATCH_TASKS: dict[str, str] = {"push": "lsso_mobile.tasks.push:deliver_notification_batches"}
+BATCH_TASKS: dict[str, str] = {
+    "push": "lsso_mobile.tasks.push:deliver_notification_batches",
+    "payments": "lsso_mobile.tasks.payments:confirm_payment_batches",
+}
 BATCH_SIZE = 500
 DRAIN_BATCHES_PER_JOB = 20
 
@@ -302,6 +322,8 @@ def enqueue_after_commit(session: Session, request: JobRequest) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _submit_pending_jobs(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released (SQLAlchemy fires after_commit for it too): wait for the real commit
     pending: list[JobRequest] = session.info.pop(_PENDING_KEY, [])
     if not pending:
         return

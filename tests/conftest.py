@@ -31,7 +31,8 @@ BACKEND = os.environ.get("TEST_BACKEND", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 STAFF_PASSWORD = "office-password-1"
-KEEP_TABLES = {"provinces", "alembic_version", "scheme_rules", "eligibility_rules"}  # shipped by migrations
+# shipped by migrations
+KEEP_TABLES = {"provinces", "alembic_version", "scheme_rules", "eligibility_rules", "contribution_rates"}
 
 
 def pytest_report_header() -> str:

@@ -203,11 +203,12 @@ def _has_words(text: str) -> bool:
 
 
 def test_every_notice_and_sms_text_is_in_lao():
-    from lsso_mobile.notify.templates import SMS_TEXTS, TEMPLATES
+    from lsso_mobile.notify.templates import MEMBER_SMS_TEXTS, SMS_TEXTS, TEMPLATES
     from lsso_mobile.services.claims import BENEFIT_TEXT, STATUS_TEXT
 
     texts = {text for template in TEMPLATES.values() for text in template.texts() if _has_words(text)}
     texts |= {text for short, full in SMS_TEXTS.values() for text in (short, full)}
+    texts |= set(MEMBER_SMS_TEXTS.values())
     texts |= set(STATUS_TEXT.values()) | set(BENEFIT_TEXT.values())
     assert len(texts) > 40
     assert _missing(texts) == []

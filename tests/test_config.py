@@ -46,7 +46,11 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         ("LSSO_PUSH_BACKEND", "fcm"),
         ("LSSO_FCM_CREDENTIALS", "/etc/lsso/fcm.json"),
         ("LSSO_SMS_GATEWAY_URL", "https://sms.example/send"),
+        ("LSSO_PAYMENT_PROVIDER", "bank"),
+        ("LSSO_PAYMENT_PROVIDER_URL", "https://bank.example/lsso"),
         ("LSSO_SMS_GATEWAY_TOKEN", "t"),
+        ("LSSO_PAYMENT_CALLBACK_SECRET", "s" * 32),
+        ("LSSO_PAYMENT_PROVIDER_TOKEN", "bank-token"),
         ("LSSO_FCM_ENDPOINT", "http://127.0.0.1:1"),
     ]
     expected_errors = [
@@ -59,7 +63,11 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         "LSSO_PUSH_BACKEND",
         "LSSO_FCM_CREDENTIALS",
         "LSSO_SMS_GATEWAY_URL must be https",
+        "LSSO_PAYMENT_PROVIDER=bank is required",
+        "LSSO_PAYMENT_PROVIDER_URL must be https",
         "LSSO_SMS_GATEWAY_TOKEN",
+        "LSSO_PAYMENT_CALLBACK_SECRET",
+        "LSSO_PAYMENT_PROVIDER_TOKEN",
         None,
     ]
     for (name, value), expected in zip(steps, expected_errors, strict=True):

@@ -41,3 +41,29 @@ def test_every_session_knows_its_queue(app, db):
     with rt.db.unit_of_work() as session:
         assert session.info[JOB_QUEUE_KEY] is rt.job_queue
     assert rt.db.session().info[JOB_QUEUE_KEY] is rt.job_queue
+
+
+def test_jobs_asked_in_a_savepoint_wait_for_the_real_commit() -> None:
+    """SQLAlchemy fires after_commit when a savepoint is released too; a job must not run before its rows are
+    committed (it would find nothing), so only the outermost commit hands the jobs over."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from lsso_mobile.jobs import JOB_QUEUE_KEY, SEND_SMS, JobQueue, enqueue_after_commit
+
+    class Recorder(JobQueue):
+        def __init__(self) -> None:
+            self.handed: list[tuple[object, ...]] = []
+
+        def submit_many(self, requests: list[JobRequest]) -> None:
+            self.handed += [request.args for request in requests]
+
+    queue = Recorder()
+    session = Session(create_engine("sqlite://"))
+    session.info[JOB_QUEUE_KEY] = queue
+    with session.begin_nested():
+        session.execute(text("select 1"))
+        enqueue_after_commit(session, SEND_SMS.request(7))
+    assert queue.handed == []
+    session.commit()
+    assert queue.handed == [(7,)]

@@ -18,6 +18,7 @@ from lsso_mobile.api import (
     members,
     notifications,
     office_calendar,
+    payments,
     reference,
     registrations,
     rules,
@@ -47,5 +48,9 @@ def register_blueprints(api: Api) -> None:
         conversations.staff_blp,
         conversations.canned_blp,
         office_calendar.blp,
+        payments.member_blp,
+        payments.callback_blp,
+        payments.staff_blp,
+        payments.core_blp,
     ):
         api.register_blueprint(blueprint)

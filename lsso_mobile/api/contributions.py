@@ -133,6 +133,13 @@ class ContributionSchema(StrictSchema):
     receipt_reference = fields.String(
         allow_none=True, required=True, metadata={"description": "The receipt's reference, if any"}
     )
+    awaiting_confirmation = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "Paid through the app and shown at once; the LSSO core system has not confirmed it yet",
+            "example": False,
+        },
+    )
     updated_at = fields.DateTime(required=True, metadata={"description": "When the core system last changed it (UTC)"})
 
 

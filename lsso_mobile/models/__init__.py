@@ -54,6 +54,17 @@ from lsso_mobile.models.notification import (
     NotificationPreference,
     Platform,
 )
+from lsso_mobile.models.payments import (
+    Bill,
+    BillMonth,
+    BillStatus,
+    ContributionRate,
+    Payment,
+    PaymentReview,
+    PaymentStatus,
+    ReviewReason,
+    ReviewStatus,
+)
 from lsso_mobile.models.people import IdType, InsuredPerson, Language, Member, Scheme, Sex, StaffRole, StaffUser
 from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
 from lsso_mobile.models.sms import SmsMessage
@@ -127,4 +138,14 @@ __all__ = [
     "LinkMethod",
     "LinkRequest",
     "LinkRequestStatus",
+    # payments
+    "Bill",
+    "BillMonth",
+    "BillStatus",
+    "ContributionRate",
+    "Payment",
+    "PaymentReview",
+    "PaymentStatus",
+    "ReviewReason",
+    "ReviewStatus",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
@@ -53,6 +53,8 @@ class Contribution(Base):
     paid_date: Mapped[date | None]
     payment_channel: Mapped[str | None] = mapped_column(String(32))
     receipt_reference: Mapped[str | None] = mapped_column(String(64))
+    # Paid through the app (a bill), shown at once; the core system's import confirms it (clears this).
+    awaiting_confirmation: Mapped[bool] = mapped_column(default=False, server_default=false())
     source_id: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -183,6 +183,14 @@ TEMPLATES: dict[str, Template] = {
             deep_link="lsso://me/link-request",
         ),
         Template(
+            key="contribution_payment_received",
+            category=CATEGORY_CONTRIBUTIONS,
+            critical=True,
+            title="Contribution payment received",
+            body="{amount} received for {months}. Bill {bill_number}. Awaiting LSSO confirmation.",
+            deep_link="lsso://bills/{bill_id}",
+        ),
+        Template(
             key="conversation_reply",
             category=CATEGORY_MESSAGES,
             critical=False,
@@ -281,3 +289,16 @@ def sms_text(key: str, params: dict[str, Any]) -> str:
     """The SMS ``key`` in Lao, then in English, with ``params`` filled in."""
     short, full = SMS_TEXTS[key]
     return f"{i18n.translate(short, i18n.LAO, params)} {i18n.translate(full, i18n.ENGLISH, params)}"
+
+
+# SMS to a member, whose language is known: one catalogue id, said in the member's language.
+MEMBER_SMS_TEXTS: dict[str, str] = {
+    "bill_number": "LSSO: bill number {bill_number}, amount {amount}. Pay at a bank counter or agent before {expires}.",
+    "payment_receipt": "LSSO: received {amount} for {months}, bill {bill_number}. Thank you.",
+}
+
+
+def member_sms_text(key: str, language: Language | str, params: dict[str, Any]) -> str:
+    """The SMS ``key`` in the member's ``language`` (money and days written the one way)."""
+    language = i18n.normalise_language(str(language))
+    return i18n.translate(MEMBER_SMS_TEXTS[key], language, localised_params(params, language))

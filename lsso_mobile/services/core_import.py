@@ -320,6 +320,7 @@ def import_contributions(
         else {}
     )
     newly_paid: Counter[int] = Counter()
+    awaiting = _awaiting_confirmation(session, set(people.values()))
     for line, record in valid:
         person_id = people.get(record["member_number"])
         if person_id is None:
@@ -327,6 +328,25 @@ def import_contributions(
             continue
         values = {k: v for k, v in record.items() if k != "member_number"}
         row = existing.get(record["source_id"])
+        if row is None:
+            row = awaiting.get((person_id, record["period"]))
+            if row is not None and record["status"] is ContributionStatus.UNPAID:
+                # Paid in the app, not yet known to the core system: the month stays paid, awaiting confirmation.
+                result.unchanged += 1
+                continue
+        if row is not None and row.awaiting_confirmation:
+            if record["status"] is ContributionStatus.UNPAID:
+                result.unchanged += 1
+                continue
+            # The core system confirms a month paid in the app: its record takes the row over (the member
+            # already had a receipt, so no notice).
+            del awaiting[(row.insured_person_id, row.period)]
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.awaiting_confirmation = False
+            row.updated_at = now
+            result.updated += 1
+            continue
         if row is None:
             session.add(Contribution(insured_person_id=person_id, created_at=now, updated_at=now, **values))
             result.created += 1
@@ -363,6 +383,20 @@ def import_contributions(
     )
     result.rejected.sort(key=lambda r: r["line"])
     return result
+
+
+def _awaiting_confirmation(session: Session, person_ids: set[int]) -> dict[tuple[int, str], Contribution]:
+    """Months paid through the app that the core system has not confirmed yet, by (person, period)."""
+    if not person_ids:
+        return {}
+    return {
+        (row.insured_person_id, row.period): row
+        for row in session.scalars(
+            select(Contribution).where(
+                Contribution.insured_person_id.in_(person_ids), Contribution.awaiting_confirmation.is_(True)
+            )
+        )
+    }
 
 
 def _notify(

@@ -10,14 +10,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from lsso_mobile import runtime
-from lsso_mobile.jobs import SEND_SMS
+from lsso_mobile.jobs import CONFIRM_PAYMENT, SEND_SMS
 from lsso_mobile.models import utcnow
 from lsso_mobile.notify.delivery import prune_stale_devices, relay_undelivered
 from lsso_mobile.services.attachments import UPLOAD_PURGE_INTERVAL, purge_unsent_uploads, remove_unused_files
 from lsso_mobile.services.broadcast_delivery import relay_broadcasts
 from lsso_mobile.services.housekeeping import prune_expired_auth_rows
+from lsso_mobile.services.payment_providers import build_provider
+from lsso_mobile.services.payments import (
+    Reconciliation,
+    expire_overdue_bills,
+    reconcile,
+    unconfirmed_payments,
+    yesterday,
+)
 from lsso_mobile.services.reminders import remind_batch, reminder_round
 from lsso_mobile.services.sms import unsent_sms
 
@@ -78,6 +87,35 @@ def purge_uploads() -> None:
     remove_unused_files(rt.settings, unused_files, utcnow())
 
 
+PAYMENT_RELAY_AFTER = timedelta(minutes=15)  # after RQ's own retries (5 s .. 10 min) are over
+
+
+def relay_payments() -> int:
+    """Payments still unconfirmed long after their callback (job lost, provider down for long) are asked again."""
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        ids = unconfirmed_payments(session, utcnow(), PAYMENT_RELAY_AFTER)
+    rt.job_queue.submit_many([CONFIRM_PAYMENT.request(payment_id) for payment_id in ids])
+    return len(ids)
+
+
+def expire_bills() -> int:
+    """Open bills past their expiry let go of their months."""
+    with runtime.current().db.unit_of_work() as session:
+        return expire_overdue_bills(session, utcnow())
+
+
+def reconcile_payments(day: date | None = None) -> Reconciliation:
+    """Yesterday's (Vientiane) transactions at the provider against our credits; mismatches go to review."""
+    rt = runtime.current()
+    now = utcnow()
+    day = day or yesterday(now)
+    provider = build_provider(rt.settings)
+    listed = provider.transactions(day)  # outside any transaction: the provider may be slow
+    with rt.db.unit_of_work() as session:
+        return reconcile(session, provider.name, day, listed, now)
+
+
 @dataclass(frozen=True)
 class PeriodicTask:
     name: str  # also the Redis lock's name
@@ -90,6 +128,9 @@ PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("relay", None, relay_notices),
     PeriodicTask("relay-broadcasts", None, relay_broadcast_work),
     PeriodicTask("relay-sms", 60, relay_sms),
+    PeriodicTask("relay-payments", 60, relay_payments),
+    PeriodicTask("expire-bills", 600, expire_bills),
+    PeriodicTask("reconcile-payments", DAY, reconcile_payments),
     PeriodicTask("reminders", 3600, send_due_reminders),  # idempotent: each member and period once
     PeriodicTask("prune-devices", DAY, prune_devices),
     PeriodicTask("prune-auth", DAY, prune_auth_rows),

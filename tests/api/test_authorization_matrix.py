@@ -38,11 +38,15 @@ when a row's route is gone). If its path has a parameter name not in ``PATH_OBJE
 from __future__ import annotations
 
 import io
+import json
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -57,7 +61,7 @@ from lsso_mobile.config import Settings
 from lsso_mobile.models import Member, StaffRole
 from lsso_mobile.services.accounts import create_integration_client, create_staff_user
 from tests.api.test_errors_and_limits import CONSOLE_ENDPOINTS, UNDECLARED_OK
-from tests.conftest import STAFF_PASSWORD
+from tests.conftest import STAFF_PASSWORD, office_id
 from tests.messaging_support import png_bytes
 from tests.support import PIN, SmsGateway, application_form, bearer, request_code, sign_up, staff_sign_in, wait_until
 
@@ -184,6 +188,24 @@ EXPECTED: dict[Key, Row] = {
     ("POST", "/api/v1/integration/contributions"):                    (401, 403, 403, 403, 403, 403, 403, 200),
     ("POST", "/api/v1/integration/claims"):                           (401, 403, 403, 403, 403, 403, 403, 200),
     ("POST", "/api/v1/integration/payments"):                         (401, 403, 403, 403, 403, 403, 403, 200),
+    # members pay contributions; banks call back; officers take cash and settle reviews; the core reads
+    ("GET", "/api/v1/me/dues"):                                       (401, 200, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/me/bills"):                                     (401, 201, 201, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/bills"):                                      (401, 200, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/bills/<int:bill_id>"):                        (401, 200, 404, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/me/bills/<int:bill_id>/cancel"):                (401, 200, 404, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/me/bills/<int:bill_id>/sms"):                   (401, 202, 404, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/bills/<int:bill_id>/qr"):                     (401, 200, 404, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/bills/<int:bill_id>/receipt"):                (401, 200, 404, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/payments/callbacks/<string(maxlength=16):provider>"):
+                                                                      (202, 202, 202, 202, 202, 202, 202, 202),
+    ("POST", "/api/v1/staff/cash-payments"):                          (401, 403, 403, 201, 404, 403, 403, 403),
+    ("POST", "/api/v1/staff/cash-payments/<int:payment_id>/confirm"): (401, 403, 403, 200, 404, 403, 403, 403),
+    ("GET", "/api/v1/staff/cash-payments/report"):                    (401, 403, 403, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/staff/payment-reviews"):                         (401, 403, 403, 200, 200, 403, 200, 403),
+    ("POST", "/api/v1/staff/payment-reviews/<int:review_id>/resolve"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("GET", "/api/v1/integration/app-payments"):                      (401, 403, 403, 403, 403, 403, 403, 200),
     # admins: rules and office calendars
     ("GET", "/api/v1/admin/scheme-rules"):                            (401, 403, 403, 403, 403, 403, 200, 403),
     ("PUT", "/api/v1/admin/scheme-rules/<string(maxlength=32):scheme>"):
@@ -256,6 +278,7 @@ def test_a_new_route_without_a_row_is_reported(app: Flask, settings: Settings) -
 # -- the world: member A's objects and everything the routes need -----------------------------------------
 
 OPS2 = "ops.second"
+OFFICER2 = "officer.chanthabouly.second"  # the second pair of eyes on cash
 NEW_PIN = "246802"
 STATEMENT_YEAR = 2025
 FORM_D0101 = application_form()  # Chanthabouly (0101): reviewed by D0101
@@ -380,6 +403,9 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
     objects = world.objects
     settings = runtime_module.current().settings
     create_staff_user(db, settings, OPS2, STAFF_PASSWORD, StaffRole.OPS, "Second ops", None)
+    create_staff_user(
+        db, settings, OFFICER2, STAFF_PASSWORD, StaffRole.OFFICER, "Second officer", office_id(db, "D0101")
+    )
     core_client, secret = create_integration_client(db, settings, "LSSO core system")
     db.commit()
 
@@ -527,6 +553,43 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
     objects["scheme_rule"] = {k: v for k, v in scheme_rule.items() if k not in ("scheme", "updated_at")}
     objects.update(office_code="D0101", province_code="01", district_code="0101")
 
+    # Payments: A's bills for the next months (A owes no arrears): one open, one to cancel, one paid in cash,
+    # one whose cash awaits the officer's confirmation, and two cash payments in review (their bills were
+    # cancelled before the confirmation), one for the officer and one for the admin to settle.
+    officer2 = bearer(staff_sign_in(client, OFFICER2, STAFF_PASSWORD)["access_token"])
+
+    def first_free_month(headers: dict[str, str]) -> str:
+        dues = expect(client.get("/api/v1/me/dues", headers=headers), 200, "dues")["months"]
+        return next(m["period"] for m in dues if m["open_bill_number"] is None)
+
+    def bill_of_a() -> dict[str, Any]:
+        body = {"months": [first_free_month(member_a)]}
+        return expect(client.post("/api/v1/me/bills", json=body, headers=member_a), 201, "bill")
+
+    def cash(bill: dict[str, Any]) -> int:
+        body = {"bill_number": bill["number"], "amount": bill["amount"]}
+        return expect(client.post("/api/v1/staff/cash-payments", json=body, headers=officer2), 201, "cash")["id"]
+
+    objects["first_free_month"] = first_free_month
+    objects["bill"] = bill_of_a()
+    objects["bill_id"] = objects["bill"]["id"]
+    objects["bill_to_cancel"] = bill_of_a()["id"]
+    paid = bill_of_a()
+    expect(client.post(f"/api/v1/staff/cash-payments/{cash(paid)}/confirm", headers=officer), 200, "paid in cash")
+    objects["paid_bill"] = paid["id"]
+    objects["payment_id"] = cash(bill_of_a())
+    for who in ("officer", "admin"):
+        bill = bill_of_a()
+        payment = cash(bill)
+        expect(client.post(f"/api/v1/me/bills/{bill['id']}/cancel", headers=member_a), 200, "cancel")
+        expect(client.post(f"/api/v1/staff/cash-payments/{payment}/confirm", headers=officer), 200, "confirm")
+    reviews = expect(client.get("/api/v1/staff/payment-reviews", headers=officer), 200, "reviews")["items"]
+    assert [r["reason"] for r in reviews] == ["bill_cancelled", "bill_cancelled"], reviews
+    objects["review_for_officer"], objects["review_for_admin"] = (r["id"] for r in reviews)
+    objects["review_id"] = objects["review_for_officer"]
+    objects["provider"] = settings.payment_provider
+    objects["callback_secret"] = settings.payment_callback_secret
+
     # Registration decisions: the officer and the admin each decide a fresh application of D0101.
     for who in ("officer", "admin"):
         objects[f"application_for_{who}"] = apply(world.new_member(f"applicant_for_{who}"), fresh_id(FORM_D0101))
@@ -671,6 +734,10 @@ PATH_OBJECTS = {
     "district_code": "district_code",
     "scheme": "scheme",
     "benefit_type": "benefit_type",
+    "bill_id": "bill_id",
+    "payment_id": "payment_id",
+    "review_id": "review_id",
+    "provider": "provider",
 }
 BROADCAST = "/api/v1/staff/broadcasts/<int:broadcast_id>"
 ROUTE_OBJECTS: dict[Key, dict[str, str]] = {
@@ -681,6 +748,8 @@ ROUTE_OBJECTS: dict[Key, dict[str, str]] = {
     ("POST", f"{BROADCAST}/cancel"): {"broadcast_id": "broadcast_to_cancel"},
     ("POST", f"{BROADCAST}/withdraw"): {"broadcast_id": "broadcast_to_withdraw"},
     ("DELETE", "/api/v1/staff/canned-replies/<int:canned_id>"): {"canned_id": "canned_to_delete"},
+    ("POST", "/api/v1/me/bills/<int:bill_id>/cancel"): {"bill_id": "bill_to_cancel"},
+    ("GET", "/api/v1/me/bills/<int:bill_id>/receipt"): {"bill_id": "paid_bill"},
 }
 # Where two principals may both change an object, each allowed one gets its own (the others get A's).
 OWN_OBJECTS: dict[Key, dict[str, dict[str, str]]] = {
@@ -695,6 +764,10 @@ OWN_OBJECTS: dict[Key, dict[str, dict[str, str]]] = {
     ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/unlink"): {
         "officer": {"member_number": "unlink_for_officer"},
         "admin": {"member_number": "unlink_for_admin"},
+    },
+    ("POST", "/api/v1/staff/payment-reviews/<int:review_id>/resolve"): {
+        "officer": {"review_id": "review_for_officer"},
+        "admin": {"review_id": "review_for_admin"},
     },
 }
 STAND_IN_ROUTES: dict[Key, str] = {
@@ -825,6 +898,43 @@ PAYLOADS: dict[Key, Payload] = {
         {"day": "2031-05-01", "name_lo": "ວັນກຳມະກອນ", "name_en": "Labour Day", "office_code": "D0101"}
     ),
 }
+
+
+def new_bill(world: World, who: str) -> dict[str, Any]:
+    """The oldest month the member owes that is on no open bill (read when the cell runs)."""
+    headers = world.headers[who if who in MEMBERS else "member_a"]
+    return {"json": {"months": [world.objects["first_free_month"](headers)]}}
+
+
+def signed_callback(world: World, who: str) -> dict[str, Any]:
+    """A bank's callback, correctly signed: any caller that holds the secret is heard (the signature is the gate)."""
+    from lsso_mobile.services.payment_providers import sign
+
+    body = json.dumps({"transaction_id": f"TX-MATRIX-{who}", "bill_number": world.objects["bill"]["number"]}).encode()
+    stamp = str(int(time.time()))
+    signature = sign(world.objects["callback_secret"], stamp, body)
+    return {
+        "data": body,
+        "content_type": "application/json",
+        "headers": {"X-Timestamp": stamp, "X-Signature": signature},
+    }
+
+
+PAYLOADS.update(
+    {
+        ("POST", "/api/v1/me/bills"): new_bill,
+        ("POST", "/api/v1/payments/callbacks/<string(maxlength=16):provider>"): signed_callback,
+        ("POST", "/api/v1/staff/cash-payments"): lambda w, who: {
+            "json": {"bill_number": w.objects["bill"]["number"], "amount": w.objects["bill"]["amount"]}
+        },
+        ("GET", "/api/v1/staff/cash-payments/report"): lambda w, who: {
+            "query_string": {"day": datetime.now(UTC).astimezone(ZoneInfo("Asia/Vientiane")).date().isoformat()}
+        },
+        ("POST", "/api/v1/staff/payment-reviews/<int:review_id>/resolve"): json_body(
+            {"action": "refund", "note": "Paid for a cancelled bill; refunded."}
+        ),
+    }
+)
 PARAMETER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
 
 
@@ -864,6 +974,7 @@ def test_every_route_as_every_principal(
         # Refusals first: each is checked against an object no allowed principal has changed yet.
         for who in sorted(PRINCIPALS, key=lambda p: 200 <= expected[p] < 300):
             path, headers, extra = request_for(world, key, who)
+            headers = {**headers, **extra.pop("headers", {})}  # a signed callback brings its own
             response = client.open(path, method=key[0], headers=headers, **extra)
             cells += 1
             if response.status_code != expected[who]:

@@ -126,3 +126,14 @@ def test_push_throughput_delivers_every_notice_once() -> None:
     assert result["benchmark"] == "push_throughput"
     assert (result["duplicates"], result["missing"], result["latency_duplicates"]) == (0, 0, 0)
     assert result["latency_ms"]["samples"] == 5
+
+
+def test_payments_credits_every_bill_once() -> None:
+    result = run_bench("payments.py", "--bills", "40", "--clients", "2", "--gunicorn-workers", "1", "--timeout", "120")
+    has(result, "baseline", "callback", "ratio", "all_credited_seconds", "credits_per_second", "targets", "met")
+    assert result["benchmark"] == "payments"
+    assert result["callbacks"] == 48 and result["duplicates"] == 8 and result["out_of_order_swaps"] == 4
+    assert result["baseline"]["errors"] == result["callback"]["errors"] == 0
+    assert (result["credited"], result["bills_paid"], result["payments"]) == (40, 40, 40)
+    assert (result["credited_twice"], result["lost"], result["reviews"]) == (0, 0, 0)
+    assert result["receipt_notices"] == result["receipt_sms"] == 40
