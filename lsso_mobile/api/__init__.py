@@ -21,6 +21,7 @@ from lsso_mobile.api import (
     registrations,
     rules,
     staff,
+    staff_admin,
 )
 
 
@@ -45,5 +46,6 @@ def register_blueprints(api: Api) -> None:
         conversations.staff_blp,
         conversations.canned_blp,
         office_calendar.blp,
+        staff_admin.blp,
     ):
         api.register_blueprint(blueprint)

@@ -54,6 +54,17 @@ class MemberSignInSchema(StrictSchema):
 class StaffSignInSchema(StrictSchema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256), load_only=True)
+    totp_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=10),
+        metadata={
+            "description": "The 6-digit code from the authenticator app, once the account has a second factor "
+            "(without it such an account gets 401 with error second_factor_required)",
+            "example": "492039",
+        },
+    )
 
 
 class RefreshSchema(StrictSchema):
@@ -142,7 +153,11 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @blp.access(PUBLIC)
 @blp.arguments(StaffSignInSchema)
 @blp.response(200, TokenPairSchema)
-@blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong username or password")
+@blp.alt_response(
+    401,
+    response="DEFAULT_ERROR",
+    description="Wrong username or password; or error second_factor_required: send totp_code as well",
+)
 @blp.alt_response(
     429,
     response="DEFAULT_ERROR",
@@ -150,9 +165,13 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
     "wrong details from a network with many failures",
 )
 def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign office or ops staff in with username + password."""
+    """Sign office or ops staff in with username + password (+ TOTP code when the account has a second factor).
+
+    A user whose password was reset, or who must set up a second factor and has none, gets tokens that only
+    open GET /staff/me, POST /staff/me/password, the second-factor set-up routes and logout until that is done.
+    """
     pair = accounts.sign_in_staff(
-        db_session(), settings(), keyring(), body["username"], body["password"], now(), client_ip()
+        db_session(), settings(), keyring(), body["username"], body["password"], now(), client_ip(), body["totp_code"]
     )
     commit()
     return tokens_body(pair)
@@ -171,7 +190,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.access(MEMBER, *STAFF_ROLES)
+@blp.access(MEMBER, *STAFF_ROLES, restricted_ok=True)
 @blp.response(204)
 def logout() -> None:
     """End this sign-in: its access and refresh tokens stop working."""

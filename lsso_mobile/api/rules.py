@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from lsso_mobile.api.access import ADMIN, Blueprint, now
+from lsso_mobile.api.access import ADMIN, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import StrictSchema
 from lsso_mobile.models import BenefitType, Scheme
@@ -73,7 +73,7 @@ def list_scheme_rules() -> Any:
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme")
 def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
     """Replace one scheme's rates, limits and due day."""
-    rule = rules.put_scheme_rule(db_session(), scheme, body, now())
+    rule = rules.put_scheme_rule(db_session(), scheme, body, now(), actor=current_principal(), address=client_ip())
     commit()
     forget_cached_rules()
     return rule
@@ -94,7 +94,9 @@ def list_eligibility_rules() -> Any:
 @blp.alt_response(404, response="DEFAULT_ERROR", description="Unknown scheme or benefit")
 def put_eligibility_rule(body: dict[str, Any], scheme: str, benefit_type: str) -> Any:
     """Create or replace the rule for one benefit in one scheme."""
-    rule = rules.put_eligibility_rule(db_session(), scheme, benefit_type, body, now())
+    rule = rules.put_eligibility_rule(
+        db_session(), scheme, benefit_type, body, now(), actor=current_principal(), address=client_ip()
+    )
     commit()
     forget_cached_rules()
     return rule
