@@ -87,15 +87,6 @@ class Member(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # Account administration (services/staff_accounts.py): a reset password must be changed before anything
-    # else works; a second factor is TOTP (RFC 6238) with its secret sealed (AES-GCM) at rest.
-    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
-    second_factor_required: Mapped[bool] = mapped_column(default=False, server_default=false())
-    totp_secret_sealed: Mapped[str | None] = mapped_column(String(200))
-    totp_confirmed_at: Mapped[datetime | None]  # None: no second factor yet (or an enrolment not confirmed)
-    totp_last_step: Mapped[int | None]  # the last accepted time step: a code works once
-    disabled_at: Mapped[datetime | None]
-    password_changed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

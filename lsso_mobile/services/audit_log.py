@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -46,7 +47,7 @@ class AuditFilter:
     until: datetime | None = None  # exclusive
 
 
-def _filtered(session: Session, filters: AuditFilter) -> Select[tuple[AuditEvent]] | None:
+def _filtered(session: Session, filters: AuditFilter) -> Select[Any] | None:
     statement = select(AuditEvent)
     if filters.actor:
         actor_id = session.scalar(select(StaffUser.id).where(StaffUser.username == filters.actor.strip().lower()))

@@ -144,12 +144,7 @@ def create_account(
         _check_password(password)
     username = username.strip().lower()
     if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise Conflict(
-            "The username {username} is taken.",
-            error="username_taken",
-            params={"username": username},
-            errors={"username": ["taken"]},
-        )
+        raise Conflict("This username is taken.", error="username_taken", errors={"username": ["taken"]})
     staff = create_staff_user(session, settings, username, password, role, display_name, office_id)
     staff.must_change_password = temporary is not None
     staff.created_at = actor.now
