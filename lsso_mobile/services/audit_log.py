@@ -89,16 +89,16 @@ class AuditNames:
 def audit_names(session: Session, events: list[AuditEvent]) -> AuditNames:
     actor_ids = {e.actor_staff_id for e in events if e.actor_staff_id is not None}
     office_ids = {e.office_id for e in events if e.office_id is not None}
-    actors = (
-        dict(session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(actor_ids))).tuples())
-        if actor_ids
-        else {}
-    )
-    offices = (
-        dict(session.execute(select(Office.id, Office.code).where(Office.id.in_(office_ids))).tuples())
-        if office_ids
-        else {}
-    )
+    actors: dict[int, str] = {}
+    offices: dict[int, str] = {}
+    if actor_ids:
+        query = select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(actor_ids))
+        actors = {row_id: name for row_id, name in session.execute(query)}
+    if office_ids:
+        offices = {
+            row_id: code
+            for row_id, code in session.execute(select(Office.id, Office.code).where(Office.id.in_(office_ids)))
+        }
     return AuditNames(actors, offices)
 
 

@@ -97,7 +97,7 @@ def office_codes(session: Session, office_ids: set[int | None]) -> dict[int, str
     ids = {i for i in office_ids if i is not None}
     if not ids:
         return {}
-    return dict(session.execute(select(Office.id, Office.code).where(Office.id.in_(ids))).tuples().all())
+    return {row_id: code for row_id, code in session.execute(select(Office.id, Office.code).where(Office.id.in_(ids)))}
 
 
 def list_staff(
