@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_babel import gettext as _
 
 from lsso_mobile.api.access import client_ip, now
@@ -46,7 +47,12 @@ def _save(form: Any, fields: tuple[str, ...], write: Any, template: str, context
             write(values)
         except InvalidInput as exc:
             db_session().rollback()
-            _field_errors(form, exc)
+            for name, messages in (exc.errors or {}).items():
+                field = getattr(form, name, None)
+                if field is not None:  # the service's own sentence for each field it refuses
+                    field.errors = [*field.errors, *(gettext(m) for m in messages)]
+            if not exc.errors:
+                _field_errors(form, exc)
         else:
             commit()
             forget_cached_rules()
