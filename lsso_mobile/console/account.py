@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from lsso_mobile.api.access import client_ip, now
 from lsso_mobile.api.context import commit, db_session, settings
-from lsso_mobile.console.admin_forms import PasswordChangeForm, TotpConfirmForm
+from lsso_mobile.console.admin_forms import ROLE_LABELS, PasswordChangeForm, TotpConfirmForm
 from lsso_mobile.console.auth import signed_in_principal, staff_page
 from lsso_mobile.console.forms import ActionForm
 from lsso_mobile.console.views import _field_errors, bp
@@ -63,6 +63,7 @@ def _page(password_form: PasswordChangeForm | None = None, confirm_form: TotpCon
     return render_template(
         "console/account.html",
         staff=staff,
+        role_label=ROLE_LABELS.get(staff.role.value, staff.role.value),
         restriction=g.principal.restriction,
         must_change=g.principal.restriction == RESTRICT_PASSWORD,
         must_enrol=g.principal.restriction == RESTRICT_SECOND_FACTOR,

@@ -34,12 +34,11 @@ class TotpConfirmForm(FlaskForm):
     )
 
 
+ROLE_LABELS = {"officer": _l("Officer"), "ops": _l("Operations"), "admin": _l("Administrator")}
+
+
 def role_choices() -> list[SelectChoice]:
-    return [
-        SelectChoice("officer", _l("Officer")),
-        SelectChoice("ops", _l("Operations")),
-        SelectChoice("admin", _l("Administrator")),
-    ]
+    return [SelectChoice(value, text) for value, text in ROLE_LABELS.items()]
 
 
 class StaffEditForm(FlaskForm):

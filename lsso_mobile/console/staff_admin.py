@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from lsso_mobile.api.access import client_ip, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import decode_cursor, page
-from lsso_mobile.console.admin_forms import SecondFactorRequirementForm, StaffCreateForm, StaffEditForm
+from lsso_mobile.console.admin_forms import ROLE_LABELS, SecondFactorRequirementForm, StaffCreateForm, StaffEditForm
 from lsso_mobile.console.auth import admin_page
 from lsso_mobile.console.forms import ActionForm
 from lsso_mobile.console.messages import translate
@@ -45,7 +45,6 @@ KNOWN = [
     _l("The floor must not exceed the ceiling."),
     _l("The recent months must fit in the window."),
 ]
-ROLE_LABELS = {"officer": _l("Officer"), "ops": _l("Operations"), "admin": _l("Administrator")}
 
 
 def refusal(exc: DomainError) -> str:
