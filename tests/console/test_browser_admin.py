@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 import pyotp
 from playwright.sync_api import Browser, Page, expect
@@ -24,13 +25,13 @@ from tests.console.test_browser import (  # noqa: F401  (fixtures)
 )
 
 
-def other_page(browser: Browser, base_url: str) -> Page:
-    context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale="lo-LA")
+def other_page(chromium: Browser, url: str) -> Page:
+    context = chromium.new_context(base_url=url, viewport=DESKTOP, locale="lo-LA")
     context.set_default_timeout(10_000)
     return context.new_page()
 
 
-def test_an_admin_disables_a_signed_in_officer_and_resets_a_password(page, browser, base_url, staff, tmp_path):
+def test_an_admin_disables_a_signed_in_officer_and_resets_a_password(page, browser, base_url, staff, tmp_path):  # noqa: F811
     desk = other_page(browser, base_url)
     try:
         sign_in(desk, staff["officer"])
@@ -83,7 +84,7 @@ def test_an_admin_disables_a_signed_in_officer_and_resets_a_password(page, brows
         desk.context.close()
 
 
-def test_an_ops_user_sets_up_a_second_factor_and_signs_in_with_it(page, staff, tmp_path):
+def test_an_ops_user_sets_up_a_second_factor_and_signs_in_with_it(page, staff, tmp_path):  # noqa: F811
     sign_in(page, staff["ops"])
     expect(page).to_have_url(re.compile(r"/console/account$"))
     page.click("#second-factor button.primary")
@@ -108,7 +109,7 @@ def test_an_ops_user_sets_up_a_second_factor_and_signs_in_with_it(page, staff, t
     expect(page.locator('[data-second-factor="on"]')).to_be_visible()
 
 
-def test_a_rule_change_shows_in_the_audit_log_with_its_author(page, staff, tmp_path):
+def test_a_rule_change_shows_in_the_audit_log_with_its_author(page, staff, tmp_path):  # noqa: F811
     sign_in(page, staff["admin"])
     page.click("nav >> text=ກົດລະບຽບ")
     expect(page.locator("h1")).to_have_text("ກົດລະບຽບ")
@@ -137,4 +138,4 @@ def test_a_rule_change_shows_in_the_audit_log_with_its_author(page, staff, tmp_p
     with page.expect_download() as download:
         page.click("[data-export]")
     assert download.value.suggested_filename.startswith("audit-")
-    assert "rule.scheme" in open(download.value.path(), encoding="utf-8").read()
+    assert "rule.scheme" in Path(download.value.path()).read_text(encoding="utf-8")
