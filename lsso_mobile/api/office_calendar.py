@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, Blueprint
+from lsso_mobile.api.access import ADMIN, Blueprint, client_ip, current_principal
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import (
     LocalTime,
@@ -103,7 +103,7 @@ def get_national_hours() -> Any:
 @blp.alt_response(422, response=ERROR, description="Invalid hours")
 def put_national_hours(body: dict[str, Any]) -> Any:
     """Replace the national default week. Applies to conversations opened from now on."""
-    calendars.replace_working_hours(db_session(), None, _days(body))
+    calendars.replace_working_hours(db_session(), None, _days(body), actor=current_principal(), address=client_ip())
     commit()
     return _week(None)
 
@@ -126,7 +126,9 @@ def get_office_hours(office_code: str) -> Any:
 def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
     """Replace one office's week; an empty list returns it to the national default."""
     office: Office = calendars.office_by_code(db_session(), office_code)
-    calendars.replace_working_hours(db_session(), office.id, _days(body))
+    calendars.replace_working_hours(
+        db_session(), office.id, _days(body), actor=current_principal(), address=client_ip()
+    )
     commit()
     return _week(office.id)
 
@@ -153,7 +155,15 @@ def add_holiday(body: dict[str, Any]) -> Any:
     """Add a national holiday, or one for one office (``office_code``)."""
     session = db_session()
     office_id = calendars.office_by_code(session, body["office_code"]).id if body["office_code"] else None
-    holiday = calendars.add_holiday(session, office_id, body["day"], body["name_lo"], body["name_en"])
+    holiday = calendars.add_holiday(
+        session,
+        office_id,
+        body["day"],
+        body["name_lo"],
+        body["name_en"],
+        actor=current_principal(),
+        address=client_ip(),
+    )
     commit()
     return holiday
 
@@ -164,5 +174,5 @@ def add_holiday(body: dict[str, Any]) -> Any:
 @blp.alt_response(404, response=ERROR, description="No such holiday")
 def delete_holiday(holiday_id: int) -> None:
     """Remove a holiday."""
-    calendars.delete_holiday(db_session(), holiday_id)
+    calendars.delete_holiday(db_session(), holiday_id, actor=current_principal(), address=client_ip())
     commit()

@@ -23,6 +23,7 @@ VIEW_MODULES = (
     "lsso_mobile.console.staff_admin",
     "lsso_mobile.console.audit",
     "lsso_mobile.console.rules",
+    "lsso_mobile.console.calendar",
 )
 
 csrf = CSRFProtect()

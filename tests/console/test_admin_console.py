@@ -176,3 +176,49 @@ def test_rule_forms_validate_and_keep_the_history(client, staff, db):
     assert len(lines) == 2 and "rule.scheme" in lines[1] and staff["admin"] in lines[1]
     nothing = client.get("/console/admin/audit", query_string={"since": "2199-01-01", "action": "rule."})
     assert "rule.scheme" not in nothing.text
+
+
+def test_office_calendar_hours_and_holidays(client, app, staff, db):
+    from lsso_mobile.models import AuditEvent, Holiday, Office, WorkingHours
+
+    desk = app.test_client()
+    console_sign_in(desk, staff["officer"])
+    assert desk.get("/console/admin/calendar").status_code == 403
+    console_sign_in(client, staff["admin"])
+    page = client.get("/console/admin/calendar", query_string={"office": "D0101"})
+    assert page.status_code == 200 and "D0101" in page.text
+    token = csrf_token(page.text)
+    week = {f"open_{d}": "y" for d in range(5)}
+    week.update({f"opens_{d}": "07:30" for d in range(7)} | {f"closes_{d}": "15:30" for d in range(7)})
+    backwards = client.post(
+        "/console/admin/calendar/hours", data={"csrf_token": token, "office": "D0101", **week, "closes_0": "07:00"}
+    )
+    assert backwards.status_code == 422 and "ເວລາປິດຕ້ອງຫຼັງເວລາເປີດ" in backwards.text
+    office_id = db.scalar(select(Office.id).where(Office.code == "D0101"))
+    assert db.scalar(select(func.count()).select_from(WorkingHours).where(WorkingHours.office_id == office_id)) == 0
+    saved = client.post("/console/admin/calendar/hours", data={"csrf_token": token, "office": "D0101", **week})
+    assert saved.status_code == 302
+    hours = db.scalars(select(WorkingHours).where(WorkingHours.office_id == office_id)).all()
+    assert sorted(h.weekday for h in hours) == [0, 1, 2, 3, 4] and {h.opens.hour for h in hours} == {7}
+
+    added = client.post(
+        "/console/admin/calendar/holidays",
+        data={"csrf_token": token, "office": "D0101", "day": "2031-10-10", "name_lo": "ບຸນ", "name_en": "Boat race"},
+    )
+    assert added.status_code == 302
+    holiday = db.scalars(select(Holiday).where(Holiday.name_en == "Boat race")).one()
+    assert holiday.office_id == office_id
+    again = client.post(
+        "/console/admin/calendar/holidays",
+        data={"csrf_token": token, "office": "D0101", "day": "2031-10-10", "name_lo": "ບຸນ", "name_en": "Boat race"},
+    )
+    assert again.status_code == 422 and "ວັນນີ້ເປັນວັນພັກຢູ່ບ່ອນນີ້ແລ້ວ" in again.text
+    removed = client.post(
+        f"/console/admin/calendar/holidays/{holiday.id}/delete", data={"csrf_token": token, "office": "D0101"}
+    )
+    assert removed.status_code == 302
+    db.expire_all()
+    actions = db.scalars(
+        select(AuditEvent.action).where(AuditEvent.action.like("calendar.%")).order_by(AuditEvent.id)
+    ).all()
+    assert actions == ["calendar.hours", "calendar.holiday_add", "calendar.holiday_delete"]
