@@ -246,6 +246,7 @@ def unlock_staff(staff_id: int) -> Any:
 @blp.doc(operationId="resetStaffPassword")
 @blp.response(200, StaffWithPasswordSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description=NOT_FOUND)
+@blp.alt_response(422, response="DEFAULT_ERROR", description="One's own account (change it with the current one)")
 def reset_staff_password(staff_id: int) -> Any:
     """Give the account a temporary password (shown once) and end its sign-ins; the next sign-in can only
     change it. Admins only."""
@@ -275,6 +276,7 @@ def require_second_factor(body: dict[str, Any], staff_id: int) -> Any:
 @blp.doc(operationId="removeSecondFactor")
 @blp.response(200, StaffAccountSchema)
 @blp.alt_response(404, response="DEFAULT_ERROR", description=NOT_FOUND)
+@blp.alt_response(422, response="DEFAULT_ERROR", description="One's own account")
 def remove_second_factor(staff_id: int) -> Any:
     """Forget the account's authenticator (a lost phone) and end its sign-ins. Admins only."""
     return _account_action(staff_accounts.remove_second_factor, staff_id)

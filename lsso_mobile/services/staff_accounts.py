@@ -219,6 +219,7 @@ def unlock_account(session: Session, actor: Actor, staff_id: int) -> StaffUser:
 def reset_password(session: Session, settings: Settings, actor: Actor, staff_id: int) -> tuple[StaffUser, str]:
     """A temporary password (returned, shown once); every sign-in ends and the next one must change it."""
     staff = staff_account(session, staff_id, lock=True)
+    _refuse_own(actor, staff, "reset_password")  # one's own password is changed with the current one
     temporary = temporary_password()
     staff.password_hash = hash_secret(temporary, settings.password_hashing)
     staff.must_change_password = True
@@ -241,6 +242,7 @@ def remove_second_factor(session: Session, actor: Actor, staff_id: int) -> Staff
     """Forget the account's authenticator (a lost phone); every sign-in ends. If a second factor is still
     required, the next sign-in enrols a new one."""
     staff = staff_account(session, staff_id, lock=True)
+    _refuse_own(actor, staff, "remove_second_factor")
     staff.totp_secret_sealed, staff.totp_confirmed_at, staff.totp_last_step = None, None, None
     revoke_all_sessions(session, actor.now, "second_factor_removed", staff_id=staff.id)
     _audit(session, actor, "staff.remove_second_factor", staff)

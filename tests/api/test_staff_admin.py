@@ -111,8 +111,9 @@ def test_a_disabled_officer_is_signed_out_at_once(client, app, staff, db):
         .where(AuthSession.staff_id == target, AuthSession.revoked_at.is_(None))
     )
     assert open_sessions == 0
-    own = client.post(f"{ADMIN_STAFF}/{staff_id(db, staff['admin'])}/disable", headers=admin)
-    assert own.status_code == 422
+    for action in ("disable", "reset-password"):
+        own = client.post(f"{ADMIN_STAFF}/{staff_id(db, staff['admin'])}/{action}", headers=admin)
+        assert own.status_code == 422 and own.json["error"] == "own_account"
 
     assert client.post(f"{ADMIN_STAFF}/{target}/enable", headers=admin).json["active"] is True
     assert client.get("/api/v1/staff/conversations", headers=officer).status_code == 401  # old sign-ins stay ended
