@@ -1,4 +1,4 @@
-"""The ``lsso-mobile`` command: dev, migrate, worker, relay, create-staff, seed-demo, import-areas."""
+"""The ``lsso-mobile`` command: dev, migrate, worker, relay, create-staff, staff ..., seed-demo, import-areas."""
 
 from __future__ import annotations
 
@@ -111,6 +111,160 @@ def create_staff(username: str, role: str, office_code: str | None, display_name
             click.echo(f"created {staff.role.value} {staff.username}")
     except DomainError as exc:
         raise click.ClickException(exc.text) from None
+
+
+@main.group("staff")
+def staff_group() -> None:
+    """Staff accounts: list, create, change role and office, disable, enable, unlock, reset a password,
+    require or remove a second factor (the same operations as the admin API and console; each is audited)."""
+
+
+def _staff_operation(operation: Any) -> Any:
+    """Run ``operation(session, settings, actor)`` in one unit of work; domain refusals become CLI errors."""
+    from lsso_mobile.errors import DomainError
+    from lsso_mobile.models import utcnow
+    from lsso_mobile.services.staff_accounts import Actor
+
+    rt = _runtime()
+    try:
+        with rt.db.unit_of_work() as session:
+            return operation(session, rt.settings, Actor(None, None, utcnow()))
+    except DomainError as exc:
+        raise click.ClickException(exc.text) from None
+
+
+def _staff_id(session: Any, username: str) -> int:
+    from sqlalchemy import select
+
+    from lsso_mobile.models import StaffUser
+
+    staff_id = session.scalar(select(StaffUser.id).where(StaffUser.username == username.strip().lower()))
+    if staff_id is None:
+        raise click.ClickException(f"no staff user {username}")
+    return int(staff_id)
+
+
+@staff_group.command("list")
+@click.option("--search", "query", default=None, help="Text in the username or name")
+@click.option("--role", type=click.Choice(["officer", "ops", "admin"]), default=None)
+@click.option("--disabled/--active", "disabled", default=None, help="Only disabled (or only active) accounts")
+def staff_list(query: str | None, role: str | None, disabled: bool | None) -> None:
+    """One line per account: username, role, office, state, second factor."""
+    from lsso_mobile.models import StaffRole
+    from lsso_mobile.services.staff_accounts import list_staff, office_codes
+
+    def run(session: Any, settings: Settings, actor: Any) -> None:
+        after = None
+        while True:
+            accounts = list_staff(
+                session,
+                query,
+                StaffRole(role) if role else None,
+                None,
+                None if disabled is None else not disabled,
+                after,
+                500,
+            )
+            if not accounts:
+                return
+            codes = office_codes(session, {a.office_id for a in accounts})
+            for a in accounts:
+                state = "active" if a.active else "disabled"
+                factor = "totp" if a.totp_confirmed_at else ("required" if a.second_factor_required else "-")
+                office = codes.get(a.office_id or 0, "-")
+                click.echo(f"{a.username}\t{a.role.value}\t{office}\t{state}\t{factor}\t{a.display_name}")
+            after = accounts[-1].id
+
+    _staff_operation(run)
+
+
+@staff_group.command("create")
+@click.option("--username", required=True)
+@click.option("--role", type=click.Choice(["officer", "ops", "admin"]), required=True)
+@click.option("--office", "office_code", default=None, help="Office code; required for officers")
+@click.option("--name", "display_name", default=None)
+def staff_create(username: str, role: str, office_code: str | None, display_name: str | None) -> None:
+    """Create an account with a temporary password (printed once; changed at the first sign-in)."""
+    from lsso_mobile.models import StaffRole
+    from lsso_mobile.services.staff_accounts import create_account, office_by_code
+
+    def run(session: Any, settings: Settings, actor: Any) -> None:
+        office_id = office_by_code(session, office_code)
+        staff, temporary = create_account(
+            session, settings, actor, username, StaffRole(role), display_name or username, office_id
+        )
+        click.echo(f"created {staff.role.value} {staff.username}\ntemporary password: {temporary}")
+
+    _staff_operation(run)
+
+
+@staff_group.command("update")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["officer", "ops", "admin"]), required=True)
+@click.option("--office", "office_code", default=None, help="Office code; required for officers")
+@click.option("--name", "display_name", default=None, help="Display name (unchanged if not given)")
+def staff_update(username: str, role: str, office_code: str | None, display_name: str | None) -> None:
+    """Change an account's role, office and name."""
+    from lsso_mobile.models import StaffRole, StaffUser
+    from lsso_mobile.services.staff_accounts import office_by_code, update_account
+
+    def run(session: Any, settings: Settings, actor: Any) -> None:
+        staff_id = _staff_id(session, username)
+        name = display_name or session.get(StaffUser, staff_id).display_name
+        staff = update_account(session, actor, staff_id, StaffRole(role), office_by_code(session, office_code), name)
+        click.echo(f"{staff.username}: {staff.role.value}")
+
+    _staff_operation(run)
+
+
+def _simple_staff_command(name: str, operation_name: str, done: str) -> None:
+    @staff_group.command(name)
+    @click.argument("username")
+    def command(username: str) -> None:
+        from lsso_mobile.services import staff_accounts
+
+        operation = getattr(staff_accounts, operation_name)
+
+        def run(session: Any, settings: Settings, actor: Any) -> None:
+            staff = operation(session, actor, _staff_id(session, username))
+            click.echo(f"{staff.username}: {done}")
+
+        _staff_operation(run)
+
+    command.__doc__ = f"{done.capitalize()} (the account named USERNAME)."
+
+
+_simple_staff_command("disable", "disable_account", "disabled and signed out everywhere")
+_simple_staff_command("enable", "enable_account", "enabled")
+_simple_staff_command("unlock", "unlock_account", "failed sign-ins cleared")
+_simple_staff_command("remove-second-factor", "remove_second_factor", "second factor removed, signed out")
+
+
+@staff_group.command("reset-password")
+@click.argument("username")
+def staff_reset_password(username: str) -> None:
+    """A temporary password (printed once); the user must change it at the next sign-in."""
+    from lsso_mobile.services.staff_accounts import reset_password
+
+    def run(session: Any, settings: Settings, actor: Any) -> None:
+        staff, temporary = reset_password(session, settings, actor, _staff_id(session, username))
+        click.echo(f"{staff.username}: temporary password: {temporary}")
+
+    _staff_operation(run)
+
+
+@staff_group.command("require-second-factor")
+@click.argument("username")
+@click.option("--off", is_flag=True, help="Stop requiring it")
+def staff_require_second_factor(username: str, off: bool) -> None:
+    """Require a TOTP second factor: without one, the next sign-in can only set it up."""
+    from lsso_mobile.services.staff_accounts import require_second_factor
+
+    def run(session: Any, settings: Settings, actor: Any) -> None:
+        staff = require_second_factor(session, actor, _staff_id(session, username), not off)
+        click.echo(f"{staff.username}: second factor {'required' if staff.second_factor_required else 'optional'}")
+
+    _staff_operation(run)
 
 
 @main.command("create-client")

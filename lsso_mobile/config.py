@@ -66,6 +66,8 @@ class Settings:
     login_delay_max_seconds: int = 60
     staff_login_delay_max_seconds: int = 900
     password_hashing: str = "strong"
+    # Staff roles that must sign in with a second factor (TOTP); None: "ops,admin" in production, none elsewhere.
+    staff_second_factor_roles: tuple[str, ...] | None = None
     max_devices_per_member: int = 5
     device_stale_days: int = 270
     delivery_lease_seconds: int = 120
@@ -163,6 +165,14 @@ def _path_list(raw: str) -> tuple[str, ...]:
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
+def _staff_role_list(raw: str) -> tuple[str, ...]:
+    roles = _path_list(raw.lower())
+    unknown = set(roles) - {"officer", "ops", "admin"}
+    if unknown:
+        raise ValueError(f"unknown staff roles {sorted(unknown)} (officer, ops, admin)")
+    return roles
+
+
 def _origin_list(raw: str) -> tuple[str, ...]:
     """Browser origins allowed to call the API (``https://staff.lsso.gov.la``), comma-separated."""
     origins = _path_list(raw)
@@ -234,6 +244,7 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_LOGIN_DELAY_MAX_SECONDS": ("login_delay_max_seconds", _positive_int),
     "LSSO_STAFF_LOGIN_DELAY_MAX_SECONDS": ("staff_login_delay_max_seconds", _positive_int),
     "LSSO_PASSWORD_HASHING": ("password_hashing", _choice("strong", "fast")),
+    "LSSO_STAFF_SECOND_FACTOR_ROLES": ("staff_second_factor_roles", _staff_role_list),
     "LSSO_MAX_DEVICES_PER_MEMBER": ("max_devices_per_member", _positive_int),
     "LSSO_DEVICE_STALE_DAYS": ("device_stale_days", _positive_int),
     "LSSO_DELIVERY_LEASE_SECONDS": ("delivery_lease_seconds", _positive_int),
@@ -301,6 +312,8 @@ def _with_defaults(settings: Settings) -> Settings:
         if settings.is_production:
             raise ConfigError("LSSO_DATABASE_URL is required in production")
         changes["database_url"] = f"sqlite:///{(instance / 'lsso.db').resolve()}"
+    if settings.staff_second_factor_roles is None:
+        changes["staff_second_factor_roles"] = ("ops", "admin") if settings.is_production else ()
     if not settings.attachment_dir:
         changes["attachment_dir"] = str((instance / "attachments").resolve())
     if settings.is_production:

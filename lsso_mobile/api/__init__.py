@@ -23,6 +23,7 @@ from lsso_mobile.api import (
     registrations,
     rules,
     staff,
+    staff_admin,
 )
 
 
@@ -52,5 +53,6 @@ def register_blueprints(api: Api) -> None:
         payments.callback_blp,
         payments.staff_blp,
         payments.core_blp,
+        staff_admin.blp,
     ):
         api.register_blueprint(blueprint)

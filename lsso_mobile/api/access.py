@@ -65,8 +65,10 @@ def _authenticate() -> Principal:
     return authenticate_access_token(db_session(), keyring(), token)
 
 
-def require(*roles: str) -> Callable[[F], F]:
-    """The check alone (no documentation); ``Blueprint.access`` is what views use."""
+def require(*roles: str, restricted_ok: bool = False) -> Callable[[F], F]:
+    """The check alone (no documentation); ``Blueprint.access`` is what views use. A staff sign-in that must
+    first change its password or enrol a second factor (``Principal.restriction``) is refused everywhere
+    except the routes that do that (``restricted_ok``)."""
     unknown = set(roles) - set(ALL_ROLES)
     if unknown or not roles:
         raise ValueError(f"unknown roles {unknown}")
@@ -78,6 +80,11 @@ def require(*roles: str) -> Callable[[F], F]:
                 principal = _authenticate()
                 if principal.role not in roles:
                     raise Forbidden("Your account may not do this.", error="role_not_allowed")
+                if principal.restriction and not restricted_ok:
+                    raise Forbidden(
+                        "Change your password or set up the second factor first.",
+                        error=principal.restriction + "_required",
+                    )
                 g.principal = principal
             return view(*args, **kwargs)
 
@@ -106,8 +113,8 @@ class Blueprint(flask_smorest.Blueprint):
 
     ARGUMENTS_PARSER = JsonBodyParser()
 
-    def access(self, *roles: str) -> Callable[[F], F]:
-        check = require(*roles)
+    def access(self, *roles: str, restricted_ok: bool = False) -> Callable[[F], F]:
+        check = require(*roles, restricted_ok=restricted_ok)
 
         def decorator(view: F) -> F:
             view = check(view)

@@ -72,6 +72,17 @@ class StaffSignInSchema(StrictSchema):
         load_only=True,
         metadata={"description": "The staff password"},
     )
+    totp_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=10),
+        metadata={
+            "description": "The 6-digit code from the authenticator app, once the account has a second factor "
+            "(without it such an account gets 401 with error second_factor_required)",
+            "example": "492039",
+        },
+    )
 
 
 class RefreshSchema(StrictSchema):
@@ -190,7 +201,11 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 @blp.access(PUBLIC)
 @blp.arguments(StaffSignInSchema)
 @blp.response(200, TokenPairSchema)
-@blp.alt_response(401, response="DEFAULT_ERROR", description="Wrong username or password")
+@blp.alt_response(
+    401,
+    response="DEFAULT_ERROR",
+    description="Wrong username or password; or error second_factor_required: send totp_code as well",
+)
 @blp.alt_response(
     429,
     response="DEFAULT_ERROR",
@@ -199,13 +214,14 @@ def member_sign_in(body: dict[str, Any]) -> dict[str, Any]:
 )
 @blp.doc(operationId="signInStaff")
 def staff_sign_in(body: dict[str, Any]) -> dict[str, Any]:
-    """Sign office or ops staff in with username + password.
+    """Sign office or ops staff in with username + password (+ TOTP code when the account has a second factor).
 
     For officers, ops and admin users (the console uses its own session). Answers with a token pair whose `role` is the
-    staff role.
+    staff role. A user whose password was reset, or who must set up a second factor and has none, gets tokens that
+    only open GET /staff/me, POST /staff/me/password, the second-factor set-up routes and logout until that is done.
     """
     pair = accounts.sign_in_staff(
-        db_session(), settings(), keyring(), body["username"], body["password"], now(), client_ip()
+        db_session(), settings(), keyring(), body["username"], body["password"], now(), client_ip(), body["totp_code"]
     )
     commit()
     return tokens_body(pair)
@@ -229,7 +245,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/logout", methods=["POST"])
-@blp.access(MEMBER, *STAFF_ROLES)
+@blp.access(MEMBER, *STAFF_ROLES, restricted_ok=True)
 @blp.response(204)
 @blp.doc(operationId="signOut")
 def logout() -> None:

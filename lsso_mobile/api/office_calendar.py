@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import fields, validate
 
-from lsso_mobile.api.access import ADMIN, Blueprint
+from lsso_mobile.api.access import ADMIN, Blueprint, client_ip, current_principal
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import (
     LocalTime,
@@ -128,7 +128,7 @@ def put_national_hours(body: dict[str, Any]) -> Any:
 
     Seven days, each open or closed with opening and closing times.
     """
-    calendars.replace_working_hours(db_session(), None, _days(body))
+    calendars.replace_working_hours(db_session(), None, _days(body), actor=current_principal(), address=client_ip())
     commit()
     return _week(None)
 
@@ -159,7 +159,9 @@ def put_office_hours(body: dict[str, Any], office_code: str) -> Any:
     Seven days, each open or closed with opening and closing times.
     """
     office: Office = calendars.office_by_code(db_session(), office_code)
-    calendars.replace_working_hours(db_session(), office.id, _days(body))
+    calendars.replace_working_hours(
+        db_session(), office.id, _days(body), actor=current_principal(), address=client_ip()
+    )
     commit()
     return _week(office.id)
 
@@ -194,7 +196,15 @@ def add_holiday(body: dict[str, Any]) -> Any:
     """
     session = db_session()
     office_id = calendars.office_by_code(session, body["office_code"]).id if body["office_code"] else None
-    holiday = calendars.add_holiday(session, office_id, body["day"], body["name_lo"], body["name_en"])
+    holiday = calendars.add_holiday(
+        session,
+        office_id,
+        body["day"],
+        body["name_lo"],
+        body["name_en"],
+        actor=current_principal(),
+        address=client_ip(),
+    )
     commit()
     return holiday
 
@@ -209,5 +219,5 @@ def delete_holiday(holiday_id: int) -> None:
 
     Due times already computed do not change.
     """
-    calendars.delete_holiday(db_session(), holiday_id)
+    calendars.delete_holiday(db_session(), holiday_id, actor=current_principal(), address=client_ip())
     commit()

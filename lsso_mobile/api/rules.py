@@ -9,7 +9,7 @@ from typing import Any
 from marshmallow import fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from lsso_mobile.api.access import ADMIN, Blueprint, now
+from lsso_mobile.api.access import ADMIN, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session
 from lsso_mobile.api.schemas import StrictSchema
 from lsso_mobile.models import BenefitType, Scheme
@@ -124,7 +124,7 @@ def put_scheme_rule(body: dict[str, Any], scheme: str) -> Any:
 
     Replaces the scheme's rule; summaries and bills computed afterwards use it.
     """
-    rule = rules.put_scheme_rule(db_session(), scheme, body, now())
+    rule = rules.put_scheme_rule(db_session(), scheme, body, now(), actor=current_principal(), address=client_ip())
     commit()
     forget_cached_rules()
     return rule
@@ -153,7 +153,9 @@ def put_eligibility_rule(body: dict[str, Any], scheme: str, benefit_type: str) -
 
     Replaces one benefit's rule for one scheme; eligibility computed afterwards uses it.
     """
-    rule = rules.put_eligibility_rule(db_session(), scheme, benefit_type, body, now())
+    rule = rules.put_eligibility_rule(
+        db_session(), scheme, benefit_type, body, now(), actor=current_principal(), address=client_ip()
+    )
     commit()
     forget_cached_rules()
     return rule

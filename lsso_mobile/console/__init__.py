@@ -8,6 +8,7 @@ form and htmx request, and serves its scripts, styles and font itself (no CDN).
 from __future__ import annotations
 
 import hashlib
+import importlib
 
 from flask import Flask
 
@@ -16,6 +17,7 @@ from lsso_mobile.console.setup import (
     DEFAULT_LANGUAGE,
     SESSION_COOKIE,
     TRANSLATIONS,
+    VIEW_MODULES,
     WORKING_DAY,
     babel,
     console_language,
@@ -44,4 +46,6 @@ def install_console(app: Flask, settings: Settings) -> None:
     )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=console_language)
+    for module in VIEW_MODULES:
+        importlib.import_module(module)
     app.register_blueprint(bp)

@@ -23,9 +23,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 CONSOLE_ACCESS = "_lsso_console_access"  # the marker every console view carries (checked by a test)
 
 
-def sign_in(username: str, password: str) -> Principal:
-    """Check the password (lockout, per-address failure counting and any step-up as the API has them)."""
-    pair = sign_in_staff(db_session(), settings(), keyring(), username, password, now(), client_ip())
+def sign_in(username: str, password: str, totp_code: str | None = None) -> Principal:
+    """Check the password and, for an account with a second factor, the TOTP code (lockout, per-address failure
+    counting and any step-up as the API has them)."""
+    pair = sign_in_staff(db_session(), settings(), keyring(), username, password, now(), client_ip(), totp_code)
     principal = authenticate_access_token(db_session(), keyring(), pair.access_token)
     language = session.get("lang")
     session.clear()  # a new session on sign-in: nothing from before it carries over (the language aside)
@@ -47,14 +48,22 @@ def sign_out() -> None:
         session["lang"] = language
 
 
+_CHECKED = "_lsso_console_principal"
+
+
 def signed_in_principal() -> Principal | None:
+    """The signed-in staff user of this request (checked against the database once per request)."""
+    if _CHECKED in g:
+        return g.get(_CHECKED)
+    principal = None
     sid, staff_id = session.get("sid"), session.get("staff_id")
-    if not isinstance(sid, str) or not isinstance(staff_id, int):
-        return None
-    try:
-        return staff_principal(db_session(), sid, staff_id, now(), WORKING_DAY)
-    except NotAuthenticated:
-        return None
+    if isinstance(sid, str) and isinstance(staff_id, int):
+        try:
+            principal = staff_principal(db_session(), sid, staff_id, now(), WORKING_DAY)
+        except NotAuthenticated:
+            principal = None
+    setattr(g, _CHECKED, principal)
+    return principal
 
 
 def _to_login() -> Any:
@@ -79,6 +88,31 @@ def officer_page(view: F) -> F:
 
     setattr(wrapper, CONSOLE_ACCESS, "officer")
     return wrapper  # type: ignore[return-value]
+
+
+def _role_page(view: F, roles: tuple[str, ...], marker: str) -> F:
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        principal = signed_in_principal()
+        if principal is None:
+            return _to_login()
+        g.principal = principal
+        if principal.role not in roles:
+            return render_template("console/forbidden.html"), 403
+        return view(*args, **kwargs)
+
+    setattr(wrapper, CONSOLE_ACCESS, marker)
+    return wrapper  # type: ignore[return-value]
+
+
+def admin_page(view: F) -> F:
+    """Signed in to the console as an admin (staff accounts, audit log, rules)."""
+    return _role_page(view, ("admin",), "admin")
+
+
+def staff_page(view: F) -> F:
+    """Signed in as any staff user: their own account (password, second factor)."""
+    return _role_page(view, ("officer", "ops", "admin"), "staff")
 
 
 def public_page(view: F) -> F:

@@ -22,6 +22,10 @@ TOO_LONG = _l("This is too long.")
 class LoginForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(REQUIRED), Length(max=64, message=TOO_LONG)])
     password = PasswordField(_l("Password"), validators=[DataRequired(REQUIRED), Length(max=200, message=TOO_LONG)])
+    totp_code = StringField(
+        _l("Code from your authenticator app (if you have set one up)"),
+        validators=[Optional(), Length(max=10, message=TOO_LONG)],
+    )
     next = HiddenField()
 
 

@@ -15,6 +15,17 @@ WORKING_DAY = timedelta(hours=10)  # how long a console sign-in lasts
 SESSION_COOKIE = "lsso_console"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
+# The modules whose views make up the console (each adds its pages to the one "console" blueprint);
+# install_console imports them before registering it.
+VIEW_MODULES = (
+    "lsso_mobile.console.views",
+    "lsso_mobile.console.account",
+    "lsso_mobile.console.staff_admin",
+    "lsso_mobile.console.audit",
+    "lsso_mobile.console.rules",
+    "lsso_mobile.console.calendar",
+)
+
 csrf = CSRFProtect()
 babel = Babel()
 

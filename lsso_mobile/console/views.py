@@ -181,11 +181,11 @@ def _not_found(_exc: Any) -> Any:
     return render_template("console/error.html", title=_("Not found"), message=_("There is no such page.")), 404
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path inside the console: never another site."""
+def _safe_next(target: str | None, role: str | None = None) -> str:
+    """Only a path inside the console: never another site. Without one, the role's first page."""
     if target and target.startswith("/console") and not urlsplit(target).netloc and "\\" not in target:
         return target
-    return url_for("console.inbox")
+    return url_for(HOME_PAGES.get(role or "officer", "console.account"))
 
 
 def _field_errors(form: Form, exc: DomainError) -> None:
@@ -208,21 +208,25 @@ def _field_errors(form: Form, exc: DomainError) -> None:
 def login() -> Any:
     form = LoginForm()
     if request.method == "GET":
-        if signed_in_principal() is not None:
-            return redirect(_safe_next(request.args.get("next")))
+        principal = signed_in_principal()
+        if principal is not None:
+            return redirect(_safe_next(request.args.get("next"), principal.role))
         form.next.data = request.args.get("next", "")
     elif form.validate_on_submit():
         try:
-            sign_in(form.username.data or "", form.password.data or "")
+            principal = sign_in(form.username.data or "", form.password.data or "", form.totp_code.data or None)
         except DomainError as exc:
             if exc.keep_changes:
                 commit()  # failed attempts count towards the lockout
             else:
                 db_session().rollback()
-            form.password.errors = [translate_error(exc)]
+            if exc.error in ("second_factor_required", "totp_code_wrong"):
+                form.totp_code.errors = [translate_error(exc)]
+            else:
+                form.password.errors = [translate_error(exc)]
             return render_template("console/login.html", form=form), exc.status
         commit()
-        return redirect(_safe_next(form.next.data))
+        return redirect(_safe_next(form.next.data, principal.role))
     else:
         return render_template("console/login.html", form=form), 422
     return render_template("console/login.html", form=form)
@@ -251,7 +255,13 @@ def language() -> Any:
 @bp.route("/", methods=["GET"])
 @public_page
 def home() -> Any:
-    return redirect(url_for("console.inbox"))
+    """Each role's first page: officers their inbox, admins the staff accounts, others their account."""
+    principal = signed_in_principal()
+    return redirect(_safe_next(None, principal.role if principal else None))
+
+
+# Each role's first page (other modules add theirs).
+HOME_PAGES = {"officer": "console.inbox", "admin": "console.staff_list"}
 
 
 # -- inbox and conversations ---------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from lsso_mobile.models.contributions import (
     ContributionReminder,
     ContributionStatus,
     EligibilityRule,
+    RuleChange,
     SchemeRule,
 )
 from lsso_mobile.models.linking import (
@@ -90,6 +91,7 @@ __all__ = [
     "ContributionReminder",
     "ContributionStatus",
     "EligibilityRule",
+    "RuleChange",
     "SchemeRule",
     "ApplicationStatus",
     "AuthSession",

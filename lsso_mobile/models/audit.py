@@ -27,6 +27,8 @@ class AuditEvent(Base):
         Index("ix_audit_events_object", "object_type", "object_id", "id"),
         Index("ix_audit_events_actor", "actor_staff_id", "created_at"),
         Index("ix_audit_events_office", "office_id", "created_at"),
+        Index("ix_audit_events_action_created", "action", "created_at"),
+        Index("ix_audit_events_created", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
@@ -166,3 +167,20 @@ class ContributionReminder(Base):
     insured_person_id: Mapped[int] = mapped_column(ForeignKey("insured_persons.id"))
     period: Mapped[str] = mapped_column(String(7))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RuleChange(Base):
+    """One change of a scheme or eligibility rule: who, when, and the values before and after (the history
+    admins read; the audit trail has a row for it too)."""
+
+    __tablename__ = "rule_changes"
+    __table_args__ = (Index("ix_rule_changes_rule", "rule_kind", "scheme", "benefit_type", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    rule_kind: Mapped[str] = mapped_column(String(16))  # "scheme" | "eligibility"
+    scheme: Mapped[str] = mapped_column(String(16))
+    benefit_type: Mapped[str | None] = mapped_column(String(24))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # None: the rule did not exist
+    after: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
@@ -109,6 +109,15 @@ class StaffUser(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Account administration (services/staff_accounts.py): a reset password must be changed before anything
+    # else works; a second factor is TOTP (RFC 6238) with its secret sealed (AES-GCM) at rest.
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
+    second_factor_required: Mapped[bool] = mapped_column(default=False, server_default=false())
+    totp_secret_sealed: Mapped[str | None] = mapped_column(String(200))
+    totp_confirmed_at: Mapped[datetime | None]  # None: no second factor yet (or an enrolment not confirmed)
+    totp_last_step: Mapped[int | None]  # the last accepted time step: a code works once
+    disabled_at: Mapped[datetime | None]
+    password_changed_at: Mapped[datetime | None]
 
     @property
     def name(self) -> str:

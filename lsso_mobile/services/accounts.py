@@ -52,6 +52,7 @@ from lsso_mobile.services.otp import (
 from lsso_mobile.services.rows import required
 from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, verify_secret
 from lsso_mobile.services.tokens import KeyRing
+from lsso_mobile.services.totp import accept_totp_code
 
 ROLE_MEMBER = "member"
 ROLE_CORE = "core"  # the LSSO core system and other machine clients
@@ -66,6 +67,21 @@ class Principal:
     role: str  # "member" | "officer" | "ops" | "admin"
     office_id: int | None
     session_id: str
+    # A staff sign-in that may do one thing only until it is done: RESTRICT_PASSWORD or RESTRICT_SECOND_FACTOR.
+    restriction: str | None = None
+
+
+RESTRICT_PASSWORD = "password_change"  # the password was reset by an admin: change it first
+RESTRICT_SECOND_FACTOR = "second_factor_enrolment"  # a second factor is required and none is enrolled yet
+
+
+def staff_restriction(staff: StaffUser) -> str | None:
+    """What a signed-in staff user must do before anything else works (None: nothing)."""
+    if staff.must_change_password:
+        return RESTRICT_PASSWORD
+    if staff.second_factor_required and staff.totp_confirmed_at is None:
+        return RESTRICT_SECOND_FACTOR
+    return None
 
 
 @dataclass(frozen=True)
@@ -322,11 +338,32 @@ def sign_in_member(
     return _issue(session, settings, keyring, _open_session(session, now, member=member), ROLE_MEMBER, None, now)
 
 
+class SecondFactorRequired(NotAuthenticated):
+    """The password is right and the account has a second factor: send the code from the authenticator app."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Enter the code from your authenticator app.",
+            error="second_factor_required",
+            errors={"totp_code": ["Enter the 6-digit code from your authenticator app."]},
+        )
+
+
 def sign_in_staff(
-    session: Session, settings: Settings, keyring: KeyRing, username: str, password: str, now: datetime, client_ip: str
+    session: Session,
+    settings: Settings,
+    keyring: KeyRing,
+    username: str,
+    password: str,
+    now: datetime,
+    client_ip: str,
+    totp_code: str | None = None,
 ) -> TokenPair:
-    """Username + password. Staff have no phone for a step-up: failures bring a per-account delay that
-    doubles up to ``staff_login_delay_max_seconds`` (never a lock), the same for unknown usernames."""
+    """Username + password, and the TOTP code once the account has a second factor. Staff have no phone for a
+    step-up: failures (a missing or wrong code too) bring a per-account delay that doubles up to
+    ``staff_login_delay_max_seconds`` (never a lock), the same for unknown usernames. A role that
+    ``staff_second_factor_roles`` names gets its second factor required here: until one is enrolled, the
+    sign-in can only enrol it."""
     username = username.strip().lower()
     with _counting_failures(
         session,
@@ -341,6 +378,13 @@ def sign_in_staff(
         usable = staff is not None and staff.active
         _check_secret(staff.password_hash if staff is not None and usable else None, password, settings)
         assert staff is not None
+        if staff.totp_confirmed_at is not None:
+            if not totp_code:
+                raise SecondFactorRequired()
+            if not accept_totp_code(settings, staff, totp_code, now):
+                raise NotAuthenticated("The code from the authenticator app is wrong.", error="totp_code_wrong")
+    if staff.role.value in (settings.staff_second_factor_roles or ()) and not staff.second_factor_required:
+        staff.second_factor_required = True
     return _issue(
         session, settings, keyring, _open_session(session, now, staff=staff), staff.role.value, staff.office_id, now
     )
@@ -442,7 +486,12 @@ def authenticate_access_token(session: Session, keyring: KeyRing, access_token: 
     if staff is None or not staff.active:
         raise NotAuthenticated("This account is disabled.", error="account_disabled")
     return Principal(
-        kind=kind, id=account_id, role=staff.role.value, office_id=staff.office_id, session_id=auth_session.id
+        kind=kind,
+        id=account_id,
+        role=staff.role.value,
+        office_id=staff.office_id,
+        session_id=auth_session.id,
+        restriction=staff_restriction(staff),
     )
 
 

@@ -14,6 +14,8 @@ from lsso_mobile.models import (
     Office,
     WorkingHours,
 )
+from lsso_mobile.services.accounts import Principal
+from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.services.working_time import DEFAULT_HOURS, OfficeCalendar, add_working_time
 from lsso_mobile.validation import MAX_TITLE_CHARS, required_text
@@ -58,9 +60,15 @@ def working_hours(session: Session, office_id: int | None) -> list[WorkingHours]
 
 
 def replace_working_hours(
-    session: Session, office_id: int | None, days: list[tuple[int, time, time]]
+    session: Session,
+    office_id: int | None,
+    days: list[tuple[int, time, time]],
+    *,
+    actor: Principal | None = None,
+    address: str | None = None,
 ) -> list[WorkingHours]:
-    """The whole week at once; an office given no days falls back to the national hours."""
+    """The whole week at once; an office given no days falls back to the national hours. The change is in the
+    audit trail (object ``working_hours`` with the office's id, 0 for the national default)."""
     weekdays = [d for d, _, _ in days]
     if len(set(weekdays)) != len(weekdays):
         raise InvalidInput(
@@ -80,6 +88,17 @@ def replace_working_hours(
     session.execute(delete(WorkingHours).where(owner))
     session.add_all([WorkingHours(office_id=office_id, weekday=d, opens=o, closes=c) for d, o, c in days])
     session.flush()
+    week = " ".join(f"{d}:{o:%H:%M}-{c:%H:%M}" for d, o, c in sorted(days))
+    record_audit(
+        session,
+        actor,
+        "calendar.hours",
+        "working_hours",
+        office_id or 0,
+        office_id=office_id,
+        details={"week": week or "national default"},
+        address=address,
+    )
     return working_hours(session, office_id)
 
 
@@ -90,7 +109,16 @@ def list_holidays(session: Session, year: int | None, after_id: int | None, limi
     return list(session.scalars(keyset_page(query, Holiday.id, after_id, limit)))
 
 
-def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str, name_en: str) -> Holiday:
+def add_holiday(
+    session: Session,
+    office_id: int | None,
+    day: date,
+    name_lo: str,
+    name_en: str,
+    *,
+    actor: Principal | None = None,
+    address: str | None = None,
+) -> Holiday:
     owner = Holiday.office_id == office_id if office_id is not None else Holiday.office_id.is_(None)
     if session.scalar(select(Holiday.id).where(owner, Holiday.day == day)) is not None:
         raise Conflict("This day is already a holiday here.", error="holiday_exists")
@@ -102,11 +130,33 @@ def add_holiday(session: Session, office_id: int | None, day: date, name_lo: str
     )
     session.add(holiday)
     session.flush()
+    record_audit(
+        session,
+        actor,
+        "calendar.holiday_add",
+        "holiday",
+        holiday.id,
+        office_id=office_id,
+        details={"day": day.isoformat(), "name_en": holiday.name_en},
+        address=address,
+    )
     return holiday
 
 
-def delete_holiday(session: Session, holiday_id: int) -> None:
+def delete_holiday(
+    session: Session, holiday_id: int, *, actor: Principal | None = None, address: str | None = None
+) -> None:
     holiday = session.get(Holiday, holiday_id)
     if holiday is None:
         raise NotFound("No such holiday.", error="holiday_not_found")
+    record_audit(
+        session,
+        actor,
+        "calendar.holiday_delete",
+        "holiday",
+        holiday.id,
+        office_id=holiday.office_id,
+        details={"day": holiday.day.isoformat(), "name_en": holiday.name_en},
+        address=address,
+    )
     session.delete(holiday)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import NotAuthenticated
 from lsso_mobile.models import AuthSession, StaffUser
-from lsso_mobile.services.accounts import Principal, revoke_session
+from lsso_mobile.services.accounts import Principal, revoke_session, staff_restriction
 
 
 def staff_principal(session: Session, session_id: str, staff_id: int, now: datetime, lifetime: timedelta) -> Principal:
@@ -22,7 +22,14 @@ def staff_principal(session: Session, session_id: str, staff_id: int, now: datet
     staff = session.get(StaffUser, staff_id)
     if staff is None or not staff.active:
         raise NotAuthenticated("This account is disabled.", error="account_disabled")
-    return Principal(kind="staff", id=staff.id, role=staff.role.value, office_id=staff.office_id, session_id=session_id)
+    return Principal(
+        kind="staff",
+        id=staff.id,
+        role=staff.role.value,
+        office_id=staff.office_id,
+        session_id=session_id,
+        restriction=staff_restriction(staff),
+    )
 
 
 def end_console_session(session: Session, session_id: str, now: datetime) -> None:

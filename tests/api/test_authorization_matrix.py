@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -62,6 +63,7 @@ from lsso_mobile.models import Member, StaffRole
 from lsso_mobile.services.accounts import create_integration_client, create_staff_user
 from tests.api.test_errors_and_limits import CONSOLE_ENDPOINTS, UNDECLARED_OK
 from tests.conftest import STAFF_PASSWORD, office_id
+from tests.conftest import office_id as office_id_of
 from tests.messaging_support import png_bytes
 from tests.support import PIN, SmsGateway, application_form, bearer, request_code, sign_up, staff_sign_in, wait_until
 
@@ -222,6 +224,24 @@ EXPECTED: dict[Key, Row] = {
     ("GET", "/api/v1/admin/holidays"):                                (401, 403, 403, 403, 403, 403, 200, 403),
     ("POST", "/api/v1/admin/holidays"):                               (401, 403, 403, 403, 403, 403, 201, 403),
     ("DELETE", "/api/v1/admin/holidays/<int:holiday_id>"):            (401, 403, 403, 403, 403, 403, 204, 403),
+    # every staff user: their own password and second factor
+    ("POST", "/api/v1/staff/me/password"):                            (401, 403, 403, 204, 204, 204, 204, 403),
+    ("POST", "/api/v1/staff/me/second-factor"):                       (401, 403, 403, 201, 201, 201, 201, 403),
+    ("POST", "/api/v1/staff/me/second-factor/confirm"):               (401, 403, 403, 204, 204, 204, 204, 403),
+    # admins: staff accounts, the audit trail, the history of rule changes
+    ("GET", "/api/v1/admin/staff"):                                   (401, 403, 403, 403, 403, 403, 200, 403),
+    ("POST", "/api/v1/admin/staff"):                                  (401, 403, 403, 403, 403, 403, 201, 403),
+    ("GET", "/api/v1/admin/staff/<int:staff_id>"):                    (401, 403, 403, 403, 403, 403, 200, 403),
+    ("PUT", "/api/v1/admin/staff/<int:staff_id>"):                    (401, 403, 403, 403, 403, 403, 200, 403),
+    ("POST", "/api/v1/admin/staff/<int:staff_id>/disable"):           (401, 403, 403, 403, 403, 403, 200, 403),
+    ("POST", "/api/v1/admin/staff/<int:staff_id>/enable"):            (401, 403, 403, 403, 403, 403, 200, 403),
+    ("POST", "/api/v1/admin/staff/<int:staff_id>/unlock"):            (401, 403, 403, 403, 403, 403, 200, 403),
+    ("POST", "/api/v1/admin/staff/<int:staff_id>/reset-password"):    (401, 403, 403, 403, 403, 403, 200, 403),
+    ("PUT", "/api/v1/admin/staff/<int:staff_id>/second-factor"):      (401, 403, 403, 403, 403, 403, 200, 403),
+    ("DELETE", "/api/v1/admin/staff/<int:staff_id>/second-factor"):   (401, 403, 403, 403, 403, 403, 200, 403),
+    ("GET", "/api/v1/admin/audit-events"):                            (401, 403, 403, 403, 403, 403, 200, 403),
+    ("GET", "/api/v1/admin/audit-events.csv"):                        (401, 403, 403, 403, 403, 403, 200, 403),
+    ("GET", "/api/v1/admin/rule-changes"):                            (401, 403, 403, 403, 403, 403, 200, 403),
 }
 # fmt: on
 
@@ -589,6 +609,28 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
     objects["review_id"] = objects["review_for_officer"]
     objects["provider"] = settings.payment_provider
     objects["callback_secret"] = settings.payment_callback_secret
+    # Staff administration: an account for the admin routes to act on; the own-account routes that end the
+    # caller's other sign-ins (password) or change how it signs in (second factor) run as a stand-in user of
+    # each staff principal's role and office, so the principals' own sign-ins are untouched.
+    settings_ = runtime_module.current().settings
+    objects["staff_target"] = create_staff_user(
+        db, settings_, "matrix.target", STAFF_PASSWORD, StaffRole.OFFICER, "Target", office_id_of(db, "D0101")
+    ).id
+    for who, role, office in (
+        ("officer", StaffRole.OFFICER, "D0101"),
+        ("other_officer", StaffRole.OFFICER, "D1601"),
+        ("ops", StaffRole.OPS, None),
+        ("admin", StaffRole.ADMIN, None),
+    ):
+        for purpose in STAFF_STAND_IN_ROUTES.values():
+            username = f"standin.{purpose}.{who}"
+            create_staff_user(
+                db, settings_, username, STAFF_PASSWORD, role, username, office_id_of(db, office) if office else None
+            )
+            db.commit()
+            world.stand_ins[(purpose, who)] = bearer(staff_sign_in(client, username, STAFF_PASSWORD)["access_token"])
+        begun = client.post("/api/v1/staff/me/second-factor", headers=world.stand_ins[("confirm_totp", who)])
+        objects[f"totp_secret:{who}"] = expect(begun, 201, "second factor")["secret"]
 
     # Registration decisions: the officer and the admin each decide a fresh application of D0101.
     for who in ("officer", "admin"):
@@ -738,6 +780,7 @@ PATH_OBJECTS = {
     "payment_id": "payment_id",
     "review_id": "review_id",
     "provider": "provider",
+    "staff_id": "staff_target",
 }
 BROADCAST = "/api/v1/staff/broadcasts/<int:broadcast_id>"
 ROUTE_OBJECTS: dict[Key, dict[str, str]] = {
@@ -778,6 +821,12 @@ STAND_IN_ROUTES: dict[Key, str] = {
     ("POST", "/api/v1/me/link-request"): "link_request",
     ("GET", "/api/v1/me/link-request"): "link_request_filed",
 }
+# Own-account routes of staff, called by each staff principal as a stand-in user of its role and office.
+STAFF_STAND_IN_ROUTES: dict[Key, str] = {
+    ("POST", "/api/v1/staff/me/password"): "password",
+    ("POST", "/api/v1/staff/me/second-factor/confirm"): "confirm_totp",
+}
+STAFF_PRINCIPALS = ("officer", "other_officer", "ops", "admin")
 FRESH_SIGN_IN_ROUTES = {("POST", "/api/v1/auth/logout"), ("POST", "/api/v1/auth/pin")}
 RUN_LAST: list[Key] = [("POST", "/api/v1/auth/pin")]  # ends every sign-in of the member
 
@@ -892,6 +941,21 @@ PAYLOADS: dict[Key, Payload] = {
         "PUT",
         "/api/v1/admin/eligibility-rules/<string(maxlength=32):scheme>/<string(maxlength=32):benefit_type>",
     ): lambda w, who: {"json": w.objects["eligibility_rule"]},
+    ("POST", "/api/v1/staff/me/password"): json_body(
+        {"current_password": STAFF_PASSWORD, "new_password": "matrix-new-password"}
+    ),
+    ("POST", "/api/v1/staff/me/second-factor/confirm"): lambda w, who: {
+        "json": {"code": pyotp.TOTP(w.objects[f"totp_secret:{who}"]).now() if who in STAFF_PRINCIPALS else "000000"}
+    },
+    ("POST", "/api/v1/admin/staff"): json_body(
+        {"username": "matrix.created", "display_name": "Created", "role": "officer", "office_code": "D0101"}
+    ),
+    ("PUT", "/api/v1/admin/staff/<int:staff_id>"): json_body(
+        {"display_name": "Target (moved)", "role": "officer", "office_code": "D1601"}
+    ),
+    ("PUT", "/api/v1/admin/staff/<int:staff_id>/second-factor"): json_body({"required": True}),
+    ("GET", "/api/v1/admin/audit-events"): lambda w, who: {"query_string": {"action": "staff."}},
+    ("GET", "/api/v1/admin/audit-events.csv"): lambda w, who: {"query_string": {"action": "staff."}},
     ("PUT", "/api/v1/admin/working-hours"): json_body(WEEKDAYS_8_TO_4),
     ("PUT", "/api/v1/admin/offices/<string(maxlength=16):office_code>/working-hours"): json_body(WEEKDAYS_8_TO_4),
     ("POST", "/api/v1/admin/holidays"): json_body(
@@ -944,6 +1008,8 @@ def request_for(world: World, key: Key, who: str) -> tuple[str, dict[str, str], 
     path = PARAMETER.sub(lambda match: str(world.objects[names[match.group(1)]]), key[1])
     if key in STAND_IN_ROUTES and who in MEMBERS:
         headers = world.stand_ins[(STAND_IN_ROUTES[key], who)]
+    elif key in STAFF_STAND_IN_ROUTES and who in STAFF_PRINCIPALS:
+        headers = world.stand_ins[(STAFF_STAND_IN_ROUTES[key], who)]
     elif key in FRESH_SIGN_IN_ROUTES:
         headers = world.fresh_headers(who)
     else:
