@@ -8,11 +8,13 @@ form and htmx request, and serves its scripts, styles and font itself (no CDN).
 from __future__ import annotations
 
 import hashlib
+import importlib
 
 from flask import Flask
 
 from lsso_mobile.config import Settings
 from lsso_mobile.console.setup import (
+    CONSOLE_MODULES,
     DEFAULT_LANGUAGE,
     SESSION_COOKIE,
     TRANSLATIONS,
@@ -44,4 +46,6 @@ def install_console(app: Flask, settings: Settings) -> None:
     )
     csrf.init_app(app)
     babel.init_app(app, locale_selector=console_language)
+    for module in CONSOLE_MODULES:
+        importlib.import_module(module)  # its routes join the blueprint (once per process)
     app.register_blueprint(bp)

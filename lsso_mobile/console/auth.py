@@ -81,6 +81,26 @@ def officer_page(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def staff_page(*roles: str) -> Callable[[F], F]:
+    """Signed in to the console with one of ``roles`` (ops, admin); anyone else gets the polite 403 page."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = signed_in_principal()
+            if principal is None:
+                return _to_login()
+            g.principal = principal
+            if principal.role not in roles:
+                return render_template("console/forbidden.html"), 403
+            return view(*args, **kwargs)
+
+        setattr(wrapper, CONSOLE_ACCESS, ",".join(roles))
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
 def public_page(view: F) -> F:
     setattr(view, CONSOLE_ACCESS, "public")
     return view

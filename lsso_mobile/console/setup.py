@@ -15,6 +15,13 @@ WORKING_DAY = timedelta(hours=10)  # how long a console sign-in lasts
 SESSION_COOKIE = "lsso_console"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 
+# Modules that add pages to the console blueprint, beyond console.views (imported by install_console, before
+# the blueprint is registered: a route added later is refused by Flask).
+CONSOLE_MODULES = (
+    "lsso_mobile.console.broadcasts",  # ops: compose, approve, watch broadcasts
+    "lsso_mobile.console.reports",  # ops and admin: reports with charts and CSV
+)
+
 csrf = CSRFProtect()
 babel = Babel()
 

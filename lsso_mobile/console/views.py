@@ -174,11 +174,15 @@ def _not_found(_exc: Any) -> Any:
     return render_template("console/error.html", title=_("Not found"), message=_("There is no such page.")), 404
 
 
-def _safe_next(target: str | None) -> str:
+# Where each role starts: officers at their office's inbox, ops with broadcasts, admins with reports.
+LANDING = {"officer": "console.inbox", "ops": "console.broadcasts_list", "admin": "console.reports_index"}
+
+
+def _safe_next(target: str | None, role: str = "officer") -> str:
     """Only a path inside the console: never another site."""
     if target and target.startswith("/console") and not urlsplit(target).netloc and "\\" not in target:
         return target
-    return url_for("console.inbox")
+    return url_for(LANDING.get(role, "console.inbox"))
 
 
 def _field_errors(form: Form, exc: DomainError) -> None:
@@ -201,12 +205,13 @@ def _field_errors(form: Form, exc: DomainError) -> None:
 def login() -> Any:
     form = LoginForm()
     if request.method == "GET":
-        if signed_in_principal() is not None:
-            return redirect(_safe_next(request.args.get("next")))
+        principal = signed_in_principal()
+        if principal is not None:
+            return redirect(_safe_next(request.args.get("next"), principal.role))
         form.next.data = request.args.get("next", "")
     elif form.validate_on_submit():
         try:
-            sign_in(form.username.data or "", form.password.data or "")
+            principal = sign_in(form.username.data or "", form.password.data or "")
         except DomainError as exc:
             if exc.keep_changes:
                 commit()  # failed attempts count towards the lockout
@@ -215,7 +220,7 @@ def login() -> Any:
             form.password.errors = [translate_error(exc)]
             return render_template("console/login.html", form=form), exc.status
         commit()
-        return redirect(_safe_next(form.next.data))
+        return redirect(_safe_next(form.next.data, principal.role))
     else:
         return render_template("console/login.html", form=form), 422
     return render_template("console/login.html", form=form)
@@ -244,7 +249,8 @@ def language() -> Any:
 @bp.route("/", methods=["GET"])
 @public_page
 def home() -> Any:
-    return redirect(url_for("console.inbox"))
+    principal = signed_in_principal()
+    return redirect(url_for(LANDING.get(principal.role, "console.inbox") if principal else "console.login"))
 
 
 # -- inbox and conversations ---------------------------------------------------------------------------
