@@ -120,6 +120,11 @@ def _approvals_badge() -> dict[str, Any]:
     return {"broadcasts_awaiting_approval": count}
 
 
+@bp.app_template_filter("broadcast_action")
+def _broadcast_action(action: str) -> str:
+    return str(ACTION_LABELS.get(action, action))
+
+
 def _translate(exc: DomainError) -> str:
     if exc.message.startswith("A broadcast that is ") and " cannot be " in exc.message:
         return _("This broadcast can no longer do that; reload the page to see its status.")
@@ -168,7 +173,9 @@ class BroadcastForm(FlaskForm):
         _l("Text (English)"),
         validators=[DataRequired(REQUIRED), Length(max=2000, message=TOO_LONG), _text(MULTI_LINE)],
     )
-    category = SelectField(_l("Category"), choices=[SelectChoice(c, CATEGORY_LABELS[c]) for c in CATEGORIES])
+    category = SelectField(
+        _l("Category"), choices=[SelectChoice(c, CATEGORY_LABELS[c]) for c in CATEGORIES], default="news"
+    )
     critical = BooleanField(_l("Critical: comes through muting and quiet hours"))
     provinces = Checkboxes(_l("Provinces"), choices=[])
     districts = Checkboxes(_l("Districts"), choices=[])
@@ -521,7 +528,11 @@ def broadcast_detail(broadcast_id: int) -> Any:
 def broadcast_progress(broadcast_id: int) -> Any:
     """htmx: slices done, push rate and outcomes; polled while it is scheduled or sending."""
     broadcast = broadcast_service.get_broadcast(db_session(), broadcast_id)
-    return render_template("console/_broadcast_progress.html", **_results_context(broadcast))
+    page = render_template("console/_broadcast_progress.html", **_results_context(broadcast))
+    # Its status changed since the page was drawn (sending began, or it is sent): htmx reloads the whole page,
+    # so the status, the buttons offered and the history are those of now.
+    changed = request.args.get("shown", broadcast.status.value) != broadcast.status.value
+    return page, 200, {"HX-Refresh": "true"} if changed else {}
 
 
 def _step(broadcast_id: int, action: Any, done: str) -> Any:

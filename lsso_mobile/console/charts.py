@@ -44,7 +44,7 @@ def stacked_bars(categories: Sequence[str], series: Sequence[Series], label: str
     top = nice_ceiling(max(totals, default=0))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     band = plot_w / count
-    bar = max(1.0, band * 0.7)
+    bar = max(1.0, min(band * 0.7, 56.0))
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}" '
         'xmlns="http://www.w3.org/2000/svg">',
