@@ -131,6 +131,7 @@ def test_two_ops_users_compose_approve_and_watch_a_district_broadcast(
     counts = fcm_server.counts_by_token()
     district = set(tokens["lo"] + tokens["en"]) - {tokens["lo"][7], tokens["en"][3]}
     assert set(counts) == district and set(counts.values()) == {1}  # each device once; Pakse and muted none
+    progress.scroll_into_view_if_needed()
     shoot(reviewer, "broadcast-results", tmp_path)
     reviewer.locator("[data-history]").scroll_into_view_if_needed()
     expect(reviewer.locator("[data-history]")).to_contain_text("Vanh (ops)")
@@ -151,5 +152,6 @@ def test_two_ops_users_compose_approve_and_watch_a_district_broadcast(
     shoot(page, "report", tmp_path)
     page.click('button[name="lang"][value="en"]')
     page.goto(f"/console/broadcasts/{broadcast_id}")
+    page.locator("#broadcast-progress").scroll_into_view_if_needed()
     shoot(page, "broadcast-results", tmp_path)
     second.close()
