@@ -92,7 +92,7 @@ def staff_page(*roles: str) -> Callable[[F], F]:
                 return _to_login()
             g.principal = principal
             if principal.role not in roles:
-                return render_template("console/forbidden.html"), 403
+                return render_template("console/forbidden.html", for_roles=roles), 403
             return view(*args, **kwargs)
 
         setattr(wrapper, CONSOLE_ACCESS, ",".join(roles))

@@ -447,6 +447,7 @@ def broadcast_new() -> Any:
                 commit()
                 flash(_submitted_or_saved())
                 return redirect(url_for("console.broadcast_detail", broadcast_id=created.id))
+        g.here = url_for("console.broadcast_new")
         return render_template("console/broadcast_compose.html", **_composer(form)), 422
     return render_template("console/broadcast_compose.html", **_composer(form))
 
@@ -476,6 +477,7 @@ def broadcast_edit(broadcast_id: int) -> Any:
             flash(_submitted_or_saved())
             return redirect(url_for("console.broadcast_detail", broadcast_id=broadcast_id))
     broadcast = broadcast_service.get_broadcast(session, broadcast_id)
+    g.here = url_for("console.broadcast_edit", broadcast_id=broadcast_id)
     return render_template("console/broadcast_compose.html", **_composer(form, broadcast)), 422
 
 
@@ -581,6 +583,7 @@ def broadcast_reject(broadcast_id: int) -> Any:
         )
     if not form.note.errors:
         form.note.errors = [_("Say what the author should change.")]
+    g.here = url_for("console.broadcast_detail", broadcast_id=broadcast_id)
     return render_template("console/broadcast.html", **_detail_context(broadcast_id, review_form=form)), 422
 
 
@@ -604,4 +607,5 @@ def broadcast_withdraw(broadcast_id: int) -> Any:
             lambda: broadcast_service.withdraw(db_session(), g.principal, broadcast_id, now()),
             _("Withdrawn: it has left every inbox and no more pushes go out."),
         )
+    g.here = url_for("console.broadcast_detail", broadcast_id=broadcast_id)
     return render_template("console/broadcast.html", **_detail_context(broadcast_id, withdraw_form=form)), 422
