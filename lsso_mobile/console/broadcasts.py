@@ -503,9 +503,7 @@ def _place(form: BroadcastForm, exc: DomainError) -> None:
 @staff_page(OPS)
 def broadcast_compose_audience() -> Any:
     """htmx: the members and devices the audience being built reaches now."""
-    form = BroadcastForm()
-    _choose_areas(form)
-    return render_template("console/_audience_size.html", **_size_context(_audience(form)))
+    return render_template("console/_audience_size.html", **_size_context(_audience(BroadcastForm())))
 
 
 @bp.route("/broadcasts/compose/phone", methods=["POST"])
