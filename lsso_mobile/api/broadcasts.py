@@ -23,7 +23,6 @@ from lsso_mobile.models import Broadcast, BroadcastStatus, Scheme
 from lsso_mobile.notify.templates import CATEGORIES
 from lsso_mobile.services import broadcasts
 from lsso_mobile.services.audience import Audience
-from lsso_mobile.services.broadcast_delivery import broadcast_stats, slice_progress
 from lsso_mobile.validation import FullMatch
 
 blp = Blueprint(
@@ -212,9 +211,6 @@ class AudiencePreviewSchema(StrictSchema):
     members = fields.Integer(required=True, metadata={"description": "Members the audience reaches now"})
     devices = fields.Integer(required=True, metadata={"description": "Active devices of those members"})
     elapsed_ms = fields.Float(required=True, metadata={"description": "How long counting took, in milliseconds"})
-
-
-OUTCOMES = ("sent", "failed", "unregistered", "muted", "waiting", "dropped")
 
 
 class OutcomeCountsSchema(StrictSchema):
@@ -462,18 +458,13 @@ def broadcast_statistics(broadcast_id: int) -> Any:
     """
     session = db_session()
     broadcast = broadcasts.get_broadcast(session, broadcast_id)
-    by_province = broadcast_stats(session, broadcast_id)
-    done, total = slice_progress(session, broadcast_id)
-    totals = {outcome: sum(counts.get(outcome, 0) for counts in by_province.values()) for outcome in OUTCOMES}
+    results = broadcasts.broadcast_results(session, broadcast, now())
     return {
         "id": broadcast.id,
         "status": broadcast.status,
-        "slices_done": done,
-        "slices_total": total,
+        "slices_done": results.slices_done,
+        "slices_total": results.slices_total,
         "audience_devices": broadcast.audience_devices,
-        "totals": totals,
-        "by_province": [
-            {"province_code": province, **{o: counts.get(o, 0) for o in OUTCOMES}}
-            for province, counts in by_province.items()
-        ],
+        "totals": results.totals,
+        "by_province": [{"province_code": province, **counts} for province, counts in results.by_province.items()],
     }

@@ -98,7 +98,7 @@ def _role_page(view: F, roles: tuple[str, ...], marker: str) -> F:
             return _to_login()
         g.principal = principal
         if principal.role not in roles:
-            return render_template("console/forbidden.html"), 403
+            return render_template("console/forbidden.html", for_roles=roles), 403
         return view(*args, **kwargs)
 
     setattr(wrapper, CONSOLE_ACCESS, marker)
@@ -113,6 +113,15 @@ def admin_page(view: F) -> F:
 def staff_page(view: F) -> F:
     """Signed in as any staff user: their own account (password, second factor)."""
     return _role_page(view, ("officer", "ops", "admin"), "staff")
+
+
+def role_page(*roles: str) -> Callable[[F], F]:
+    """Signed in to the console with one of ``roles`` (ops, admin); anyone else gets the polite 403 page."""
+
+    def decorator(view: F) -> F:
+        return _role_page(view, roles, ",".join(roles))
+
+    return decorator
 
 
 def public_page(view: F) -> F:

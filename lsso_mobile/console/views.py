@@ -255,13 +255,13 @@ def language() -> Any:
 @bp.route("/", methods=["GET"])
 @public_page
 def home() -> Any:
-    """Each role's first page: officers their inbox, admins the staff accounts, others their account."""
+    """Each role's first page: officers their inbox, ops the broadcasts, admins the staff accounts, others their account."""
     principal = signed_in_principal()
     return redirect(_safe_next(None, principal.role if principal else None))
 
 
 # Each role's first page (other modules add theirs).
-HOME_PAGES = {"officer": "console.inbox", "admin": "console.staff_list"}
+HOME_PAGES = {"officer": "console.inbox", "ops": "console.broadcasts_list", "admin": "console.staff_list"}
 
 
 # -- inbox and conversations ---------------------------------------------------------------------------

@@ -29,7 +29,10 @@ class BroadcastStatus(enum.StrEnum):
 
 class Broadcast(Base):
     __tablename__ = "broadcasts"
-    __table_args__ = (Index("ix_broadcasts_status_send_at", "status", "send_at"),)
+    __table_args__ = (
+        Index("ix_broadcasts_status_send_at", "status", "send_at"),
+        Index("ix_broadcasts_published_at", "published_at"),  # reports: reach
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title_lo: Mapped[str] = mapped_column(String(200))

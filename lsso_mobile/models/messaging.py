@@ -33,6 +33,7 @@ class Conversation(Base):
         Index("ix_conversations_office_status_last", "office_id", "status", "last_message_at"),
         Index("ix_conversations_office_due", "office_id", "status", "reply_due_at"),
         Index("ix_conversations_office_resolved", "office_id", "resolved_at"),
+        Index("ix_conversations_created_at", "created_at"),  # reports: first responses by office
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

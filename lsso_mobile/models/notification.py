@@ -87,7 +87,10 @@ class Delivery(Base):
     """The push of one notification to one device: at most one row, so never two pushes."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (UniqueConstraint("notification_id", "device_id", name="uq_deliveries_notification_device"),)
+    __table_args__ = (
+        UniqueConstraint("notification_id", "device_id", name="uq_deliveries_notification_device"),
+        Index("ix_deliveries_updated_at", "updated_at"),  # reports: outcomes per day
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))

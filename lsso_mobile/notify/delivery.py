@@ -20,6 +20,7 @@ such a repeat.
 from __future__ import annotations
 
 import logging
+import unicodedata
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -67,7 +68,31 @@ NOTICE_PUSH_DATA_KEYS = ("notification_id", "category", "template", "deep_link")
 
 
 def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    if len(text) <= limit:
+        return text
+    cut = limit - 1
+    # Never part a Lao consonant from its vowel signs and tone marks (combining marks, category Mn):
+    # a mark left on its own, or on the ellipsis, renders as a dotted circle on the phone.
+    while cut > 0 and unicodedata.category(text[cut]) in ("Mn", "Mc", "Me"):
+        cut -= 1
+    return text[:cut].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class PushText:
+    title: str
+    body: str
+    title_clipped: bool
+    body_clipped: bool
+
+
+def clip_push_text(title: str, body: str) -> PushText:
+    """The one clipping rule for every push (notices, replies, broadcasts) and for the console's preview of
+    one: the push carries at most PUSH_TITLE_MAX_CHARS / PUSH_BODY_MAX_CHARS characters (FCM refuses payloads
+    over 4 KB and Lao takes 3 bytes a character), cut before a whole letter with an ellipsis; the inbox keeps
+    the whole text."""
+    clipped_title, clipped_body = _clip(title, PUSH_TITLE_MAX_CHARS), _clip(body, PUSH_BODY_MAX_CHARS)
+    return PushText(clipped_title, clipped_body, clipped_title != title, clipped_body != body)
 
 
 def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15) -> float:
@@ -234,14 +259,15 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
             **{k: str(v) for k, v in (row.data or {}).items()},  # deep_link (notify/outbox.py)
         }
         ttl = CRITICAL_TTL if row.critical else DEFAULT_TTL
+        clipped = clip_push_text(row.title_en if english else row.title_lo, row.body_en if english else row.body_lo)
         messages.append(
             (
                 delivery_id,
                 device_id,
                 PushMessage(
                     token=token,
-                    title=_clip(row.title_en if english else row.title_lo, PUSH_TITLE_MAX_CHARS),
-                    body=_clip(row.body_en if english else row.body_lo, PUSH_BODY_MAX_CHARS),
+                    title=clipped.title,
+                    body=clipped.body,
                     data=data,
                     collapse_key=row.collapse_key,
                     ttl_seconds=int(ttl.total_seconds()),

@@ -45,7 +45,7 @@ from lsso_mobile.models import (
     SliceStatus,
     utcnow,
 )
-from lsso_mobile.notify.delivery import PUSH_BODY_MAX_CHARS, PUSH_TITLE_MAX_CHARS, _clip, retry_delay
+from lsso_mobile.notify.delivery import clip_push_text, retry_delay
 from lsso_mobile.notify.fcm import MAX_BATCH, MAX_TTL_SECONDS, PushMessage, PushOutcome, PushResult
 from lsso_mobile.notify.preferences import quiet_period_end
 from lsso_mobile.services.audience import Audience, audience_condition, province_of_member, with_member_area
@@ -141,10 +141,11 @@ class BroadcastContent:
 
     def message(self, token: str, english: bool, now: datetime) -> PushMessage:
         ttl = max(0, min(MAX_TTL_SECONDS, int((self.expires_at - now).total_seconds())))
+        text = clip_push_text(self.title_en if english else self.title_lo, self.body_en if english else self.body_lo)
         return PushMessage(
             token=token,
-            title=_clip(self.title_en if english else self.title_lo, PUSH_TITLE_MAX_CHARS),
-            body=_clip(self.body_en if english else self.body_lo, PUSH_BODY_MAX_CHARS),
+            title=text.title,
+            body=text.body,
             data={
                 "broadcast_id": str(self.id),
                 "category": self.category,

@@ -28,10 +28,12 @@ from lsso_mobile.models import (
     SliceStatus,
     utcnow,
 )
+from lsso_mobile.notify.delivery import PushText, clip_push_text
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audience import Audience, AudienceSize, audience_size
-from lsso_mobile.services.broadcast_delivery import record_event, start_job
+from lsso_mobile.services.broadcast_delivery import broadcast_stats, record_event, slice_progress, start_job
 from lsso_mobile.services.paging import keyset_page
+from lsso_mobile.services.staff import staff_names
 
 DEFAULT_LIFETIME = timedelta(days=30)
 MAX_LIFETIME = timedelta(days=90)
@@ -292,4 +294,74 @@ def start_broadcast(session: Session, broadcast: Broadcast, now: datetime, slice
         session.scalars(
             select(BroadcastSlice.id).where(BroadcastSlice.broadcast_id == broadcast.id).order_by(BroadcastSlice.id)
         )
+    )
+
+
+# -- what the console shows: the phone preview, progress and results -----------------------------------
+
+
+def phone_previews(title_lo: str, body_lo: str, title_en: str, body_en: str) -> dict[str, PushText]:
+    """The push each language's members would get, clipped by the rule the sender uses."""
+    return {"lo": clip_push_text(title_lo, body_lo), "en": clip_push_text(title_en, body_en)}
+
+
+OUTCOMES = ("sent", "failed", "unregistered", "muted", "waiting", "dropped")
+
+
+@dataclass(frozen=True)
+class BroadcastResults:
+    """Progress while sending and outcomes afterwards, in devices (a member may have several)."""
+
+    slices_done: int
+    slices_total: int
+    totals: dict[str, int]
+    by_province: dict[str, dict[str, int]]  # province code ("" unknown) -> outcome -> devices
+    pushes_per_second: float | None  # FCM calls' messages per second since sending began
+
+    @property
+    def pushed(self) -> int:
+        return self.totals["sent"] + self.totals["failed"] + self.totals["unregistered"]
+
+
+def broadcast_results(session: Session, broadcast: Broadcast, now: datetime) -> BroadcastResults:
+    by_province = broadcast_stats(session, broadcast.id)
+    done, total = slice_progress(session, broadcast.id)
+    rows = {province: {o: counts.get(o, 0) for o in OUTCOMES} for province, counts in by_province.items()}
+    totals = {o: sum(counts[o] for counts in rows.values()) for o in OUTCOMES}
+    rate = None
+    if broadcast.published_at is not None:
+        end = broadcast.finished_at or now
+        seconds = (end - broadcast.published_at).total_seconds()
+        pushed = totals["sent"] + totals["failed"] + totals["unregistered"]
+        rate = pushed / seconds if seconds > 0 and pushed else 0.0
+    return BroadcastResults(done, total, totals, rows, rate)
+
+
+@dataclass(frozen=True)
+class EventView:
+    event: BroadcastEvent
+    staff_name: str | None  # None: the system
+
+
+def history_of(session: Session, broadcast_id: int) -> list[EventView]:
+    """Every step of a broadcast with the name of who took it."""
+    events = events_of(session, broadcast_id)
+    names = staff_names(session, {e.staff_id for e in events})
+    return [EventView(e, names.get(e.staff_id) if e.staff_id is not None else None) for e in events]
+
+
+def author_names(session: Session, broadcasts: list[Broadcast]) -> dict[int, str]:
+    ids: set[int | None] = {b.created_by for b in broadcasts}
+    return staff_names(session, ids | {b.approved_by for b in broadcasts})
+
+
+def count_awaiting_approval(session: Session, reviewer_id: int) -> int:
+    """Broadcasts this ops user may approve: submitted by someone else."""
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Broadcast)
+            .where(Broadcast.status == BroadcastStatus.AWAITING_APPROVAL, Broadcast.created_by != reviewer_id)
+        )
+        or 0
     )

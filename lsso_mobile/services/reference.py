@@ -147,3 +147,8 @@ def villages_of(session: Session, district_code: str) -> list[Village]:
 def list_offices(session: Session) -> list[Office]:
     """Every provincial and district office, by code."""
     return list(session.scalars(select(Office).order_by(Office.code)))
+
+
+def list_districts(session: Session) -> list[District]:
+    """Every district, by code (a province's districts together): about 150 in the country."""
+    return list(session.scalars(select(District).order_by(District.code)))
