@@ -14,7 +14,6 @@ from flask import Flask
 
 from lsso_mobile.config import Settings
 from lsso_mobile.console.setup import (
-    CONSOLE_MODULES,
     DEFAULT_LANGUAGE,
     SESSION_COOKIE,
     TRANSLATIONS,
