@@ -7,9 +7,11 @@ from flask_smorest import Api
 from lsso_mobile.api import (
     auth,
     broadcasts,
+    cards,
     claims,
     contributions,
     conversations,
+    field,
     health,
     integration,
     link_requests,
@@ -45,5 +47,9 @@ def register_blueprints(api: Api) -> None:
         conversations.staff_blp,
         conversations.canned_blp,
         office_calendar.blp,
+        field.blp,
+        cards.member_blp,
+        cards.cards_blp,
+        cards.staff_blp,
     ):
         api.register_blueprint(blueprint)
