@@ -29,6 +29,7 @@ import cwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cwt import COSE, COSEKey
+from cwt.cose_key_interface import COSEKeyInterface
 
 PREFIX = "LC1:"
 ISSUER = "LSSO"
@@ -198,7 +199,7 @@ class CardVerifier:
     revoked card ids. ``verify`` never calls the service."""
 
     def __init__(self, jwks: dict[str, Any]) -> None:
-        self._keys: dict[str, COSEKey] = {}
+        self._keys: dict[str, COSEKeyInterface] = {}
         for jwk in jwks.get("keys", []):
             if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519":
                 self._keys[str(jwk["kid"])] = COSEKey.from_jwk({**jwk, "kid": bytes.fromhex(jwk["kid"])})

@@ -551,7 +551,8 @@ def photos_of(session: Session, application_ids: list[int]) -> dict[int, list[in
             .where(FieldPhoto.application_id.in_(application_ids))
             .order_by(FieldPhoto.id)
         ):
-            found[application_id].append(photo_id)
+            if application_id is not None:
+                found[application_id].append(photo_id)
     return found
 
 

@@ -27,7 +27,7 @@ from werkzeug.serving import make_server
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.models import AuditEvent, RegistrationApplication, StaffRole
 from lsso_mobile.services.accounts import create_integration_client, create_staff_user
-from lsso_mobile.services.card_tokens import CardInvalid, CardVerifier, b45decode
+from lsso_mobile.services.card_tokens import CardInvalid, CardVerifier, b45decode, b45encode
 from tests.conftest import STAFF_PASSWORD
 from tests.messaging_support import png_bytes
 from tests.support import SmsGateway, application_form, bearer, wait_until
@@ -62,7 +62,8 @@ class Api:
         return self.http.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
 
     def staff_token(self, username: str) -> str:
-        response = self.call("POST", "/api/v1/auth/staff/login", json={"username": username, "password": STAFF_PASSWORD})
+        body = {"username": username, "password": STAFF_PASSWORD}
+        response = self.call("POST", "/api/v1/auth/staff/login", json=body)
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
 
@@ -125,7 +126,8 @@ def test_field_registration_to_verified_card(app: Flask, db: Any, staff: dict[st
             assert response.json()["created"] is True
         again = api.call("PUT", "/api/v1/field/uploads/ph-000", promoter, files={"file": ("a.png", png_bytes(4, 3))})
         assert again.status_code == 200 and again.json()["created"] is False
-        other_file = api.call("PUT", "/api/v1/field/uploads/ph-000", promoter, files={"file": ("b.png", png_bytes(9, 9))})
+        other = {"file": ("b.png", png_bytes(9, 9))}
+        other_file = api.call("PUT", "/api/v1/field/uploads/ph-000", promoter, files=other)
         assert other_file.status_code == 409 and other_file.json()["error"] == "photo_id_reused"
 
         # The batch: 19 people with a phone, one with none.
@@ -159,7 +161,8 @@ def test_field_registration_to_verified_card(app: Flask, db: Any, staff: dict[st
         assert [r["outcome"] for r in results] == ["rejected", "rejected", "created"]
         assert results[0]["error"] == "photo_not_uploaded" and results[1]["error"] == "outside_your_district"
         # The daily limit (21 here) is reached: the next record is refused, the others were kept.
-        over = api.call("POST", "/api/v1/field/registrations/batch", promoter, json={"records": [record(23, phone=None)]})
+        one_more = {"records": [record(23, phone=None)]}
+        over = api.call("POST", "/api/v1/field/registrations/batch", promoter, json=one_more)
         assert over.json()["results"][0]["error"] == "daily_limit_reached"
 
         # Three people confirm with their code: one from their own phone, two through the registrar.
@@ -251,8 +254,13 @@ def test_field_registration_to_verified_card(app: Flask, db: Any, staff: dict[st
         assert (claims.member_number, claims.status, claims.name_lo) == (number, "active", card["name_lo"])
         independent = independent_offline_check(card["token"], jwks, revoked)
         assert independent[-65537][1] == number
-    forged = cards[numbers[0]]["token"][:-6] + ("AAAAAA" if not cards[numbers[0]]["token"].endswith("AAAAAA") else "BBBBBB")
-    with pytest.raises(CardInvalid):
+    # A card whose signed content was changed (another member number) fails.
+    signed = cbor2.loads(zlib.decompress(b45decode(cards[numbers[0]]["token"][4:])))
+    claims = cbor2.loads(signed.value[2])
+    claims[-65537][1] = numbers[1]
+    signed.value[2] = cbor2.dumps(claims)
+    forged = "LC1:" + b45encode(zlib.compress(cbor2.dumps(signed)))
+    with pytest.raises(CardInvalid, match="bad_signature"):
         verifier.verify(forged, datetime.now(UTC))
 
     with served(app) as base:
@@ -278,7 +286,8 @@ def test_field_registration_to_verified_card(app: Flask, db: Any, staff: dict[st
 
         # Lost: the officer revokes it and a new card is issued.
         revoke_path = f"/api/v1/staff/insured-persons/{numbers[1]}/card/revoke"
-        assert api.call("POST", revoke_path, api.staff_token(staff["other_officer"]), json={"reason": "x"}).status_code == 404
+        elsewhere = api.staff_token(staff["other_officer"])
+        assert api.call("POST", revoke_path, elsewhere, json={"reason": "x"}).status_code == 404
         response = api.call("POST", revoke_path, officer, json={"reason": "Reported lost at the village meeting."})
         assert response.status_code == 200
         new_token = response.json()["token"]
