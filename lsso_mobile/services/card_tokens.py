@@ -1,4 +1,4 @@
-"""The member card's token: a CWT signed with COSE_Sign1 (EdDSA, Ed25519), zlib-compressed, Base45-encoded,
+"""The member card's token: a CWT signed with COSE_Sign1 (EdDSA, Ed25519), zlib-compressed (when that saves bytes),
 with the prefix ``LC1:``, as the EU's digital COVID certificates, WHO SMART Trust and MOSIP Claim 169 do.
 
 Why CWT/COSE and not a compact JWS: CBOR keeps the claims binary (a JSON JWS is base64url of JSON, about a
@@ -107,6 +107,7 @@ STATUS_CODES = {"active": "A", "in_arrears": "R"}
 _SCHEMES = {v: k for k, v in SCHEME_CODES.items()}
 _STATUSES = {v: k for k, v in STATUS_CODES.items()}
 COSE_ALG_EDDSA = -8
+ZLIB_FIRST_BYTE = b"\x78"  # a zlib stream (deflate, 32 KB window); a COSE_Sign1 starts with 0xD2 (tag 18)
 _COSE = COSE.new()
 
 
@@ -183,7 +184,10 @@ class CardSigner:
             protected={1: COSE_ALG_EDDSA, 4: bytes.fromhex(self.active_kid)},
             unprotected={},
         )
-        return PREFIX + b45encode(zlib.compress(signed, 9))
+        # zlib as the EU certificates do, unless it makes the card larger (short names: ~10 bytes of header and
+        # checksum for little gain); a verifier tells the two apart by the first byte (zlib 0x78, COSE tag 0xD2).
+        compressed = zlib.compress(signed, 9)
+        return PREFIX + b45encode(compressed if len(compressed) < len(signed) else signed)
 
 
 class CardInvalid(ValueError):
@@ -216,7 +220,8 @@ class CardVerifier:
         if len(token) > MAX_TOKEN_CHARS or not token.startswith(PREFIX):
             raise CardInvalid("malformed")
         try:
-            signed = _inflate(b45decode(token[len(PREFIX) :]))
+            raw_bytes = b45decode(token[len(PREFIX) :])
+            signed = _inflate(raw_bytes) if raw_bytes[:1] == ZLIB_FIRST_BYTE else raw_bytes
         except (ValueError, zlib.error):
             raise CardInvalid("malformed") from None
         kid = _protected_kid(signed)
