@@ -12,6 +12,7 @@ import hashlib
 from flask import Flask
 
 from lsso_mobile.config import Settings
+from lsso_mobile.console import field as _field_views  # noqa: F401  (registers its views on bp)
 from lsso_mobile.console.setup import (
     DEFAULT_LANGUAGE,
     SESSION_COOKIE,

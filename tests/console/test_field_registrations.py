@@ -43,6 +43,9 @@ def test_the_officer_sees_who_registered_the_person(client, staff, db):
     assert page.status_code == 200
     assert "data-registered-by" in page.text and "Khamla P." in page.text and "ຜູ້ສົ່ງເສີມ" in page.text
     assert "108.000" in page.text or "108,000" in page.text
+    photo_src = page.text.split('class="photos"><a href="')[1].split('"')[0]
+    photo = client.get(photo_src)
+    assert photo.status_code == 200 and photo.headers["Content-Type"] == "image/png"
     assert f'action="/console/registrations/{application_id}/decision"' not in page.text  # not decidable yet
     refused = post_form(
         client,
