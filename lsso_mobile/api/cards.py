@@ -262,7 +262,11 @@ class VerifyResultSchema(StrictSchema):
     reason = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "Why not genuine (null when genuine)", "example": None, "enum": VERIFY_REASONS},
+        metadata={
+            "description": "Why not genuine (null when genuine)",
+            "example": None,
+            "enum": [*VERIFY_REASONS, None],
+        },
     )
     card_id = fields.String(required=True, allow_none=True, metadata={"example": "9f2c4e1a7b3d5c60"})
     member_number = fields.String(required=True, allow_none=True, metadata={"example": "0112345678"})

@@ -114,7 +114,7 @@ class RecordResultSchema(StrictSchema):
     status = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "The application's status", "enum": [s.value for s in ApplicationStatus]},
+        metadata={"description": "The application's status", "enum": [*(s.value for s in ApplicationStatus), None]},
     )
     error = fields.String(
         required=True,
