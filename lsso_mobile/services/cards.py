@@ -137,6 +137,8 @@ def refresh_card(
     """The person's current card, issuing a new one when what it says has changed, it was signed with a key
     no longer active, or it is close to expiry. A replaced card whose status differs from the new one is
     revoked (it would keep claiming the old status offline); one that only lags a payment behind is not."""
+    # Two fetches at once (the app, an officer) take turns, so only one issues the new card.
+    session.execute(select(InsuredPerson.id).where(InsuredPerson.id == person.id).with_for_update())
     facts = card_facts(session, person, now)
     card = _latest_card(session, person.id)
     if (
