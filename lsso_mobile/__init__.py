@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile.api.security import install_security
     from lsso_mobile.bootstrap import start_runtime
     from lsso_mobile.console import install_console
+    from lsso_mobile.services.cards import card_signer_from_settings
     from lsso_mobile.services.tokens import KeyRing
 
     settings = settings or load_settings()
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     runtime = start_runtime(settings)
     app.extensions["lsso_runtime"] = runtime
     app.extensions["lsso_keyring"] = KeyRing.from_settings(settings)
+    app.extensions["lsso_card_signer"] = card_signer_from_settings(settings)
 
     api = build_api(app, _API_DESCRIPTION)
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum

@@ -85,12 +85,20 @@ def import_areas(csv_file: Path) -> None:
 
 @main.command("create-staff")
 @click.option("--username", required=True)
-@click.option("--role", type=click.Choice(["officer", "ops", "admin"]), required=True)
+@click.option("--role", type=click.Choice(["officer", "promoter", "ops", "admin"]), required=True)
 @click.option("--office", "office_code", help="Office code (P01, D0101, ...); required for officers")
+@click.option("--district", "district_code", help="District code (0101, ...); required for promoters")
 @click.option("--name", "display_name", help="Display name", default=None)
 @click.password_option("--password", help="At least 10 characters (prompted if not given)")
-def create_staff(username: str, role: str, office_code: str | None, display_name: str | None, password: str) -> None:
-    """Create an office, ops or admin staff account."""
+def create_staff(
+    username: str,
+    role: str,
+    office_code: str | None,
+    district_code: str | None,
+    display_name: str | None,
+    password: str,
+) -> None:
+    """Create an officer, promoter (field registrar of one district), ops or admin staff account."""
     from sqlalchemy import select
 
     from lsso_mobile.errors import DomainError
@@ -106,7 +114,14 @@ def create_staff(username: str, role: str, office_code: str | None, display_name
                 if office_id is None:
                     raise click.ClickException(f"no office with code {office_code}")
             staff = create_staff_user(
-                session, rt.settings, username, password, StaffRole(role), display_name or username, office_id
+                session,
+                rt.settings,
+                username,
+                password,
+                StaffRole(role),
+                display_name or username,
+                office_id,
+                district_code=district_code,
             )
             click.echo(f"created {staff.role.value} {staff.username}")
     except DomainError as exc:

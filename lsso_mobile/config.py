@@ -90,6 +90,10 @@ class Settings:
     writes_per_minute: int = 60
     core_writes_per_minute: int = 600
     anonymous_writes_per_minute: int = 300
+    card_signing_key_file: str = ""
+    card_public_key_files: tuple[str, ...] = ()
+    card_valid_days: int = 365
+    promoter_daily_registrations: int = 60
     log_level: str = "INFO"
     payment_provider: str = "sandbox"
     payment_provider_url: str = "http://127.0.0.1:8124"
@@ -267,6 +271,10 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_WRITES_PER_MINUTE": ("writes_per_minute", _positive_int),
     "LSSO_CORE_WRITES_PER_MINUTE": ("core_writes_per_minute", _positive_int),
     "LSSO_ANONYMOUS_WRITES_PER_MINUTE": ("anonymous_writes_per_minute", _positive_int),
+    "LSSO_CARD_SIGNING_KEY_FILE": ("card_signing_key_file", str.strip),
+    "LSSO_CARD_PUBLIC_KEY_FILES": ("card_public_key_files", _path_list),
+    "LSSO_CARD_VALID_DAYS": ("card_valid_days", _positive_int),
+    "LSSO_PROMOTER_DAILY_REGISTRATIONS": ("promoter_daily_registrations", _positive_int),
     "LSSO_LOG_LEVEL": ("log_level", _choice("DEBUG", "INFO", "WARNING", "ERROR")),
     "LSSO_PAYMENT_PROVIDER": ("payment_provider", _choice("sandbox", "bank")),
     "LSSO_PAYMENT_PROVIDER_URL": ("payment_provider_url", str.strip),
@@ -320,6 +328,7 @@ def _with_defaults(settings: Settings) -> Settings:
         for name, value in (
             ("LSSO_SECRET_KEY", settings.secret_key),
             ("LSSO_JWT_PRIVATE_KEY_FILE", settings.jwt_private_key_file),
+            ("LSSO_CARD_SIGNING_KEY_FILE", settings.card_signing_key_file),
         ):
             if not value:
                 raise ConfigError(f"{name} is required in production and is not set")

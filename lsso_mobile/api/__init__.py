@@ -7,9 +7,11 @@ from flask_smorest import Api
 from lsso_mobile.api import (
     auth,
     broadcasts,
+    cards,
     claims,
     contributions,
     conversations,
+    field,
     health,
     index,
     integration,
@@ -54,5 +56,9 @@ def register_blueprints(api: Api) -> None:
         payments.staff_blp,
         payments.core_blp,
         staff_admin.blp,
+        field.blp,
+        cards.member_blp,
+        cards.cards_blp,
+        cards.staff_blp,
     ):
         api.register_blueprint(blueprint)

@@ -21,11 +21,12 @@ from lsso_mobile.services.accounts import Principal, authenticate_access_token
 PUBLIC = "public"
 MEMBER = "member"
 OFFICER = "officer"
+PROMOTER = "promoter"  # a field registrar bound to one district
 OPS = "ops"
 ADMIN = "admin"
 CORE = "core"  # the LSSO core system (client credentials)
-STAFF_ROLES = (OFFICER, OPS, ADMIN)
-ALL_ROLES = (PUBLIC, MEMBER, OFFICER, OPS, ADMIN, CORE)
+STAFF_ROLES = (OFFICER, PROMOTER, OPS, ADMIN)
+ALL_ROLES = (PUBLIC, MEMBER, OFFICER, PROMOTER, OPS, ADMIN, CORE)
 
 ACCESS_ATTRIBUTE = "_lsso_access"
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
 from lsso_mobile.runtime import Runtime
+from lsso_mobile.services.card_tokens import CardSigner
 from lsso_mobile.services.tokens import KeyRing
 
 
@@ -26,6 +27,10 @@ def db_session() -> Session:
 
 def keyring() -> KeyRing:
     return current_app.extensions["lsso_keyring"]
+
+
+def card_signer() -> CardSigner:
+    return current_app.extensions["lsso_card_signer"]
 
 
 def commit() -> None:

@@ -164,6 +164,29 @@ class ApplicationSchema(ApplicationFormSchema):
 
 
 class StaffApplicationSchema(ApplicationSchema):
+    registered_by_name = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "Who registered the person in the field (a promoter or an officer); null for the "
+            "member's own application",
+            "example": "Promoter A",
+        },
+    )
+    registered_by_role = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "promoter or officer (null: the member's own)", "enum": ["promoter", "officer", None]},
+    )
+    confirmation = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "How a field registration was confirmed: code (sent to the person's phone) or officer "
+            "(attested in person); null until confirmed, and for the member's own application",
+            "enum": ["code", "officer", None],
+        },
+    )
     id_matches = fields.List(
         fields.Integer(),
         required=True,

@@ -78,6 +78,7 @@ LABELS: dict[str, Any] = {
     "registration": _l("Registration"),
     "other": _l("Other"),
     # applications and claims
+    "awaiting_confirmation": _l("Awaiting the person's confirmation"),
     "submitted": _l("Submitted"),
     "more_info_needed": _l("More information needed"),
     "approved": _l("Approved"),
@@ -102,6 +103,10 @@ LABELS: dict[str, Any] = {
     # ID types
     "national_id": _l("National ID card"),
     "family_book": _l("Family book"),
+    # staff roles, confirmation of field registrations
+    "promoter": _l("Promoter"),
+    "officer": _l("Officer"),
+    "code": _l("Code sent to the person's phone"),
 }
 
 
@@ -438,7 +443,7 @@ def attachment(attachment_id: int) -> Any:
 def registrations_list() -> Any:
     status = _enum_arg(ApplicationStatus, "status", "submitted")
     result = _id_page(registrations.list_applications, status)
-    cards = member_lookup.member_cards(db_session(), [a.member_id for a in result["items"]])
+    cards = member_lookup.member_cards(db_session(), [a.member_id for a in result["items"] if a.member_id])
     return render_template(
         "console/registrations.html",
         applications=result["items"],
@@ -454,7 +459,11 @@ def _application_context(application_id: int, form: DecisionForm | None = None) 
     application = registrations.get_application_for_staff(session_, g.principal, application_id)
     return {
         "application": application,
-        "card": member_lookup.member_cards(session_, [application.member_id]).get(application.member_id),
+        "card": (
+            member_lookup.member_cards(session_, [application.member_id]).get(application.member_id)
+            if application.member_id is not None
+            else None
+        ),
         "duplicates": member_lookup.national_id_matches(session_, application, g.principal.office_id),
         "form": form or DecisionForm(formdata=None),
     }

@@ -14,6 +14,7 @@ from lsso_mobile.models.broadcast import (
     DeferralStatus,
     SliceStatus,
 )
+from lsso_mobile.models.cards import FieldPhoto, MemberCard
 from lsso_mobile.models.contributions import (
     BenefitClaim,
     BenefitPayment,
@@ -73,6 +74,8 @@ from lsso_mobile.models.sms import SmsMessage
 __all__ = [
     "ActorKind",
     "AuditEvent",
+    "FieldPhoto",
+    "MemberCard",
     "SmsMessage",
     "Broadcast",
     "BroadcastDeferral",

@@ -92,6 +92,7 @@ class Member(Base):
 
 class StaffRole(enum.StrEnum):
     OFFICER = "officer"
+    PROMOTER = "promoter"  # a field registrar bound to one district (district_code)
     OPS = "ops"
     ADMIN = "admin"
 
@@ -105,6 +106,7 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole, 16))
     office_id: Mapped[int | None] = mapped_column(ForeignKey("offices.id"), index=True)
+    district_code: Mapped[str | None] = mapped_column(ForeignKey("districts.code"))  # promoters only
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]

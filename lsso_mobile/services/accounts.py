@@ -32,6 +32,7 @@ from lsso_mobile.errors import (
 from lsso_mobile.models import (
     AuthSession,
     Device,
+    District,
     IntegrationClient,
     Language,
     Member,
@@ -49,6 +50,7 @@ from lsso_mobile.services.otp import (
     consume_code,
     request_code,
 )
+from lsso_mobile.services.reference import office_for_area
 from lsso_mobile.services.rows import required
 from lsso_mobile.services.secrets_hashing import hash_secret, needs_rehash, verify_secret
 from lsso_mobile.services.tokens import KeyRing
@@ -542,7 +544,11 @@ def create_staff_user(
     role: StaffRole,
     display_name: str,
     office_id: int | None,
+    *,
+    district_code: str | None = None,
 ) -> StaffUser:
+    """A staff account. A promoter is bound to one district (``district_code``) and belongs to the office serving
+    it, whose officers review what the promoter registers."""
     username = username.strip().lower()
     if role is StaffRole.OFFICER and office_id is None:
         raise InvalidInput(
@@ -550,6 +556,17 @@ def create_staff_user(
             error="officer_needs_office",
             errors={"office": ["required for officers"]},
         )
+    if role is StaffRole.PROMOTER:
+        district = session.get(District, district_code) if district_code else None
+        if district is None:
+            raise InvalidInput(
+                "A promoter must be bound to a district.",
+                error="promoter_needs_district",
+                errors={"district": ["required for promoters"]},
+            )
+        office_id = office_for_area(session, district.province_code, district.code).id
+    else:
+        district_code = None
     if len(password) < 10:
         raise InvalidInput(
             "Staff passwords need at least 10 characters.",
@@ -564,6 +581,7 @@ def create_staff_user(
         password_hash=hash_secret(password, settings.password_hashing),
         role=role,
         office_id=office_id,
+        district_code=district_code,
     )
     session.add(staff)
     session.flush()

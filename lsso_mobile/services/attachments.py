@@ -16,6 +16,7 @@ from lsso_mobile.extensions import affected_rows
 from lsso_mobile.models import (
     Attachment,
     Conversation,
+    FieldPhoto,
     LinkRequest,
     Member,
     Message,
@@ -167,8 +168,12 @@ def _check_unsent_quota(session: Session, settings: Settings, uploader: Any, siz
 
 
 def _not_an_id_photo() -> Any:
-    """An upload a link request uses (an ID-card photo for an officer) is kept, though no message carries it."""
-    return ~select(LinkRequest.id).where(LinkRequest.id_photo_attachment_id == Attachment.id).exists()
+    """An upload a link request uses (an ID-card photo for an officer) is kept, though no message carries it; so
+    is an ID photo from the field (it has its own daily limit, see services/field_registrations.py)."""
+    return and_(
+        ~select(LinkRequest.id).where(LinkRequest.id_photo_attachment_id == Attachment.id).exists(),
+        ~select(FieldPhoto.id).where(FieldPhoto.attachment_id == Attachment.id).exists(),
+    )
 
 
 UPLOAD_PURGE_INTERVAL = timedelta(minutes=10)  # how often the worker removes expired unsent uploads

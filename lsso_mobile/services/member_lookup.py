@@ -94,7 +94,9 @@ def _latest_applications(member_ids: list[int], session: Session) -> dict[int, R
         .where(RegistrationApplication.member_id.in_(member_ids))
         .order_by(RegistrationApplication.id)
     )
-    return {application.member_id: application for application in rows}  # the last one wins
+    return {  # the last one wins
+        application.member_id: application for application in rows if application.member_id is not None
+    }
 
 
 def _cards(session: Session, members: list[Member]) -> list[MemberCard]:

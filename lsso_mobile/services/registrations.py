@@ -122,6 +122,12 @@ def _refuse_if_insured(session: Session, id_type: IdType, national_id: str, date
         )
 
 
+def check_form(session: Session, form: ApplicationForm, today: date) -> None:
+    """The checks every application passes, wherever it comes from (the app or the field)."""
+    _validate(session, form, today)
+    _refuse_if_insured(session, form.id_type, form.national_id, form.date_of_birth)
+
+
 def id_matches(session: Session, applications: list[RegistrationApplication]) -> dict[int, list[int]]:
     """For each application, the other pending applications with the same ID (the officer checks them)."""
     ids = {a.national_id for a in applications}
@@ -210,6 +216,7 @@ def submit_application(
 
 
 def _acknowledge(session: Session, application: RegistrationApplication, office: Office, now: datetime) -> None:
+    assert application.member_id is not None  # the member's own application
     record_notification(
         session,
         application.member_id,
@@ -318,9 +325,10 @@ def decide_application(
     else:
         template = "registration_more_info"
     session.flush()
-    record_notification(
-        session, application.member_id, template, params, now, collapse_key=f"registration-{application.id}"
-    )
+    if application.member_id is not None:  # a person registered in the field may have no app account
+        record_notification(
+            session, application.member_id, template, params, now, collapse_key=f"registration-{application.id}"
+        )
     record_audit(
         session,
         staff,
@@ -336,9 +344,17 @@ def decide_application(
 
 
 def _enrol(session: Session, application: RegistrationApplication, now: datetime) -> InsuredPerson:
-    """Create the insured person with a new, random member number (see services/identity.py) and link it."""
-    member = required(session, Member, application.member_id, what="member", lock=True)
-    if member.insured_person_id is not None:  # linked meanwhile (an officer's check of a link request)
+    """Create the insured person with a new, random member number (see services/identity.py) and link it to the
+    applicant's app account, if there is one. A person registered in the field keeps their own phone as the phone
+    on record, so they can link an app account later with a code (or, with no phone, an officer's check)."""
+    member = (
+        required(session, Member, application.member_id, what="member", lock=True)
+        if application.member_id is not None
+        else None
+    )
+    if (
+        member is not None and member.insured_person_id is not None
+    ):  # linked meanwhile (an officer's check of a link request)
         raise Conflict(
             "This account was linked to a member number meanwhile; reject this application instead.",
             error="account_already_linked",
@@ -356,12 +372,15 @@ def _enrol(session: Session, application: RegistrationApplication, now: datetime
         province_code=application.province_code,
         district_code=application.district_code,
         village_code=application.village_code,
+        phone=application.phone,
         created_at=now,
         updated_at=now,
     )
     session.add(person)
     session.flush()
     application.insured_person = person
+    if member is None:
+        return person
     member.insured_person_id = person.id
     member.office_id = application.office_id
     session.add(

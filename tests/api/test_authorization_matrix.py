@@ -242,6 +242,33 @@ EXPECTED: dict[Key, Row] = {
     ("GET", "/api/v1/admin/audit-events"):                            (401, 403, 403, 403, 403, 403, 200, 403),
     ("GET", "/api/v1/admin/audit-events.csv"):                        (401, 403, 403, 403, 403, 403, 200, 403),
     ("GET", "/api/v1/admin/rule-changes"):                            (401, 403, 403, 403, 403, 403, 200, 403),
+    # field registration (promoters are checked in tests/api/test_field_registration_and_cards.py)
+    ("PUT", "/api/v1/field/uploads/<string(maxlength=64):device_photo_id>"):
+                                                                      (401, 403, 403, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/field/photos/<int:photo_id>"):                   (401, 403, 403, 200, 404, 403, 200, 403),
+    ("POST", "/api/v1/field/registrations/batch"):                    (401, 403, 403, 200, 200, 403, 403, 403),
+    ("GET", "/api/v1/field/registrations"):                           (401, 403, 403, 200, 200, 403, 200, 403),
+    ("GET", "/api/v1/field/registrations/<int:application_id>"):      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("POST", "/api/v1/field/registrations/<int:application_id>/confirm"):
+                                                                      (401, 403, 403, 200, 404, 403, 403, 403),
+    ("POST", "/api/v1/field/registrations/<int:application_id>/attest"):
+                                                                      (401, 403, 403, 200, 404, 403, 403, 403),
+    ("POST", "/api/v1/field/confirmations"):                          (200, 200, 200, 200, 200, 200, 200, 200),
+    # member cards
+    ("GET", "/api/v1/me/card"):                                       (401, 200, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/card/qr.png"):                                (401, 200, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/card/qr.svg"):                                (401, 200, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/me/card/card.pdf"):                              (401, 200, 200, 403, 403, 403, 403, 403),
+    ("GET", "/api/v1/cards/keys"):                                    (200, 200, 200, 200, 200, 200, 200, 200),
+    ("GET", "/api/v1/cards/revoked"):                                 (200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/cards/verify"):                                 (401, 403, 403, 200, 200, 403, 200, 200),
+    ("GET", "/api/v1/cards/<string(length=16):card_id>/photo"):       (401, 403, 403, 200, 200, 403, 200, 200),
+    ("GET", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/card"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("GET", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/card.pdf"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/card/revoke"):
+                                                                      (401, 403, 403, 200, 404, 403, 200, 403),
 }
 # fmt: on
 
@@ -723,6 +750,67 @@ def build_world(client: FlaskClient, gateway: SmsGateway, db: Session, staff: di
         objects[f"link_request_number:{who}"] = insured(district, None)
         objects[f"id_photo:{who}"] = id_photo(requesting)
 
+    # Field registration: the D0101 officer registers people in the field (promoters have their own test).
+    field_photo = expect(
+        client.put(
+            "/api/v1/field/uploads/matrix-photo",
+            data={"file": (io.BytesIO(png_bytes(5, 4)), "id.png", "image/png")},
+            content_type="multipart/form-data",
+            headers=officer,
+        ),
+        200,
+        "field photo",
+    )["id"]
+    objects["field_photo"] = field_photo
+    objects["device_photo"] = "matrix-photo-put"
+    expect(
+        client.put(
+            "/api/v1/field/uploads/matrix-batch-photo",
+            data={"file": (io.BytesIO(png_bytes(7, 4)), "id.png", "image/png")},
+            content_type="multipart/form-data",
+            headers=officer,
+        ),
+        200,
+        "field photo",
+    )
+
+    def field_batch(records: list[dict[str, Any]]) -> list[int]:
+        answer = expect(
+            client.post("/api/v1/field/registrations/batch", json={"records": records}, headers=officer), 200, "batch"
+        )
+        assert answer["created"] == len(records), answer
+        return [r["application_id"] for r in answer["results"]]
+
+    def field_record(name: str, phone: str | None) -> dict[str, Any]:
+        upload = {"file": (io.BytesIO(png_bytes(6, 3, noise=True)), "id.png", "image/png")}
+        expect(
+            client.put(
+                f"/api/v1/field/uploads/ph-{name}", data=upload, content_type="multipart/form-data", headers=officer
+            ),
+            200,
+            "field photo",
+        )
+        return {**fresh_id(FORM_D0101), "device_record_id": f"rec-{name}", "phone": phone, "photo_ids": [f"ph-{name}"]}
+
+    to_confirm_phone = world.new_phone()
+    people = {who: world.new_phone() for who in PRINCIPALS}
+    records = [field_record("view", None), field_record("confirm", to_confirm_phone), field_record("attest", None)]
+    records += [field_record("card", None)] + [field_record(f"person-{who}", people[who]) for who in PRINCIPALS]
+    records[0]["photo_ids"] = ["matrix-photo"]
+    ids = field_batch(records)
+    objects["field_application"], objects["field_to_confirm"], objects["field_to_attest"] = ids[:3]
+    wait_until(lambda: all(gateway.count_to(p) for p in [to_confirm_phone, *people.values()]), message="codes")
+    objects["field_code"] = gateway.last_code(to_confirm_phone)
+    for who, phone in people.items():
+        objects[f"person_phone:{who}"], objects[f"person_code:{who}"] = phone, gateway.last_code(phone)
+    note = {"note": "Met in person."}
+    expect(client.post(f"/api/v1/field/registrations/{ids[3]}/attest", json=note, headers=officer), 200, "attest")
+    card_number = decide(ids[3], "approve", officer)["member_number"]
+    objects["photo_card"] = expect(
+        client.get(f"/api/v1/staff/insured-persons/{card_number}/card", headers=officer), 200, "card"
+    )["card_id"]
+    objects["card_token_a"] = expect(client.get("/api/v1/me/card", headers=member_a), 200, "card")["token"]
+
     # The public routes: a phone, code, member or refresh token of each principal's own.
     world.new_member("login")
     for who in PRINCIPALS:
@@ -781,6 +869,9 @@ PATH_OBJECTS = {
     "review_id": "review_id",
     "provider": "provider",
     "staff_id": "staff_target",
+    "device_photo_id": "device_photo",
+    "photo_id": "field_photo",
+    "card_id": "photo_card",
 }
 BROADCAST = "/api/v1/staff/broadcasts/<int:broadcast_id>"
 ROUTE_OBJECTS: dict[Key, dict[str, str]] = {
@@ -793,6 +884,9 @@ ROUTE_OBJECTS: dict[Key, dict[str, str]] = {
     ("DELETE", "/api/v1/staff/canned-replies/<int:canned_id>"): {"canned_id": "canned_to_delete"},
     ("POST", "/api/v1/me/bills/<int:bill_id>/cancel"): {"bill_id": "bill_to_cancel"},
     ("GET", "/api/v1/me/bills/<int:bill_id>/receipt"): {"bill_id": "paid_bill"},
+    ("GET", "/api/v1/field/registrations/<int:application_id>"): {"application_id": "field_application"},
+    ("POST", "/api/v1/field/registrations/<int:application_id>/confirm"): {"application_id": "field_to_confirm"},
+    ("POST", "/api/v1/field/registrations/<int:application_id>/attest"): {"application_id": "field_to_attest"},
 }
 # Where two principals may both change an object, each allowed one gets its own (the others get A's).
 OWN_OBJECTS: dict[Key, dict[str, dict[str, str]]] = {
@@ -958,6 +1052,30 @@ PAYLOADS: dict[Key, Payload] = {
     ("GET", "/api/v1/admin/audit-events.csv"): lambda w, who: {"query_string": {"action": "staff."}},
     ("PUT", "/api/v1/admin/working-hours"): json_body(WEEKDAYS_8_TO_4),
     ("PUT", "/api/v1/admin/offices/<string(maxlength=16):office_code>/working-hours"): json_body(WEEKDAYS_8_TO_4),
+    ("PUT", "/api/v1/field/uploads/<string(maxlength=64):device_photo_id>"): png_upload,
+    ("POST", "/api/v1/field/registrations/batch"): lambda w, who: {
+        "json": {
+            "records": [
+                {
+                    **fresh_id(FORM_D0101),
+                    "device_record_id": f"rec-matrix-{who}",
+                    "phone": None,
+                    "photo_ids": ["matrix-batch-photo"],
+                }
+            ]
+        }
+    },
+    ("POST", "/api/v1/field/registrations/<int:application_id>/confirm"): lambda w, who: {
+        "json": {"code": w.objects["field_code"]}
+    },
+    ("POST", "/api/v1/field/registrations/<int:application_id>/attest"): json_body({"note": "Met in person."}),
+    ("POST", "/api/v1/field/confirmations"): lambda w, who: {
+        "json": {"phone": w.objects[f"person_phone:{who}"], "code": w.objects[f"person_code:{who}"]}
+    },
+    ("POST", "/api/v1/cards/verify"): lambda w, who: {"json": {"token": w.objects["card_token_a"]}},
+    ("POST", "/api/v1/staff/insured-persons/<string(maxlength=16):member_number>/card/revoke"): json_body(
+        {"reason": "Reported lost."}
+    ),
     ("POST", "/api/v1/admin/holidays"): json_body(
         {"day": "2031-05-01", "name_lo": "ວັນກຳມະກອນ", "name_en": "Labour Day", "office_code": "D0101"}
     ),

@@ -137,3 +137,18 @@ def test_payments_credits_every_bill_once() -> None:
     assert (result["credited"], result["bills_paid"], result["payments"]) == (40, 40, 40)
     assert (result["credited_twice"], result["lost"], result["reviews"]) == (0, 0, 0)
     assert result["receipt_notices"] == result["receipt_sms"] == 40
+def test_cards_bench_smoke() -> None:
+    """Card size with a long Lao name fits a version-13 QR at level M; the rates are reported, not judged."""
+    result = run_bench("cards.py", "--seconds", "0.2")
+    has(
+        result,
+        "sizes",
+        "verifications_per_second_per_core",
+        "signings_per_second_per_core",
+        "baseline_jwt_verifications_per_second",
+        "ratio_to_jwt_verification",
+    )
+    long_name = result["sizes"]["long_name"]
+    assert long_name["qr_error"] == "M" and long_name["qr_mode"] == "alphanumeric"
+    assert long_name["qr_version"] <= 13 and long_name["name_chars"] == 53
+    assert result["verifications_per_second_per_core"] > 0 and result["signings_per_second_per_core"] > 0
