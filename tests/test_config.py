@@ -47,6 +47,7 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         ("LSSO_FCM_CREDENTIALS", "/etc/lsso/fcm.json"),
         ("LSSO_SMS_GATEWAY_URL", "https://sms.example/send"),
         ("LSSO_SMS_GATEWAY_TOKEN", "t"),
+        ("LSSO_SMS_WEBHOOK_SECRET", "w" * 32),
         ("LSSO_FCM_ENDPOINT", "http://127.0.0.1:1"),
     ]
     expected_errors = [
@@ -60,6 +61,7 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         "LSSO_FCM_CREDENTIALS",
         "LSSO_SMS_GATEWAY_URL must be https",
         "LSSO_SMS_GATEWAY_TOKEN",
+        "LSSO_SMS_WEBHOOK_SECRET",
         None,
     ]
     for (name, value), expected in zip(steps, expected_errors, strict=True):
@@ -84,6 +86,16 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
 def test_http_sms_needs_its_gateway():
     with pytest.raises(ConfigError, match="LSSO_SMS_GATEWAY_URL"):
         load_settings(environ={"LSSO_SMS_BACKEND": "http"})
+
+
+def test_sms_fallback_windows_are_strictly_parsed():
+    from lsso_mobile.config import fallback_windows
+
+    settings = load_settings(environ={"LSSO_SMS_FALLBACK_WINDOWS": " benefits=60, contribution_due=7200 "})
+    assert fallback_windows(settings.sms_fallback_windows) == {"benefits": 60, "contribution_due": 7200}
+    for bad in ("benefits", "benefits=soon", "Benefits=60", "benefits=-1"):
+        with pytest.raises(ConfigError, match="LSSO_SMS_FALLBACK_WINDOWS"):
+            load_settings(environ={"LSSO_SMS_FALLBACK_WINDOWS": bad})
 
 
 def test_every_setting_is_in_the_readme():

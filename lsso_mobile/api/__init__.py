@@ -10,6 +10,7 @@ from lsso_mobile.api import (
     claims,
     contributions,
     conversations,
+    delivery,
     health,
     integration,
     link_requests,
@@ -20,6 +21,7 @@ from lsso_mobile.api import (
     reference,
     registrations,
     rules,
+    sms_gateway,
     staff,
 )
 
@@ -45,5 +47,7 @@ def register_blueprints(api: Api) -> None:
         conversations.staff_blp,
         conversations.canned_blp,
         office_calendar.blp,
+        delivery.blp,
+        sms_gateway.blp,
     ):
         api.register_blueprint(blueprint)

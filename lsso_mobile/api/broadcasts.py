@@ -69,6 +69,14 @@ class BroadcastBodySchema(StrictSchema):
     critical = JsonBoolean(
         load_default=False, metadata={"description": "Ignores muting and quiet hours: for urgent notices only"}
     )
+    sms_fallback = JsonBoolean(
+        load_default=False,
+        metadata={
+            "description": "Also send it by SMS, once, to audience members with no active device or who chose "
+            "SMS only (muting, quiet hours and the daily SMS cap apply as for notices)",
+            "example": False,
+        },
+    )
     audience = fields.Nested(AudienceSchema, load_default=dict, metadata={"description": "Empty: every member"})
     send_at = fields.AwareDateTime(
         load_default=None,
@@ -101,6 +109,9 @@ class BroadcastSchema(StrictSchema):
     body_en = fields.String(required=True)
     category = fields.String(required=True)
     critical = fields.Boolean(required=True)
+    sms_fallback = fields.Boolean(
+        required=True, metadata={"description": "Also sent by SMS to members without the app"}
+    )
     audience = fields.Nested(AudienceOutSchema, required=True)
     send_at = fields.DateTime(allow_none=True, required=True)
     expires_at = fields.DateTime(required=True)
@@ -195,6 +206,7 @@ def _draft(body: dict[str, Any]) -> broadcasts.BroadcastDraft:
         body_en=body["body_en"],
         category=body["category"],
         critical=body["critical"],
+        sms_fallback=body["sms_fallback"],
         audience=Audience.from_json({**audience, "schemes": [s.value for s in audience.get("schemes", [])]}),
         send_at=body["send_at"],
         expires_at=body["expires_at"],

@@ -6,6 +6,7 @@ from lsso_mobile.models.auth import AuthSession, IntegrationClient, OtpCode, Ref
 from lsso_mobile.models.base import Base, utcnow
 from lsso_mobile.models.broadcast import (
     Broadcast,
+    BroadcastAck,
     BroadcastDeferral,
     BroadcastEvent,
     BroadcastRead,
@@ -56,12 +57,14 @@ from lsso_mobile.models.notification import (
 )
 from lsso_mobile.models.people import IdType, InsuredPerson, Language, Member, Scheme, Sex, StaffRole, StaffUser
 from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
-from lsso_mobile.models.sms import SmsMessage
+from lsso_mobile.models.sms import InboundSms, SmsMessage
 
 __all__ = [
     "ActorKind",
     "AuditEvent",
     "SmsMessage",
+    "InboundSms",
+    "BroadcastAck",
     "Broadcast",
     "BroadcastDeferral",
     "BroadcastEvent",

@@ -10,7 +10,10 @@ import string
 from dataclasses import dataclass
 from typing import Any
 
+from babel.numbers import format_decimal
+
 from lsso_mobile.models import Language
+from lsso_mobile.notify.sms_text import fit
 
 CATEGORY_REGISTRATION = "registration"
 CATEGORY_CONTRIBUTIONS = "contributions"
@@ -30,10 +33,24 @@ class Template:
     title_en: str
     body_en: str
     deep_link: str  # app route, may use the same parameters
+    # The SMS short form (sent when the app did not acknowledge the notice in time, or to members who chose
+    # SMS only): at most ``sms_parts`` parts once filled in (Lao is UCS-2: 70 characters, 67 a part when
+    # split); longer parameters are cut to fit. Without one, the SMS is the title and body, cut to fit.
+    sms_lo: str = ""
+    sms_en: str = ""
+    sms_parts: int = 2
 
     def parameters(self) -> set[str]:
         names: set[str] = set()
-        for text in (self.title_lo, self.body_lo, self.title_en, self.body_en, self.deep_link):
+        for text in (
+            self.title_lo,
+            self.body_lo,
+            self.title_en,
+            self.body_en,
+            self.deep_link,
+            self.sms_lo,
+            self.sms_en,
+        ):
             names |= {field for _, field, _, _ in string.Formatter().parse(text) if field}
         return names
 
@@ -65,6 +82,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="We received your registration application",
             body_en="The {office_name_en} will review it and let you know.",
             deep_link="lsso://registration/{application_id}",
+            sms_lo="ປກສ: ໄດ້ຮັບຄຳຮ້ອງລົງທະບຽນຂອງທ່ານແລ້ວ. ຈະແຈ້ງຜົນໃຫ້ທ່ານຮູ້.",
+            sms_en="LSSO: we received your registration application and will let you know the decision.",
+            sms_parts=1,
         ),
         Template(
             key="contributions_received",
@@ -75,6 +95,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Contributions received",
             body_en="{count} month(s) of contributions were added to your record.",
             deep_link="lsso://contributions",
+            sms_lo="ປກສ: ໄດ້ບັນທຶກເງິນສົມທົບ {count} ເດືອນ ເຂົ້າບັນຊີທ່ານແລ້ວ.",
+            sms_en="LSSO: {count} month(s) of contributions were added to your record.",
+            sms_parts=1,
         ),
         Template(
             key="claim_status_changed",
@@ -85,6 +108,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Your {benefit_en}: {status_en}",
             body_en="Your {benefit_en} claim is {status_en}. {reason}",
             deep_link="lsso://claims/{claim_id}",
+            sms_lo="ປກສ: ຄຳຮ້ອງ {benefit_lo}: {status_lo}. {reason}",
+            sms_en="LSSO: your {benefit_en} claim is {status_en}. {reason}",
+            sms_parts=2,
         ),
         Template(
             key="benefit_paid",
@@ -95,6 +121,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Benefit paid",
             body_en="{amount} kip has been paid to you.",
             deep_link="lsso://payments",
+            sms_lo="ປກສ: ໄດ້ຈ່າຍ {amount} ກີບ ໃຫ້ທ່ານແລ້ວ.",
+            sms_en="LSSO: {amount} kip has been paid to you.",
+            sms_parts=1,
         ),
         Template(
             key="contribution_due",
@@ -105,6 +134,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Contribution due",
             body_en="Your contribution for {period} is not paid yet. Please pay by {due_date}.",
             deep_link="lsso://contributions",
+            sms_lo="ປກສ: ເງິນສົມທົບເດືອນ {period} ຍັງບໍ່ໄດ້ຈ່າຍ. ກະລຸນາຈ່າຍກ່ອນ {due_date}.",
+            sms_en="LSSO: your contribution for {period} is not paid yet. Please pay by {due_date}.",
+            sms_parts=2,
         ),
         Template(
             key="registration_approved",
@@ -115,6 +147,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Your social security registration is approved",
             body_en="Your LSSO member number is {member_number}.",
             deep_link="lsso://registration/{application_id}",
+            sms_lo="ປກສ: ການລົງທະບຽນຂອງທ່ານອະນຸມັດແລ້ວ. ເລກສະມາຊິກ: {member_number}",
+            sms_en="LSSO: your registration is approved. Member number: {member_number}",
+            sms_parts=1,
         ),
         Template(
             key="registration_rejected",
@@ -125,6 +160,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Your registration was not approved",
             body_en="Reason: {reason}",
             deep_link="lsso://registration/{application_id}",
+            sms_lo="ປກສ: ຄຳຮ້ອງລົງທະບຽນບໍ່ໄດ້ຮັບອະນຸມັດ. ເຫດຜົນ: {reason}",
+            sms_en="LSSO: your registration was not approved. Reason: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="registration_more_info",
@@ -135,6 +173,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Your registration needs more information",
             body_en="Please correct it and send it again: {reason}",
             deep_link="lsso://registration/{application_id}",
+            sms_lo="ປກສ: ຄຳຮ້ອງລົງທະບຽນຕ້ອງການຂໍ້ມູນເພີ່ມ: {reason}",
+            sms_en="LSSO: your registration needs more information: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="record_linked",
@@ -146,6 +187,10 @@ TEMPLATES: dict[str, Template] = {
             body_en="Member number {member_number} is linked to the account {account_phone}. "
             "Not you? Contact your office.",
             deep_link="lsso://me",
+            sms_lo="ປກສ: ເລກສະມາຊິກ {member_number} ເຊື່ອມກັບບັນຊີ {account_phone}. ບໍ່ແມ່ນທ່ານ? ຕິດຕໍ່ຫ້ອງການ.",
+            sms_en="LSSO: member number {member_number} is linked to the account {account_phone}. "
+            "Not you? Contact your office.",
+            sms_parts=2,
         ),
         Template(
             key="record_unlinked",
@@ -156,6 +201,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Your app account is no longer linked to your LSSO record",
             body_en="Your office unlinked member number {member_number}: {reason}",
             deep_link="lsso://me",
+            sms_lo="ປກສ: ຫ້ອງການຍົກເລີກການເຊື່ອມເລກສະມາຊິກ {member_number}: {reason}",
+            sms_en="LSSO: your office unlinked member number {member_number}: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="link_request_rejected",
@@ -166,6 +214,9 @@ TEMPLATES: dict[str, Template] = {
             title_en="Your request to link your LSSO record was not approved",
             body_en="Reason: {reason}",
             deep_link="lsso://me/link-request",
+            sms_lo="ປກສ: ຄຳຂໍເຊື່ອມເລກສະມາຊິກບໍ່ໄດ້ຮັບອະນຸມັດ. ເຫດຜົນ: {reason}",
+            sms_en="LSSO: your request to link your record was not approved. Reason: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="conversation_reply",
@@ -176,9 +227,41 @@ TEMPLATES: dict[str, Template] = {
             title_en="Reply from the {office_name_en}",
             body_en="{subject}: {preview}",
             deep_link="lsso://conversations/{conversation_id}",
+            sms_lo="ປກສ: ມີຄຳຕອບໃໝ່ຈາກ {office_name_lo}. ເປີດແອັບເພື່ອອ່ານ.",
+            sms_en="LSSO: new reply from the {office_name_en}. Open the app to read it.",
+            sms_parts=2,
         ),
     )
 }
+
+
+# Answers to SMS look-ups (services/sms_lookup.py), in Lao: people without the app text the service.
+LOOKUP_TEXTS: dict[str, str] = {
+    "balance": "ປກສ {member_number}: ສົ່ງເງິນສົມທົບແລ້ວ {months} ເດືອນ, ເດືອນລ່າສຸດ {last_paid}.",
+    "arrears": "ຄ້າງຈ່າຍ {count} ເດືອນ ແຕ່ {first}: {total}.",
+    "no_arrears": "ບໍ່ມີເງິນຄ້າງຈ່າຍ.",
+    "help": "ປກສ: ສົ່ງ ຍອດ (BALANCE) ເພື່ອເບິ່ງເງິນສົມທົບ ແລະ ເງິນຄ້າງຈ່າຍ. ສົ່ງ ຊ່ວຍ (HELP) ເພື່ອເບິ່ງຄຳແນະນຳນີ້.",
+    "unknown_phone": "ປກສ: ຂໍອະໄພ, ເບີນີ້ບໍ່ມີໃນທະບຽນ ປກສ. ກະລຸນາຕິດຕໍ່ຫ້ອງການປະກັນສັງຄົມຂອງທ່ານ.",
+    "choose_member": "ປກສ: ເບີນີ້ມີຫຼາຍເລກສະມາຊິກ. ສົ່ງ ຍອດ ແລະ ເລກສະມາຊິກ, ເຊັ່ນ: ຍອດ {example}",
+}
+
+
+def format_kip(amount: int, language: Language | str) -> str:
+    """Money in SMS and notices: whole kip, CLDR grouping (Lao: ``108.000 ກີບ``; English: ``108,000 kip``)."""
+    if str(language) == Language.ENGLISH.value:
+        return f"{format_decimal(amount, locale='en')} kip"
+    return f"{format_decimal(amount, locale='lo')} ກີບ"
+
+
+def render_sms(template_key: str, notice: RenderedNotice, params: dict[str, Any]) -> tuple[str, str]:
+    """The notice's SMS in Lao and English, each cut to the template's number of parts."""
+    template = TEMPLATES.get(template_key)
+    parts = template.sms_parts if template is not None else 2
+    if template is not None and template.sms_lo and template.sms_en:
+        lo, en = template.sms_lo.format(**params), template.sms_en.format(**params)
+    else:  # a template without a short form: its title and body
+        lo, en = f"{notice.title_lo}. {notice.body_lo}", f"{notice.title_en}. {notice.body_en}"
+    return fit(" ".join(lo.split()), parts), fit(" ".join(en.split()), parts)
 
 
 def render(template_key: str, params: dict[str, Any]) -> RenderedNotice:

@@ -10,7 +10,10 @@ number or a text. Sign-in codes take their own path (``services/otp.py``): their
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import uuid
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,6 +26,7 @@ from lsso_mobile.config import Settings
 from lsso_mobile.extensions import affected_rows
 from lsso_mobile.jobs import SEND_SMS, enqueue_after_commit
 from lsso_mobile.models import SmsMessage, utcnow
+from lsso_mobile.notify.sms_text import measure
 from lsso_mobile.services.phones import mask_phone
 from lsso_mobile.services.secrets_hashing import seal, unseal
 
@@ -34,13 +38,16 @@ class SmsDeliveryError(RuntimeError):
 
 
 class SmsSender(Protocol):
-    def send(self, phone: str, text: str) -> None: ...
+    def send(self, phone: str, text: str) -> str | None:
+        """Hand the SMS to the gateway; answers the gateway's message id (delivery reports name it), if any."""
+        ...
 
 
 class LogSmsSender:
-    def send(self, phone: str, text: str) -> None:
+    def send(self, phone: str, text: str) -> str | None:
         # The development backend: the code is read from the log. Production uses ``http``.
         log.info("SMS (log backend) to %s: %s", mask_phone(phone), text)
+        return f"log-{uuid.uuid4().hex}"
 
 
 class HttpSmsSender:
@@ -50,7 +57,7 @@ class HttpSmsSender:
         self.timeout = timeout
         self._session = requests.Session()
 
-    def send(self, phone: str, text: str) -> None:
+    def send(self, phone: str, text: str) -> str | None:
         try:
             response = self._session.post(
                 self.url,
@@ -62,6 +69,12 @@ class HttpSmsSender:
             raise SmsDeliveryError(f"SMS gateway unreachable ({type(exc).__name__})") from None
         if response.status_code >= 300:
             raise SmsDeliveryError(f"SMS gateway answered HTTP {response.status_code}")
+        try:
+            answer = response.json()
+        except ValueError:
+            return None
+        message_id = answer.get("id") or answer.get("message_id") if isinstance(answer, dict) else None
+        return str(message_id)[:64] if message_id else None
 
 
 def build_sms_sender(settings: Settings) -> SmsSender:
@@ -89,10 +102,29 @@ def queue_sms(
     purpose: str,
     *,
     expires_at: datetime | None = None,
+    member_id: int | None = None,
+    notification_id: int | None = None,
+    broadcast_id: int | None = None,
+    office_id: int | None = None,
+    category: str | None = None,
 ) -> SmsMessage:
     """Write the SMS (sealed) in this transaction; after commit, a job holding only its id sends it. An SMS with
-    ``expires_at`` (a code's) is not sent after that time."""
-    message = SmsMessage(phone=phone, purpose=purpose, created_at=utcnow(), expires_at=expires_at)
+    ``expires_at`` (a code's) is not sent after that time. Its encoding and parts are recorded (what it costs);
+    the ids say what it was for (one SMS per notice, and per broadcast and member, at most)."""
+    size = measure(text)
+    message = SmsMessage(
+        phone=phone,
+        purpose=purpose,
+        created_at=utcnow(),
+        expires_at=expires_at,
+        member_id=member_id,
+        notification_id=notification_id,
+        broadcast_id=broadcast_id,
+        office_id=office_id,
+        category=category or purpose,
+        encoding=size.encoding,
+        parts=size.parts,
+    )
     session.add(message)
     session.flush()
     message.sealed_text = seal(settings.secret_key, _SEALING_PURPOSE, f"sms:{message.id}", text)
@@ -139,9 +171,14 @@ def release_sms(session: Session, sms_id: int) -> None:
     session.execute(update(SmsMessage).where(SmsMessage.id == sms_id).values(claimed_at=None))
 
 
-def mark_sms_sent(session: Session, sms_id: int, now: datetime) -> None:
-    """The gateway took it: the text is wiped; the row stays as the record that it went."""
-    session.execute(update(SmsMessage).where(SmsMessage.id == sms_id).values(sent_at=now, sealed_text=None))
+def mark_sms_sent(session: Session, sms_id: int, now: datetime, gateway_message_id: str | None = None) -> None:
+    """The gateway took it: the text is wiped; the row stays as the record that it went (and what the gateway
+    calls it, for its delivery reports)."""
+    session.execute(
+        update(SmsMessage)
+        .where(SmsMessage.id == sms_id)
+        .values(sent_at=now, sealed_text=None, gateway_message_id=gateway_message_id)
+    )
 
 
 def unsent_sms(session: Session, now: datetime, limit: int = 1000) -> list[int]:
@@ -160,3 +197,44 @@ def unsent_sms(session: Session, now: datetime, limit: int = 1000) -> list[int]:
             .limit(limit)
         )
     )
+
+
+# -- what the gateway tells us: delivery reports and inbound SMS (webhooks) ----------------------------------
+
+WEBHOOK_MAX_SKEW = timedelta(minutes=5)
+FINAL_REPORTS = ("delivered", "failed", "expired", "rejected")
+REPORT_STATUSES = (*FINAL_REPORTS, "accepted", "buffered")
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 under ``LSSO_SMS_WEBHOOK_SECRET`` of ``<timestamp>.<raw body>``."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def webhook_is_authentic(settings: Settings, timestamp: str, signature: str, body: bytes, now: datetime) -> bool:
+    """The gateway signed this body within the last five minutes (a replay of an old call is refused too)."""
+    if not settings.sms_webhook_secret or not timestamp.isdigit() or len(timestamp) > 12:
+        return False
+    if abs(now.timestamp() - int(timestamp)) > WEBHOOK_MAX_SKEW.total_seconds():
+        return False
+    expected = webhook_signature(settings.sms_webhook_secret, timestamp, body)
+    return hmac.compare_digest(expected, signature)
+
+
+def record_delivery_report(
+    session: Session, gateway_message_id: str, status: str, error_code: str | None, now: datetime
+) -> bool:
+    """The gateway's word on one SMS; a final report is never overwritten (reports may come twice or out of
+    order). Answers whether an SMS of ours has that id."""
+    message = session.scalars(
+        select(SmsMessage).where(SmsMessage.gateway_message_id == gateway_message_id).limit(1)
+    ).first()
+    if message is None:
+        return False
+    if message.report_status in FINAL_REPORTS:
+        return True
+    message.report_status = status
+    message.report_error = error_code
+    message.reported_at = now
+    return True
