@@ -12,8 +12,9 @@ from tests.fakes.sms_gateway import FakeSmsGateway
 WEBHOOK_SECRET = "webhook-secret-for-tests-0123456789abcdef"
 
 
-@pytest.fixture
-def fake_sms() -> Iterator[FakeSmsGateway]:
+@pytest.fixture(name="fake_sms")
+def fake_sms_fixture() -> Iterator[FakeSmsGateway]:
+    """The local SMS gateway (import ``fake_sms_fixture`` into a test module to use ``fake_sms``)."""
     gateway = FakeSmsGateway().start()
     yield gateway
     gateway.stop()

@@ -24,14 +24,14 @@ from lsso_mobile.models import (
 from lsso_mobile.notify.sms_text import fit, measure
 from lsso_mobile.notify.templates import TEMPLATES, render, render_sms
 from lsso_mobile.services.sms_fallback import scan_once
-from tests.sms_support import fake_sms, post_signed, sms_overrides  # noqa: F401 - the fixture
+from tests.sms_support import fake_sms_fixture, post_signed, sms_overrides  # noqa: F401 - the fixture
 from tests.support import bearer, make_member_with_devices, notify, sign_up
 
 WINDOWS = "registration_approved=60,benefits=60,contributions=60,registration_rejected=60"
 
 
 @pytest.fixture
-def settings_overrides(fake_sms):  # noqa: F811
+def settings_overrides(fake_sms):
     return sms_overrides(fake_sms, sms_fallback_windows=WINDOWS, sms_daily_cap=3, sms_lookups_per_hour=3)
 
 
@@ -153,9 +153,12 @@ def test_window_then_exactly_one_sms_and_acks_in_time_prevent_it(app, client, db
     # another member's notice is not acknowledged by this member
     other = make_member_with_devices(db, "+8562055580003", ["tok-other-0123456789"])
     theirs = notify(other, "registration_approved")
-    assert client.post("/api/v1/me/notifications/acks", json={"notification_ids": [theirs]}, headers=headers).json[
-        "ignored"
-    ] == 1
+    assert (
+        client.post("/api/v1/me/notifications/acks", json={"notification_ids": [theirs]}, headers=headers).json[
+            "ignored"
+        ]
+        == 1
+    )
     db.expire_all()
     assert db.get(Notification, theirs).acked_at is None
 
@@ -207,9 +210,7 @@ def test_sms_only_members_get_sms_and_no_push(app, client, db, fake_sms):
     db.expire_all()
     notice = db.get(Notification, nid)
     assert notice.dispatch_status.value == "skipped"
-    assert [m["text"] for m in fake_sms.to("+8562055580005")] == [
-        "ປກສ: ໄດ້ຮັບຄຳຮ້ອງລົງທະບຽນຂອງທ່ານແລ້ວ. ຈະແຈ້ງຜົນໃຫ້ທ່ານຮູ້."
-    ]
+    assert [m["text"] for m in fake_sms.to("+8562055580005")] == ["ປກສ: ໄດ້ຮັບຄຳຮ້ອງລົງທະບຽນຂອງທ່ານແລ້ວ. ຈະແຈ້ງຜົນໃຫ້ທ່ານຮູ້."]
 
 
 # -- delivery reports and look-ups -------------------------------------------------------------------------
