@@ -33,7 +33,7 @@ from lsso_mobile.models import (
 from lsso_mobile.notify.preferences import VIENTIANE, get_preferences, quiet_period_end
 from lsso_mobile.notify.sms_text import fit
 from lsso_mobile.services.audience import Audience, audience_condition
-from lsso_mobile.services.sms import queue_sms
+from lsso_mobile.services.sms import OutgoingSms, queue_many_sms, queue_sms
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,33 @@ def _settle(notification: Notification, outcome: str | None) -> None:
     notification.sms_lo = notification.sms_en = None
 
 
+def _preferences(session: Session, member_ids: set[int]) -> dict[int, NotificationPreference]:
+    return {
+        p.member_id: p
+        for p in session.scalars(select(NotificationPreference).where(NotificationPreference.member_id.in_(member_ids)))
+    }
+
+
+def _sent_today(session: Session, member_ids: set[int], now: datetime) -> dict[int, int]:
+    """SMS about notices and broadcasts each member got since midnight in Vientiane (the daily cap counts them)."""
+    return {
+        member_id: count
+        for member_id, count in session.execute(
+            select(SmsMessage.member_id, func.count())
+            .where(
+                SmsMessage.member_id.in_(member_ids),
+                SmsMessage.created_at >= vientiane_day_start(now),
+                (SmsMessage.notification_id.is_not(None)) | (SmsMessage.broadcast_id.is_not(None)),
+            )
+            .group_by(SmsMessage.member_id)
+        )
+        if member_id is not None
+    }
+
+
 def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int], now: datetime) -> Counter[str]:
-    """Settle each of these notices that is (still) due: an SMS in the outbox, or the reason there is none."""
+    """Settle each of these notices that is (still) due: an SMS in the outbox, or the reason there is none.
+    A batch costs a fixed number of statements, whatever its size."""
     outcomes: Counter[str] = Counter()
     if not ids:
         return outcomes
@@ -92,7 +117,13 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     notices = list(session.scalars(query))
-    members = {m.id: m for m in session.scalars(select(Member).where(Member.id.in_({n.member_id for n in notices})))}
+    if not notices:
+        return outcomes
+    member_ids = {n.member_id for n in notices}
+    members = {m.id: m for m in session.scalars(select(Member).where(Member.id.in_(member_ids)))}
+    preferences = _preferences(session, member_ids)
+    sent_today = _sent_today(session, {n.member_id for n in notices if not n.critical}, now)
+    outgoing: list[OutgoingSms] = []
     for notice in notices:
         member = members.get(notice.member_id)
         if notice.acked_at is not None:  # an acknowledgement raced the scan and lost the lock: nothing to send
@@ -103,40 +134,42 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
             _settle(notice, "no_phone")
             outcomes["no_phone"] += 1
             continue
-        preferences = get_preferences(session, member.id)
-        if not notice.critical:
-            if notice.category in (preferences.muted_categories or []):
+        preference = preferences.get(member.id)
+        if not notice.critical and preference is not None:
+            if notice.category in (preference.muted_categories or []):
                 _settle(notice, "muted")
                 outcomes["muted"] += 1
                 continue
-            quiet_end = quiet_period_end(now, preferences.quiet_start, preferences.quiet_end)
+            quiet_end = quiet_period_end(now, preference.quiet_start, preference.quiet_end)
             if quiet_end is not None:
                 notice.sms_due_at = quiet_end
                 outcomes["quiet_hours"] += 1
                 continue
-            if sms_sent_today(session, member.id, now) >= settings.sms_daily_cap:
-                _settle(notice, "capped")
-                outcomes["capped"] += 1
-                continue
+        if not notice.critical and sent_today.get(member.id, 0) >= settings.sms_daily_cap:
+            _settle(notice, "capped")
+            outcomes["capped"] += 1
+            continue
+        sent_today[member.id] = sent_today.get(member.id, 0) + 1
         text = notice.sms_en if member.language is Language.ENGLISH else notice.sms_lo
         if not text:
             _settle(notice, "no_text")
             outcomes["no_text"] += 1
             continue
-        queue_sms(
-            session,
-            settings,
-            member.phone,
-            text,
-            PURPOSE_NOTICE,
-            member_id=member.id,
-            notification_id=notice.id,
-            office_id=member.office_id,
-            category=notice.category,
+        outgoing.append(
+            OutgoingSms(
+                member.phone,
+                text,
+                PURPOSE_NOTICE,
+                member_id=member.id,
+                notification_id=notice.id,
+                office_id=member.office_id,
+                category=notice.category,
+            )
         )
         _settle(notice, "queued")
         outcomes["queued"] += 1
     session.flush()
+    queue_many_sms(session, settings, outgoing)
     return outcomes
 
 
