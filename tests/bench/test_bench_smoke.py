@@ -126,3 +126,12 @@ def test_push_throughput_delivers_every_notice_once() -> None:
     assert result["benchmark"] == "push_throughput"
     assert (result["duplicates"], result["missing"], result["latency_duplicates"]) == (0, 0, 0)
     assert result["latency_ms"]["samples"] == 5
+
+
+def test_sms_fallback_sends_one_sms_per_unacknowledged_notice_and_none_else() -> None:
+    result = run_bench("sms_fallback.py", "--notices", "1000", "--members", "20", "--history", "500", "--due", "20")
+    has(result, "scan_seconds", "scan_growth", "naive_growth", "growth_small", "growth_large", "sms_parts")
+    assert result["never_acknowledged"] == 300
+    assert result["sms_queued"] == result["send_jobs"] == 300
+    assert (result["missing"], result["repeated"], result["sms_for_acknowledged"]) == (0, 0, 0)
+    assert result["growth_small"]["index_used"] and result["growth_large"]["index_used"]

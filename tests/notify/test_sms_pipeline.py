@@ -14,10 +14,10 @@ from lsso_mobile import runtime
 from lsso_mobile.models import Notification, SmsMessage
 from lsso_mobile.notify.outbox import fallback_sms_job
 from lsso_mobile.notify.preferences import update_preferences
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, STAFF_PASSWORD
 from tests.notify.conftest import pipeline_overrides
 from tests.sms_support import fake_sms_fixture, post_signed, sms_overrides  # noqa: F401 - the fixture
-from tests.support import PIN, bearer, make_member_with_devices, notify, wait_until
+from tests.support import PIN, bearer, make_member_with_devices, notify, staff_sign_in, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def acknowledge(client, headers, *ids):
     return answer.json
 
 
-def test_fallback_end_to_end(app, client, db, fcm_server, fake_sms, workers):
+def test_fallback_end_to_end(app, client, db, fcm_server, fake_sms, workers, staff):
     workers.start()
     warm = make_member_with_devices(db, "+8562055590099", ["tok-warm-up-0123456789"])
     notify(warm, "registration_received")  # no window: only a push, to know the worker is up
@@ -96,6 +96,15 @@ def test_fallback_end_to_end(app, client, db, fcm_server, fake_sms, workers):
     outcomes = {n: db.get(Notification, n).sms_outcome for n in (acked, never_acked, no_device, muted, only_sms)}
     assert outcomes == {acked: None, never_acked: "queued", no_device: "queued", muted: None, only_sms: "queued"}
     assert db.get(Notification, never_acked).acked_at is not None  # the late one is kept, and changed nothing else
+    # what ops and the office see
+    ops = bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"])
+    seen = client.get(f"/api/v1/staff/notifications/{never_acked}/delivery", headers=ops).json
+    assert seen["pushes"] == {"sent": 1} and seen["sms_outcome"] == "queued" and seen["acked_at"] is not None
+    assert seen["sms"]["parts"] == 1 and seen["sms"]["encoding"] == "gsm7" and seen["sms"]["sent_at"] is not None
+    health = client.get(f"/api/v1/staff/members/{acking}/channel-health", headers=ops).json
+    assert (health["notices"], health["pushed"], health["acknowledged"], health["ack_share"]) == (1, 1, 1, 1.0)
+    assert health["last_ack"] is not None and health["active_devices"] == 1 and health["sms"] == 0
+    assert client.get(f"/api/v1/staff/members/{sms_only}/channel-health", headers=ops).json["channel"] == "sms"
     rows = db.scalars(select(SmsMessage).where(SmsMessage.notification_id.is_not(None))).all()
     assert sorted((r.notification_id, r.parts, r.encoding) for r in rows) == sorted(
         [(never_acked, 1, "gsm7"), (no_device, 1, "ucs2"), (only_sms, 1, "ucs2")]

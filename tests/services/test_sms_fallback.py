@@ -309,3 +309,45 @@ def test_balance_lookup_in_lao_refusal_and_flood(app, client, db, fake_sms, insu
     assert fake_sms.count_to("+8562055580777") == 3
     assert db.scalar(select(func.count()).select_from(InboundSms)) == 8
     assert post_signed(client, path, {"message_id": "x", "from": "+85620", "text": 1}).status_code == 422
+
+
+def test_a_broadcast_goes_by_sms_only_when_ops_choose_it_and_once(app, client, db, fake_sms, staff):
+    from lsso_mobile.models import StaffRole
+    from lsso_mobile.services.accounts import create_staff_user
+    from lsso_mobile.tasks.sms import send_broadcast_sms
+    from tests.conftest import STAFF_PASSWORD, office_id
+    from tests.support import staff_sign_in
+
+    create_staff_user(db, runtime.current().settings, "ops.two", STAFF_PASSWORD, StaffRole.OPS, "Ops two", None)
+    db.commit()
+    no_app = make_member_with_devices(db, "+8562055580010", [])
+    with_app = make_member_with_devices(db, "+8562055580011", ["tok-bc-app-0123456789"])
+    for member in (no_app, with_app):
+        db.get(Member, member).office_id = office_id(db, "D0101")
+    db.commit()
+    ops = bearer(staff_sign_in(client, staff["ops"], STAFF_PASSWORD)["access_token"])
+    ops2 = bearer(staff_sign_in(client, "ops.two", STAFF_PASSWORD)["access_token"])
+    texts = {"title_lo": "ແຈ້ງການ", "body_lo": "ຫ້ອງການປິດວັນຈັນ", "title_en": "Notice", "body_en": "Closed Monday"}
+    for flag in (False, True):
+        created = client.post(
+            "/api/v1/staff/broadcasts",
+            json={**texts, "audience": {"districts": ["0101"]}, "sms_fallback": flag},
+            headers=ops,
+        )
+        assert created.status_code == 201 and created.json["sms_fallback"] is flag
+        url = f"/api/v1/staff/broadcasts/{created.json['id']}"
+        assert client.post(f"{url}/submit", headers=ops).status_code == 200
+        assert client.post(f"{url}/approve", headers=ops2).status_code == 200
+    # only the flagged one, only to the member without the app, once however often it runs
+    assert [m["text"] for m in fake_sms.to("+8562055580010")] == ["ປກສ: ແຈ້ງການ. ຫ້ອງການປິດວັນຈັນ"]
+    assert fake_sms.count_to("+8562055580011") == 0
+    assert send_broadcast_sms(created.json["id"]) == {}
+    assert fake_sms.count_to("+8562055580010") == 1
+    delivery = client.get(f"{url}/delivery", headers=ops).json
+    assert delivery["sms"] == 1 and delivery["sms_parts"] == 1 and delivery["sms_fallback"] is True
+    costs = client.get("/api/v1/staff/sms/costs", headers=ops).json
+    assert {"office_code": "D0101", "category": "news", "messages": 1, "parts": 1, "cost": 200}.items() <= next(
+        r for r in costs["rows"] if r["category"] == "news"
+    ).items()
+    health = client.get(f"/api/v1/staff/members/{no_app}/channel-health", headers=ops).json
+    assert health["active_devices"] == 0 and health["sms"] == 1 and health["ack_share"] is None
