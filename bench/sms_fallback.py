@@ -84,7 +84,12 @@ def insert_notices(rt: Any, rows: list[dict[str, Any]]) -> list[int]:
     ids: list[int] = []
     for start in range(0, len(rows), 5000):
         with rt.db.unit_of_work() as session:
-            ids += list(session.scalars(insert(Notification).returning(Notification.id), rows[start : start + 5000]))
+            ids += list(
+                session.scalars(
+                    insert(Notification).returning(Notification.id, sort_by_parameter_order=True),
+                    rows[start : start + 5000],
+                )
+            )
     return ids
 
 
@@ -204,11 +209,9 @@ def main() -> None:
         rng = random.Random(20261130)
         acked = set(rng.sample(ids, round(len(ids) * ACKED_SHARE)))
         by_member: dict[int, list[int]] = {}
-        with rt.db.unit_of_work() as session:
-            for nid, member_id in session.execute(
-                select(Notification.id, Notification.member_id).where(Notification.id.in_(list(acked)))
-            ):
-                by_member.setdefault(member_id, []).append(nid)
+        for i, nid in enumerate(ids):  # notice i went to member i mod members (notice_rows)
+            if nid in acked:
+                by_member.setdefault(member_ids[i % len(member_ids)], []).append(nid)
         started = time.perf_counter()
         calls = 0
         for member_id, member_acks in by_member.items():
@@ -243,13 +246,18 @@ def main() -> None:
             per_notice = dict(
                 session.execute(
                     select(SmsMessage.notification_id, func.count())
-                    .where(SmsMessage.notification_id.in_(ids))
+                    .where(SmsMessage.notification_id.between(min(ids), max(ids)))
                     .group_by(SmsMessage.notification_id)
                 ).all()
             )
             parts = session.scalar(
-                select(func.coalesce(func.sum(SmsMessage.parts), 0)).where(SmsMessage.notification_id.in_(ids))
+                select(func.coalesce(func.sum(SmsMessage.parts), 0)).where(
+                    SmsMessage.notification_id.between(min(ids), max(ids))
+                )
             )
+        run_ids = set(ids)
+        if len(run_ids) != max(ids) - min(ids) + 1:
+            problems.append("the run's notices are not one block of ids")
         missing = sum(1 for nid in ids if nid not in acked and per_notice.get(nid, 0) == 0)
         repeated = sum(1 for count in per_notice.values() if count > 1)
         for_acked = sum(1 for nid in per_notice if nid in acked)
