@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from lsso_mobile.api.access import ADMIN, OFFICER, OPS, Blueprint, current_principal, now
 from lsso_mobile.api.context import db_session, settings
@@ -113,14 +113,21 @@ class BroadcastDeliverySchema(StrictSchema):
     )
 
 
+REPORT_DAYS = validate.Range(min=date(2000, 1, 1), max=date(2199, 12, 31), error="Out of range.")
+
+
 class CostArgsSchema(StrictSchema):
     first = fields.Date(
         data_key="from",
         load_default=None,
+        validate=REPORT_DAYS,
         metadata={"description": "First day (Vientiane); default 30 days ago", "example": "2026-11-01"},
     )
     last = fields.Date(
-        data_key="to", load_default=None, metadata={"description": "Last day; default today", "example": "2026-11-30"}
+        data_key="to",
+        load_default=None,
+        validate=REPORT_DAYS,
+        metadata={"description": "Last day; default today", "example": "2026-11-30"},
     )
 
 
