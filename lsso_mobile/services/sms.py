@@ -20,7 +20,7 @@ from typing import Protocol
 
 import requests
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -147,6 +147,13 @@ class OutgoingSms:
     category: str | None = None
 
 
+_SEAL_MANY_POSTGRESQL = text("""
+    UPDATE sms_messages AS s SET sealed_text = v.sealed_text
+    FROM unnest(CAST(:ids AS integer[]), CAST(:texts AS text[])) AS v(id, sealed_text)
+    WHERE s.id = v.id
+""")
+
+
 def queue_many_sms(session: Session, settings: Settings, messages: list[OutgoingSms]) -> list[int]:
     """``queue_sms`` for many at once (the fallback scan): one INSERT and one UPDATE for the whole batch, not two
     statements an SMS. Answers the new rows' ids in the order given."""
@@ -175,13 +182,16 @@ def queue_many_sms(session: Session, settings: Settings, messages: list[Outgoing
             ],
         )
     )
-    session.execute(
-        update(SmsMessage),
-        [
-            {"id": sms_id, "sealed_text": seal(settings.secret_key, _SEALING_PURPOSE, f"sms:{sms_id}", m.text)}
-            for sms_id, m in zip(ids, messages, strict=True)
-        ],
-    )
+    sealed = [
+        seal(settings.secret_key, _SEALING_PURPOSE, f"sms:{sms_id}", m.text)
+        for sms_id, m in zip(ids, messages, strict=True)
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_SEAL_MANY_POSTGRESQL, {"ids": ids, "texts": sealed})  # one statement, arrays unnested
+    else:
+        session.execute(
+            update(SmsMessage), [{"id": sms_id, "sealed_text": text} for sms_id, text in zip(ids, sealed, strict=True)]
+        )
     for sms_id, m in zip(ids, messages, strict=True):
         enqueue_after_commit(session, SEND_SMS.request(sms_id, description=f"send_sms({m.purpose}, {sms_id})"))
     return ids

@@ -12,11 +12,11 @@ quiet hours waits until they end. Critical notices ignore muting, quiet hours an
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
@@ -75,10 +75,16 @@ def sms_sent_today(session: Session, member_id: int, now: datetime) -> int:
     )
 
 
-def _settle(notification: Notification, outcome: str | None) -> None:
-    notification.sms_due_at = None
-    notification.sms_outcome = outcome
-    notification.sms_lo = notification.sms_en = None
+def _settle_all(session: Session, settled: dict[str | None, list[int]]) -> None:
+    """One UPDATE per outcome for the whole batch (not one a notice)."""
+    for outcome, ids in settled.items():
+        if ids:
+            session.execute(
+                update(Notification)
+                .where(Notification.id.in_(ids))
+                .values(sms_due_at=None, sms_outcome=outcome, sms_lo=None, sms_en=None)
+                .execution_options(synchronize_session=False)
+            )
 
 
 def _preferences(session: Session, member_ids: set[int]) -> dict[int, NotificationPreference]:
@@ -124,37 +130,38 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
     preferences = _preferences(session, member_ids)
     sent_today = _sent_today(session, {n.member_id for n in notices if not n.critical}, now)
     outgoing: list[OutgoingSms] = []
+    settled: dict[str | None, list[int]] = defaultdict(list)
+
+    def settle(notice: Notification, outcome: str | None, counted_as: str) -> None:
+        settled[outcome].append(notice.id)
+        outcomes[counted_as] += 1
+
     for notice in notices:
         member = members.get(notice.member_id)
         if notice.acked_at is not None:  # an acknowledgement raced the scan and lost the lock: nothing to send
-            _settle(notice, None)
-            outcomes["acknowledged"] += 1
+            settle(notice, None, "acknowledged")
             continue
         if member is None:
-            _settle(notice, "no_phone")
-            outcomes["no_phone"] += 1
+            settle(notice, "no_phone", "no_phone")
             continue
         preference = preferences.get(member.id)
         if not notice.critical and preference is not None:
             if notice.category in (preference.muted_categories or []):
-                _settle(notice, "muted")
-                outcomes["muted"] += 1
+                settle(notice, "muted", "muted")
                 continue
             quiet_end = quiet_period_end(now, preference.quiet_start, preference.quiet_end)
             if quiet_end is not None:
-                notice.sms_due_at = quiet_end
+                notice.sms_due_at = quiet_end  # rare: the ORM writes it
                 outcomes["quiet_hours"] += 1
                 continue
         if not notice.critical and sent_today.get(member.id, 0) >= settings.sms_daily_cap:
-            _settle(notice, "capped")
-            outcomes["capped"] += 1
+            settle(notice, "capped", "capped")
             continue
-        sent_today[member.id] = sent_today.get(member.id, 0) + 1
         text = notice.sms_en if member.language is Language.ENGLISH else notice.sms_lo
         if not text:
-            _settle(notice, "no_text")
-            outcomes["no_text"] += 1
+            settle(notice, "no_text", "no_text")
             continue
+        sent_today[member.id] = sent_today.get(member.id, 0) + 1
         outgoing.append(
             OutgoingSms(
                 member.phone,
@@ -166,9 +173,9 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
                 category=notice.category,
             )
         )
-        _settle(notice, "queued")
-        outcomes["queued"] += 1
+        settle(notice, "queued", "queued")
     session.flush()
+    _settle_all(session, settled)
     queue_many_sms(session, settings, outgoing)
     return outcomes
 
