@@ -324,12 +324,14 @@ def seed_demo_command() -> None:
 
 @main.command()
 def relay() -> None:
-    """Re-enqueue undelivered notifications and stalled broadcasts once (the worker does this on a schedule)."""
-    from lsso_mobile.tasks.periodic import relay_broadcast_work, relay_notices
+    """Re-enqueue undelivered notifications and stalled broadcasts, and send due SMS fallbacks, once (the worker
+    does this on a schedule)."""
+    from lsso_mobile.tasks.periodic import relay_broadcast_work, relay_notices, send_due_sms_fallbacks
 
     _runtime()
     click.echo(f"re-enqueued {relay_notices()} notification(s)")
     click.echo(f"broadcasts: {relay_broadcast_work()}")
+    click.echo(f"SMS fallback: {send_due_sms_fallbacks()}")
 
 
 @main.command("reconcile-payments")
@@ -397,7 +399,7 @@ def dev(host: str, port: int, no_seed: bool, reset: bool) -> None:
     from lsso_mobile import create_app
     from lsso_mobile.demo import seed_demo
     from lsso_mobile.migrate import upgrade
-    from lsso_mobile.tasks.periodic import relay_broadcast_work, relay_notices
+    from lsso_mobile.tasks.periodic import relay_broadcast_work, relay_notices, send_due_sms_fallbacks
 
     settings = _settings()
     if settings.is_production:
@@ -427,6 +429,7 @@ def dev(host: str, port: int, no_seed: bool, reset: bool) -> None:
                     relay_notices()
                 finally:
                     relay_broadcast_work()
+                    send_due_sms_fallbacks()  # notices not acknowledged in time go by SMS (logged, in dev)
             except Exception:  # noqa: BLE001 - keep the loop alive; the error is logged
                 log.exception("relay failed")
 

@@ -43,6 +43,13 @@ class Settings:
     sms_backend: str = "log"
     sms_gateway_url: str = ""
     sms_gateway_token: str = ""
+    sms_webhook_secret: str = ""
+    # key=seconds, comma-separated: a template key or a category, and how long the app has to acknowledge
+    # a notice before it goes by SMS. Categories not listed never fall back (unless the member chose SMS only).
+    sms_fallback_windows: str = "registration=900,benefits=900,contributions=1800,contribution_due=14400,messages=7200"
+    sms_daily_cap: int = 5
+    sms_cost_per_part: int = 200
+    sms_lookups_per_hour: int = 5
     push_backend: str = "log"
     fcm_credentials: str = ""
     fcm_endpoint: str = ""
@@ -162,6 +169,26 @@ def _positive_float(raw: str) -> float:
     return value
 
 
+def _windows(raw: str) -> str:
+    """``registration=900,contribution_due=14400``: names (template keys or categories) and seconds."""
+    pairs = [part.strip() for part in raw.split(",") if part.strip()]
+    for pair in pairs:
+        name, sep, seconds = pair.partition("=")
+        if not sep or not re.fullmatch(r"[a-z_]{1,64}", name.strip()) or int(seconds.strip()) < 0:
+            raise ValueError(f"{pair!r} is not name=seconds (e.g. registration=900)")
+    return ",".join(pairs)
+
+
+def fallback_windows(raw: str) -> dict[str, int]:
+    """The parsed ``LSSO_SMS_FALLBACK_WINDOWS``: name -> seconds."""
+    windows = {}
+    for pair in raw.split(","):
+        if pair.strip():
+            name, _, seconds = pair.partition("=")
+            windows[name.strip()] = int(seconds.strip())
+    return windows
+
+
 def _path_list(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -225,6 +252,11 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_SMS_BACKEND": ("sms_backend", _choice("log", "http")),
     "LSSO_SMS_GATEWAY_URL": ("sms_gateway_url", str.strip),
     "LSSO_SMS_GATEWAY_TOKEN": ("sms_gateway_token", str),
+    "LSSO_SMS_WEBHOOK_SECRET": ("sms_webhook_secret", str),
+    "LSSO_SMS_FALLBACK_WINDOWS": ("sms_fallback_windows", _windows),
+    "LSSO_SMS_DAILY_CAP": ("sms_daily_cap", _non_negative_int),
+    "LSSO_SMS_COST_PER_PART": ("sms_cost_per_part", _non_negative_int),
+    "LSSO_SMS_LOOKUPS_PER_HOUR": ("sms_lookups_per_hour", _non_negative_int),
     "LSSO_PUSH_BACKEND": ("push_backend", _choice("log", "fcm")),
     "LSSO_FCM_CREDENTIALS": ("fcm_credentials", str.strip),
     "LSSO_FCM_ENDPOINT": ("fcm_endpoint", str.strip),
@@ -367,6 +399,11 @@ def _with_defaults(settings: Settings) -> Settings:
             raise ConfigError("LSSO_SMS_GATEWAY_URL is required with LSSO_SMS_BACKEND=http")
         if not settings.sms_gateway_token:
             raise ConfigError("LSSO_SMS_GATEWAY_TOKEN is required with LSSO_SMS_BACKEND=http")
+        if settings.is_production and len(settings.sms_webhook_secret) < 32:
+            raise ConfigError(
+                "LSSO_SMS_WEBHOOK_SECRET (32+ characters) is required in production: it authenticates the "
+                "gateway's delivery reports and inbound SMS"
+            )
     if settings.payment_provider == "bank" and (
         len(settings.payment_callback_secret) < 32 or not settings.payment_provider_token
     ):

@@ -135,6 +135,12 @@ CONFIRM_PAYMENT = Task(
     failure_ttl=7 * 86400,
     coalesce="payments",
 )
+# A notice's SMS fallback that is due at once (no active device, SMS only); the scan sends the rest.
+SEND_FALLBACK_SMS = Task(
+    "lsso_mobile.tasks.sms:send_fallback_sms", QUEUE_SMS, timeout=120, retries=SMS_RETRY_INTERVALS, result_ttl=0
+)
+# A broadcast ops chose to send by SMS too: members with no active device or SMS only, once each.
+SEND_BROADCAST_SMS = Task("lsso_mobile.tasks.sms:send_broadcast_sms", QUEUE_SMS, timeout=900, result_ttl=0)
 TASKS = (
     CONFIRM_PAYMENT,
     DELIVER_NOTIFICATION,
@@ -144,6 +150,8 @@ TASKS = (
     SEND_BROADCAST_DEFERRALS,
     SEND_SMS,
     SEND_CODE,
+    SEND_FALLBACK_SMS,
+    SEND_BROADCAST_SMS,
 )
 # coalesce key -> the task that takes an iterable of id batches
 BATCH_TASKS: dict[str, str] = {

@@ -52,6 +52,7 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         ("LSSO_SMS_GATEWAY_TOKEN", "t"),
         ("LSSO_PAYMENT_CALLBACK_SECRET", "s" * 32),
         ("LSSO_PAYMENT_PROVIDER_TOKEN", "bank-token"),
+        ("LSSO_SMS_WEBHOOK_SECRET", "w" * 32),
         ("LSSO_FCM_ENDPOINT", "http://127.0.0.1:1"),
     ]
     expected_errors = [
@@ -70,6 +71,7 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         "LSSO_SMS_GATEWAY_TOKEN",
         "LSSO_PAYMENT_CALLBACK_SECRET",
         "LSSO_PAYMENT_PROVIDER_TOKEN",
+        "LSSO_SMS_WEBHOOK_SECRET",
         None,
     ]
     for (name, value), expected in zip(steps, expected_errors, strict=True):
@@ -94,6 +96,16 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
 def test_http_sms_needs_its_gateway():
     with pytest.raises(ConfigError, match="LSSO_SMS_GATEWAY_URL"):
         load_settings(environ={"LSSO_SMS_BACKEND": "http"})
+
+
+def test_sms_fallback_windows_are_strictly_parsed():
+    from lsso_mobile.config import fallback_windows
+
+    settings = load_settings(environ={"LSSO_SMS_FALLBACK_WINDOWS": " benefits=60, contribution_due=7200 "})
+    assert fallback_windows(settings.sms_fallback_windows) == {"benefits": 60, "contribution_due": 7200}
+    for bad in ("benefits", "benefits=soon", "Benefits=60", "benefits=-1"):
+        with pytest.raises(ConfigError, match="LSSO_SMS_FALLBACK_WINDOWS"):
+            load_settings(environ={"LSSO_SMS_FALLBACK_WINDOWS": bad})
 
 
 def test_every_setting_is_in_the_readme():

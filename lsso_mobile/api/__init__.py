@@ -12,6 +12,7 @@ from lsso_mobile.api import (
     contributions,
     conversations,
     field,
+    delivery,
     health,
     index,
     integration,
@@ -24,6 +25,7 @@ from lsso_mobile.api import (
     reference,
     registrations,
     rules,
+    sms_gateway,
     staff,
     staff_admin,
 )
@@ -60,5 +62,7 @@ def register_blueprints(api: Api) -> None:
         cards.member_blp,
         cards.cards_blp,
         cards.staff_blp,
+        delivery.blp,
+        sms_gateway.blp,
     ):
         api.register_blueprint(blueprint)

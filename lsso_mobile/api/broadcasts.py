@@ -81,6 +81,14 @@ class BroadcastBodySchema(StrictSchema):
     critical = JsonBoolean(
         load_default=False, metadata={"description": "Ignores muting and quiet hours: for urgent notices only"}
     )
+    sms_fallback = JsonBoolean(
+        load_default=False,
+        metadata={
+            "description": "Also send it by SMS, once, to audience members with no active device or who chose "
+            "SMS only (muting, quiet hours and the daily SMS cap apply as for notices)",
+            "example": False,
+        },
+    )
     audience = fields.Nested(AudienceSchema, load_default=dict, metadata={"description": "Empty: every member"})
     send_at = fields.AwareDateTime(
         load_default=None,
@@ -128,6 +136,9 @@ class BroadcastSchema(StrictSchema):
     critical = fields.Boolean(
         required=True,
         metadata={"description": "Decisions and other notices that cannot be muted and ignore quiet hours"},
+    )
+    sms_fallback = fields.Boolean(
+        required=True, metadata={"description": "Also sent by SMS to members without the app"}
     )
     audience = fields.Nested(
         AudienceOutSchema,
@@ -264,6 +275,7 @@ def _draft(body: dict[str, Any]) -> broadcasts.BroadcastDraft:
         body_en=body["body_en"],
         category=body["category"],
         critical=body["critical"],
+        sms_fallback=body["sms_fallback"],
         audience=Audience.from_json({**audience, "schemes": [s.value for s in audience.get("schemes", [])]}),
         send_at=body["send_at"],
         expires_at=body["expires_at"],

@@ -22,9 +22,16 @@ from lsso_mobile.api.schemas import (
 )
 from lsso_mobile.models import Language, Platform
 from lsso_mobile.notify import devices
-from lsso_mobile.notify.preferences import get_preferences, mutable_categories, update_preferences
+from lsso_mobile.notify.preferences import (
+    CHANNEL_PUSH,
+    CHANNELS,
+    get_preferences,
+    mutable_categories,
+    update_preferences,
+)
 from lsso_mobile.notify.templates import CATEGORIES
 from lsso_mobile.services import inbox
+from lsso_mobile.services.acknowledgements import MAX_ACKS_PER_CALL, acknowledge
 
 blp = Blueprint(
     "notifications",
@@ -129,6 +136,34 @@ class ReadAllSchema(StrictSchema):
     unread_count = fields.Integer(required=True, metadata={"description": "Unread notices and broadcasts left (0)"})
 
 
+class AcknowledgementsSchema(StrictSchema):
+    notification_ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        load_default=list,
+        validate=validate.Length(max=MAX_ACKS_PER_CALL),
+        metadata={"description": "Personal notices (kind notice) the app received and showed", "example": [41, 42]},
+    )
+    broadcast_ids = fields.List(
+        fields.Integer(validate=validate.Range(min=1, max=2**31 - 1)),
+        load_default=list,
+        validate=validate.Length(max=MAX_ACKS_PER_CALL),
+        metadata={"description": "Broadcasts (kind broadcast) the app received and showed", "example": [7]},
+    )
+
+
+class AcknowledgementResultSchema(StrictSchema):
+    recorded = fields.Integer(
+        required=True, metadata={"description": "Acknowledged for the first time by this call", "example": 2}
+    )
+    already = fields.Integer(
+        required=True, metadata={"description": "Acknowledged before: nothing changed for them", "example": 0}
+    )
+    ignored = fields.Integer(
+        required=True,
+        metadata={"description": "Not this member's, or no such notice or broadcast: ignored", "example": 0},
+    )
+
+
 class PreferencesSchema(StrictSchema):
     muted_categories = fields.List(
         fields.String(validate=validate.OneOf(CATEGORIES)),
@@ -144,6 +179,15 @@ class PreferencesSchema(StrictSchema):
     )
     mutable_categories = fields.List(
         fields.String(), dump_only=True, metadata={"description": "Categories that can be muted"}
+    )
+    channel = fields.String(
+        load_default=None,
+        validate=validate.OneOf(CHANNELS),
+        metadata={
+            "description": "push (default): push, and an SMS when a notice that matters is not acknowledged in "
+            "time; sms: SMS only, no push. Omit to keep it unchanged.",
+            "example": "push",
+        },
     )
 
 
@@ -274,6 +318,26 @@ def mark_read(notification_id: int) -> Any:
     return _notification_view(notification, _language())
 
 
+@blp.route("/notifications/acks", methods=["POST"])
+@blp.access(MEMBER)
+@blp.doc(operationId="acknowledgeNotifications")
+@blp.arguments(AcknowledgementsSchema)
+@blp.response(200, AcknowledgementResultSchema)
+def acknowledge_notifications(body: dict[str, Any]) -> Any:
+    """Tell the service which notices and broadcasts this phone received and showed.
+
+    Members only. FCM's "sent" is not "delivered": a notice that matters and is not acknowledged within
+    its category's window goes to the member by SMS instead. Send this call, batched, (1) when a push
+    arrives (the ``notification_id`` or ``broadcast_id`` in its data), from the app's message handler or
+    notification service, even in the background; (2) after every inbox load or delta sync, for the items
+    shown; (3) at app start, for whatever is still unsent (keep unsent ids across restarts and send them
+    again until this call answers 200). Up to 500 ids of each kind. Repeating a call, or acknowledging after
+    the SMS went, changes nothing; ids that are not this member's are counted as ``ignored``."""
+    result = acknowledge(db_session(), current_principal().id, body["notification_ids"], body["broadcast_ids"], now())
+    commit()
+    return {"recorded": result.recorded, "already": result.already, "ignored": result.unknown}
+
+
 @blp.route("/notifications/read-all", methods=["POST"])
 @blp.access(MEMBER)
 @blp.response(200, ReadAllSchema)
@@ -310,6 +374,7 @@ def _preferences_view(preference: Any) -> dict[str, Any]:
         "quiet_start": preference.quiet_start,
         "quiet_end": preference.quiet_end,
         "mutable_categories": mutable_categories(),
+        "channel": preference.channel or CHANNEL_PUSH,
     }
 
 
@@ -331,9 +396,11 @@ def get_notification_preferences() -> Any:
 @blp.response(200, PreferencesSchema)
 @blp.doc(operationId="putNotificationPreferences")
 def put_notification_preferences(body: dict[str, Any]) -> Any:
-    """Replace muted categories and quiet hours (both times, or neither).
+    """Replace muted categories and quiet hours (both times, or neither), and choose the channel.
 
-    Registration and claim decisions (critical notices) cannot be muted and ignore quiet hours.
+    Registration and claim decisions (critical notices) cannot be muted and ignore quiet hours. Muting and quiet
+    hours apply to SMS as to push (critical notices excepted); `channel: sms` sends notices by SMS only, with no
+    push.
     """
     preference = update_preferences(
         db_session(),
@@ -342,6 +409,7 @@ def put_notification_preferences(body: dict[str, Any]) -> Any:
         body["quiet_start"],
         body["quiet_end"],
         set_quiet=True,
+        channel=body["channel"],
     )
     commit()
     return _preferences_view(preference)

@@ -6,6 +6,7 @@ from lsso_mobile.models.auth import AuthSession, IntegrationClient, OtpCode, Ref
 from lsso_mobile.models.base import Base, utcnow
 from lsso_mobile.models.broadcast import (
     Broadcast,
+    BroadcastAck,
     BroadcastDeferral,
     BroadcastEvent,
     BroadcastRead,
@@ -69,7 +70,7 @@ from lsso_mobile.models.payments import (
 )
 from lsso_mobile.models.people import IdType, InsuredPerson, Language, Member, Scheme, Sex, StaffRole, StaffUser
 from lsso_mobile.models.registration import ApplicationStatus, RegistrationApplication, RegistrationEvent
-from lsso_mobile.models.sms import SmsMessage
+from lsso_mobile.models.sms import InboundSms, SmsMessage
 
 __all__ = [
     "ActorKind",
@@ -77,6 +78,8 @@ __all__ = [
     "FieldPhoto",
     "MemberCard",
     "SmsMessage",
+    "InboundSms",
+    "BroadcastAck",
     "Broadcast",
     "BroadcastDeferral",
     "BroadcastEvent",

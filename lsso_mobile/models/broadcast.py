@@ -56,6 +56,8 @@ class Broadcast(Base):
     # Snapshot when sending starts (the preview's figures at that moment).
     audience_members: Mapped[int | None]
     audience_devices: Mapped[int | None]
+    # Ops chose to reach members without the app by SMS too (those with no active device, or SMS only).
+    sms_fallback: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class BroadcastEvent(Base):
@@ -80,6 +82,16 @@ class BroadcastRead(Base):
     broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True, index=True)
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BroadcastAck(Base):
+    """The member's app received and showed this broadcast (one row, written by the app's own call)."""
+
+    __tablename__ = "broadcast_acks"
+
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True, index=True)
+    acked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SliceStatus(enum.StrEnum):

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from lsso_mobile.models.base import Base, str_enum, utcnow
@@ -51,6 +51,14 @@ class Notification(Base):
         Index("ix_notifications_member_id_id", "member_id", "id"),
         Index("ix_notifications_member_updated", "member_id", "updated_at"),
         Index("ix_notifications_dispatch", "dispatch_status", "deliver_after"),
+        # Only notices still waiting to learn whether they need an SMS are in this index: the fallback scan
+        # reads the due ones and never the millions already settled (acknowledged, sent by SMS, not needed).
+        Index(
+            "ix_notifications_sms_due",
+            "sms_due_at",
+            postgresql_where=text("sms_due_at IS NOT NULL"),
+            sqlite_where=text("sms_due_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -73,6 +81,13 @@ class Notification(Base):
     )
     dispatch_attempts: Mapped[int] = mapped_column(default=0)
     dispatched_at: Mapped[datetime | None]
+    # Delivery on cheap phones: the app acknowledges what it showed; a notice that matters and is not
+    # acknowledged by ``sms_due_at`` goes by SMS (its short texts wait in sms_lo/sms_en until then).
+    acked_at: Mapped[datetime | None]
+    sms_due_at: Mapped[datetime | None]
+    sms_outcome: Mapped[str | None] = mapped_column(String(16))  # queued | capped | muted | no_phone
+    sms_lo: Mapped[str | None] = mapped_column(Text)
+    sms_en: Mapped[str | None] = mapped_column(Text)
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -113,4 +128,6 @@ class NotificationPreference(Base):
     muted_categories: Mapped[list[str]] = mapped_column(JSON, default=list)
     quiet_start: Mapped[time | None]
     quiet_end: Mapped[time | None]
+    # push: push, with SMS when a notice that matters is not acknowledged in time; sms: SMS only, no push.
+    channel: Mapped[str] = mapped_column(String(8), default="push", server_default="push")
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

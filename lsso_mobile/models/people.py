@@ -68,7 +68,7 @@ class InsuredPerson(Base):
     employer_name: Mapped[str | None] = mapped_column(String(200))
     employer_registration_no: Mapped[str | None] = mapped_column(String(32))
     # The phone on record (E.164), from the core register: link codes and link notices go here.
-    phone: Mapped[str | None] = mapped_column(String(16))
+    phone: Mapped[str | None] = mapped_column(String(16), index=True)  # SMS look-ups come from it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
 

@@ -49,7 +49,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.models.base import UTCDateTime
 from lsso_mobile.notify.fcm import MAX_BATCH, PushMessage, PushOutcome, PushResult
-from lsso_mobile.notify.outbox import delivery_job
+from lsso_mobile.notify.outbox import delivery_job, fallback_sms_job
 from lsso_mobile.notify.preferences import quiet_period_end
 
 log = logging.getLogger(__name__)
@@ -396,6 +396,24 @@ def _finish(
             .values(dispatch_status=DispatchStatus.DONE, dispatched_at=now)
             .execution_options(synchronize_session=False)
         )
+        # A notice that reached no device (every token dead, or none left) waits for no acknowledgement.
+        unreached = list(
+            session.scalars(
+                update(Notification)
+                .where(
+                    Notification.id.in_(done),
+                    Notification.sms_due_at > now,
+                    ~select(Delivery.id)
+                    .where(Delivery.notification_id == Notification.id, Delivery.status == DeliveryStatus.SENT)
+                    .exists(),
+                )
+                .values(sms_due_at=now)
+                .returning(Notification.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+        for notification_id in unreached:
+            enqueue_after_commit(session, fallback_sms_job(notification_id))
     return summary
 
 

@@ -12,6 +12,9 @@ from lsso_mobile.models import NotificationPreference
 from lsso_mobile.notify.templates import CATEGORIES, TEMPLATES
 
 VIENTIANE = ZoneInfo("Asia/Vientiane")
+CHANNEL_PUSH = "push"  # push, and SMS for a notice that matters when the app does not acknowledge it in time
+CHANNEL_SMS = "sms"  # SMS only, no push
+CHANNELS = (CHANNEL_PUSH, CHANNEL_SMS)
 
 
 def quiet_period_end(now: datetime, quiet_start: time | None, quiet_end: time | None) -> datetime | None:
@@ -37,7 +40,9 @@ def quiet_period_end(now: datetime, quiet_start: time | None, quiet_end: time | 
 def get_preferences(session: Session, member_id: int) -> NotificationPreference:
     preference = session.get(NotificationPreference, member_id)
     if preference is None:
-        preference = NotificationPreference(member_id=member_id, muted_categories=[], quiet_start=None, quiet_end=None)
+        preference = NotificationPreference(
+            member_id=member_id, muted_categories=[], quiet_start=None, quiet_end=None, channel=CHANNEL_PUSH
+        )
     return preference
 
 
@@ -59,11 +64,18 @@ def update_preferences(
     quiet_start: time | None,
     quiet_end: time | None,
     set_quiet: bool,
+    channel: str | None = None,
 ) -> NotificationPreference:
     preference = session.get(NotificationPreference, member_id)
     if preference is None:
-        preference = NotificationPreference(member_id=member_id, muted_categories=[])
+        preference = NotificationPreference(member_id=member_id, muted_categories=[], channel=CHANNEL_PUSH)
         session.add(preference)
+    if channel is not None:
+        if channel not in CHANNELS:
+            raise InvalidInput(
+                "Unknown notification channel.", error="unknown_channel", errors={"channel": ["Use push or sms."]}
+            )
+        preference.channel = channel
     if muted_categories is not None:
         unknown = sorted(set(muted_categories) - set(CATEGORIES))
         if unknown:

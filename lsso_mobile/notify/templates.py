@@ -16,6 +16,7 @@ from typing import Any
 from lsso_mobile import i18n
 from lsso_mobile.i18n import Money, Period
 from lsso_mobile.models import Language
+from lsso_mobile.notify.sms_text import fit
 
 CATEGORY_REGISTRATION = "registration"
 CATEGORY_CONTRIBUTIONS = "contributions"
@@ -53,9 +54,23 @@ class Template:
     def body_en(self) -> str:
         return self.body
 
+    @property
+    def sms_lo(self) -> str:
+        return i18n.gettext(self.sms, i18n.LAO) if self.sms else ""
+
+    @property
+    def sms_en(self) -> str:
+        return self.sms
+
     def texts(self) -> tuple[str, ...]:
         """Every catalogue id of this template."""
-        return tuple(t for t in (self.title, self.body, self.body_without) if t)
+        return tuple(t for t in (self.title, self.body, self.body_without, self.sms) if t)
+    # The SMS short form (sent when the app did not acknowledge the notice in time, or to members who chose
+    # SMS only), an English catalogue id like the title and body: at most ``sms_parts`` parts once filled in (Lao
+    # is UCS-2: 70 characters, 67 a part when split); longer parameters are cut to fit. Without one, the SMS is
+    # the title and body, cut to fit.
+    sms: str = ""
+    sms_parts: int = 2
 
     def parameters(self) -> set[str]:
         """The parameters ``render`` needs (a language-dependent one as ``name_lo`` and ``name_en``)."""
@@ -98,6 +113,8 @@ TEMPLATES: dict[str, Template] = {
             title="We received your registration application",
             body="The {office_name} will review it and let you know.",
             deep_link="lsso://registration/{application_id}",
+            sms="LSSO: we received your registration application and will let you know the decision.",
+            sms_parts=1,
         ),
         Template(
             key="contributions_received",
@@ -106,6 +123,8 @@ TEMPLATES: dict[str, Template] = {
             title="Contributions received",
             body="{count} month(s) of contributions were added to your record.",
             deep_link="lsso://contributions",
+            sms="LSSO: {count} month(s) of contributions were added to your record.",
+            sms_parts=1,
         ),
         Template(
             key="claim_status_changed",
@@ -116,6 +135,8 @@ TEMPLATES: dict[str, Template] = {
             body_without="Your {benefit} claim is {status}.",
             optional="reason",
             deep_link="lsso://claims/{claim_id}",
+            sms="LSSO: your {benefit} claim is {status}. {reason}",
+            sms_parts=2,
         ),
         Template(
             key="benefit_paid",
@@ -124,6 +145,8 @@ TEMPLATES: dict[str, Template] = {
             title="Benefit paid",
             body="{amount} has been paid to you.",
             deep_link="lsso://payments",
+            sms="LSSO: {amount} has been paid to you.",
+            sms_parts=1,
         ),
         Template(
             key="contribution_due",
@@ -132,6 +155,8 @@ TEMPLATES: dict[str, Template] = {
             title="Contribution due",
             body="Your contribution for {period} is not paid yet. Please pay by {due_date}.",
             deep_link="lsso://contributions",
+            sms="LSSO: your contribution for {period} is not paid yet. Please pay by {due_date}.",
+            sms_parts=2,
         ),
         Template(
             key="registration_approved",
@@ -140,6 +165,8 @@ TEMPLATES: dict[str, Template] = {
             title="Your social security registration is approved",
             body="Your LSSO member number is {member_number}.",
             deep_link="lsso://registration/{application_id}",
+            sms="LSSO: your registration is approved. Member number: {member_number}",
+            sms_parts=1,
         ),
         Template(
             key="registration_rejected",
@@ -148,6 +175,8 @@ TEMPLATES: dict[str, Template] = {
             title="Your registration was not approved",
             body="Reason: {reason}",
             deep_link="lsso://registration/{application_id}",
+            sms="LSSO: your registration was not approved. Reason: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="registration_more_info",
@@ -156,6 +185,8 @@ TEMPLATES: dict[str, Template] = {
             title="Your registration needs more information",
             body="Please correct it and send it again: {reason}",
             deep_link="lsso://registration/{application_id}",
+            sms="LSSO: your registration needs more information: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="record_linked",
@@ -165,6 +196,8 @@ TEMPLATES: dict[str, Template] = {
             body="Member number {member_number} is linked to the account {account_phone}. "
             "Not you? Contact your office.",
             deep_link="lsso://me",
+            sms="LSSO: member number {member_number} is linked to the account {account_phone}. Not you? Contact your office.",
+            sms_parts=2,
         ),
         Template(
             key="record_unlinked",
@@ -173,6 +206,8 @@ TEMPLATES: dict[str, Template] = {
             title="Your app account is no longer linked to your LSSO record",
             body="Your office unlinked member number {member_number}: {reason}",
             deep_link="lsso://me",
+            sms="LSSO: your office unlinked member number {member_number}: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="link_request_rejected",
@@ -181,6 +216,8 @@ TEMPLATES: dict[str, Template] = {
             title="Your request to link your LSSO record was not approved",
             body="Reason: {reason}",
             deep_link="lsso://me/link-request",
+            sms="LSSO: your request to link your record was not approved. Reason: {reason}",
+            sms_parts=2,
         ),
         Template(
             key="contribution_payment_received",
@@ -188,6 +225,8 @@ TEMPLATES: dict[str, Template] = {
             critical=True,
             title="Contribution payment received",
             body="{amount} received for {months}. Bill {bill_number}. Awaiting LSSO confirmation.",
+            sms="LSSO: received {amount} for {months}, bill {bill_number}.",
+            sms_parts=2,
             deep_link="lsso://bills/{bill_id}",
         ),
         Template(
@@ -197,6 +236,8 @@ TEMPLATES: dict[str, Template] = {
             title="Reply from the {office_name}",
             body="{subject}: {preview}",
             deep_link="lsso://conversations/{conversation_id}",
+            sms="LSSO: new reply from the {office_name_en}. Open the app to read it.",
+            sms_parts=2,
         ),
     )
 }
@@ -221,6 +262,34 @@ def localised_params(params: dict[str, Any], language: str) -> dict[str, Any]:
         elif isinstance(value, date):
             values[key] = i18n.format_date(value, language)
     return values
+
+
+# Answers to SMS look-ups (services/sms_lookup.py), said in Lao: people without the app text the service.
+LOOKUP_TEXTS: dict[str, str] = {
+    "balance": "LSSO {member_number}: {months} months of contributions paid, the latest {last_paid}.",
+    "arrears": "{count} months in arrears since {first}: {total}.",
+    "no_arrears": "No arrears.",
+    "help": "LSSO: send BALANCE to see your contributions and arrears. Send HELP to see this message.",
+    "unknown_phone": "LSSO: sorry, this number is not on an LSSO record. Please contact your social security office.",
+    "choose_member": "LSSO: this number has several member numbers. Send BALANCE and the member number, e.g. "
+    "BALANCE {example}",
+}
+
+
+def lookup_text(key: str, params: dict[str, Any]) -> str:
+    """The answer ``key`` to an SMS look-up, in Lao."""
+    return i18n.translate(LOOKUP_TEXTS[key], i18n.LAO, localised_params(params, i18n.LAO))
+
+
+def render_sms(template_key: str, notice: RenderedNotice, params: dict[str, Any]) -> tuple[str, str]:
+    """The notice's SMS in Lao and English, each cut to the template's number of parts."""
+    template = TEMPLATES.get(template_key)
+    parts = template.sms_parts if template is not None else 2
+    if template is not None and template.sms:
+        lo, en = (i18n.translate(template.sms, language, localised_params(params, language)) for language in i18n.LANGUAGES)
+    else:  # a template without a short form: its title and body
+        lo, en = f"{notice.title_lo}. {notice.body_lo}", f"{notice.title_en}. {notice.body_en}"
+    return fit(" ".join(lo.split()), parts), fit(" ".join(en.split()), parts)
 
 
 def render(template_key: str, params: dict[str, Any]) -> RenderedNotice:

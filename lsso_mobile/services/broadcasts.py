@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import Conflict, Forbidden, InvalidInput, NotFound
-from lsso_mobile.jobs import enqueue_after_commit
+from lsso_mobile.jobs import SEND_BROADCAST_SMS, enqueue_after_commit
 from lsso_mobile.models import (
     Broadcast,
     BroadcastDeferral,
@@ -53,6 +53,7 @@ class BroadcastDraft:
     audience: Audience
     send_at: datetime | None
     expires_at: datetime | None
+    sms_fallback: bool = False  # also by SMS to audience members with no active device, or SMS only
 
 
 # What ``events`` of a broadcast may say was done (the API lists them as an enum).
@@ -103,6 +104,7 @@ def create_broadcast(session: Session, author: Principal, draft: BroadcastDraft,
         body_en=draft.body_en,
         category=draft.category,
         critical=draft.critical,
+        sms_fallback=draft.sms_fallback,
         audience=draft.audience.to_json(),
         status=BroadcastStatus.DRAFT,
         send_at=send_at,
@@ -149,6 +151,7 @@ def update_draft(
     broadcast.title_lo, broadcast.body_lo = draft.title_lo, draft.body_lo
     broadcast.title_en, broadcast.body_en = draft.title_en, draft.body_en
     broadcast.category, broadcast.critical = draft.category, draft.critical
+    broadcast.sms_fallback = draft.sms_fallback
     broadcast.audience = draft.audience.to_json()
     broadcast.updated_at = now
     record_event(session, broadcast.id, "edited", broadcast.status, editor.id, now)
@@ -273,6 +276,10 @@ def start_broadcast(session: Session, broadcast: Broadcast, now: datetime, slice
     # 30 s) cannot miss it.
     broadcast.published_at = utcnow()
     _transition(session, broadcast, BroadcastStatus.SENDING, "sending", None, now)
+    if broadcast.sms_fallback:
+        enqueue_after_commit(
+            session, SEND_BROADCAST_SMS.request(broadcast.id, description=f"send_broadcast_sms({broadcast.id})")
+        )
     if low is None:
         return []
     rows = [

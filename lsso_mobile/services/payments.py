@@ -632,6 +632,7 @@ def _send_receipt(session: Session, settings: Settings, bill: Bill, periods: lis
         },
         now,
         collapse_key=f"bill-{bill.id}",
+        sms_fallback=False,  # the receipt SMS below is sent whatever the app does
     )
     text = member_sms_text(
         "payment_receipt", member.language, {"amount": Money(bill.amount), "months": months, "bill_number": bill.number}

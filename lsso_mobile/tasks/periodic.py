@@ -8,6 +8,7 @@ by hand.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,6 +30,7 @@ from lsso_mobile.services.payments import (
 )
 from lsso_mobile.services.reminders import remind_batch, reminder_round
 from lsso_mobile.services.sms import unsent_sms
+from lsso_mobile.services.sms_fallback import scan_once
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,25 @@ def relay_sms() -> int:
         ids = unsent_sms(session, utcnow())
     rt.job_queue.submit_many([SEND_SMS.request(sms_id) for sms_id in ids])
     return len(ids)
+
+
+FALLBACK_BATCHES_PER_RUN = 40
+
+
+def send_due_sms_fallbacks() -> dict[str, int]:
+    """Notices not acknowledged in time go by SMS: 500 a commit, at most 20,000 a run (the next run goes on).
+    Reads only the due rows of a partial index, however many notices were ever sent."""
+    rt = runtime.current()
+    totals: Counter[str] = Counter()
+    for _ in range(FALLBACK_BATCHES_PER_RUN):
+        with rt.db.unit_of_work() as session:
+            outcomes = scan_once(session, rt.settings, utcnow())
+        totals.update(outcomes)
+        if not outcomes:
+            break
+    if totals:
+        log.info("SMS fallback: %s", dict(totals))
+    return dict(totals)
 
 
 def send_due_reminders() -> int:
@@ -131,6 +152,7 @@ PERIODIC_TASKS: tuple[PeriodicTask, ...] = (
     PeriodicTask("relay-payments", 60, relay_payments),
     PeriodicTask("expire-bills", 600, expire_bills),
     PeriodicTask("reconcile-payments", DAY, reconcile_payments),
+    PeriodicTask("sms-fallback", None, send_due_sms_fallbacks),
     PeriodicTask("reminders", 3600, send_due_reminders),  # idempotent: each member and period once
     PeriodicTask("prune-devices", DAY, prune_devices),
     PeriodicTask("prune-auth", DAY, prune_auth_rows),

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
+
 from lsso_mobile import runtime
+from lsso_mobile.jobs import SEND_BROADCAST_SMS
 from lsso_mobile.models import utcnow
 from lsso_mobile.services.otp import code_message_to_send, forget_sealed_code
 from lsso_mobile.services.sms import mark_sms_sent, release_sms, sms_to_send
+from lsso_mobile.services.sms_fallback import broadcast_sms_batch, send_due_fallbacks
 
 
 def send_sms(sms_id: int) -> None:
@@ -16,13 +21,13 @@ def send_sms(sms_id: int) -> None:
     if message is None:
         return
     try:
-        rt.sms_sender.send(*message)
+        gateway_message_id = rt.sms_sender.send(*message)
     except Exception:
         with rt.db.unit_of_work() as session:
             release_sms(session, sms_id)
         raise
     with rt.db.unit_of_work() as session:
-        mark_sms_sent(session, sms_id, utcnow())
+        mark_sms_sent(session, sms_id, utcnow(), gateway_message_id)
 
 
 def send_code(otp_id: int) -> None:
@@ -36,3 +41,29 @@ def send_code(otp_id: int) -> None:
     rt.sms_sender.send(*message)
     with rt.db.unit_of_work() as session:
         forget_sealed_code(session, otp_id)
+
+
+def send_fallback_sms(notification_id: int) -> dict[str, int]:
+    """A notice whose SMS is due at once (no active device, SMS only, no device reached); the scan covers the
+    rest and a lost job."""
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        return dict(send_due_fallbacks(session, rt.settings, [notification_id], utcnow()))
+
+
+def send_broadcast_sms(broadcast_id: int) -> dict[str, int]:
+    """A flagged broadcast's SMS, 500 members a commit; members in quiet hours get theirs when they end (the job
+    asks for itself again then, and sends only to members who have no SMS of it yet)."""
+    rt = runtime.current()
+    totals: Counter[str] = Counter()
+    after: int | None = 0
+    wait_until: datetime | None = None
+    while after is not None:
+        with rt.db.unit_of_work() as session:
+            outcomes, after, quiet_end = broadcast_sms_batch(session, rt.settings, broadcast_id, after, utcnow())
+        totals.update(outcomes)
+        if quiet_end is not None:
+            wait_until = quiet_end if wait_until is None else min(wait_until, quiet_end)
+    if wait_until is not None:
+        rt.job_queue.submit(SEND_BROADCAST_SMS.request(broadcast_id, at=wait_until))
+    return dict(totals)

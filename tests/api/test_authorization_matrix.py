@@ -64,7 +64,10 @@ from lsso_mobile.services.accounts import create_integration_client, create_staf
 from tests.api.test_errors_and_limits import CONSOLE_ENDPOINTS, UNDECLARED_OK
 from tests.conftest import STAFF_PASSWORD, office_id
 from tests.conftest import office_id as office_id_of
+from tests.conftest import STAFF_PASSWORD
+from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.messaging_support import png_bytes
+from tests.sms_support import WEBHOOK_SECRET
 from tests.support import PIN, SmsGateway, application_form, bearer, request_code, sign_up, staff_sign_in, wait_until
 
 Key = tuple[str, str]
@@ -117,6 +120,7 @@ EXPECTED: dict[Key, Row] = {
     ("GET", "/api/v1/me/notifications"):                              (401, 200, 200, 403, 403, 403, 403, 403),
     ("POST", "/api/v1/me/notifications/<int:notification_id>/read"):  (401, 200, 404, 403, 403, 403, 403, 403),
     ("POST", "/api/v1/me/notifications/read-all"):                    (401, 200, 200, 403, 403, 403, 403, 403),
+    ("POST", "/api/v1/me/notifications/acks"):                        (401, 200, 200, 403, 403, 403, 403, 403),
     ("POST", "/api/v1/me/broadcasts/<int:broadcast_id>/read"):        (401, 200, 404, 403, 403, 403, 403, 403),
     ("GET", "/api/v1/me/notification-preferences"):                   (401, 200, 200, 403, 403, 403, 403, 403),
     ("PUT", "/api/v1/me/notification-preferences"):                   (401, 200, 200, 403, 403, 403, 403, 403),
@@ -185,6 +189,15 @@ EXPECTED: dict[Key, Row] = {
     ("POST", "/api/v1/staff/broadcasts/<int:broadcast_id>/cancel"):   (401, 403, 403, 403, 403, 200, 403, 403),
     ("POST", "/api/v1/staff/broadcasts/<int:broadcast_id>/withdraw"): (401, 403, 403, 403, 403, 200, 403, 403),
     ("GET", "/api/v1/staff/broadcasts/<int:broadcast_id>/stats"):     (401, 403, 403, 403, 403, 200, 200, 403),
+    # delivery on cheap phones: officers see their office's members, ops and admins all
+    ("GET", "/api/v1/staff/broadcasts/<int:broadcast_id>/delivery"):  (401, 403, 403, 403, 403, 200, 200, 403),
+    ("GET", "/api/v1/staff/members/<int:member_id>/channel-health"):  (401, 403, 403, 200, 404, 200, 200, 403),
+    ("GET", "/api/v1/staff/notifications/<int:notification_id>/delivery"):
+                                                                      (401, 403, 403, 200, 404, 200, 200, 403),
+    ("GET", "/api/v1/staff/sms/costs"):                               (401, 403, 403, 200, 200, 200, 200, 403),
+    # the SMS gateway's webhooks: public, signed with the shared secret (sent signed here, by anyone)
+    ("POST", "/api/v1/sms-gateway/delivery-reports"):                 (200, 200, 200, 200, 200, 200, 200, 200),
+    ("POST", "/api/v1/sms-gateway/inbound"):                          (200, 200, 200, 200, 200, 200, 200, 200),
     # the core system
     ("POST", "/api/v1/integration/insured-persons"):                  (401, 403, 403, 403, 403, 403, 403, 200),
     ("POST", "/api/v1/integration/contributions"):                    (401, 403, 403, 403, 403, 403, 403, 200),
@@ -357,7 +370,7 @@ def fresh_id(form: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, object]) -> dict[str, object]:
     """The world asks for some forty-five SMS codes from the one test address; one network may ask for 30."""
-    return {**settings_overrides, "otp_sends_per_ip": 1000}
+    return {**settings_overrides, "otp_sends_per_ip": 1000, "sms_webhook_secret": WEBHOOK_SECRET}
 
 
 @dataclass
@@ -841,6 +854,17 @@ def png_upload(world: World, who: str) -> dict[str, Any]:
     }
 
 
+def signed_by_gateway(payload: Callable[[str], dict[str, Any]]) -> Payload:
+    """A webhook call as the SMS gateway makes it: the body and its signature headers."""
+
+    def build(world: World, who: str) -> dict[str, Any]:
+        headers, body = FakeSmsGateway.signed(payload(who), WEBHOOK_SECRET)
+        environ = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+        return {"data": body, "content_type": "application/json", "environ_base": environ}
+
+    return build
+
+
 def new_key() -> str:
     return str(uuid.uuid4())
 
@@ -988,6 +1012,15 @@ PAYLOADS: dict[Key, Payload] = {
     ("POST", "/api/v1/me/devices"): lambda w, who: {
         "json": {"token": f"tok-matrix-{who}-new-phone", "platform": "android", "app_version": "1.0.0"}
     },
+    ("POST", "/api/v1/me/notifications/acks"): lambda w, who: {
+        "json": {"notification_ids": [w.objects["notification"]]}
+    },
+    ("POST", "/api/v1/sms-gateway/delivery-reports"): signed_by_gateway(
+        lambda who: FakeSmsGateway.delivery_report(f"gw-matrix-{who}")
+    ),
+    ("POST", "/api/v1/sms-gateway/inbound"): signed_by_gateway(
+        lambda who: FakeSmsGateway.inbound("+8562055599999", "help", f"in-matrix-{who}-{new_key()}")
+    ),
     ("PUT", "/api/v1/me/notification-preferences"): json_body(
         {"muted_categories": ["news"], "quiet_start": "22:00:00", "quiet_end": "06:00:00"}
     ),
