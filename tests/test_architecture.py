@@ -24,8 +24,20 @@ import pytest
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "lsso_mobile"
 LAYERS = ("base", "notify", "services", "api", "top")
-BASE_MODULES = {"config", "errors", "validation", "extensions", "jobs", "runtime", "migrate", "models", "migrations"}
-TOP_MODULES = {"", "bootstrap", "cli", "worker", "demo", "tasks"}
+BASE_MODULES = {
+    "config",
+    "errors",
+    "validation",
+    "extensions",
+    "jobs",
+    "runtime",
+    "migrate",
+    "models",
+    "migrations",
+    "logs",
+    "metrics",
+}
+TOP_MODULES = {"", "bootstrap", "cli", "worker", "demo", "tasks", "observability"}
 WEB_PACKAGES = {
     "flask",
     "flask_smorest",
