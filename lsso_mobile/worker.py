@@ -1,4 +1,5 @@
-"""``lsso-mobile worker``: an RQ worker with its scheduler, plus the periodic relay and device pruning.
+"""``lsso-mobile worker``: an RQ worker that outlives Redis outages, the scheduled-job mover (one worker at a
+time, under a short lock), plus the periodic relay and device pruning.
 
 Several worker processes may run; a Redis lock makes each periodic task run once per interval
 across all of them.
