@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import Flask
@@ -46,10 +45,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile.bootstrap import start_runtime
     from lsso_mobile.console import install_console
     from lsso_mobile.services.cards import card_signer_from_settings
+    from lsso_mobile.logs import configure_logging
+    from lsso_mobile.observability import install_observability
     from lsso_mobile.services.tokens import KeyRing
 
     settings = settings or load_settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     app = Flask(__name__)
     app.url_map.converters["int"] = RowIdConverter
     app.json = BoundedJSONProvider(app)  # request.get_json refuses over-deep nesting too
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["lsso_keyring"] = KeyRing.from_settings(settings)
     app.extensions["lsso_card_signer"] = card_signer_from_settings(settings)
 
+    install_observability(app, settings, runtime)  # first: its after_request sees every other hook's answer
     api = build_api(app, _API_DESCRIPTION)
     api.register_converter(RowIdConverter, integerconverter2paramschema)  # documented with its maximum
     register_blueprints(api)

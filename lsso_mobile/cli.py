@@ -14,6 +14,7 @@ import click
 
 from lsso_mobile.config import ConfigError, Settings, load_settings
 from lsso_mobile.jobs import ALL_QUEUES
+from lsso_mobile.logs import configure_logging
 
 log = logging.getLogger("lsso_mobile.cli")
 
@@ -29,7 +30,7 @@ def _runtime(**overrides: object):
     from lsso_mobile.bootstrap import start_runtime
 
     settings = _settings(**overrides)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     return start_runtime(settings)
 
 
@@ -358,13 +359,24 @@ def reconcile_payments_command(day: str | None) -> None:
 @main.command()
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty (tests, one-off runs)")
 @click.option("--queues", default=",".join(ALL_QUEUES), show_default=True)
-def worker(burst: bool, queues: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics on this port (default LSSO_WORKER_METRICS_PORT; 0: off)",
+)
+def worker(burst: bool, queues: str, metrics_port: int | None) -> None:
     """Run an RQ worker with its scheduler (retries, deferred pushes) and the periodic relay."""
     from lsso_mobile.worker import run_worker
 
     rt = _runtime()
     if not rt.settings.uses_redis:
         raise click.ClickException("LSSO_REDIS_URL is not set: without Redis, jobs run inside the web process")
+    port = rt.settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        from lsso_mobile.observability import start_worker_metrics_server
+
+        start_worker_metrics_server(rt, port)
     run_worker(rt, [q.strip() for q in queues.split(",") if q.strip()], burst=burst)
 
 

@@ -115,6 +115,17 @@ class Settings:
     laoqr_merchant_name: str = "LAO SOCIAL SECURITY"
     laoqr_merchant_city: str = "VIENTIANE"
     laoqr_mcc: str = "9399"
+    log_format: str = ""  # json in production, text otherwise (see _with_defaults)
+    metrics_token: str = ""
+    metrics_networks: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    worker_metrics_port: int = 0
+    worker_metrics_bind: str = "127.0.0.1"
+    storage_backend: str = "local"
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_prefix: str = ""
+    database_retry_after_seconds: int = 5
 
     @property
     def is_production(self) -> bool:
@@ -233,6 +244,14 @@ def _emv_text(shortest: int, longest: int) -> Any:
         return value
 
     return parse
+def _network_list(raw: str) -> tuple[str, ...]:
+    """Networks (CIDR) allowed to read the metrics without the token, comma-separated; empty: none."""
+    import ipaddress
+
+    networks = _path_list(raw)
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+    return networks
 
 
 FIELDS: dict[str, tuple[str, Any]] = {
@@ -321,6 +340,17 @@ FIELDS: dict[str, tuple[str, Any]] = {
     "LSSO_LAOQR_MERCHANT_NAME": ("laoqr_merchant_name", _emv_text(1, 25)),
     "LSSO_LAOQR_MERCHANT_CITY": ("laoqr_merchant_city", _emv_text(1, 15)),
     "LSSO_LAOQR_MCC": ("laoqr_mcc", _digits(4)),
+    "LSSO_LOG_FORMAT": ("log_format", _choice("json", "text")),
+    "LSSO_METRICS_TOKEN": ("metrics_token", str.strip),
+    "LSSO_METRICS_NETWORKS": ("metrics_networks", _network_list),
+    "LSSO_WORKER_METRICS_PORT": ("worker_metrics_port", _non_negative_int),
+    "LSSO_WORKER_METRICS_BIND": ("worker_metrics_bind", str.strip),
+    "LSSO_STORAGE_BACKEND": ("storage_backend", _choice("local", "s3")),
+    "LSSO_S3_BUCKET": ("s3_bucket", str.strip),
+    "LSSO_S3_ENDPOINT_URL": ("s3_endpoint_url", str.strip),
+    "LSSO_S3_REGION": ("s3_region", str.strip),
+    "LSSO_S3_PREFIX": ("s3_prefix", str.strip),
+    "LSSO_DATABASE_RETRY_AFTER_SECONDS": ("database_retry_after_seconds", _positive_int),
 }
 
 
@@ -356,6 +386,12 @@ def _with_defaults(settings: Settings) -> Settings:
         changes["staff_second_factor_roles"] = ("ops", "admin") if settings.is_production else ()
     if not settings.attachment_dir:
         changes["attachment_dir"] = str((instance / "attachments").resolve())
+    if not settings.log_format:
+        changes["log_format"] = "json" if settings.is_production else "text"
+    if settings.storage_backend == "s3" and not settings.s3_bucket:
+        raise ConfigError("LSSO_S3_BUCKET is required with LSSO_STORAGE_BACKEND=s3")
+    if settings.is_production and settings.metrics_token and len(settings.metrics_token) < 24:
+        raise ConfigError("LSSO_METRICS_TOKEN must be at least 24 characters in production")
     if settings.is_production:
         for name, value in (
             ("LSSO_SECRET_KEY", settings.secret_key),

@@ -21,6 +21,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from lsso_mobile.logs import current_request_id
+
 log = logging.getLogger(__name__)
 
 # Purpose-named queues, so a flood of broadcast pushes never holds back a sign-in code.
@@ -162,6 +164,31 @@ BATCH_SIZE = 500
 DRAIN_BATCHES_PER_JOB = 20
 
 
+REQUEST_ID_META = "request_id"
+
+
+def job_meta() -> dict[str, str] | None:
+    """What a job carries besides its ids: the request id of the request (or job) that asked for it."""
+    request_id = current_request_id()
+    return {REQUEST_ID_META: request_id} if request_id else None
+
+
+def request_id_of(meta: dict[str, Any] | None) -> str | None:
+    value = (meta or {}).get(REQUEST_ID_META)
+    return value if isinstance(value, str) else None
+
+
+def ready_entry(item_id: int, request_id: str | None) -> str:
+    """An id in a ready list, with the request id that caused it (``123`` or ``123@<request id>``)."""
+    return f"{item_id}@{request_id}" if request_id else str(item_id)
+
+
+def parse_ready_entry(raw: bytes | str) -> tuple[int, str | None]:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    item, _, request_id = text.partition("@")
+    return int(item), request_id or None
+
+
 def _coalesced(requests: list[JobRequest]) -> tuple[dict[str, list[int]], list[JobRequest]]:
     batches: dict[str, list[int]] = {}
     others: list[JobRequest] = []
@@ -255,6 +282,7 @@ class RQJobQueue(JobQueue):
                     result_ttl=60,
                     failure_ttl=86400,
                     description=f"drain_ready({key})",
+                    meta=job_meta(),
                 )
             except Exception:
                 self.connection().delete(flag)  # or the list would wait for the flag to expire
@@ -267,7 +295,8 @@ class RQJobQueue(JobQueue):
         queue_of = {r.task.coalesce: r.queue for r in requests if r.task.coalesce}
         for key, ids in batches.items():
             try:
-                self.connection().rpush(self.ready_key(key), *ids)
+                request_id = current_request_id()
+                self.connection().rpush(self.ready_key(key), *(ready_entry(i, request_id) for i in ids))
                 self.ensure_drain(key, queue_of[key])
             except RedisError as exc:
                 log.warning(
@@ -287,6 +316,7 @@ class RQJobQueue(JobQueue):
 
         retry = Retry(max=len(task.retries), interval=list(task.retries)) if task.retries else None
         description = request.description or request.name  # never the arguments
+        meta = job_meta()
         try:
             queue = self.queue(task.queue)
             if request.at is not None:
@@ -298,6 +328,7 @@ class RQJobQueue(JobQueue):
                     retry=retry,
                     job_timeout=request.timeout,
                     description=description,
+                    meta=meta,
                 )
             else:
                 queue.enqueue_call(
@@ -309,6 +340,7 @@ class RQJobQueue(JobQueue):
                     result_ttl=task.result_ttl,
                     failure_ttl=task.failure_ttl,
                     description=description,
+                    meta=meta,
                 )
         except RedisError as exc:
             if task.fallback_inline:

@@ -25,6 +25,7 @@ from lsso_mobile.models import Base, Office, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
 from tests.scratch_db import scratch_postgres_database
+from tests.storage_support import both_stores, local_s3  # noqa: F401 - fixtures for every test module
 from tests.support import SmsGateway, start_sms_gateway
 
 BACKEND = os.environ.get("TEST_BACKEND", "sqlite")
@@ -105,12 +106,24 @@ def settings_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
+def storage_overrides() -> dict[str, object]:
+    """Override in a test module (parametrized over both stores, see tests/storage_support.py) to run its
+    tests on the S3-compatible store as well as the local directory."""
+    return {}
+
+
+@pytest.fixture
 def settings(
-    database_url: str, instance_dir: Path, sms_gateway: SmsGateway, settings_overrides: dict[str, object]
+    database_url: str,
+    instance_dir: Path,
+    sms_gateway: SmsGateway,
+    settings_overrides: dict[str, object],
+    storage_overrides: dict[str, object],
 ) -> Settings:
     sms_gateway.messages.clear()
     sms_gateway.fail_next = 0
     overrides = {"sms_backend": "http", "sms_gateway_url": sms_gateway.url, "sms_gateway_token": "sms-test-token"}
+    overrides.update(storage_overrides)
     overrides.update(settings_overrides)
     return make_settings(database_url, instance_dir, **overrides)
 

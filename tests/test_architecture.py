@@ -35,8 +35,10 @@ BASE_MODULES = {
     "migrate",
     "models",
     "migrations",
+    "logs",
+    "metrics",
 }
-TOP_MODULES = {"", "bootstrap", "cli", "worker", "demo", "tasks"}
+TOP_MODULES = {"", "bootstrap", "cli", "worker", "demo", "tasks", "observability"}
 WEB_PACKAGES = {
     "flask",
     "flask_smorest",

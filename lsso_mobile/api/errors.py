@@ -27,11 +27,11 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, g, has_request_context, jsonify, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
-from lsso_mobile import i18n
-from lsso_mobile.api.context import db_session
+from lsso_mobile import i18n, metrics
+from lsso_mobile.api.context import db_session, settings
 from lsso_mobile.errors import DEFAULT_CODES, DomainError, field_code
 
 log = logging.getLogger(__name__)
@@ -251,6 +251,23 @@ def register_error_handlers(app: Flask) -> None:
         log.info("integrity error answered with 422: %s", type(exc.orig).__name__)
         return error_response(
             422, "The request refers to data that does not exist or is not allowed.", error="invalid_reference"
+        )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_unavailable(exc: OperationalError | InterfaceError) -> Any:
+        # A restart or fail-over: the client retries after a few seconds; one warning, not a traceback.
+        try:
+            db_session().rollback()
+        except Exception:  # noqa: BLE001 - the connection is gone; the pool replaces it
+            log.debug("rollback after a database error failed too")
+        metrics.DATABASE_UNAVAILABLE.inc()
+        log.warning("database unavailable (%s): answered 503", type(exc.orig).__name__)
+        return error_response(
+            503,
+            "The service is briefly unavailable; please try again in a few seconds.",
+            headers={"Retry-After": str(settings().database_retry_after_seconds)},
+            error="database_unavailable",
         )
 
     @app.errorhandler(Exception)

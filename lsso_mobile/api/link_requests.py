@@ -206,8 +206,9 @@ def get_link_request_photo(link_request_id: int) -> Any:
     The image as stored (re-encoded, metadata removed); never cached by browsers.
     """
     attachment = linking.link_request_photo(db_session(), current_principal(), link_request_id)
-    data = attachments.read_attachment_bytes(settings(), attachment)
-    response = Response(data, status=200, content_type=attachment.content_type)
+    chunks = attachments.stream_attachment(settings(), attachment)
+    response = Response(chunks, status=200, content_type=attachment.content_type, direct_passthrough=True)
+    response.content_length = attachment.size
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Disposition"] = (
         f'inline; filename="link-request-{link_request_id}.{EXTENSIONS[attachment.content_type]}"'

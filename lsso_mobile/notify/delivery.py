@@ -21,18 +21,22 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import bindparam, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from lsso_mobile import logs, metrics
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.config import Settings
 from lsso_mobile.extensions import affected_rows
@@ -65,6 +69,10 @@ DEFAULT_TTL = timedelta(days=7)
 
 # The keys of a personal notice's push data payload (documented as PushData in the API document).
 NOTICE_PUSH_DATA_KEYS = ("notification_id", "category", "template", "deep_link")
+def notice_tag(notification_id: int) -> str:
+    """The Android notification tag and APNs collapse id of a notice: a repeat of the same push (a worker
+    killed between FCM's answer and its commit) replaces the first on the phone instead of showing twice."""
+    return f"lsso-n{notification_id}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -270,6 +278,7 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
                     body=clipped.body,
                     data=data,
                     collapse_key=row.collapse_key,
+                    tag=notice_tag(row.notification_id),
                     ttl_seconds=int(ttl.total_seconds()),
                     badge=unread.get(row.member_id, 0),
                     priority="high" if row.critical else "normal",
@@ -437,6 +446,60 @@ def _prepare(batches: Iterator[Sequence[int]]) -> _Batch | None:
     return None
 
 
+# How long a worker keeps trying to record answers FCM has already given while the database is away (a
+# restart, a fail-over). Giving up earlier would leave the claims to the lease and the relay, which would
+# send those pushes again; this stays well inside LSSO_DELIVERY_LEASE_SECONDS' production default.
+RECORD_RETRY_SECONDS = 45.0
+
+
+def record_with_retry(what: str, write: Callable[[Session], None], bound: float = RECORD_RETRY_SECONDS) -> None:
+    """Run ``write`` in a unit of work, again and again while the database cannot be reached (up to ``bound``
+    seconds, backing off from 0.1 s to 2 s): for answers already received from FCM, which must not be
+    lost to a database blip."""
+    rt = runtime_module.current()
+    deadline = time.monotonic() + bound
+    delay = 0.1
+    while True:
+        try:
+            with rt.db.unit_of_work() as session:
+                write(session)
+            return
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "database unavailable while recording %s (%s); retrying in %.1fs", what, type(exc).__name__, delay
+            )
+            time.sleep(delay)
+            delay = min(2.0, delay * 2)
+
+
+def log_push_outcomes(kind: str, chunk: Sequence[tuple[int, int, PushMessage]], results: Sequence[PushResult]) -> None:
+    """Count the answers and log one line per request that caused them, under that request's id."""
+    metrics.count_pushes(kind, [result.outcome.value for result in results])
+    groups: dict[str | None, tuple[set[int], Counter[str]]] = {}
+    for (_delivery_id, _device_id, message), result in zip(chunk, results, strict=True):
+        notification_id = int(message.data["notification_id"])
+        notices, outcomes = groups.setdefault(logs.origin_of(notification_id), (set(), Counter()))
+        notices.add(notification_id)
+        outcomes[result.outcome.value] += 1
+    for request_id, (notices, outcomes) in groups.items():
+        shown = sorted(notices)
+        with logs.request_context(request_id):
+            log.info(
+                "pushed notice(s) %s: %s",
+                ",".join(map(str, shown[:20])) + ("..." if len(shown) > 20 else ""),
+                dict(outcomes),
+                extra={"kind": kind, "notifications": len(shown), "pushes": sum(outcomes.values())},
+            )
+
+
+def _record_now(
+    session: Session, *, sent: Sequence[tuple[int, int, PushMessage]], results: Sequence[PushResult], claim: str
+) -> None:
+    record_results(session, sent, results, utcnow(), claim)
+
+
 def _send(batch: _Batch) -> dict[int, float]:
     """Send 500 at a time and commit each call's answers before the next call: a crash loses at most
     the answers of the call in flight. Returns Retry-After seconds per notification."""
@@ -445,8 +508,8 @@ def _send(batch: _Batch) -> dict[int, float]:
     for start in range(0, len(batch.messages), MAX_BATCH):
         chunk = batch.messages[start : start + MAX_BATCH]
         results = rt.push_sender.send([message for _, _, message in chunk])
-        with rt.db.unit_of_work() as session:
-            record_results(session, chunk, results, utcnow(), batch.claim)
+        record_with_retry("push answers", partial(_record_now, sent=chunk, results=results, claim=batch.claim))
+        log_push_outcomes("personal", chunk, results)
         for (_, _, message), result in zip(chunk, results, strict=True):
             if result.outcome is PushOutcome.RETRY and result.retry_after_seconds:
                 nid = int(message.data["notification_id"])

@@ -27,6 +27,8 @@ from google.auth.transport import requests as google_requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from lsso_mobile import metrics
+
 log = logging.getLogger(__name__)
 
 FCM_BASE_URL = "https://fcm.googleapis.com"
@@ -46,7 +48,10 @@ class PushMessage:
     title: str
     body: str
     data: dict[str, str] = field(default_factory=dict)
-    collapse_key: str | None = None
+    collapse_key: str | None = None  # Android: FCM keeps only the newest undelivered message with this key
+    # Android notification tag and APNs collapse id: a second push with the same tag replaces the first on the
+    # phone (one per notice or broadcast, so a repeat after a crash never shows twice). At most 64 bytes.
+    tag: str | None = None
     ttl_seconds: int = MAX_TTL_SECONDS
     badge: int | None = None  # APNs badge
     priority: Literal["high", "normal"] = "high"
@@ -168,6 +173,7 @@ class FcmPushSender:
         except google_exceptions.GoogleAuthError:
             log.exception("FCM access token refresh failed")
             return [PushResult(m.token, PushOutcome.RETRY, error_code="UNAUTHENTICATED") for m in chunk]
+        started = time.perf_counter()
         try:
             batch = messaging.send_each([to_fcm_message(m, now) for m in chunk], app=self._app)
         except ValueError:
@@ -176,7 +182,11 @@ class FcmPushSender:
                 return [PushResult(chunk[0].token, PushOutcome.FAILED, error_code="INVALID_ARGUMENT")]
             return [result for m in chunk for result in self._send_chunk([m])]
         except exceptions.FirebaseError as error:  # the whole batch failed (e.g. no threads)
+            metrics.FCM_CALLS.labels(result="error").inc()
+            metrics.FCM_CALL_SECONDS.observe(time.perf_counter() - started)
             return [_failure(m.token, error) for m in chunk]
+        metrics.FCM_CALLS.labels(result="ok").inc()
+        metrics.FCM_CALL_SECONDS.observe(time.perf_counter() - started)
         return [
             PushResult(m.token, PushOutcome.SENT, r.message_id) if r.success else _failure(m.token, r.exception)
             for m, r in zip(chunk, batch.responses, strict=True)
@@ -189,8 +199,9 @@ def to_fcm_message(message: PushMessage, now: float) -> messaging.Message:
         "apns-expiration": str(int(now) + message.ttl_seconds) if message.ttl_seconds else "0",
         "apns-priority": "10" if message.priority == "high" else "5",
     }
-    if message.collapse_key:
-        apns_headers["apns-collapse-id"] = message.collapse_key
+    collapse_id = message.tag or message.collapse_key
+    if collapse_id:
+        apns_headers["apns-collapse-id"] = collapse_id[:64]
     apns_payload = None if message.badge is None else messaging.APNSPayload(aps=messaging.Aps(badge=message.badge))
     fcm_message = messaging.Message(
         notification=messaging.Notification(title=message.title, body=message.body),
@@ -199,6 +210,7 @@ def to_fcm_message(message: PushMessage, now: float) -> messaging.Message:
             collapse_key=message.collapse_key,
             ttl=timedelta(seconds=message.ttl_seconds),
             priority=message.priority,
+            notification=messaging.AndroidNotification(tag=message.tag) if message.tag else None,
         ),
         apns=messaging.APNSConfig(headers=apns_headers, payload=apns_payload),
     )

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
+from lsso_mobile import metrics
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import (
     Conflict,
@@ -276,6 +277,7 @@ def _counting_failures(
         yield attempt
     except (NotAuthenticated, StepUpRequired) as exc:
         session.add(SignInFailure(client_ip=address, account_key=account_key, created_at=now))
+        metrics.SIGN_IN_FAILURES.labels(who=_FAILURE_WHO.get(account_key.partition(":")[0], "other")).inc()
         if isinstance(exc, NotAuthenticated) and attempt.address_over_limit:
             raise TooManyRequests(
                 "Too many failed sign-ins from this network; check the details and try again later.",
@@ -287,6 +289,9 @@ def _counting_failures(
         raise
     # Signed in: this account's failures are forgiven (not the address's failures on other accounts).
     session.execute(delete(SignInFailure).where(SignInFailure.account_key == account_key))
+
+
+_FAILURE_WHO = {"phone": "member", "staff": "staff", "client": "client"}  # account key prefix -> metric label
 
 
 def _member_key(phone: str) -> str:

@@ -4,6 +4,7 @@ file, and the purge of uploads never sent."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from lsso_mobile.models import (
     StaffUser,
 )
 from lsso_mobile.services.accounts import Principal
-from lsso_mobile.services.files import attachment_store, prepare_upload
+from lsso_mobile.services.files import prepare_upload, store_for
 from lsso_mobile.services.limits import check_window_limit
 
 MAX_ATTACHMENTS_PER_MESSAGE = 3
@@ -103,10 +104,10 @@ def upload_attachment(
     ).first()
     if existing is not None:
         existing.created_at = now  # uploaded again: not stale, and its file is touched below
-        attachment_store(settings.attachment_dir).put(data)
+        store_for(settings).put(data)
         return existing
     _check_unsent_quota(session, settings, uploader, len(data), now)
-    key = attachment_store(settings.attachment_dir).put(data)
+    key = store_for(settings).put(data)
     attachment = Attachment(
         uploader_member_id=member_id,
         uploader_staff_id=staff_id,
@@ -210,13 +211,18 @@ def purge_unsent_uploads(session: Session, settings: Settings, now: datetime, ba
 
 def remove_unused_files(settings: Settings, keys: list[str], now: datetime) -> int:
     """Remove the files, except any uploaded again since the cutoff (a concurrent upload keeps its file)."""
-    store = attachment_store(settings.attachment_dir)
+    store = store_for(settings)
     cutoff = (now - timedelta(minutes=settings.unsent_upload_minutes)).timestamp()
     return sum(store.delete_if_older(key, cutoff) for key in keys)
 
 
 def read_attachment_bytes(settings: Settings, attachment: Attachment) -> bytes:
-    return attachment_store(settings.attachment_dir).get(attachment.storage_key)
+    return store_for(settings).get(attachment.storage_key)
+
+
+def stream_attachment(settings: Settings, attachment: Attachment) -> Iterator[bytes]:
+    """The file in pieces (64 KB), for a download that never holds the whole file."""
+    return store_for(settings).open(attachment.storage_key)
 
 
 def attachments_of(session: Session, message_ids: list[int]) -> dict[int, list[Attachment]]:

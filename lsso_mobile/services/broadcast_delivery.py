@@ -15,6 +15,7 @@ No per-member or per-device row is written for the ordinary case.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from lsso_mobile import metrics
 from lsso_mobile import runtime as runtime_module
 from lsso_mobile.errors import NotFound
 from lsso_mobile.extensions import affected_rows
@@ -45,7 +47,7 @@ from lsso_mobile.models import (
     SliceStatus,
     utcnow,
 )
-from lsso_mobile.notify.delivery import clip_push_text, retry_delay
+from lsso_mobile.notify.delivery import clip_push_text, record_with_retry, retry_delay
 from lsso_mobile.notify.fcm import MAX_BATCH, MAX_TTL_SECONDS, PushMessage, PushOutcome, PushResult
 from lsso_mobile.notify.preferences import quiet_period_end
 from lsso_mobile.services.audience import Audience, audience_condition, province_of_member, with_member_area
@@ -152,6 +154,7 @@ class BroadcastContent:
                 "deep_link": BROADCAST_DEEP_LINK.format(broadcast_id=self.id),
             },
             collapse_key=f"broadcast-{self.id}",
+            tag=f"lsso-b{self.id}",
             ttl_seconds=ttl,
             priority="high" if self.critical else "normal",
         )
@@ -280,6 +283,7 @@ def _send_targets(
         results = runtime_module.current().push_sender.send(
             [content.message(t.token, t.english, now) for t in sendable]
         )
+        metrics.count_pushes("broadcast", [result.outcome.value for result in results])
         for target, result in zip(sendable, results, strict=True):
             outcome = _OUTCOME_NAME[result.outcome]
             counts[(target.province, outcome)] += 1
@@ -340,25 +344,43 @@ def _end_slice(slice_id: int, claim: str, status: SliceStatus, position: int) ->
 def _record_progress(
     slice_id: int, claim: str, position: int, stats: dict[str, Any], deferrals: list[dict[str, Any]], dead: list[int]
 ) -> bool:
-    """Commit one call's outcomes with the new position, if the slice is still ours to work."""
-    with runtime_module.current().db.unit_of_work() as session:
-        now = utcnow()
-        kept = affected_rows(
-            session.execute(
-                update(BroadcastSlice)
-                .where(
-                    BroadcastSlice.id == slice_id,
-                    BroadcastSlice.claim_token == claim,
-                    BroadcastSlice.status == SliceStatus.PENDING,
-                )
-                .values(position=position, stats=stats, claimed_at=now, updated_at=now)
+    """Commit one call's outcomes with the new position, if the slice is still ours to work (retried while
+    the database is away: FCM has answered, and losing the answers would send the call again)."""
+    kept_it: list[bool] = []
+
+    def write(session: Session) -> None:
+        kept_it[:] = [_write_progress(session, slice_id, claim, position, stats, deferrals, dead)]
+
+    record_with_retry("broadcast progress", write)
+    return bool(kept_it and kept_it[0])
+
+
+def _write_progress(
+    session: Session,
+    slice_id: int,
+    claim: str,
+    position: int,
+    stats: dict[str, Any],
+    deferrals: list[dict[str, Any]],
+    dead: list[int],
+) -> bool:
+    now = utcnow()
+    kept = affected_rows(
+        session.execute(
+            update(BroadcastSlice)
+            .where(
+                BroadcastSlice.id == slice_id,
+                BroadcastSlice.claim_token == claim,
+                BroadcastSlice.status == SliceStatus.PENDING,
             )
+            .values(position=position, stats=stats, claimed_at=now, updated_at=now)
         )
-        if not kept:
-            session.rollback()
-            return False
-        _insert_ignoring_duplicates(session, deferrals)
-        _deactivate(session, dead, now)
+    )
+    if not kept:
+        session.rollback()
+        return False
+    _insert_ignoring_duplicates(session, deferrals)
+    _deactivate(session, dead, now)
     return True
 
 
@@ -374,6 +396,8 @@ def send_broadcast_slice(slice_id: int) -> dict[str, int]:
         content = BroadcastContent.load(session, claimed.broadcast_id)
     position, last, stats = claimed.position, claimed.last_device_id, dict(claimed.stats or {})
     totals: Counter[str] = Counter(claimed=1)
+    started = time.perf_counter()
+    outcome = "partial"
     # While one call is with FCM, a second thread reads the next 500 targets: the database's round
     # trips hide behind FCM's instead of adding to them.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="broadcast-db") as db_thread:
@@ -388,6 +412,7 @@ def send_broadcast_slice(slice_id: int) -> dict[str, int]:
                     last if targets is not None else position,
                 )
                 finish_if_complete(content.id)
+                outcome = "done" if targets is not None else "stopped"
                 break
             upcoming = db_thread.submit(_next_targets, content.id, targets[-1].device_id, last)
             counts, deferrals, dead = _send_targets(content, targets, now, rt.settings.push_retry_base_seconds)
@@ -399,7 +424,9 @@ def send_broadcast_slice(slice_id: int) -> dict[str, int]:
                 log.warning("broadcast slice %s: withdrawn or lease lost; this run stops", slice_id)
                 break
             totals.update({outcome: n for (_, outcome), n in counts.items()})
-    log.info("broadcast slice %s: %s", slice_id, dict(totals))
+    metrics.BROADCAST_SLICES.labels(outcome=outcome).inc()
+    metrics.BROADCAST_SLICE_SECONDS.observe(time.perf_counter() - started)
+    log.info("broadcast slice %s: %s", slice_id, dict(totals), extra={"broadcast_id": content.id})
     return dict(totals)
 
 
@@ -536,6 +563,7 @@ def send_broadcast_deferrals(broadcast_id: int) -> dict[str, int]:
         if not sendable:
             continue
         results = rt.push_sender.send([content.message(t.token, t.english, now) for t in sendable])
+        metrics.count_pushes("broadcast", [result.outcome.value for result in results])
         with rt.db.unit_of_work() as session:
             _record_deferrals(
                 session,

@@ -12,10 +12,12 @@ import struct
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from lsso_mobile.config import Settings
 from lsso_mobile.errors import DomainError, InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 # Uploads are hostile input: pypdf's warnings about a malformed file would let anyone fill the log.
@@ -390,14 +392,28 @@ def reencode_image(data: bytes, content_type: str, max_pixels: int) -> bytes:
         raise _broken(kind, f"the image does not decode: {type(exc).__name__}") from None
 
 
+STREAM_CHUNK_BYTES = 64 * 1024  # a download is sent in pieces of this size, never held whole
+
+
 class AttachmentStore(Protocol):
-    """Where attachment bytes live. Keys are made by the store; never the client's filename."""
+    """Where attachment bytes live. Keys are made by the store (the SHA-256 of the content), never the
+    client's filename; identical uploads share one stored object."""
 
     def put(self, data: bytes) -> str: ...
 
     def get(self, key: str) -> bytes: ...
 
+    def open(self, key: str) -> Iterator[bytes]:
+        """The content in pieces of at most STREAM_CHUNK_BYTES (a download streams it)."""
+        ...
+
     def delete_if_older(self, key: str, cutoff: float) -> bool: ...
+
+
+def _checked_key(key: str) -> str:
+    if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
+        raise ValueError("not a storage key")
+    return key
 
 
 class LocalAttachmentStore:
@@ -407,8 +423,7 @@ class LocalAttachmentStore:
         self.root = Path(root)
 
     def _path(self, key: str) -> Path:
-        if len(key) != 64 or not all(c in "0123456789abcdef" for c in key):
-            raise ValueError("not a storage key")
+        _checked_key(key)
         return self.root / key[:2] / key[2:4] / key
 
     def put(self, data: bytes) -> str:
@@ -434,6 +449,16 @@ class LocalAttachmentStore:
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
 
+    def open(self, key: str) -> Iterator[bytes]:
+        handle = self._path(key).open("rb")  # opened now: a missing file fails here, not mid-response
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while piece := handle.read(STREAM_CHUNK_BYTES):
+                    yield piece
+
+        return chunks()
+
     def delete_if_older(self, key: str, cutoff: float) -> bool:
         """Remove the file unless it was written or uploaded again after ``cutoff`` (a Unix time)."""
         path = self._path(key)
@@ -446,11 +471,117 @@ class LocalAttachmentStore:
         return True
 
 
-_stores: dict[str, LocalAttachmentStore] = {}
+TOUCHED_METADATA = "touched"  # Unix time of the last upload of this content (S3 objects cannot be utime'd)
+
+
+class S3AttachmentStore:
+    """Content-addressed objects in an S3-compatible bucket (``<prefix>ab/cd/<sha256>``), shared by every
+    machine that serves the API. An upload of content already stored only refreshes its ``touched``
+    metadata (a copy onto itself), which the purge of unsent uploads reads instead of a file's mtime."""
+
+    def __init__(self, bucket: str, *, endpoint_url: str | None = None, region: str | None = None, prefix: str = ""):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = bucket
+        self.prefix = prefix
+        self.client: Any = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region or None,
+            config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=20),
+        )
+
+    def object_name(self, key: str) -> str:
+        _checked_key(key)
+        return f"{self.prefix}{key[:2]}/{key[2:4]}/{key}"
+
+    def _exists(self, name: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    def put(self, data: bytes) -> str:
+        key = hashlib.sha256(data).hexdigest()
+        name = self.object_name(key)
+        metadata = {TOUCHED_METADATA: str(int(time.time()))}
+        if self._exists(name):
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=name,
+                CopySource={"Bucket": self.bucket, "Key": name},
+                Metadata=metadata,
+                MetadataDirective="REPLACE",
+            )
+            return key
+        # One PUT: the object appears whole or not at all. The body is read from the bytes already in
+        # memory (the upload was decoded and checked there), not copied again.
+        self.client.put_object(
+            Bucket=self.bucket, Key=name, Body=io.BytesIO(data), ContentLength=len(data), Metadata=metadata
+        )
+        return key
+
+    def get(self, key: str) -> bytes:
+        return b"".join(self.open(key))
+
+    def open(self, key: str) -> Iterator[bytes]:
+        answer = self.client.get_object(Bucket=self.bucket, Key=self.object_name(key))
+        body = answer["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from body.iter_chunks(STREAM_CHUNK_BYTES)
+            finally:
+                body.close()
+
+        return chunks()
+
+    def touched_at(self, key: str) -> float | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=self.object_name(key))
+        except ClientError:
+            return None
+        raw = (head.get("Metadata") or {}).get(TOUCHED_METADATA)
+        return float(raw) if raw else float(head["LastModified"].timestamp())
+
+    def delete_if_older(self, key: str, cutoff: float) -> bool:
+        touched = self.touched_at(key)
+        if touched is None or touched >= cutoff:
+            return False
+        self.client.delete_object(Bucket=self.bucket, Key=self.object_name(key))
+        return True
+
+
+_stores: dict[tuple[str, ...], AttachmentStore] = {}
 
 
 def attachment_store(directory: str) -> AttachmentStore:
-    store = _stores.get(directory)
+    """The local store under ``directory``."""
+    store = _stores.get(("local", directory))
     if store is None:
-        store = _stores[directory] = LocalAttachmentStore(directory)
+        store = _stores[("local", directory)] = LocalAttachmentStore(directory)
+    return store
+
+
+def store_for(settings: Settings) -> AttachmentStore:
+    """The store ``LSSO_STORAGE_BACKEND`` names: the local directory, or the S3-compatible bucket."""
+    if settings.storage_backend != "s3":
+        return attachment_store(settings.attachment_dir)
+    identity = ("s3", settings.s3_bucket, settings.s3_endpoint_url, settings.s3_region, settings.s3_prefix)
+    store = _stores.get(identity)
+    if store is None:
+        store = _stores[identity] = S3AttachmentStore(
+            settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            prefix=settings.s3_prefix,
+        )
     return store

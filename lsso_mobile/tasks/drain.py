@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lsso_mobile import runtime
-from lsso_mobile.jobs import BATCH_SIZE, BATCH_TASKS, DRAIN_BATCHES_PER_JOB, RQJobQueue, resolve
+from lsso_mobile import logs, runtime
+from lsso_mobile.jobs import BATCH_SIZE, BATCH_TASKS, DRAIN_BATCHES_PER_JOB, RQJobQueue, parse_ready_entry, resolve
 
 
 def drain_ready(key: str, queue_name: str) -> int:
@@ -19,6 +19,7 @@ def drain_ready(key: str, queue_name: str) -> int:
     redis = queue.connection()
     redis.delete(f"{queue.prefix}:drain:{key}")  # arrivals from now on schedule another drain
     popped = 0
+    origins: dict[int, str] = {}  # notification id -> the request that caused it, for the push's log line
 
     def batches() -> Iterator[list[int]]:
         nonlocal popped
@@ -29,9 +30,16 @@ def drain_ready(key: str, queue_name: str) -> int:
             if redis.llen(queue.ready_key(key)):
                 queue.ensure_drain(key, queue_name)  # another worker may help with the rest
             popped += len(raw)
-            yield list(dict.fromkeys(int(x) for x in raw))
+            ids: dict[int, None] = {}
+            for entry in raw:
+                item, request_id = parse_ready_entry(entry)
+                ids[item] = None
+                if request_id:
+                    origins[item] = request_id
+            yield list(ids)
         if redis.llen(queue.ready_key(key)):
             queue.ensure_drain(key, queue_name)
 
-    resolve(BATCH_TASKS[key])(batches())
+    with logs.push_origins(origins):
+        resolve(BATCH_TASKS[key])(batches())
     return popped

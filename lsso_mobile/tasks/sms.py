@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from lsso_mobile import runtime
+from lsso_mobile import metrics, runtime
 from lsso_mobile.jobs import SEND_BROADCAST_SMS
 from lsso_mobile.models import utcnow
 from lsso_mobile.services.otp import code_message_to_send, forget_sealed_code
@@ -23,9 +23,11 @@ def send_sms(sms_id: int) -> None:
     try:
         gateway_message_id = rt.sms_sender.send(*message)
     except Exception:
+        metrics.count_sms("message", "failed")
         with rt.db.unit_of_work() as session:
             release_sms(session, sms_id)
         raise
+    metrics.count_sms("message", "sent", message[1])
     with rt.db.unit_of_work() as session:
         mark_sms_sent(session, sms_id, utcnow(), gateway_message_id)
 
@@ -38,7 +40,12 @@ def send_code(otp_id: int) -> None:
         message = code_message_to_send(session, rt.settings, otp_id, utcnow())
     if message is None:
         return
-    rt.sms_sender.send(*message)
+    try:
+        rt.sms_sender.send(*message)
+    except Exception:
+        metrics.count_sms("code", "failed")
+        raise
+    metrics.count_sms("code", "sent", message[1])
     with rt.db.unit_of_work() as session:
         forget_sealed_code(session, otp_id)
 

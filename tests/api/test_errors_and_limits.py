@@ -13,7 +13,13 @@ from lsso_mobile.models import Member, OtpCode
 from tests.conftest import STAFF_PASSWORD
 from tests.support import bearer, sign_up, staff_sign_in
 
-UNDECLARED_OK = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui", "swagger_ui_assets.static"}
+UNDECLARED_OK = {
+    "static",
+    "api-docs.openapi_json",
+    "api-docs.openapi_swagger_ui",
+    "swagger_ui_assets.static",
+    "prometheus_metrics",  # not an API operation: internal networks or the metrics token only
+}
 # The console's pages use its session cookie, not bearer tokens: tests/console checks each declares its access.
 CONSOLE_ENDPOINTS = "console."
 

@@ -18,6 +18,7 @@ from lsso_mobile.services.working_time import VIENTIANE
 from tests.messaging_support import jpeg_bytes, member, pdf_bytes, pdf_with_object_stream, pixels, png_bytes, start
 from tests.messaging_support import upload as post_file
 from tests.support import field_codes
+from tests.storage_support import age_file, stored_files
 
 BASE = "/api/v1/conversations"
 GPS_IFD = 0x8825
@@ -29,11 +30,15 @@ def _count(db) -> int:
     return db.scalar(select(func.count()).select_from(Attachment))
 
 
-def _stored_files(settings) -> int:
-    """Files in the attachment directory (shared by the session's tests: compare before and after)."""
-    from pathlib import Path
+@pytest.fixture
+def storage_overrides(both_stores):
+    """Every test here runs on the local directory and on the S3-compatible store (a local moto server)."""
+    return both_stores
 
-    return sum(1 for path in Path(settings.attachment_dir).rglob("*") if path.is_file())
+
+def _stored_files(settings) -> int:
+    """Files in the attachment store (the directory is shared by the session's tests: compare before and after)."""
+    return stored_files(settings)
 
 
 def _common_shape(body: dict, status: int) -> None:
@@ -274,12 +279,7 @@ def test_unsent_uploads_expire_after_the_configured_lifetime(client, sms_gateway
     db.execute(update(Attachment).where(Attachment.id == fresh).values(created_at=now - timedelta(minutes=90)))
     db.commit()
     store_key = db.get(Attachment, stale).storage_key
-    import os
-
-    from lsso_mobile.services.files import LocalAttachmentStore
-
-    old = (now - timedelta(minutes=121)).timestamp()
-    os.utime(LocalAttachmentStore(settings.attachment_dir)._path(store_key), (old, old))
+    age_file(settings, store_key, (now - timedelta(minutes=121)).timestamp())
 
     unused = purge_unsent_uploads(db, settings, now)
     db.commit()

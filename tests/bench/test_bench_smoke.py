@@ -32,7 +32,7 @@ pytestmark = [
 ]
 
 
-def run_bench(script: str, *args: str) -> dict[str, Any]:
+def run_bench(script: str, *args: str, timeout: int = 300) -> dict[str, Any]:
     """Run bench/<script> as a person would (from the project root) and return its last line, parsed."""
     env = {**os.environ, "BENCH_POSTGRES_URL": POSTGRES_ADMIN_URL, "BENCH_REDIS_URL": REDIS_URL}
     started = time.monotonic()
@@ -42,7 +42,7 @@ def run_bench(script: str, *args: str) -> dict[str, Any]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     seconds = time.monotonic() - started
     said = (
@@ -159,3 +159,18 @@ def test_sms_fallback_sends_one_sms_per_unacknowledged_notice_and_none_else() ->
     assert result["sms_queued"] == result["send_jobs"] == 300
     assert (result["missing"], result["repeated"], result["sms_for_acknowledged"]) == (0, 0, 0)
     assert result["growth_small"]["index_used"] and result["growth_large"]["index_used"]
+def test_scale_out_runs_one_and_two_processes_and_repeats_nothing() -> None:
+    result = run_bench(
+        "scale_out.py",
+        *("--notifications", "200", "--broadcast-devices", "300", "--seconds", "0.5", "--clients", "2"),
+        timeout=600,  # four worker and two gunicorn starts
+    )
+    has(result, "pushes", "push_ratio", "broadcast", "broadcast_ratio", "reads", "read_ratios", "target", "met")
+    assert result["benchmark"] == "scale_out"
+    assert (result["duplicates"], result["missing"], result["read_errors"]) == (0, 0, 0)
+    assert [(run["workers"], run["pushes"]) for run in result["pushes"]] == [(1, 200), (2, 200)]
+    assert [(run["workers"], run["devices"]) for run in result["broadcast"]] == [(1, 300), (2, 300)]
+    for run, processes in zip(result["reads"], (1, 2), strict=True):
+        assert run["processes"] == processes
+        for name in ("home", "contributions_summary", "inbox"):
+            assert run[name]["requests"] > 0 and run[name]["errors"] == 0, (processes, name, run[name])
