@@ -44,9 +44,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from lsso_mobile.api.security import install_security
     from lsso_mobile.bootstrap import start_runtime
     from lsso_mobile.console import install_console
-    from lsso_mobile.services.cards import card_signer_from_settings
     from lsso_mobile.logs import configure_logging
     from lsso_mobile.observability import install_observability
+    from lsso_mobile.services.cards import card_signer_from_settings
     from lsso_mobile.services.tokens import KeyRing
 
     settings = settings or load_settings()

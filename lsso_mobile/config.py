@@ -244,6 +244,8 @@ def _emv_text(shortest: int, longest: int) -> Any:
         return value
 
     return parse
+
+
 def _network_list(raw: str) -> tuple[str, ...]:
     """Networks (CIDR) allowed to read the metrics without the token, comma-separated; empty: none."""
     import ipaddress

@@ -260,7 +260,8 @@ def language() -> Any:
 @bp.route("/", methods=["GET"])
 @public_page
 def home() -> Any:
-    """Each role's first page: officers their inbox, ops the broadcasts, admins the staff accounts, others their account."""
+    """Each role's first page: officers their inbox, ops the broadcasts, admins the staff accounts, others their
+    account."""
     principal = signed_in_principal()
     return redirect(_safe_next(None, principal.role if principal else None))
 

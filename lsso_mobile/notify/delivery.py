@@ -20,8 +20,8 @@ such a repeat.
 from __future__ import annotations
 
 import logging
-import unicodedata
 import time
+import unicodedata
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -69,6 +69,8 @@ DEFAULT_TTL = timedelta(days=7)
 
 # The keys of a personal notice's push data payload (documented as PushData in the API document).
 NOTICE_PUSH_DATA_KEYS = ("notification_id", "category", "template", "deep_link")
+
+
 def notice_tag(notification_id: int) -> str:
     """The Android notification tag and APNs collapse id of a notice: a repeat of the same push (a worker
     killed between FCM's answer and its commit) replaces the first on the phone instead of showing twice."""

@@ -65,6 +65,7 @@ class Template:
     def texts(self) -> tuple[str, ...]:
         """Every catalogue id of this template."""
         return tuple(t for t in (self.title, self.body, self.body_without, self.sms) if t)
+
     # The SMS short form (sent when the app did not acknowledge the notice in time, or to members who chose
     # SMS only), an English catalogue id like the title and body: at most ``sms_parts`` parts once filled in (Lao
     # is UCS-2: 70 characters, 67 a part when split); longer parameters are cut to fit. Without one, the SMS is
@@ -196,7 +197,8 @@ TEMPLATES: dict[str, Template] = {
             body="Member number {member_number} is linked to the account {account_phone}. "
             "Not you? Contact your office.",
             deep_link="lsso://me",
-            sms="LSSO: member number {member_number} is linked to the account {account_phone}. Not you? Contact your office.",
+            sms="LSSO: member number {member_number} is linked to the account {account_phone}. "
+            "Not you? Contact your office.",
             sms_parts=2,
         ),
         Template(
@@ -286,7 +288,9 @@ def render_sms(template_key: str, notice: RenderedNotice, params: dict[str, Any]
     template = TEMPLATES.get(template_key)
     parts = template.sms_parts if template is not None else 2
     if template is not None and template.sms:
-        lo, en = (i18n.translate(template.sms, language, localised_params(params, language)) for language in i18n.LANGUAGES)
+        lo, en = (
+            i18n.translate(template.sms, language, localised_params(params, language)) for language in i18n.LANGUAGES
+        )
     else:  # a template without a short form: its title and body
         lo, en = f"{notice.title_lo}. {notice.body_lo}", f"{notice.title_en}. {notice.body_en}"
     return fit(" ".join(lo.split()), parts), fit(" ".join(en.split()), parts)

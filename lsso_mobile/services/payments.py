@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import Conflict, Forbidden, InvalidInput, NotFound
+from lsso_mobile.i18n import Money, format_money
 from lsso_mobile.jobs import CONFIRM_PAYMENT, enqueue_after_commit
 from lsso_mobile.models import (
     Bill,
@@ -47,7 +48,6 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.notify.preferences import VIENTIANE
-from lsso_mobile.i18n import Money, format_money
 from lsso_mobile.notify.templates import member_sms_text
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audit import record_audit

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import InvalidInput
+from lsso_mobile.i18n import Money
 from lsso_mobile.models import InboundSms, InsuredPerson, Member
 from lsso_mobile.notify.sms_text import fit
-from lsso_mobile.i18n import Money
 from lsso_mobile.notify.templates import lookup_text
 from lsso_mobile.services.contributions import summarise
 from lsso_mobile.services.phones import normalise_lao_mobile

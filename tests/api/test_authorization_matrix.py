@@ -64,7 +64,6 @@ from lsso_mobile.services.accounts import create_integration_client, create_staf
 from tests.api.test_errors_and_limits import CONSOLE_ENDPOINTS, UNDECLARED_OK
 from tests.conftest import STAFF_PASSWORD, office_id
 from tests.conftest import office_id as office_id_of
-from tests.conftest import STAFF_PASSWORD
 from tests.fakes.sms_gateway import FakeSmsGateway
 from tests.messaging_support import png_bytes
 from tests.sms_support import WEBHOOK_SECRET

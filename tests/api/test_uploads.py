@@ -17,8 +17,8 @@ from lsso_mobile.models import Attachment
 from lsso_mobile.services.working_time import VIENTIANE
 from tests.messaging_support import jpeg_bytes, member, pdf_bytes, pdf_with_object_stream, pixels, png_bytes, start
 from tests.messaging_support import upload as post_file
-from tests.support import field_codes
 from tests.storage_support import age_file, stored_files
+from tests.support import field_codes
 
 BASE = "/api/v1/conversations"
 GPS_IFD = 0x8825

@@ -137,6 +137,8 @@ def test_payments_credits_every_bill_once() -> None:
     assert (result["credited"], result["bills_paid"], result["payments"]) == (40, 40, 40)
     assert (result["credited_twice"], result["lost"], result["reviews"]) == (0, 0, 0)
     assert result["receipt_notices"] == result["receipt_sms"] == 40
+
+
 def test_cards_bench_smoke() -> None:
     """Card size with a long Lao name fits a version-13 QR at level M; the rates are reported, not judged."""
     result = run_bench("cards.py", "--seconds", "0.2")
@@ -152,6 +154,8 @@ def test_cards_bench_smoke() -> None:
     assert long_name["qr_error"] == "M" and long_name["qr_mode"] == "alphanumeric"
     assert long_name["qr_version"] <= 13 and long_name["name_chars"] == 53
     assert result["verifications_per_second_per_core"] > 0 and result["signings_per_second_per_core"] > 0
+
+
 def test_sms_fallback_sends_one_sms_per_unacknowledged_notice_and_none_else() -> None:
     result = run_bench("sms_fallback.py", "--notices", "1000", "--members", "20", "--history", "500", "--due", "20")
     has(result, "scan_seconds", "scan_growth", "naive_growth", "growth_small", "growth_large", "sms_parts")
@@ -159,6 +163,8 @@ def test_sms_fallback_sends_one_sms_per_unacknowledged_notice_and_none_else() ->
     assert result["sms_queued"] == result["send_jobs"] == 300
     assert (result["missing"], result["repeated"], result["sms_for_acknowledged"]) == (0, 0, 0)
     assert result["growth_small"]["index_used"] and result["growth_large"]["index_used"]
+
+
 def test_scale_out_runs_one_and_two_processes_and_repeats_nothing() -> None:
     result = run_bench(
         "scale_out.py",

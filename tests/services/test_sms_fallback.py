@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from lsso_mobile import runtime
+from lsso_mobile import i18n, runtime
+from lsso_mobile.i18n import Money
 from lsso_mobile.models import (
     Contribution,
     ContributionStatus,
@@ -22,8 +23,6 @@ from lsso_mobile.models import (
     SmsMessage,
 )
 from lsso_mobile.notify.sms_text import fit, measure
-from lsso_mobile import i18n
-from lsso_mobile.i18n import Money
 from lsso_mobile.notify.templates import TEMPLATES, localised_params, render, render_sms
 from lsso_mobile.services.sms_fallback import scan_once
 from tests.sms_support import fake_sms_fixture, post_signed, sms_overrides  # noqa: F401 - the fixture
