@@ -196,6 +196,11 @@ FIELD_CODES: dict[str, str] = {
     "must not exceed earnings_ceiling": "too_large",
     "must not exceed recent_window_months": "too_large",
     "invalid": "invalid",
+    # ours: staff accounts
+    "taken": "taken",
+    "unknown": "unknown",
+    "wrong": "wrong",
+    "enrolment not started": "enrolment_not_started",
 }
 
 

@@ -50,9 +50,9 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         ("LSSO_PAYMENT_PROVIDER", "bank"),
         ("LSSO_PAYMENT_PROVIDER_URL", "https://bank.example/lsso"),
         ("LSSO_SMS_GATEWAY_TOKEN", "t"),
+        ("LSSO_SMS_WEBHOOK_SECRET", "w" * 32),
         ("LSSO_PAYMENT_CALLBACK_SECRET", "s" * 32),
         ("LSSO_PAYMENT_PROVIDER_TOKEN", "bank-token"),
-        ("LSSO_SMS_WEBHOOK_SECRET", "w" * 32),
         ("LSSO_FCM_ENDPOINT", "http://127.0.0.1:1"),
     ]
     expected_errors = [
@@ -69,9 +69,9 @@ def test_production_names_each_missing_secret_and_refuses_dev_backends(tmp_path)
         "LSSO_PAYMENT_PROVIDER=bank is required",
         "LSSO_PAYMENT_PROVIDER_URL must be https",
         "LSSO_SMS_GATEWAY_TOKEN",
+        "LSSO_SMS_WEBHOOK_SECRET",
         "LSSO_PAYMENT_CALLBACK_SECRET",
         "LSSO_PAYMENT_PROVIDER_TOKEN",
-        "LSSO_SMS_WEBHOOK_SECRET",
         None,
     ]
     for (name, value), expected in zip(steps, expected_errors, strict=True):

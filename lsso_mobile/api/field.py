@@ -228,7 +228,9 @@ def put_photo(files: dict[str, Any], device_photo_id: str) -> Any:
     (`created: false`); with another file, 409. Images are checked and re-encoded (EXIF and GPS removed).
     """
     if not re.fullmatch(DEVICE_ID, device_photo_id):
-        raise InvalidInput("The photo id is malformed.", errors={"device_photo_id": ["Malformed."]})
+        raise InvalidInput(
+            "The photo id is malformed.", error="photo_id_malformed", errors={"device_photo_id": ["Malformed."]}
+        )
     photo, created = field_service.upload_field_photo(
         db_session(), settings(), current_principal(), device_photo_id, files["file"].read(), now(), address=client_ip()
     )

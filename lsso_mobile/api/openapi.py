@@ -43,6 +43,7 @@ ROLE_WORDS = {
     "public": "anyone, signed in or not",
     "member": "members (their own records only)",
     "officer": "officers (their own office only)",
+    "promoter": "promoters (field registrars: only the people they registered, in their district)",
     "ops": "ops staff of the central office",
     "admin": "admins of the central office",
     "core": "the LSSO core system (a client token from getClientToken)",

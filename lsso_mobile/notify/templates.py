@@ -238,7 +238,7 @@ TEMPLATES: dict[str, Template] = {
             title="Reply from the {office_name}",
             body="{subject}: {preview}",
             deep_link="lsso://conversations/{conversation_id}",
-            sms="LSSO: new reply from the {office_name_en}. Open the app to read it.",
+            sms="LSSO: new reply from the {office_name}. Open the app to read it.",
             sms_parts=2,
         ),
     )

@@ -1,27 +1,21 @@
 """The member card as pictures: the QR as PNG or SVG (segno) for the app, and a printable PDF (fpdf2 with
 HarfBuzz text shaping, so Lao vowels and tone marks sit where they belong) for the mobile units' card printers.
 
-Font handling is minimal on purpose: the console's vendored Noto Sans Lao (WOFF2) is converted once to a TTF
-in a cache directory (fpdf2 reads TTF/OTF); Latin text uses the PDF core font Helvetica. A shared PDF module
-may replace this later.
+The Lao fonts are the machine's (``services/pdf.py``: Debian's fonts-lao / fonts-noto-core, as for receipts);
+Latin text uses the PDF core font Helvetica.
 """
 
 from __future__ import annotations
 
 import io
-import tempfile
-import threading
-from pathlib import Path
 
 import segno
 from fpdf import FPDF
 
 from lsso_mobile.models import InsuredPerson, MemberCard
+from lsso_mobile.services.pdf import lao_bold_font, lao_font
 
 QR_ERROR = "M"
-_FONT_DIR = Path(__file__).resolve().parent.parent / "console" / "static" / "fonts"
-_FONTS = {"": "noto-sans-lao-lao-400-normal.woff2", "B": "noto-sans-lao-lao-700-normal.woff2"}
-_lock = threading.Lock()
 
 
 def card_qr(token: str) -> segno.QRCode:
@@ -41,30 +35,14 @@ def card_svg(token: str, scale: int = 4) -> bytes:
     return out.getvalue()
 
 
-def _lao_font(style: str) -> Path:
-    """The Lao font as a TTF, converted from the vendored WOFF2 once per machine."""
-    target = Path(tempfile.gettempdir()) / "lsso-fonts" / _FONTS[style].replace(".woff2", ".ttf")
-    with _lock:
-        if not target.exists():
-            from fontTools.ttLib import TTFont
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            font = TTFont(str(_FONT_DIR / _FONTS[style]))
-            font.flavor = None
-            partial = target.with_suffix(".part")
-            font.save(str(partial))
-            partial.replace(target)
-    return target
-
-
 def card_pdf(person: InsuredPerson, card: MemberCard) -> bytes:
     """A card-sized PDF (ISO/IEC 7810 ID-1, 85.6 x 54 mm): names, member number, birth date, scheme, status,
     paid-to month and the QR."""
     pdf = FPDF(unit="mm", format=(85.6, 54))
     pdf.set_auto_page_break(False)
     pdf.set_margins(4, 4, 4)
-    for style in _FONTS:
-        pdf.add_font("NotoSansLao", style, str(_lao_font(style)))
+    pdf.add_font("NotoSansLao", "", str(lao_font()))
+    pdf.add_font("NotoSansLao", "B", str(lao_bold_font()))
     pdf.set_text_shaping(use_shaping_engine=True, script="lao", language="lao")
     pdf.add_page()
     pdf.set_creator("lsso-mobile")

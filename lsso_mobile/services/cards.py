@@ -193,7 +193,9 @@ def revoke_and_reissue(
     """A card reported lost or stolen: every unexpired card of the person is revoked, a new one issued."""
     reason = reason.strip()
     if not reason:
-        raise InvalidInput("Say why the card is revoked.", errors={"reason": ["Required."]})
+        raise InvalidInput(
+            "Say why the card is revoked.", error="revocation_reason_required", errors={"reason": ["Required."]}
+        )
     person = _person_for_staff(session, staff, member_number)
     revoked = list(
         session.scalars(

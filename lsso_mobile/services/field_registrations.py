@@ -87,7 +87,7 @@ class RecordResult:
 def _staff_row(session: Session, staff: Principal, lock: bool = False) -> StaffUser:
     row = session.get(StaffUser, staff.id, with_for_update=lock)
     if row is None or not row.active:
-        raise NotFound("No such staff account.")
+        raise NotFound("No such staff account.", error="staff_not_found")
     return row
 
 
@@ -450,7 +450,9 @@ def attest(
     _awaiting(application)
     note = note.strip()
     if not note:
-        raise InvalidInput("Say how you checked the person.", errors={"note": ["Required."]})
+        raise InvalidInput(
+            "Say how you checked the person.", error="attestation_note_required", errors={"note": ["Required."]}
+        )
     _confirm(application, "officer", staff.id, now)
     application.attested_by_staff_id = staff.id
     record_audit(

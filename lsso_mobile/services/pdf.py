@@ -17,6 +17,10 @@ LAO_FONTS = (
     Path("/usr/share/fonts/truetype/noto/NotoSansLao-Regular.ttf"),
     Path("/usr/share/fonts/opentype/noto/NotoSansLao-Regular.ttf"),
 )
+LAO_BOLD_FONTS = (
+    Path("/usr/share/fonts/truetype/noto/NotoSansLao-Bold.ttf"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansLao-Bold.ttf"),
+)
 LATIN_FALLBACK = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -29,6 +33,14 @@ def lao_font() -> Path:
         if path.exists():
             return path
     raise LaoFontMissing("no Lao font found: install Debian's fonts-lao (apt-get install fonts-lao)")
+
+
+def lao_bold_font() -> Path:
+    """A bold Lao face (Noto Sans Lao Bold from fonts-noto-core), else the regular one."""
+    for path in LAO_BOLD_FONTS:
+        if path.exists():
+            return path
+    return lao_font()
 
 
 class LaoDocument:
