@@ -63,10 +63,16 @@ class CardSchema(StrictSchema):
         },
     )
     kid = fields.String(required=True, metadata={"description": "The signing key's id", "example": "d2cd00374f6affde"})
-    member_number = fields.String(required=True, metadata={"example": "0112345678"})
-    name_lo = fields.String(required=True, metadata={"example": "ສົມໃຈ ພົມມະວົງ"})
-    name_latin = fields.String(required=True, metadata={"example": "Somchai Phommavong"})
-    date_of_birth = fields.Date(required=True, metadata={"example": "1990-02-03"})
+    member_number = fields.String(
+        required=True, metadata={"description": "The LSSO member number (10 digits)", "example": "0112345678"}
+    )
+    name_lo = fields.String(required=True, metadata={"description": "The name in Lao script", "example": "ສົມໃຈ ພົມມະວົງ"})
+    name_latin = fields.String(
+        required=True, metadata={"description": "The name in Latin letters", "example": "Somchai Phommavong"}
+    )
+    date_of_birth = fields.Date(
+        required=True, metadata={"description": "Date of birth (YYYY-MM-DD)", "example": "1990-02-03"}
+    )
     scheme = fields.String(
         required=True,
         validate=validate.OneOf(["compulsory", "voluntary"]),
@@ -89,8 +95,17 @@ class CardSchema(StrictSchema):
         allow_none=True,
         metadata={"description": "The last month paid (YYYY-MM), null if none", "example": "2026-10"},
     )
-    issued_at = fields.DateTime(required=True, metadata={"example": "2026-11-30T10:00:00+00:00"})
-    expires_at = fields.DateTime(required=True, metadata={"example": "2027-11-30T10:00:00+00:00"})
+    issued_at = fields.DateTime(
+        required=True,
+        metadata={"description": "When this card was signed (UTC)", "example": "2026-11-30T10:00:00+00:00"},
+    )
+    expires_at = fields.DateTime(
+        required=True,
+        metadata={
+            "description": "When the card stops being valid (UTC); the app fetches a new one before then",
+            "example": "2027-11-30T10:00:00+00:00",
+        },
+    )
 
 
 def _card_answer(person: Any, card: MemberCard) -> dict[str, Any]:
@@ -223,7 +238,13 @@ def card_keys() -> Any:
 
 
 class RevocationListSchema(StrictSchema):
-    generated_at = fields.DateTime(required=True, metadata={"example": "2026-11-30T10:00:00+00:00"})
+    generated_at = fields.DateTime(
+        required=True,
+        metadata={
+            "description": "When this list was made (UTC); verifiers download it again daily",
+            "example": "2026-11-30T10:00:00+00:00",
+        },
+    )
     revoked = fields.List(
         fields.String(metadata={"example": "9f2c4e1a7b3d5c60"}),
         required=True,
@@ -268,27 +289,62 @@ class VerifyResultSchema(StrictSchema):
             "enum": [*VERIFY_REASONS, None],
         },
     )
-    card_id = fields.String(required=True, allow_none=True, metadata={"example": "9f2c4e1a7b3d5c60"})
-    member_number = fields.String(required=True, allow_none=True, metadata={"example": "0112345678"})
-    name_lo = fields.String(required=True, allow_none=True, metadata={"example": "ສົມໃຈ ພົມມະວົງ"})
-    date_of_birth = fields.Date(required=True, allow_none=True, metadata={"example": "1990-02-03"})
+    card_id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The card's id (a revoked or replaced card keeps its id)",
+            "example": "9f2c4e1a7b3d5c60",
+        },
+    )
+    member_number = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The member number the card carries", "example": "0112345678"},
+    )
+    name_lo = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The name in Lao script as the card says", "example": "ສົມໃຈ ພົມມະວົງ"},
+    )
+    date_of_birth = fields.Date(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Date of birth as the card says (YYYY-MM-DD)", "example": "1990-02-03"},
+    )
     card_status = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "What the card says: " + CARD_STATUS_DESCRIPTION, "example": "active"},
+        metadata={
+            "enum": [*card_service.CARD_STATUSES, None],
+            "description": "What the card says: " + CARD_STATUS_DESCRIPTION,
+            "example": "active",
+        },
     )
-    card_paid_to = fields.String(required=True, allow_none=True, metadata={"example": "2026-10"})
+    card_paid_to = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The month paid to as the card says (YYYY-MM)", "example": "2026-10"},
+    )
     status = fields.String(
         required=True,
         allow_none=True,
-        metadata={"description": "What the register says now: " + CARD_STATUS_DESCRIPTION, "example": "active"},
+        metadata={
+            "enum": [*card_service.CARD_STATUSES, None],
+            "description": "What the register says now: " + CARD_STATUS_DESCRIPTION,
+            "example": "active",
+        },
     )
     paid_to = fields.String(
         required=True,
         allow_none=True,
         metadata={"description": "The register's paid-to month now", "example": "2026-10"},
     )
-    expires_at = fields.DateTime(required=True, allow_none=True, metadata={"example": "2027-11-30T10:00:00+00:00"})
+    expires_at = fields.DateTime(
+        required=True,
+        allow_none=True,
+        metadata={"description": "When the card stops being valid (UTC)", "example": "2027-11-30T10:00:00+00:00"},
+    )
     superseded = fields.Boolean(
         required=True,
         metadata={"description": "A newer card has been issued (this one is still valid)", "example": False},

@@ -12,6 +12,7 @@ from lsso_mobile.api.context import db_session, settings
 from lsso_mobile.api.schemas import StrictSchema
 from lsso_mobile.models import StaffRole
 from lsso_mobile.notify.preferences import VIENTIANE
+from lsso_mobile.notify.templates import CATEGORIES
 from lsso_mobile.services import delivery_reports
 
 blp = Blueprint(
@@ -65,7 +66,9 @@ class SmsReportSchema(StrictSchema):
 class NoticeDeliverySchema(StrictSchema):
     notification_id = fields.Integer(required=True, metadata={"description": "The notice", "example": 41})
     member_id = fields.Integer(required=True, metadata={"description": "Its member", "example": 12})
-    category = fields.String(required=True, metadata={"description": "Its category", "example": "benefits"})
+    category = fields.String(
+        required=True, metadata={"enum": list(CATEGORIES), "description": "Its category", "example": "benefits"}
+    )
     template = fields.String(required=True, metadata={"description": "Its template", "example": "benefit_paid"})
     critical = fields.Boolean(required=True, metadata={"description": "Ignores muting and quiet hours"})
     created_at = fields.DateTime(required=True, metadata={"description": "When it was written"})
@@ -85,7 +88,10 @@ class NoticeDeliverySchema(StrictSchema):
     sms_outcome = fields.String(
         allow_none=True,
         required=True,
-        metadata={"description": "queued (fell back to SMS), capped, muted, no_phone, no_text; null: no SMS needed"},
+        metadata={
+            "enum": ["queued", "capped", "muted", "no_phone", "no_text", None],
+            "description": "queued (fell back to SMS), capped, muted, no_phone, no_text; null: no SMS needed",
+        },
     )
     sms = fields.Nested(SmsReportSchema, allow_none=True, required=True, metadata={"description": "Its SMS, if any"})
 
@@ -148,7 +154,11 @@ class CostRowSchema(StrictSchema):
 
 class CostReportSchema(StrictSchema):
     cost_per_part = fields.Integer(required=True, metadata={"description": "Kip per part", "example": 200})
-    rows = fields.List(fields.Nested(CostRowSchema), required=True)
+    rows = fields.List(
+        fields.Nested(CostRowSchema),
+        required=True,
+        metadata={"description": "SMS parts and cost per day, office and category"},
+    )
     total_parts = fields.Integer(required=True, metadata={"description": "All parts in the range", "example": 20})
     total_cost = fields.Integer(required=True, metadata={"description": "Kip in the range", "example": 4000})
 

@@ -105,12 +105,19 @@ OUTCOMES = ["created", "already_received", "rejected"]
 
 
 class RecordResultSchema(StrictSchema):
-    device_record_id = fields.String(required=True, metadata={"example": "rec-7f3a9c21"})
+    device_record_id = fields.String(
+        required=True,
+        metadata={"description": "The id the field device made for this record", "example": "rec-7f3a9c21"},
+    )
     outcome = fields.String(
         required=True,
         metadata={"description": "created, already_received (nothing changed) or rejected", "enum": OUTCOMES},
     )
-    application_id = fields.Integer(required=True, allow_none=True, metadata={"example": 42})
+    application_id = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "The application made for this record; null when it was refused", "example": 42},
+    )
     status = fields.String(
         required=True,
         allow_none=True,
@@ -129,30 +136,77 @@ class RecordResultSchema(StrictSchema):
 
 
 class BatchResultSchema(StrictSchema):
-    results = fields.List(fields.Nested(RecordResultSchema), required=True)
-    created = fields.Integer(required=True, metadata={"example": 19})
-    already_received = fields.Integer(required=True, metadata={"example": 0})
-    rejected = fields.Integer(required=True, metadata={"example": 1})
+    results = fields.List(
+        fields.Nested(RecordResultSchema),
+        required=True,
+        metadata={"description": "One result per record, in the order sent"},
+    )
+    created = fields.Integer(
+        required=True, metadata={"description": "Records that created an application in this request", "example": 19}
+    )
+    already_received = fields.Integer(
+        required=True,
+        metadata={
+            "description": "Records of this batch received before (a resent batch): answered as first stored, "
+            "nothing created",
+            "example": 0,
+        },
+    )
+    rejected = fields.Integer(
+        required=True, metadata={"description": "Records refused (see each result's errors)", "example": 1}
+    )
 
 
 class FieldApplicationSchema(StaffApplicationSchema):
-    device_record_id = fields.String(required=True, allow_none=True, metadata={"example": "rec-7f3a9c21"})
-    phone = fields.String(required=True, allow_none=True, metadata={"example": "+8562055551234"})
+    device_record_id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The id the field device made for this record (a resent batch finds it by this id)",
+            "example": "rec-7f3a9c21",
+        },
+    )
+    phone = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The person's own phone (E.164), where the confirmation code goes; null for a person "
+            "with no phone",
+            "example": "+8562055551234",
+        },
+    )
     photo_ids = fields.List(
         fields.Integer(), required=True, metadata={"description": "GET /api/v1/field/photos/{id} for each"}
     )
     first_payment_kip = fields.Integer(
         required=True, allow_none=True, metadata={"description": "Recorded, not credited here", "example": 108000}
     )
-    first_payment_receipt = fields.String(required=True, allow_none=True, metadata={"example": "R-2026-000123"})
+    first_payment_receipt = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The receipt number of a first cash payment taken at registration, if any (recorded, "
+            "not credited)",
+            "example": "R-2026-000123",
+        },
+    )
 
 
 class FieldPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(FieldApplicationSchema), required=True)
+    items = fields.List(
+        fields.Nested(FieldApplicationSchema),
+        required=True,
+        metadata={"description": "The applications this registrar may see, newest first"},
+    )
 
 
 class FieldListArgsSchema(PageArgsSchema):
-    status = fields.Enum(ApplicationStatus, by_value=True, load_default=None)
+    status = fields.Enum(
+        ApplicationStatus,
+        by_value=True,
+        load_default=None,
+        metadata={"description": "Only the applications in this status; all when omitted"},
+    )
 
 
 class ConfirmSchema(StrictSchema):
@@ -167,8 +221,17 @@ class PersonConfirmSchema(StrictSchema):
 
 
 class PersonConfirmedSchema(StrictSchema):
-    application_id = fields.Integer(required=True, metadata={"example": 42})
-    status = fields.String(required=True, metadata={"example": "submitted", "enum": ["submitted"]})
+    application_id = fields.Integer(
+        required=True, metadata={"description": "The application that was confirmed", "example": 42}
+    )
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "The application's status after confirming",
+            "example": "submitted",
+            "enum": ["submitted"],
+        },
+    )
 
 
 class AttestSchema(StrictSchema):
@@ -180,10 +243,25 @@ class AttestSchema(StrictSchema):
 
 
 class FieldPhotoSchema(StrictSchema):
-    id = fields.Integer(required=True, metadata={"example": 7})
-    device_photo_id = fields.String(required=True, metadata={"example": "ph-7f3a9c21-1"})
-    content_type = fields.String(required=True, metadata={"example": "image/jpeg"})
-    size = fields.Integer(required=True, metadata={"example": 183220})
+    id = fields.Integer(required=True, metadata={"description": "The stored photo's id", "example": 7})
+    device_photo_id = fields.String(
+        required=True,
+        metadata={
+            "description": "The id the field device gave the photo (resending the same id is safe)",
+            "example": "ph-7f3a9c21-1",
+        },
+    )
+    content_type = fields.String(
+        required=True,
+        metadata={
+            "description": "The photo's type after re-encoding (image/jpeg or image/png)",
+            "example": "image/jpeg",
+        },
+    )
+    size = fields.Integer(
+        required=True,
+        metadata={"description": "Size in bytes after re-encoding (EXIF and GPS removed)", "example": 183220},
+    )
     created = fields.Boolean(required=True, metadata={"description": "false when it was there already"})
 
 

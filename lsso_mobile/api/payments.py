@@ -23,7 +23,7 @@ from lsso_mobile.api.schemas import (
     page,
 )
 from lsso_mobile.errors import InvalidInput, NotAuthenticated, NotFound
-from lsso_mobile.models import PaymentStatus, ReviewReason, ReviewStatus
+from lsso_mobile.models import PaymentStatus, ReviewReason, ReviewStatus, Scheme
 from lsso_mobile.services import payments
 from lsso_mobile.services.contributions import insured_person_of
 from lsso_mobile.services.lao_qr import bill_payload, qr_image
@@ -103,7 +103,10 @@ class DuesSchema(StrictSchema):
     member_number = fields.String(
         required=True, metadata={"description": "LSSO member number", "example": "0112345678"}
     )
-    scheme = fields.String(required=True, metadata={"description": "The member's scheme", "example": "voluntary"})
+    scheme = fields.String(
+        required=True,
+        metadata={"enum": [s.value for s in Scheme], "description": "The member's scheme", "example": "voluntary"},
+    )
     declared_base = fields.Integer(
         required=True, metadata={"description": "Declared monthly income in kip", "example": 2000000}
     )
@@ -136,9 +139,15 @@ class BillSchema(StrictSchema):
         validate=validate.OneOf(["open", "paid", "expired", "cancelled"]),
         metadata={"description": "open, paid, expired or cancelled", "example": "open"},
     )
-    expires_at = fields.DateTime(required=True, metadata={"description": "Pay before this", "example": None})
-    created_at = fields.DateTime(required=True, metadata={"description": "When made", "example": None})
-    paid_at = fields.DateTime(allow_none=True, required=True, metadata={"description": "When paid", "example": None})
+    expires_at = fields.DateTime(
+        required=True, metadata={"description": "Pay before this", "example": "2026-11-30T08:15:00+00:00"}
+    )
+    created_at = fields.DateTime(
+        required=True, metadata={"description": "When made", "example": "2026-11-30T08:15:00+00:00"}
+    )
+    paid_at = fields.DateTime(
+        allow_none=True, required=True, metadata={"description": "When paid", "example": "2026-11-30T08:15:00+00:00"}
+    )
     months = fields.List(
         fields.Nested(BillMonthSchema), required=True, metadata={"description": "Months, oldest first"}
     )
@@ -211,7 +220,9 @@ class CashPaymentSchema(StrictSchema):
     confirmed_by_id = fields.Integer(
         allow_none=True, required=True, metadata={"description": "Second officer", "example": 4}
     )
-    received_at = fields.DateTime(required=True, metadata={"description": "When taken", "example": None})
+    received_at = fields.DateTime(
+        required=True, metadata={"description": "When taken", "example": "2026-11-30T08:15:00+00:00"}
+    )
 
 
 class CashReportArgsSchema(StrictSchema):
@@ -250,7 +261,9 @@ class ReviewSchema(StrictSchema):
     bill_id = fields.Integer(allow_none=True, required=True, metadata={"description": "The bill", "example": 12})
     payment_id = fields.Integer(allow_none=True, required=True, metadata={"description": "The payment", "example": 3})
     note = fields.String(allow_none=True, required=True, metadata={"description": "Officer's note", "example": None})
-    created_at = fields.DateTime(required=True, metadata={"description": "When flagged", "example": None})
+    created_at = fields.DateTime(
+        required=True, metadata={"description": "When flagged", "example": "2026-11-30T08:15:00+00:00"}
+    )
     resolved_at = fields.DateTime(
         allow_none=True, required=True, metadata={"description": "When settled", "example": None}
     )
@@ -289,8 +302,12 @@ class FeedItemSchema(StrictSchema):
     bill_number = fields.String(required=True, metadata={"description": "Bill number", "example": "4829105736"})
     member_number = fields.String(required=True, metadata={"description": "Member number", "example": "0112345678"})
     amount = fields.Integer(required=True, metadata={"description": "Whole kip", "example": 540000})
-    paid_at = fields.DateTime(required=True, metadata={"description": "When paid", "example": None})
-    credited_at = fields.DateTime(required=True, metadata={"description": "When credited", "example": None})
+    paid_at = fields.DateTime(
+        required=True, metadata={"description": "When paid", "example": "2026-11-30T08:15:00+00:00"}
+    )
+    credited_at = fields.DateTime(
+        required=True, metadata={"description": "When credited", "example": "2026-11-30T08:15:00+00:00"}
+    )
     months = fields.List(fields.Nested(FeedMonthSchema), required=True, metadata={"description": "Months paid"})
 
 
@@ -405,8 +422,11 @@ def send_bill_sms(bill_id: int) -> Any:
         "200": {
             "description": "The LAO QR image: image/png, or image/svg+xml with format=svg",
             "content": {
-                "image/png": {"schema": {"type": "string", "format": "binary"}},
-                "image/svg+xml": {"schema": {"type": "string"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}, "example": "(PNG image bytes)"},
+                "image/svg+xml": {
+                    "schema": {"type": "string"},
+                    "example": '<svg xmlns="http://www.w3.org/2000/svg">...</svg>',
+                },
             },
         }
     },
@@ -434,7 +454,9 @@ def bill_qr(args: dict[str, Any], bill_id: int) -> Any:
     responses={
         "200": {
             "description": "The receipt (PDF, Lao and English)",
-            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.7 ..."}
+            },
         }
     },
 )
@@ -460,8 +482,21 @@ def bill_receipt(bill_id: int) -> Any:
 @callback_blp.doc(
     operationId="receivePaymentCallback",
     parameters=[
-        {"in": "header", "name": "X-Timestamp", "required": True, "schema": {"type": "string", "maxLength": 12}},
-        {"in": "header", "name": "X-Signature", "required": True, "schema": {"type": "string", "maxLength": 80}},
+        {
+            "in": "header",
+            "name": "X-Timestamp",
+            "required": True,
+            "description": "Unix time in seconds when the provider signed the callback (replays outside the "
+            "window are refused)",
+            "schema": {"type": "string", "maxLength": 12},
+        },
+        {
+            "in": "header",
+            "name": "X-Signature",
+            "required": True,
+            "description": 'Hex HMAC-SHA256 of timestamp + "." + raw body with the shared callback secret',
+            "schema": {"type": "string", "maxLength": 80},
+        },
     ],
     requestBody={
         "required": True,
@@ -471,10 +506,19 @@ def bill_receipt(bill_id: int) -> Any:
                     "type": "object",
                     "required": ["transaction_id"],
                     "properties": {
-                        "transaction_id": {"type": "string", "maxLength": 64},
-                        "bill_number": {"type": "string", "maxLength": 12},
+                        "transaction_id": {
+                            "type": "string",
+                            "maxLength": 64,
+                            "description": "The provider's id of the payment (credited at most once)",
+                        },
+                        "bill_number": {
+                            "type": "string",
+                            "maxLength": 12,
+                            "description": "The bill the provider says was paid (a hint: the query decides)",
+                        },
                     },
-                }
+                },
+                "example": {"transaction_id": "TX123", "bill_number": "4829105736"},
             }
         },
     },

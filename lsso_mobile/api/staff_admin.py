@@ -20,7 +20,7 @@ from lsso_mobile.api.schemas import (
     decode_cursor,
     page,
 )
-from lsso_mobile.models import ActorKind, AuditEvent, RuleChange, StaffRole, StaffUser
+from lsso_mobile.models import ActorKind, AuditEvent, BenefitType, RuleChange, Scheme, StaffRole, StaffUser
 from lsso_mobile.services import rules, staff_accounts
 from lsso_mobile.services.audit_log import AuditFilter, audit_csv, audit_names, search_audit
 from lsso_mobile.services.staff import staff_names
@@ -58,7 +58,11 @@ class StaffAccountSchema(StrictSchema):
 
 
 class StaffAccountPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(StaffAccountSchema), required=True)
+    items = fields.List(
+        fields.Nested(StaffAccountSchema),
+        required=True,
+        metadata={"description": "Staff accounts matching the search, in username order"},
+    )
 
 
 class StaffListArgsSchema(PageArgsSchema):
@@ -95,7 +99,7 @@ class StaffUpdateSchema(StaffCreateSchema):
 
 
 class StaffWithPasswordSchema(StrictSchema):
-    account = fields.Nested(StaffAccountSchema, required=True)
+    account = fields.Nested(StaffAccountSchema, required=True, metadata={"description": "The account as stored"})
     temporary_password = fields.String(
         required=True,
         metadata={
@@ -335,7 +339,11 @@ class AuditEventSchema(StrictSchema):
 
 
 class AuditPageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(AuditEventSchema), required=True)
+    items = fields.List(
+        fields.Nested(AuditEventSchema),
+        required=True,
+        metadata={"description": "The audit events of this page, newest first"},
+    )
 
 
 def _filter(args: dict[str, Any]) -> AuditFilter:
@@ -421,16 +429,28 @@ class RuleChangeSchema(StrictSchema):
         validate=validate.OneOf(["scheme", "eligibility"]),
         metadata={"description": "scheme or eligibility", "example": "scheme"},
     )
-    scheme = fields.String(required=True, metadata={"description": "Scheme", "example": "voluntary"})
+    scheme = fields.String(
+        required=True, metadata={"enum": [s.value for s in Scheme], "description": "Scheme", "example": "voluntary"}
+    )
     benefit_type = fields.String(
-        required=True, allow_none=True, metadata={"description": "Benefit (eligibility rules)", "example": None}
+        required=True,
+        allow_none=True,
+        metadata={
+            "enum": [b.value for b in BenefitType],
+            "description": "Benefit (eligibility rules)",
+            "example": None,
+        },
     )
     before = fields.Dict(required=True, allow_none=True, metadata={"description": "Values before; null: new rule"})
     after = fields.Dict(required=True, metadata={"description": "Values after"})
 
 
 class RuleChangePageSchema(PageMetaSchema):
-    items = fields.List(fields.Nested(RuleChangeSchema), required=True)
+    items = fields.List(
+        fields.Nested(RuleChangeSchema),
+        required=True,
+        metadata={"description": "Rule changes, newest first, with who made them"},
+    )
 
 
 @blp.route("/rule-changes", methods=["GET"])

@@ -132,6 +132,7 @@ def _claim_photos(session: Session, staff_id: int, photo_ids: list[str]) -> list
     if not 1 <= len(photo_ids) <= MAX_PHOTOS_PER_RECORD or len(set(photo_ids)) != len(photo_ids):
         raise InvalidInput(
             "Send one to four different ID photos with each registration.",
+            error="photo_count",
             errors={"photo_ids": ["One to four different photo ids."]},
         )
     photos = list(

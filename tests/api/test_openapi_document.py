@@ -29,6 +29,10 @@ NOT_ENUMERATED = {
     "payment_channel",  # free text from the core system (bank names and channels change)
     "channel",  # free text from the core system
     "Error.status",  # the HTTP status phrase
+    "AuditEvent.action",  # dotted names each service records (staff.disable, claim.status, ...): the list grows
+    "AuditEvent.object_type",  # the kind of object an action touched, as open as the actions
+    "CostRow.category",  # a notice category or what an SMS was for (sign-in code, bill number, ...)
+    "SmsReport.report_status",  # the gateway's own word for the delivery state, stored as it came
 }
 
 
