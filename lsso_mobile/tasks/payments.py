@@ -7,12 +7,13 @@ lets RQ try again with the task's backoff (provider down, or the payment still p
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from lsso_mobile import runtime
-from lsso_mobile.jobs import CONFIRM_PAYMENT, PAYMENT_RETRY_INTERVALS
+from lsso_mobile.jobs import CONFIRM_PAYMENT, PAYMENT_RETRY_INTERVALS, RQJobQueue
 from lsso_mobile.models import utcnow
 from lsso_mobile.services.payment_providers import ProviderTransaction, ProviderUnavailable, build_provider
 from lsso_mobile.services.payments import payment_to_confirm, payments_to_confirm, settle_payment, settle_payments
@@ -41,6 +42,9 @@ def confirm_payment(payment_id: int) -> str:
 
 SETTLE_CHUNK = 50  # payments per commit: fewer commits, and a failure costs little
 QUERY_THREADS = 8  # provider queries in flight at once (each waits on the network, not the CPU)
+# A drain job stops taking work after this long and hands the rest back to the ready list, well inside its RQ
+# timeout (900 s): a job killed mid-transaction loses its popped ids until the relay finds them.
+TIME_BUDGET_SECONDS = 240.0
 
 
 def _ask(transaction_id: str) -> ProviderTransaction | None | Exception:
@@ -57,8 +61,15 @@ def confirm_payment_batches(batches: Iterable[Sequence[int]]) -> dict[str, int]:
     rt = runtime.current()
     outcome: dict[str, int] = {}
     later: list[int] = []
+    handed_back: list[int] = []
+    started = time.monotonic()
+    # In-process (no Redis) there is no job timeout, and handing back would only call this again.
+    budget = TIME_BUDGET_SECONDS if isinstance(rt.job_queue, RQJobQueue) else float("inf")
     with ThreadPoolExecutor(QUERY_THREADS, thread_name_prefix="provider") as pool:
         for batch in batches:
+            if time.monotonic() - started > budget:
+                handed_back += list(batch)
+                break  # the batches not yet taken stay in the ready list (a drain for them is already asked)
             with rt.db.unit_of_work() as session:
                 pending = payments_to_confirm(session, list(batch))
             ids = sorted(pending)
@@ -72,6 +83,9 @@ def confirm_payment_batches(batches: Iterable[Sequence[int]]) -> dict[str, int]:
                     answers[payment_id] = reply
             chunk_ids = sorted(answers)
             for start in range(0, len(chunk_ids), SETTLE_CHUNK):
+                if time.monotonic() - started > budget:
+                    handed_back += chunk_ids[start:]
+                    break
                 chunk = {i: answers[i] for i in chunk_ids[start : start + SETTLE_CHUNK]}
                 with rt.db.unit_of_work() as session:
                     states = settle_payments(session, rt.settings, chunk, utcnow())
@@ -79,6 +93,13 @@ def confirm_payment_batches(batches: Iterable[Sequence[int]]) -> dict[str, int]:
                     outcome[state] = outcome.get(state, 0) + 1
                     if state == "pending":
                         later.append(payment_id)
+            if handed_back:
+                break
     at = utcnow() + timedelta(seconds=PAYMENT_RETRY_INTERVALS[0])
-    rt.job_queue.submit_many([CONFIRM_PAYMENT.request(payment_id, at=at) for payment_id in later])
+    rt.job_queue.submit_many(
+        [CONFIRM_PAYMENT.request(payment_id, at=at) for payment_id in later]
+        + [CONFIRM_PAYMENT.request(payment_id) for payment_id in handed_back]
+    )
+    if handed_back:
+        outcome["handed_back"] = len(handed_back)
     return outcome
