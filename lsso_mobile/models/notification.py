@@ -104,7 +104,8 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         UniqueConstraint("notification_id", "device_id", name="uq_deliveries_notification_device"),
-        Index("ix_deliveries_updated_at", "updated_at"),  # reports: outcomes per day
+        # Reports: outcomes per day. With the status in the index, counting a range reads the index alone.
+        Index("ix_deliveries_updated_at_status", "updated_at", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
