@@ -294,6 +294,7 @@ def _record(body: dict[str, Any]) -> FieldRecord:
 @upload_size_limit
 @blp.arguments(UploadSchema, location="files")
 @blp.response(200, FieldPhotoSchema)
+@blp.alt_response(404, response=ERROR, description="A photo id longer than 64 characters (no such route)")
 @blp.alt_response(409, response=ERROR, description="The photo id was used for another file")
 @blp.alt_response(413, response=ERROR, description="Larger than LSSO_ATTACHMENT_MAX_BYTES or too many pixels")
 @blp.alt_response(415, response=ERROR, description="Not a JPEG or PNG (by content), or one that does not decode")
