@@ -221,7 +221,7 @@ IF_NONE_MATCH = {
     "name": "If-None-Match",
     "required": False,
     "description": "The ETag of the summary the app holds; the answer is then 304 with no body if it has not changed",
-    "schema": {"type": "string", "example": '"5d41402abc4b2a76b9719d911017c592"'},
+    "schema": {"type": "string", "maxLength": 200, "example": '"5d41402abc4b2a76b9719d911017c592"'},
 }
 
 

@@ -154,7 +154,7 @@ def operation_error_codes(app: Flask) -> dict[tuple[str, str], dict[int, set[str
     """``{(path, method): {status: {codes}}}`` for every API operation (method in lower case)."""
     table: dict[tuple[str, str], dict[int, set[str]]] = {}
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/v1"):
+        if not (rule.rule.startswith("/api/v1") or rule.rule == "/"):
             continue
         view = app.view_functions[rule.endpoint]
         roles = declared_roles(view) or ()

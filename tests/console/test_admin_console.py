@@ -212,7 +212,7 @@ def test_office_calendar_hours_and_holidays(client, app, staff, db):
         "/console/admin/calendar/holidays",
         data={"csrf_token": token, "office": "D0101", "day": "2031-10-10", "name_lo": "ບຸນ", "name_en": "Boat race"},
     )
-    assert again.status_code == 422 and "ວັນນີ້ເປັນວັນພັກຢູ່ບ່ອນນີ້ແລ້ວ" in again.text
+    assert again.status_code == 422 and "ມື້ນີ້ເປັນວັນພັກຢູ່ທີ່ນີ້ແລ້ວ" in again.text
     removed = client.post(
         f"/console/admin/calendar/holidays/{holiday.id}/delete", data={"csrf_token": token, "office": "D0101"}
     )
