@@ -268,7 +268,7 @@ def test_other_office_ops_and_member_tokens_are_refused(page, browser, base_url,
     ops = browser.new_context(base_url=base_url)
     ops_page = ops.new_page()
     sign_in(ops_page, staff["ops"])
-    expect(ops_page).to_have_url(re.compile(r"/console/account$"))  # ops land on their own account page
+    expect(ops_page).to_have_url(re.compile(r"/console/broadcasts$"))  # ops land on their broadcasts
     ops_page.goto("/console/inbox")
     expect(ops_page.locator("h1")).to_have_text("ບໍ່ແມ່ນສຳລັບບັນຊີຂອງທ່ານ")
     ops.close()

@@ -86,7 +86,8 @@ def test_an_admin_disables_a_signed_in_officer_and_resets_a_password(page, brows
 
 def test_an_ops_user_sets_up_a_second_factor_and_signs_in_with_it(page, staff, tmp_path):  # noqa: F811
     sign_in(page, staff["ops"])
-    expect(page).to_have_url(re.compile(r"/console/account$"))
+    expect(page).to_have_url(re.compile(r"/console/broadcasts$"))  # ops land on their broadcasts
+    page.click("header nav a[href$='/console/account']")
     page.click("#second-factor button.primary")
     expect(page.locator("[data-qr] svg")).to_be_visible()
     secret = page.locator("[data-totp-secret]").inner_text().strip()
@@ -94,6 +95,7 @@ def test_an_ops_user_sets_up_a_second_factor_and_signs_in_with_it(page, staff, t
     page.fill("#code", pyotp.TOTP(secret).now())
     page.click("#second-factor button.primary")
     expect(page.locator(".flash")).to_contain_text("ການຢືນຢັນຂັ້ນທີສອງເປີດແລ້ວ")
+    page.click("header nav a[href$='/console/account']")
     expect(page.locator('[data-second-factor="on"]')).to_be_visible()
     page.click("header form.inline >> text=ອອກຈາກລະບົບ")
 
@@ -105,7 +107,8 @@ def test_an_ops_user_sets_up_a_second_factor_and_signs_in_with_it(page, staff, t
     page.fill("#password", STAFF_PASSWORD)
     page.fill("#totp_code", pyotp.TOTP(secret).at(int(time.time()) + 30))  # the confirmed step is used up
     page.click("button.primary")
-    expect(page).to_have_url(re.compile(r"/console/account$"))
+    expect(page).to_have_url(re.compile(r"/console/broadcasts$"))
+    page.click("header nav a[href$='/console/account']")
     expect(page.locator('[data-second-factor="on"]')).to_be_visible()
 
 

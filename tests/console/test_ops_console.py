@@ -95,7 +95,7 @@ def test_who_gets_into_the_ops_pages(app, client, staff):
     assert officer.get("/console/reports").status_code == 403
 
     admin = app.test_client()
-    assert console_sign_in(admin, staff["admin"]).headers["Location"].endswith("/console/reports")
+    assert console_sign_in(admin, staff["admin"]).headers["Location"].endswith("/console/admin/staff")
     assert admin.get("/console/broadcasts").status_code == 200  # reads the history
     assert admin.get("/console/broadcasts/new").status_code == 403  # writes nothing
     assert app.test_client().get("/console/broadcasts").status_code == 302  # signed out: to the sign-in
