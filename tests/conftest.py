@@ -23,6 +23,7 @@ from lsso_mobile.config import Settings, load_settings
 from lsso_mobile.migrate import upgrade
 from lsso_mobile.models import Base, Office, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
+from lsso_mobile.services.contributions import forget_cached_rules
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
 from tests.scratch_db import scratch_postgres_database
 from tests.storage_support import both_stores, local_s3  # noqa: F401 - fixtures for every test module
@@ -131,6 +132,7 @@ def settings(
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Flask]:
     clean_database(settings.database_url)
+    forget_cached_rules()  # a rule an earlier test changed must not outlive its database
     app = create_app(settings)
     app.config["TESTING"] = True
     rt = runtime_module.current()
