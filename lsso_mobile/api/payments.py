@@ -416,23 +416,11 @@ def send_bill_sms(bill_id: int) -> Any:
 
 @member_blp.route("/bills/<int:bill_id>/qr", methods=["GET"])
 @member_blp.access(MEMBER)
-@member_blp.doc(
-    operationId="getMyBillQr",
-    responses={
-        "200": {
-            "description": "The LAO QR image: image/png, or image/svg+xml with format=svg",
-            "content": {
-                "image/png": {"schema": {"type": "string", "format": "binary"}, "example": "(PNG image bytes)"},
-                "image/svg+xml": {
-                    "schema": {"type": "string"},
-                    "example": '<svg xmlns="http://www.w3.org/2000/svg">...</svg>',
-                },
-            },
-        }
-    },
-)
+@member_blp.doc(operationId="getMyBillQr")
 @member_blp.arguments(QrArgsSchema, location="query")
-@member_blp.response(200, description="The LAO QR image: image/png, or image/svg+xml with format=svg")
+@member_blp.response(
+    200, content_type="image/png", description="The LAO QR image: image/png, or image/svg+xml with format=svg"
+)
 @member_blp.alt_response(404, response=ERROR, description="Not your bill")
 @member_blp.alt_response(409, response=ERROR, description="Not open")
 def bill_qr(args: dict[str, Any], bill_id: int) -> Any:
@@ -449,18 +437,8 @@ def bill_qr(args: dict[str, Any], bill_id: int) -> Any:
 
 @member_blp.route("/bills/<int:bill_id>/receipt", methods=["GET"])
 @member_blp.access(MEMBER)
-@member_blp.doc(
-    operationId="getMyBillReceipt",
-    responses={
-        "200": {
-            "description": "The receipt (PDF, Lao and English)",
-            "content": {
-                "application/pdf": {"schema": {"type": "string", "format": "binary"}, "example": "%PDF-1.7 ..."}
-            },
-        }
-    },
-)
-@member_blp.response(200, description="The receipt (PDF, Lao and English)")
+@member_blp.doc(operationId="getMyBillReceipt")
+@member_blp.response(200, content_type="application/pdf", description="The receipt (PDF, Lao and English)")
 @member_blp.alt_response(404, response=ERROR, description="Not your bill")
 @member_blp.alt_response(409, response=ERROR, description="Not paid yet")
 def bill_receipt(bill_id: int) -> Any:
