@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -35,6 +36,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 STAFF_PASSWORD = "office-password-1"
 # shipped by migrations
 KEEP_TABLES = {"provinces", "alembic_version", "scheme_rules", "eligibility_rules", "contribution_rates"}
+# Rules the migrations seed: kept, but put back as migrated before each test (tests change them through the API).
+SEEDED_RULE_TABLES = ("scheme_rules", "eligibility_rules", "contribution_rates")
+_SEEDED_ROWS: dict[str, dict[str, list[dict[str, Any]]]] = {}
 
 
 def pytest_report_header() -> str:
@@ -59,6 +63,18 @@ def clean_database(url: str) -> None:
     """Empty every table this suite writes, keeping the migrated provinces and provincial offices."""
     engine = create_engine(url)
     with engine.begin() as connection:
+        tables = {table.name: table for table in Base.metadata.sorted_tables}
+        seeded = _SEEDED_ROWS.get(url)
+        if seeded is None:  # the first clean of this database: the rules are still as migrated
+            seeded = _SEEDED_ROWS[url] = {
+                name: [dict(row._mapping) for row in connection.execute(tables[name].select())]
+                for name in SEEDED_RULE_TABLES
+            }
+        else:
+            for name in SEEDED_RULE_TABLES:
+                connection.execute(tables[name].delete())
+                if seeded[name]:
+                    connection.execute(tables[name].insert(), seeded[name])
         for table in reversed(Base.metadata.sorted_tables):
             if table.name in KEEP_TABLES:
                 continue
