@@ -21,6 +21,7 @@ from lsso_mobile.api.schemas import (
     page,
     server_time_field,
 )
+from lsso_mobile.errors import InvalidInput
 from lsso_mobile.models import BenefitType, ClaimStatus, ContributionStatus, Scheme
 from lsso_mobile.services.contributions import (
     annual_statement,
@@ -216,12 +217,13 @@ SUMMARY_HEADERS = {
         "schema": {"type": "string", "example": "private, no-cache"},
     },
 }
+MAX_IF_NONE_MATCH = 200  # an ETag we send is 34 characters; a few of them fit
 IF_NONE_MATCH = {
     "in": "header",
     "name": "If-None-Match",
     "required": False,
     "description": "The ETag of the summary the app holds; the answer is then 304 with no body if it has not changed",
-    "schema": {"type": "string", "maxLength": 200, "example": '"5d41402abc4b2a76b9719d911017c592"'},
+    "schema": {"type": "string", "maxLength": MAX_IF_NONE_MATCH, "example": '"5d41402abc4b2a76b9719d911017c592"'},
 }
 
 
@@ -238,6 +240,8 @@ def contribution_summary() -> Any:
     The app's home screen. Sends an ETag: send it back in If-None-Match and an unchanged summary answers 304 with no
     body, which saves data on slow connections.
     """
+    if len(request.headers.get("If-None-Match", "")) > MAX_IF_NONE_MATCH:
+        raise InvalidInput("The If-None-Match header is too long.", error="header_too_long")
     session = db_session()
     summary = summarise(session, insured_person_of(session, current_principal().id), now())
     response = jsonify(_SUMMARY_SCHEMA.dump(summary))
