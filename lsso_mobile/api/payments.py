@@ -527,10 +527,9 @@ def receive_payment_callback(provider: str) -> Any:
         raise NotAuthenticated(
             "The callback's signature or timestamp is not valid.", error="callback_refused"
         ) from None
-    payment = payments.record_callback(db_session(), configured.name, hint.transaction_id, hint.bill_number, now())
-    status = payment.status.value
+    status = payments.record_callback(db_session(), configured.name, hint.transaction_id, hint.bill_number, now())
     commit()
-    return {"status": status}
+    return {"status": status.value}
 
 
 # -- officers --------------------------------------------------------------------------------------------

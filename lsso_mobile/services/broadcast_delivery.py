@@ -25,8 +25,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lsso_mobile import metrics
@@ -51,6 +49,7 @@ from lsso_mobile.notify.delivery import clip_push_text, record_with_retry, retry
 from lsso_mobile.notify.fcm import MAX_BATCH, MAX_TTL_SECONDS, PushMessage, PushOutcome, PushResult
 from lsso_mobile.notify.preferences import quiet_period_end
 from lsso_mobile.services.audience import Audience, audience_condition, province_of_member, with_member_area
+from lsso_mobile.services.rows import insert_ignoring_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -227,15 +226,6 @@ _OUTCOME_NAME = {
 }
 
 
-def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(BroadcastDeferral).values(rows).on_conflict_do_nothing(index_elements=["broadcast_id", "device_id"])
-    )
-
-
 def _deactivate(session: Session, device_ids: list[int], now: datetime) -> None:
     if device_ids:
         session.execute(
@@ -379,7 +369,7 @@ def _write_progress(
     if not kept:
         session.rollback()
         return False
-    _insert_ignoring_duplicates(session, deferrals)
+    insert_ignoring_duplicates(session, BroadcastDeferral, deferrals, ["broadcast_id", "device_id"])
     _deactivate(session, dead, now)
     return True
 

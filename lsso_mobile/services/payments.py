@@ -21,7 +21,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import and_, false, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -56,6 +55,7 @@ from lsso_mobile.services.idempotency import earlier_write, request_digest, stor
 from lsso_mobile.services.locking import locked
 from lsso_mobile.services.paging import keyset_page, keyset_page_by
 from lsso_mobile.services.payment_providers import ProviderTransaction
+from lsso_mobile.services.rows import insert_ignoring_duplicates
 from lsso_mobile.services.sms import queue_sms
 
 MONTHS_AHEAD = 12
@@ -404,34 +404,41 @@ def send_bill_sms(session: Session, settings: Settings, member_id: int, bill_id:
 # -- callbacks and crediting -----------------------------------------------------------------------------
 
 
-def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Payment).values(**values)
-    session.execute(insert.on_conflict_do_nothing(index_elements=["provider", "transaction_id"]))
-
-
 def record_callback(
     session: Session, provider: str, transaction_id: str, bill_number: str | None, now: datetime
-) -> Payment:
+) -> PaymentStatus:
     """A verified callback: remember the transaction (once, whatever the number of callbacks) and, while it
-    is unconfirmed, ask for a job that confirms it with the provider."""
-    _insert_ignoring_duplicate(
+    is unconfirmed, ask for a job that confirms it with the provider. Returns the payment's status.
+
+    The first callback for a transaction is one statement (an insert returning its id); a repeat finds the
+    row the first one wrote."""
+    inserted = insert_ignoring_duplicates(
         session,
-        {
-            "provider": provider,
-            "transaction_id": transaction_id,
-            "bill_number": bill_number,
-            "status": PaymentStatus.UNCONFIRMED.value,
-            "received_at": now,
-            "checks": 0,
-        },
+        Payment,
+        [
+            {
+                "provider": provider,
+                "transaction_id": transaction_id,
+                "bill_number": bill_number,
+                "status": PaymentStatus.UNCONFIRMED.value,
+                "received_at": now,
+                "checks": 0,
+            }
+        ],
+        ["provider", "transaction_id"],
+        returning=[Payment.id],
     )
-    payment = session.scalars(
-        select(Payment).where(Payment.provider == provider, Payment.transaction_id == transaction_id)
-    ).one()
-    if payment.status is PaymentStatus.UNCONFIRMED:
-        enqueue_after_commit(session, CONFIRM_PAYMENT.request(payment.id, description=f"confirm_payment({payment.id})"))
-    return payment
+    if inserted:
+        payment_id, status = inserted[0].id, PaymentStatus.UNCONFIRMED
+    else:
+        payment_id, status = session.execute(
+            select(Payment.id, Payment.status).where(
+                Payment.provider == provider, Payment.transaction_id == transaction_id
+            )
+        ).one()
+    if status is PaymentStatus.UNCONFIRMED:
+        enqueue_after_commit(session, CONFIRM_PAYMENT.request(payment_id, description=f"confirm_payment({payment_id})"))
+    return status
 
 
 def payment_to_confirm(session: Session, payment_id: int) -> tuple[str, str] | None:
