@@ -30,7 +30,7 @@ test-postgresql: $(STAMP)
 
 # tests/contract starts the service as production runs it, on PostgreSQL: it runs in the PostgreSQL pass.
 test-sqlite: $(STAMP)
-	TEST_BACKEND=sqlite TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q --ignore=tests/contract
+	TEST_BACKEND=sqlite TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest -q --ignore=tests/contract -m "not slow"
 
 contract: $(STAMP)
 	TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m tests.contract.run

@@ -45,6 +45,14 @@ def pytest_report_header() -> str:
     return f"lsso-mobile tests on {BACKEND}"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that drives the browser is an end-to-end test like those that start workers: marked slow, so
+    it runs in the PostgreSQL pass (`make test-sqlite` deselects slow tests)."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if BACKEND == "sqlite":
