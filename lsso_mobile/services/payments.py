@@ -25,8 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lsso_mobile import metrics
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import Conflict, Forbidden, InvalidInput, NotFound
+from lsso_mobile.extensions import affected_rows
 from lsso_mobile.i18n import Money, format_money
 from lsso_mobile.jobs import CONFIRM_PAYMENT, enqueue_after_commit
 from lsso_mobile.models import (
@@ -404,18 +406,25 @@ def send_bill_sms(session: Session, settings: Settings, member_id: int, bill_id:
 # -- callbacks and crediting -----------------------------------------------------------------------------
 
 
-def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> None:
+def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> bool:
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Payment).values(**values)
-    session.execute(insert.on_conflict_do_nothing(index_elements=["provider", "transaction_id"]))
+    return affected_rows(session.execute(insert.on_conflict_do_nothing(index_elements=["provider", "transaction_id"]))) > 0
 
 
 def record_callback(
-    session: Session, provider: str, transaction_id: str, bill_number: str | None, now: datetime
+    session: Session,
+    provider: str,
+    transaction_id: str,
+    bill_number: str | None,
+    now: datetime,
+    *,
+    count_as_callback: bool = False,
 ) -> Payment:
     """A verified callback: remember the transaction (once, whatever the number of callbacks) and, while it
-    is unconfirmed, ask for a job that confirms it with the provider."""
-    _insert_ignoring_duplicate(
+    is unconfirmed, ask for a job that confirms it with the provider. ``count_as_callback``: the bank's own
+    callback (the API's route), counted as accepted (new) or duplicate; reconciliation's calls are not."""
+    new = _insert_ignoring_duplicate(
         session,
         {
             "provider": provider,
@@ -426,6 +435,9 @@ def record_callback(
             "checks": 0,
         },
     )
+    if count_as_callback:
+        outcome = "accepted" if new else "duplicate"
+        metrics.count_on_commit(session, metrics.PAYMENT_CALLBACKS.labels(provider=provider, outcome=outcome))
     payment = session.scalars(
         select(Payment).where(Payment.provider == provider, Payment.transaction_id == transaction_id)
     ).one()
@@ -496,7 +508,8 @@ def settle_payment(
 
 def _review(session: Session, payment: Payment, bill: Bill | None, reason: ReviewReason, now: datetime) -> None:
     payment.status = PaymentStatus.REVIEW
-    _flag(session, payment.provider, payment.transaction_id, reason, now, payment=payment, bill=bill)
+    if _flag(session, payment.provider, payment.transaction_id, reason, now, payment=payment, bill=bill):
+        metrics.count_on_commit(session, metrics.PAYMENT_REVIEWS.labels(reason=reason.value))
 
 
 def _flag(
@@ -563,6 +576,9 @@ def apply_to_bill(session: Session, settings: Settings, payment: Payment, now: d
 def credit_bill(session: Session, settings: Settings, bill: Bill, payment: Payment, now: datetime) -> None:
     """The bill is paid: its months appear in the record at once (awaiting the core system's confirmation),
     and the member gets a receipt notice (push + inbox) and an SMS in their language."""
+    channel = "review" if payment.status is PaymentStatus.REVIEW else "cash" if payment.provider == CASH else "bank"
+    metrics.count_on_commit(session, metrics.PAYMENT_CREDITS.labels(channel=channel))
+    metrics.count_on_commit(session, metrics.PAYMENT_CREDITED_KIP.labels(channel=channel), bill.amount)
     bill.status = BillStatus.PAID
     bill.paid_at = payment.paid_at or now
     bill.updated_at = now
@@ -1023,6 +1039,7 @@ def reconcile(
         bill = session.scalar(select(Bill).where(Bill.number == (transaction.bill_number or "")))
         if _flag(session, provider, transaction_id, ReviewReason.NO_CREDIT, now, bill=bill, amount=transaction.amount):
             result.no_credit.append(transaction_id)
+            metrics.count_on_commit(session, metrics.PAYMENT_RECONCILIATION_FLAGS.labels(reason="no_credit"))
         if payment is None:
             record_callback(session, provider, transaction_id, transaction.bill_number, now)
     for transaction_id, payment in sorted(ours.items()):
@@ -1033,6 +1050,7 @@ def reconcile(
             bill = session.get(Bill, payment.bill_id) if payment.bill_id else None
             if _flag(session, provider, transaction_id, ReviewReason.NO_TRANSACTION, now, payment=payment, bill=bill):
                 result.no_transaction.append(transaction_id)
+                metrics.count_on_commit(session, metrics.PAYMENT_RECONCILIATION_FLAGS.labels(reason="no_transaction"))
     return result
 
 
