@@ -39,10 +39,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,9 @@ def count_pushes(kind: str, outcomes: Iterator[str] | list[str]) -> None:
 
 class StateCollector(Collector):
     """What is read at scrape time: RQ queue depths per queue and state, RQ workers alive, the age of the
-    oldest undelivered notice and SMS, and the open payment review items. ``probe`` answers those figures (the composition root hands in
-    one that uses the runtime); a failing probe costs the scrape nothing but these families."""
+    oldest undelivered notice and SMS, and the open payment review items. ``probe`` answers those figures
+    (the composition root hands in one that uses the runtime); a failing probe costs the scrape nothing but
+    these families."""
 
     def __init__(self, probe: Callable[[], dict[str, Any]]) -> None:
         self.probe = probe

@@ -21,6 +21,7 @@ from lsso_mobile.metrics import sms_parts
 from lsso_mobile.models import Member, Notification, NotificationPreference, StaffRole, utcnow
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.contributions import shift_period
+from lsso_mobile.services.payment_providers import sign
 from lsso_mobile.services.sms_fallback import scan_once
 from lsso_mobile.tasks.periodic import reconcile_payments
 from tests.conftest import STAFF_PASSWORD, office_id
@@ -177,7 +178,9 @@ def _bill(client, headers, months: list[str]) -> dict:
 def _fallbacks_queued(db, member_id: int) -> int:
     db.expire_all()
     return len(
-        db.scalars(select(Notification.id).where(Notification.member_id == member_id, Notification.sms_outcome == "queued")).all()
+        db.scalars(
+            select(Notification.id).where(Notification.member_id == member_id, Notification.sms_outcome == "queued")
+        ).all()
     )
 
 
@@ -202,6 +205,9 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
     assert client.post("/api/v1/payments/callbacks/sandbox", data=body, headers=forged).status_code == 401
     assert send_callback(client, bank, tx, timestamp=int(time.time()) - 3600).status_code == 401
     assert send_callback(client, bank, tx, provider="bank").status_code == 404
+    stamp, no_id = str(int(time.time())), b'{"bill_number":"1234567890"}'
+    signed = {"Content-Type": "application/json", "X-Timestamp": stamp, "X-Signature": sign(BANK_SECRET, stamp, no_id)}
+    assert client.post("/api/v1/payments/callbacks/sandbox", data=no_id, headers=signed).status_code == 422
     # an underpayment goes to review, and an officer applies it
     short = _bill(client, member, [current_period()])
     assert send_callback(client, bank, bank.pay(short["number"], short["amount"] - 100_000)).status_code == 202
@@ -209,7 +215,8 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
     review = client.get("/api/v1/staff/payment-reviews?status=open", headers=desk).json["items"][0]
     assert review["reason"] == "amount_mismatch"
     pending = scrape(client)
-    assert value(pending, "lsso_payment_reviews_open") == 1 and value(pending, "lsso_payment_review_oldest_seconds") >= 0
+    assert value(pending, "lsso_payment_reviews_open") == 1
+    assert 0 <= value(pending, "lsso_payment_review_oldest_seconds") < 60
     applied = client.post(
         f"/api/v1/staff/payment-reviews/{review['id']}/resolve", json={"action": "apply", "note": "ok"}, headers=desk
     )
@@ -222,7 +229,9 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
         "/api/v1/staff/cash-payments", json={"bill_number": cash["number"], "amount": cash["amount"]}, headers=desk
     )
     assert taken.status_code == 201, taken.json
-    confirmed = client.post(f"/api/v1/staff/cash-payments/{taken.json['id']}/confirm", headers=_staff(client, "officer.cash"))
+    confirmed = client.post(
+        f"/api/v1/staff/cash-payments/{taken.json['id']}/confirm", headers=_staff(client, "officer.cash")
+    )
     assert confirmed.json["status"] == "credited", confirmed.json
     # reconciliation: a payment whose callback never came (flagged, then confirmed and credited by the bank)
     # and a credit the bank's list leaves out
@@ -257,7 +266,13 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
     created = client.post(
         "/api/v1/staff/broadcasts",
         headers=author,
-        json={"title_lo": "ແຈ້ງການ", "body_lo": "ອັດຕາໃໝ່", "title_en": "Notice", "body_en": "New rate", "sms_fallback": True},
+        json={
+            "title_lo": "ແຈ້ງການ",
+            "body_lo": "ອັດຕາໃໝ່",
+            "title_en": "Notice",
+            "body_en": "New rate",
+            "sms_fallback": True,
+        },
     )
     assert created.status_code == 201, created.json
     assert client.post(f"/api/v1/staff/broadcasts/{created.json['id']}/submit", headers=author).status_code == 200
@@ -274,9 +289,11 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
         outcome: grew("lsso_payment_callbacks_total", provider="sandbox", outcome=outcome)
         for outcome in ("accepted", "duplicate", "bad_signature", "replayed", "malformed")
     }
-    assert callbacks == {"accepted": 2, "duplicate": 1, "bad_signature": 1, "replayed": 1, "malformed": 0}
+    assert callbacks == {"accepted": 2, "duplicate": 1, "bad_signature": 1, "replayed": 1, "malformed": 1}
     assert grew("lsso_payment_callbacks_total", provider="unknown", outcome="unknown") == 1
-    assert not [labels for name, labels in after if name == "lsso_payment_callbacks_total" and ("provider", "bank") in labels]
+    assert not [
+        labels for name, labels in after if name == "lsso_payment_callbacks_total" and ("provider", "bank") in labels
+    ]
     credits = {c: grew("lsso_payment_credits_total", channel=c) for c in ("bank", "review", "cash")}
     assert credits == {"bank": 2, "review": 1, "cash": 1}
     kip = {c: grew("lsso_payment_credited_kip_total", channel=c) for c in ("bank", "review", "cash")}
@@ -292,3 +309,33 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
     assert sends["no_device"] + 2 == _fallbacks_queued(db, member_id)  # as the notices' rows say
     assert grew("lsso_sms_fallback_withheld_total", why="muted") == 1
     assert grew("lsso_sms_fallback_withheld_total", why="capped") == 0
+
+
+def test_counts_on_commit_wait_for_the_commit_and_forget_what_rolled_back() -> None:
+    """A unit of work retried after a rollback (a database outage, a raced savepoint) counts once."""
+    from prometheus_client import CollectorRegistry, Counter
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import Session
+
+    from lsso_mobile.metrics import count_on_commit
+
+    counter = Counter("lsso_test_on_commit_total", "test", registry=CollectorRegistry())
+    session = Session(create_engine("sqlite://"))
+    session.execute(text("select 1"))
+    count_on_commit(session, counter)
+    with session.begin_nested():
+        count_on_commit(session, counter, 2)  # released: stays pending until the real commit
+    try:
+        with session.begin_nested():
+            count_on_commit(session, counter, 100)
+            raise RuntimeError("raced")  # this savepoint rolls back, and its count with it
+    except RuntimeError:
+        pass
+    assert counter._value.get() == 0  # nothing before the commit
+    session.commit()
+    assert counter._value.get() == 3
+    session.execute(text("select 1"))
+    count_on_commit(session, counter, 5)
+    session.rollback()
+    session.commit()
+    assert counter._value.get() == 3

@@ -328,7 +328,9 @@ def _next_targets(broadcast_id: int, after: int, last: int) -> tuple[BroadcastCo
     def read(session: Session) -> None:
         now = utcnow()
         content = BroadcastContent.load(session, broadcast_id)
-        found[:] = [(content, _targets(session, content, now, after=after, last=last) if content.live(now) else None, now)]
+        found[:] = [
+            (content, _targets(session, content, now, after=after, last=last) if content.live(now) else None, now)
+        ]
 
     record_with_retry("broadcast progress (the next targets)", read)
     return found[0]

@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from lsso_mobile import metrics
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import Conflict, Forbidden, InvalidInput, NotFound
-from lsso_mobile.extensions import affected_rows
 from lsso_mobile.i18n import Money, format_money
 from lsso_mobile.jobs import CONFIRM_PAYMENT, enqueue_after_commit
 from lsso_mobile.models import (
@@ -409,7 +408,8 @@ def send_bill_sms(session: Session, settings: Settings, member_id: int, bill_id:
 def _insert_ignoring_duplicate(session: Session, values: dict[str, Any]) -> bool:
     dialect = session.get_bind().dialect.name
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Payment).values(**values)
-    return affected_rows(session.execute(insert.on_conflict_do_nothing(index_elements=["provider", "transaction_id"]))) > 0
+    inserted = insert.on_conflict_do_nothing(index_elements=["provider", "transaction_id"]).returning(Payment.id)
+    return session.execute(inserted).first() is not None  # no row back: the transaction was known already
 
 
 def record_callback(

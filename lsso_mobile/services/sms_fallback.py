@@ -179,7 +179,7 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
         if preference is not None and preference.channel == CHANNEL_SMS:
             reasons["sms_only"] += 1
         else:  # due with the push itself: there was no active device; later: the app did not acknowledge
-            reasons["no_device" if notice.sms_due_at <= notice.deliver_after else "unacknowledged"] += 1
+            reasons["no_device" if (notice.sms_due_at or now) <= notice.deliver_after else "unacknowledged"] += 1
     session.flush()
     _settle_all(session, settled)
     queue_many_sms(session, settings, outgoing)
