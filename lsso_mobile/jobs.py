@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from lsso_mobile.logs import current_request_id
@@ -162,6 +163,26 @@ BATCH_TASKS: dict[str, str] = {
 }
 BATCH_SIZE = 500
 DRAIN_BATCHES_PER_JOB = 20
+
+
+# A job that meets a database outage (a restart, a fail-over) is run again by the worker after these pauses
+# (RQ's Retry, returned by the job class in worker.py), before it counts as failed and before the task's own
+# retries are touched: about a minute in all, then the relay takes over as for any lost job. Every task is
+# safe to run again: deliveries, slices and payments are claimed in the database, so a repeat sends nothing
+# twice; ids a drain job popped from a ready list go back to it first (tasks/drain.py).
+DATABASE_RETRY_SECONDS = (1, 2, 4, 8, 15, 30)
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or what caused it) is the database out of reach: a connection refused or broken, a
+    server shutting down (SQLAlchemy's OperationalError and InterfaceError, as the API answers with 503)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OperationalError | InterfaceError):
+            return True
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        seen += 1
+    return False
 
 
 REQUEST_ID_META = "request_id"

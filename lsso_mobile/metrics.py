@@ -16,7 +16,10 @@ How to add a family (payments, SMS fallback, ...):
        )
 
 2. Count where the event happens, in the service or job: ``metrics.PAYMENT_CALLBACKS.labels(provider=p,
-   outcome="credited").inc()``. Counting never fails the caller's work and costs about a microsecond.
+   outcome="bad_signature").inc()``. Counting never fails the caller's work and costs about a microsecond.
+   What a unit of work writes is counted when it commits: ``metrics.count_on_commit(session,
+   metrics.PAYMENT_CREDITS.labels(channel="bank"))``, so a transaction rolled back (a database outage, a
+   raced savepoint) and run again counts once.
 3. Add it to the README's metrics table (and an alert rule if someone must act on it), and to the scrape
    scenario in ``tests/test_metrics.py``.
 
@@ -38,6 +41,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +109,48 @@ LIMIT_REFUSALS = Counter(
     "lsso_limit_refusals_total", "Requests refused with 429, by the error code (which limit)", ["error"]
 )
 
+# --- SMS fallback (services/sms_fallback.py) ---------------------------------------------------------------
+SMS_FALLBACK_SENDS = Counter(
+    "lsso_sms_fallback_sends_total",
+    "SMS queued in place of a push, by reason (unacknowledged: the app did not acknowledge the notice in time; "
+    "no_device: no active device; sms_only: the member chose SMS; broadcast: a broadcast ops sent by SMS too)",
+    ["reason"],
+)
+SMS_FALLBACK_WITHHELD = Counter(
+    "lsso_sms_fallback_withheld_total",
+    "Fallback SMS not sent, by why (muted, capped: the member's daily cap, no_text, no_phone, acknowledged: "
+    "the app answered while the scan ran)",
+    ["why"],
+)
+
+# --- Payments (api/payments.py, services/payments.py) -------------------------------------------------------
+PAYMENT_CALLBACKS = Counter(
+    "lsso_payment_callbacks_total",
+    "Bank callbacks received, by provider (the configured one, or unknown) and outcome (accepted: a new "
+    "transaction; duplicate: one already known; bad_signature; replayed: a timestamp outside the window; "
+    "malformed; unknown: not the configured provider)",
+    ["provider", "outcome"],
+)
+PAYMENT_CREDITS = Counter(
+    "lsso_payment_credits_total",
+    "Bills credited, by channel (bank: confirmed by the payment provider, paid in a banking app or at a "
+    "counter; cash: at an office, confirmed by a second officer; review: applied by staff from the review queue)",
+    ["channel"],
+)
+PAYMENT_CREDITED_KIP = Counter("lsso_payment_credited_kip_total", "Kip credited to bills, by channel", ["channel"])
+PAYMENT_REVIEWS = Counter(
+    "lsso_payment_reviews_total",
+    "Payments sent to the review queue, by reason (amount_mismatch, bill_expired, bill_cancelled, "
+    "already_paid, unknown_bill)",
+    ["reason"],
+)
+PAYMENT_RECONCILIATION_FLAGS = Counter(
+    "lsso_payment_reconciliation_flags_total",
+    "Review items the daily reconciliation raised, by reason (no_credit: the provider has a paid transaction "
+    "we never credited; no_transaction: we credited one the provider does not list)",
+    ["reason"],
+)
+
 # --- Database outages seen by the API ----------------------------------------------------------------------
 DATABASE_UNAVAILABLE = Counter(
     "lsso_database_unavailable_total", "Requests answered 503 because the database could not be reached"
@@ -135,6 +182,45 @@ def count_sms(kind: str, outcome: str, text: str | None = None) -> None:
         SMS_PARTS.labels(kind=kind).inc(sms_parts(text))
 
 
+_ON_COMMIT_KEY = "lsso_counts_on_commit"
+
+
+def count_on_commit(session: Session, counter: Any, amount: float = 1.0) -> None:
+    """Count ``amount`` on ``counter`` (a family's labelled child) once the session's transaction commits:
+    a unit of work that rolls back (a database outage, a raced savepoint) and is run again counts once."""
+    if not session.in_transaction():
+        session.begin()
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_ON_COMMIT_KEY, []).append((transaction, counter, amount))
+
+
+@event.listens_for(Session, "after_commit")
+def _count_committed(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: wait for the real commit (as jobs.py does)
+    for _transaction, counter, amount in session.info.pop(_ON_COMMIT_KEY, []):
+        counter.inc(amount)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: Any) -> None:
+    pending = session.info.get(_ON_COMMIT_KEY)
+    if not pending:
+        return
+    if previous_transaction.parent is None:
+        session.info.pop(_ON_COMMIT_KEY, None)
+        return
+
+    def inside(transaction: Any) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    session.info[_ON_COMMIT_KEY] = [entry for entry in pending if not inside(entry[0])]
+
+
 def count_pushes(kind: str, outcomes: Iterator[str] | list[str]) -> None:
     """One increment per outcome value (``PushOutcome`` values), grouped so a call of 500 costs a few inc()."""
     tally: dict[str, int] = {}
@@ -145,9 +231,10 @@ def count_pushes(kind: str, outcomes: Iterator[str] | list[str]) -> None:
 
 
 class StateCollector(Collector):
-    """What is read at scrape time: RQ queue depths per queue and state, RQ workers alive, and the age of
-    the oldest undelivered notice and SMS. ``probe`` answers those figures (the composition root hands in
-    one that uses the runtime); a failing probe costs the scrape nothing but these families."""
+    """What is read at scrape time: RQ queue depths per queue and state, RQ workers alive, the age of the
+    oldest undelivered notice and SMS, and the open payment review items. ``probe`` answers those figures
+    (the composition root hands in one that uses the runtime); a failing probe costs the scrape nothing but
+    these families."""
 
     def __init__(self, probe: Callable[[], dict[str, Any]]) -> None:
         self.probe = probe
@@ -187,6 +274,15 @@ class StateCollector(Collector):
             for outbox, seconds in sorted(state["outbox"].items()):
                 age.add_metric([outbox], float(seconds))
             yield age
+        if "payment_reviews" in state:
+            reviews = GaugeMetricFamily("lsso_payment_reviews_open", "Payment review items waiting for staff")
+            reviews.add_metric([], float(state["payment_reviews"]["open"]))
+            yield reviews
+            oldest = GaugeMetricFamily(
+                "lsso_payment_review_oldest_seconds", "Age of the oldest open payment review item; 0 when none"
+            )
+            oldest.add_metric([], float(state["payment_reviews"]["oldest"]))
+            yield oldest
 
 
 def multiprocess_dir() -> str | None:

@@ -29,11 +29,12 @@ METRICS_PATH = "/metrics"
 
 def runtime_state(rt: Runtime) -> dict[str, Any]:
     """Queue depths per queue and state, RQ workers alive, the push ready list, the outboxes' oldest due
-    item (seconds): what the metrics endpoints read at scrape time."""
+    item (seconds), the payment review queue (open items, the oldest's age): what the metrics endpoints read
+    at scrape time."""
     from sqlalchemy import func, select
 
     from lsso_mobile.jobs import ALL_QUEUES, RQJobQueue
-    from lsso_mobile.models import DispatchStatus, Notification
+    from lsso_mobile.models import DispatchStatus, Notification, PaymentReview, ReviewStatus
     from lsso_mobile.models.sms import SmsMessage
 
     state: dict[str, Any] = {}
@@ -50,10 +51,20 @@ def runtime_state(rt: Runtime) -> dict[str, Any]:
                 SmsMessage.sent_at.is_(None), SmsMessage.sealed_text.is_not(None)
             )
         )
+        open_reviews = session.scalar(
+            select(func.count()).select_from(PaymentReview).where(PaymentReview.status == ReviewStatus.OPEN)
+        )
+        oldest_review = session.scalar(  # the open item with the lowest id, through (status, id)
+            select(PaymentReview.created_at)
+            .where(PaymentReview.status == ReviewStatus.OPEN)
+            .order_by(PaymentReview.id)
+            .limit(1)
+        )
     state["outbox"] = {
         "notifications": metrics.seconds_since(oldest_notice, now),
         "sms": metrics.seconds_since(oldest_sms, now),
     }
+    state["payment_reviews"] = {"open": int(open_reviews or 0), "oldest": metrics.seconds_since(oldest_review, now)}
     queue = rt.job_queue
     if isinstance(queue, RQJobQueue):
         from rq import Worker

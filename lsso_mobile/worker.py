@@ -18,10 +18,46 @@ import uuid
 from typing import Any
 
 from lsso_mobile import logs, metrics
-from lsso_mobile.jobs import RQJobQueue, request_id_of
+from lsso_mobile.jobs import DATABASE_RETRY_SECONDS, RQJobQueue, database_unavailable, request_id_of
 from lsso_mobile.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+def _job_class() -> Any:
+    from rq import Retry
+    from rq.job import Job
+
+    class LssoJob(Job):
+        """A job that meets a database outage asks RQ to run it again shortly (DATABASE_RETRY_SECONDS) instead
+        of failing at once and waiting for the relay; once those are used up it fails as any job does (and
+        the task's own retries, if it has any, apply)."""
+
+        lsso_database_retry = False
+
+        def perform(self) -> Any:
+            self.lsso_database_retry = False
+            try:
+                return super().perform()
+            except Exception as exc:
+                done = self.number_of_retries or 0
+                if not database_unavailable(exc) or done >= len(DATABASE_RETRY_SECONDS):
+                    raise
+                delay = DATABASE_RETRY_SECONDS[done]
+                log.warning(
+                    "database unavailable in job %s (%s); it runs again in %ss (%d of %d)",
+                    self.description or self.func_name,
+                    type(exc).__name__,
+                    delay,
+                    done + 1,
+                    len(DATABASE_RETRY_SECONDS),
+                )
+                self.lsso_database_retry = True
+                retry = Retry(max=len(DATABASE_RETRY_SECONDS), interval=list(DATABASE_RETRY_SECONDS))
+                self._result = retry
+                return retry
+
+    return LssoJob
 
 
 def _worker_class() -> Any:
@@ -42,6 +78,8 @@ def _worker_class() -> Any:
                 try:
                     return super().execute_job(job, queue)
                 finally:
+                    if getattr(job, "lsso_database_retry", False) and self._lsso_outcome == "finished":
+                        self._lsso_outcome = "database_retry"
                     metrics.JOB_DURATION.labels(queue=queue_name).observe(time.perf_counter() - started)
                     metrics.JOBS.labels(queue=queue_name, task=task, outcome=self._lsso_outcome).inc()
 
@@ -160,13 +198,16 @@ def run_worker(rt: Runtime, queue_names: list[str], *, burst: bool = False) -> N
     gc.set_threshold(100_000, 50, 50)
     started = time.monotonic()
     worker_class = _worker_class()
+    job_class = _job_class()
     try:
         while True:
             # SimpleWorker runs jobs in this process: the FCM client (its HTTP pool and OAuth token) lives
             # across jobs instead of being rebuilt in a fork for every job.
             worker = None
             try:
-                worker = worker_class([queue.queue(name) for name in queue_names], connection=queue.connection())
+                worker = worker_class(
+                    [queue.queue(name) for name in queue_names], connection=queue.connection(), job_class=job_class
+                )
                 worker._lsso_prefix = queue.prefix
                 worker.max_connection_wait_time = 2.0  # RQ's own reconnect backoff: at most 2 s, not 60 s
                 worker.work(with_scheduler=False, burst=burst, logging_level=rt.settings.log_level)

@@ -67,3 +67,24 @@ def test_jobs_asked_in_a_savepoint_wait_for_the_real_commit() -> None:
     assert queue.handed == []
     session.commit()
     assert queue.handed == [(7,)]
+
+
+def test_a_database_outage_is_told_apart_from_other_failures() -> None:
+    """What makes a job run again shortly (worker.py): the database out of reach, also when it is the cause."""
+    from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+
+    from lsso_mobile.jobs import database_unavailable
+
+    refused = OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+    assert database_unavailable(refused)
+    assert database_unavailable(InterfaceError("SELECT 1", {}, Exception("connection already closed")))
+    try:
+        try:
+            raise refused
+        except OperationalError as exc:
+            raise RuntimeError("the batch failed") from exc
+    except RuntimeError as wrapped:
+        assert database_unavailable(wrapped)
+    assert not database_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not database_unavailable(ValueError("a bug"))
+    assert not database_unavailable(None)

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, request
 from marshmallow import fields, validate
 
+from lsso_mobile import metrics
 from lsso_mobile.api.access import ADMIN, CORE, MEMBER, OFFICER, PUBLIC, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.api.schemas import (
@@ -454,6 +455,9 @@ def bill_receipt(bill_id: int) -> Any:
 
 # -- bank callbacks ------------------------------------------------------------------------------------
 
+# Why a callback was refused (CallbackRefused.reason) -> its outcome in lsso_payment_callbacks_total.
+REFUSAL_OUTCOMES = {"bad_signature": "bad_signature", "stale_timestamp": "replayed", "malformed": "malformed"}
+
 
 @callback_blp.route("/<string(maxlength=16):provider>", methods=["POST"])
 @callback_blp.access(PUBLIC)
@@ -513,11 +517,14 @@ def receive_payment_callback(provider: str) -> Any:
     credited. Any caller may send it; only a correct signature is heard."""
     configured = build_provider(settings())
     if provider != configured.name:
+        metrics.PAYMENT_CALLBACKS.labels(provider="unknown", outcome="unknown").inc()  # never the path's text
         raise NotFound("No such payment provider.", error="provider_not_found")
     raw = request.get_data(cache=True)
     try:
         hint = configured.verify_callback(raw, dict(request.headers), now())
     except CallbackRefused as refused:
+        outcome = REFUSAL_OUTCOMES.get(refused.reason, "bad_signature")
+        metrics.PAYMENT_CALLBACKS.labels(provider=configured.name, outcome=outcome).inc()
         if refused.reason == "malformed":
             raise InvalidInput(
                 "The callback has no transaction id.",
@@ -527,7 +534,9 @@ def receive_payment_callback(provider: str) -> Any:
         raise NotAuthenticated(
             "The callback's signature or timestamp is not valid.", error="callback_refused"
         ) from None
-    status = payments.record_callback(db_session(), configured.name, hint.transaction_id, hint.bill_number, now())
+    status = payments.record_callback(
+        db_session(), configured.name, hint.transaction_id, hint.bill_number, now(), count_as_callback=True
+    )
     commit()
     return {"status": status.value}
 

@@ -310,12 +310,20 @@ def _claim_slice(session: Session, slice_id: int, claim: str, now: datetime, lea
 
 
 def _next_targets(broadcast_id: int, after: int, last: int) -> tuple[BroadcastContent, list[Target] | None, datetime]:
-    """The broadcast as it is now (withdrawn meanwhile? then None: stop) and its next targets."""
-    rt = runtime_module.current()
-    now = utcnow()
-    with rt.db.unit_of_work() as session:
+    """The broadcast as it is now (withdrawn meanwhile? then None: stop) and its next targets. Read again while
+    the database is briefly away, as the progress is written: a run that died here would keep its claim on
+    the slice until the lease ran out."""
+    found: list[tuple[BroadcastContent, list[Target] | None, datetime]] = []
+
+    def read(session: Session) -> None:
+        now = utcnow()
         content = BroadcastContent.load(session, broadcast_id)
-        return content, _targets(session, content, now, after=after, last=last) if content.live(now) else None, now
+        found[:] = [
+            (content, _targets(session, content, now, after=after, last=last) if content.live(now) else None, now)
+        ]
+
+    record_with_retry("broadcast progress (the next targets)", read)
+    return found[0]
 
 
 def _end_slice(slice_id: int, claim: str, status: SliceStatus, position: int) -> None:

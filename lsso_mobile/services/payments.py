@@ -24,6 +24,7 @@ from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from lsso_mobile import metrics
 from lsso_mobile.config import Settings
 from lsso_mobile.errors import Conflict, Forbidden, InvalidInput, NotFound
 from lsso_mobile.i18n import Money, format_money
@@ -405,13 +406,20 @@ def send_bill_sms(session: Session, settings: Settings, member_id: int, bill_id:
 
 
 def record_callback(
-    session: Session, provider: str, transaction_id: str, bill_number: str | None, now: datetime
+    session: Session,
+    provider: str,
+    transaction_id: str,
+    bill_number: str | None,
+    now: datetime,
+    *,
+    count_as_callback: bool = False,
 ) -> PaymentStatus:
     """A verified callback: remember the transaction (once, whatever the number of callbacks) and, while it
     is unconfirmed, ask for a job that confirms it with the provider. Returns the payment's status.
 
     The first callback for a transaction is one statement (an insert returning its id); a repeat finds the
-    row the first one wrote."""
+    row the first one wrote. ``count_as_callback``: the bank's own callback (the API's route), counted as
+    accepted (new) or duplicate; reconciliation's calls are not."""
     inserted = insert_ignoring_duplicates(
         session,
         Payment,
@@ -428,6 +436,9 @@ def record_callback(
         ["provider", "transaction_id"],
         returning=[Payment.id],
     )
+    if count_as_callback:
+        outcome = "duplicate" if not inserted else "accepted"
+        metrics.count_on_commit(session, metrics.PAYMENT_CALLBACKS.labels(provider=provider, outcome=outcome))
     if inserted:
         payment_id, status = inserted[0].id, PaymentStatus.UNCONFIRMED
     else:
@@ -503,7 +514,8 @@ def settle_payment(
 
 def _review(session: Session, payment: Payment, bill: Bill | None, reason: ReviewReason, now: datetime) -> None:
     payment.status = PaymentStatus.REVIEW
-    _flag(session, payment.provider, payment.transaction_id, reason, now, payment=payment, bill=bill)
+    if _flag(session, payment.provider, payment.transaction_id, reason, now, payment=payment, bill=bill):
+        metrics.count_on_commit(session, metrics.PAYMENT_REVIEWS.labels(reason=reason.value))
 
 
 def _flag(
@@ -570,6 +582,9 @@ def apply_to_bill(session: Session, settings: Settings, payment: Payment, now: d
 def credit_bill(session: Session, settings: Settings, bill: Bill, payment: Payment, now: datetime) -> None:
     """The bill is paid: its months appear in the record at once (awaiting the core system's confirmation),
     and the member gets a receipt notice (push + inbox) and an SMS in their language."""
+    channel = "review" if payment.status is PaymentStatus.REVIEW else "cash" if payment.provider == CASH else "bank"
+    metrics.count_on_commit(session, metrics.PAYMENT_CREDITS.labels(channel=channel))
+    metrics.count_on_commit(session, metrics.PAYMENT_CREDITED_KIP.labels(channel=channel), bill.amount)
     bill.status = BillStatus.PAID
     bill.paid_at = payment.paid_at or now
     bill.updated_at = now
@@ -1030,6 +1045,7 @@ def reconcile(
         bill = session.scalar(select(Bill).where(Bill.number == (transaction.bill_number or "")))
         if _flag(session, provider, transaction_id, ReviewReason.NO_CREDIT, now, bill=bill, amount=transaction.amount):
             result.no_credit.append(transaction_id)
+            metrics.count_on_commit(session, metrics.PAYMENT_RECONCILIATION_FLAGS.labels(reason="no_credit"))
         if payment is None:
             record_callback(session, provider, transaction_id, transaction.bill_number, now)
     for transaction_id, payment in sorted(ours.items()):
@@ -1040,6 +1056,7 @@ def reconcile(
             bill = session.get(Bill, payment.bill_id) if payment.bill_id else None
             if _flag(session, provider, transaction_id, ReviewReason.NO_TRANSACTION, now, payment=payment, bill=bill):
                 result.no_transaction.append(transaction_id)
+                metrics.count_on_commit(session, metrics.PAYMENT_RECONCILIATION_FLAGS.labels(reason="no_transaction"))
     return result
 
 

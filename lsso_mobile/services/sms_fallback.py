@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from lsso_mobile import metrics
 from lsso_mobile.config import Settings
 from lsso_mobile.models import (
     Broadcast,
@@ -30,7 +31,7 @@ from lsso_mobile.models import (
     NotificationPreference,
     SmsMessage,
 )
-from lsso_mobile.notify.preferences import VIENTIANE, get_preferences, quiet_period_end
+from lsso_mobile.notify.preferences import CHANNEL_SMS, VIENTIANE, get_preferences, quiet_period_end
 from lsso_mobile.notify.sms_text import fit
 from lsso_mobile.services.audience import Audience, audience_condition
 from lsso_mobile.services.sms import OutgoingSms, queue_many_sms, queue_sms
@@ -131,6 +132,7 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
     sent_today = _sent_today(session, {n.member_id for n in notices if not n.critical}, now)
     outgoing: list[OutgoingSms] = []
     settled: dict[str | None, list[int]] = defaultdict(list)
+    reasons: Counter[str] = Counter()  # why each queued SMS replaces a push, for the metrics
 
     def settle(notice: Notification, outcome: str | None, counted_as: str) -> None:
         settled[outcome].append(notice.id)
@@ -174,9 +176,18 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
             )
         )
         settle(notice, "queued", "queued")
+        if preference is not None and preference.channel == CHANNEL_SMS:
+            reasons["sms_only"] += 1
+        else:  # due with the push itself: there was no active device; later: the app did not acknowledge
+            reasons["no_device" if (notice.sms_due_at or now) <= notice.deliver_after else "unacknowledged"] += 1
     session.flush()
     _settle_all(session, settled)
     queue_many_sms(session, settings, outgoing)
+    for reason, count in reasons.items():
+        metrics.count_on_commit(session, metrics.SMS_FALLBACK_SENDS.labels(reason=reason), count)
+    for why in ("muted", "capped", "no_text", "no_phone", "acknowledged"):
+        if outcomes[why]:
+            metrics.count_on_commit(session, metrics.SMS_FALLBACK_WITHHELD.labels(why=why), outcomes[why])
     return outcomes
 
 
@@ -264,5 +275,10 @@ def broadcast_sms_batch(
         )
         outcomes["queued"] += 1
     session.flush()
+    if outcomes["queued"]:
+        metrics.count_on_commit(session, metrics.SMS_FALLBACK_SENDS.labels(reason="broadcast"), outcomes["queued"])
+    for why in ("muted", "capped"):
+        if outcomes[why]:
+            metrics.count_on_commit(session, metrics.SMS_FALLBACK_WITHHELD.labels(why=why), outcomes[why])
     last = members[-1].id if len(members) == SCAN_BATCH else None
     return outcomes, last, wait_until

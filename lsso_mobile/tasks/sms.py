@@ -8,6 +8,7 @@ from datetime import datetime
 from lsso_mobile import metrics, runtime
 from lsso_mobile.jobs import SEND_BROADCAST_SMS
 from lsso_mobile.models import utcnow
+from lsso_mobile.notify.delivery import record_with_retry
 from lsso_mobile.services.otp import code_message_to_send, forget_sealed_code
 from lsso_mobile.services.sms import mark_sms_sent, release_sms, sms_to_send
 from lsso_mobile.services.sms_fallback import broadcast_sms_batch, send_due_fallbacks
@@ -28,8 +29,8 @@ def send_sms(sms_id: int) -> None:
             release_sms(session, sms_id)
         raise
     metrics.count_sms("message", "sent", message[1])
-    with rt.db.unit_of_work() as session:
-        mark_sms_sent(session, sms_id, utcnow(), gateway_message_id)
+    # The gateway took it: record that through a database blip, or the relay would send it again later.
+    record_with_retry("an SMS sent", lambda session: mark_sms_sent(session, sms_id, utcnow(), gateway_message_id))
 
 
 def send_code(otp_id: int) -> None:
@@ -46,8 +47,7 @@ def send_code(otp_id: int) -> None:
         metrics.count_sms("code", "failed")
         raise
     metrics.count_sms("code", "sent", message[1])
-    with rt.db.unit_of_work() as session:
-        forget_sealed_code(session, otp_id)
+    record_with_retry("a code sent", lambda session: forget_sealed_code(session, otp_id))
 
 
 def send_fallback_sms(notification_id: int) -> dict[str, int]:

@@ -1,7 +1,9 @@
 """A database blip costs neither a repeat nor a minute: a throwaway PostgreSQL cluster of our own (initdb +
 pg_ctl on a free port, stopped at the end) restarted while a worker's FCM call is in flight. The answers
 are recorded once the database is back (no device gets the notice twice, delivery completes within
-seconds), and the API answers the outage with 503, an error code and Retry-After."""
+seconds), and the API answers the outage with 503, an error code and Retry-After. Jobs taken from the queue
+while the database is away run again a moment later (not after the relay's grace or a lease): they finish
+within seconds of its return, and nothing is pushed twice."""
 
 from __future__ import annotations
 
@@ -13,14 +15,36 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from redis import Redis
+from sqlalchemy import create_engine, func, select, text
 
+from lsso_mobile import runtime
+from lsso_mobile.jobs import DATABASE_RETRY_SECONDS, JOB_QUEUE_KEY, JobQueue, JobRequest
 from lsso_mobile.migrate import upgrade
-from lsso_mobile.models import Delivery, DeliveryStatus, DispatchStatus, Notification
-from tests.conftest import REDIS_URL
+from lsso_mobile.models import (
+    Broadcast,
+    BroadcastSlice,
+    BroadcastStatus,
+    Delivery,
+    DeliveryStatus,
+    DispatchStatus,
+    Notification,
+    SliceStatus,
+    StaffRole,
+    utcnow,
+)
+from lsso_mobile.notify.outbox import record_notification
+from lsso_mobile.services import broadcasts
+from lsso_mobile.services.accounts import Principal, create_staff_user
+from lsso_mobile.services.audience import Audience
+from lsso_mobile.services.broadcast_delivery import slice_job
+from lsso_mobile.worker import scheduler_lock_key
+from tests.conftest import REDIS_URL, STAFF_PASSWORD
 from tests.notify.conftest import pipeline_overrides
 from tests.support import make_member_with_devices, notify, wait_until
 
@@ -90,8 +114,10 @@ class ThrowawayPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_postgres():
+    """One cluster for the module (initdb and the migrations take about 12 s here); each test's app empties
+    its tables first, and each test that stops the server starts it again before it ends."""
     server = ThrowawayPostgres()
     try:
         server.init_and_start()
@@ -107,11 +133,12 @@ def database_url(own_postgres):
 
 
 @pytest.fixture
-def settings_overrides(fcm_server, queue_prefix):
+def settings_overrides(request, fcm_server, queue_prefix):
     return {
         **pipeline_overrides(fcm_server.url, REDIS_URL, queue_prefix),
         # Long enough that only a lost answer (never the relay's lease) could send a push again.
         "delivery_lease_seconds": 60,
+        **getattr(request, "param", {}),
     }
 
 
@@ -166,3 +193,111 @@ def test_the_api_answers_a_database_outage_with_503_and_retry_after(own_postgres
         assert answer.json["error"] == "database_unavailable" and answer.headers["Retry-After"] == "5"
     assert not [r for r in caplog.records if r.exc_info and r.name.startswith("lsso_mobile.api")]  # no traceback
     wait_until(lambda: client.get("/api/v1/provinces").status_code == 200, timeout=10, message="the API back")
+
+
+class Recorder(JobQueue):
+    """Keeps the jobs a unit of work asks for, to hand them to the real queue while the database is away."""
+
+    def __init__(self) -> None:
+        self.requests: list[JobRequest] = []
+
+    def submit_many(self, requests: list[JobRequest]) -> None:
+        self.requests += requests
+
+    def submit(self, request: JobRequest) -> None:
+        self.requests.append(request)
+
+
+# Only the jobs' own retries can deliver in time: the relay waits five minutes, a lease lasts one.
+RELAY_OUT_OF_REACH = {"relay_grace_seconds": 300, "relay_interval_seconds": 300, "broadcast_slice_devices": 2}
+PERSONAL = [f"tok-db-retry-a-{i}-0123456789" for i in range(2)]
+OTHERS = [f"tok-db-retry-b-{i}-0123456789" for i in range(2)]
+
+
+def _jobs_for_two_notices_and_a_broadcast(settings, member_id: int) -> list[JobRequest]:
+    """Two notices (their ids go to the push ready list and a drain job) and a broadcast cut into two slices
+    (a slice job each): committed now, their jobs kept back."""
+    rt = runtime.current()
+    recorder = Recorder()
+    now = utcnow()
+    with rt.db.unit_of_work() as session:
+        session.info[JOB_QUEUE_KEY] = recorder
+        for template in ("registration_approved", "registration_received"):
+            values = {"application_id": 1, "member_number": "0100000001", "reason": "r"}
+            values |= {"office_name_lo": "ຫ້ອງການ", "office_name_en": "Office"}
+            record_notification(session, member_id, template, values, now, collapse_key=f"retry-{template}")
+        author = create_staff_user(session, settings, "ops.author", STAFF_PASSWORD, StaffRole.OPS, "A", None)
+        approver = create_staff_user(session, settings, "ops.approver", STAFF_PASSWORD, StaffRole.OPS, "B", None)
+        draft = broadcasts.BroadcastDraft(
+            "ແຈ້ງການ", "ອັດຕາໃໝ່", "Notice", "New rate", "news", False, Audience(), None, now + timedelta(days=1)
+        )
+        broadcast = broadcasts.create_broadcast(session, Principal("staff", author.id, "ops", None, "s"), draft, now)
+        broadcasts.submit_for_approval(session, Principal("staff", author.id, "ops", None, "s"), broadcast.id, now)
+        broadcasts.approve(session, Principal("staff", approver.id, "ops", None, "s"), broadcast.id, now)
+    with rt.db.unit_of_work() as session:  # what the start job does, its slice jobs kept back too
+        session.info[JOB_QUEUE_KEY] = recorder
+        started = broadcasts.get_broadcast(session, broadcast.id, lock=True)
+        slices = broadcasts.start_broadcast(session, started, utcnow(), settings.broadcast_slice_devices)
+    assert len(slices) == 2
+    personal = [r for r in recorder.requests if r.name == "deliver_notification"]
+    assert len(personal) == 2
+    return personal + [slice_job(slice_id) for slice_id in slices]
+
+
+def _worker_metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:  # noqa: S310
+        return answer.read().decode()
+
+
+@pytest.mark.parametrize("settings_overrides", [RELAY_OUT_OF_REACH], indirect=True)
+def test_jobs_taken_during_an_outage_run_again_within_seconds_of_its_end(
+    own_postgres, app, db, settings, queue_prefix, fcm_server, workers
+):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    worker = workers.start(settings.replace(worker_metrics_port=metrics_port))
+    member_id = make_member_with_devices(db, "+8562055588102", PERSONAL)
+    make_member_with_devices(db, "+8562055588103", OTHERS)
+    db.commit()
+    jobs = _jobs_for_two_notices_and_a_broadcast(settings, member_id)
+    redis = Redis.from_url(REDIS_URL)
+    wait_until(lambda: redis.get(scheduler_lock_key(queue_prefix)), timeout=20, message="the worker ready")
+    redis.close()
+
+    own_postgres.stop("immediate")
+    try:
+        runtime.current().job_queue.submit_many(jobs)  # a drain job for the two notices, two slice jobs
+        wait_until(
+            lambda: workers.logs().count("database unavailable in job") >= 3, timeout=20, message="three jobs failed"
+        )
+        second_try = f"(2 of {len(DATABASE_RETRY_SECONDS)})"
+        wait_until(lambda: second_try in workers.logs(), timeout=10, message="a retry that met the outage too")
+    finally:
+        own_postgres.start()
+    back_at = time.monotonic()
+    expected = dict.fromkeys(PERSONAL, 3) | dict.fromkeys(OTHERS, 1)  # two notices + the broadcast; the broadcast
+    wait_until(lambda: fcm_server.counts_by_token() == expected, timeout=30, message="every push after the outage")
+    delivered_after = time.monotonic() - back_at
+    assert delivered_after < 10, delivered_after  # the next retry (1, 2, 4, 8 s apart), not the relay's 5 minutes
+
+    time.sleep(2)  # room for a repeat to show up
+    assert fcm_server.counts_by_token() == expected
+    assert worker.poll() is None
+    try:
+        db.execute(text("SELECT 1"))
+    except Exception:  # noqa: BLE001 - this test's own connection died with the restart
+        db.rollback()
+    assert set(db.scalars(select(Notification.dispatch_status))) == {DispatchStatus.DONE}
+    assert set(db.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
+    slices = db.scalars(select(BroadcastSlice).order_by(BroadcastSlice.id)).all()
+    assert [(s.status, s.runs) for s in slices] == [(SliceStatus.DONE, 1)] * 2  # each claimed once, by the retry
+    assert db.scalar(select(func.count()).select_from(Broadcast).where(Broadcast.status == BroadcastStatus.SENT)) == 1
+    logs = workers.logs()
+    assert "id(s) handed back to the ready list" in logs
+    retried = [
+        line
+        for line in _worker_metrics(metrics_port).splitlines()
+        if line.startswith("lsso_jobs_total{") and 'outcome="database_retry"' in line
+    ]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in retried) >= 3, retried
