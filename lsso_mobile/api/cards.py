@@ -388,7 +388,9 @@ def card_photo(card_id: str) -> Any:
     Officers, admins and partners; the card id comes from a scanned card.
     """
     attachment = card_service.card_photo(db_session(), card_id.lower())
-    return binary_response(read_attachment_bytes(settings(), attachment), attachment.content_type, f"photo-{attachment.id}")
+    return binary_response(
+        read_attachment_bytes(settings(), attachment), attachment.content_type, f"photo-{attachment.id}"
+    )
 
 
 class RevokeBodySchema(StrictSchema):

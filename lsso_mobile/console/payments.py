@@ -73,6 +73,18 @@ def payment_label(value: Any) -> str:
     return str(PAYMENT_LABELS.get(key, key))
 
 
+@bp.context_processor
+def _cash_badge() -> dict[str, Any]:
+    # called by the menu only (the officer's cash taken today by colleagues, waiting for a second officer)
+    def count() -> int:
+        principal = g.get("principal")
+        if principal is None or principal.role != "officer" or principal.office_id is None:
+            return 0
+        return payment_service.cash_to_confirm_count(db_session(), principal, now())
+
+    return {"cash_to_confirm": count}
+
+
 def _bill_number_check(_form: FlaskForm, field: StringField) -> None:
     if not payment_service.valid_bill_number(field.data or ""):
         raise ValidationError(_l("This is not a bill number: check the 10 digits."))
@@ -243,10 +255,13 @@ def _report_day() -> tuple[date, str | None]:
 def _report_rows(report: payment_service.CashReport) -> list[dict[str, Any]]:
     session = db_session()
     bills = payment_service.bills_with_persons(session, {p.bill_id for p in report.payments})
-    names = staff_names(session, {p.recorded_by_id for p in report.payments} | {p.confirmed_by_id for p in report.payments})
+    names = staff_names(
+        session, {p.recorded_by_id for p in report.payments} | {p.confirmed_by_id for p in report.payments}
+    )
     rows = []
     for payment in report.payments:
-        bill, person = bills.get(payment.bill_id or 0, (None, None))
+        pair = bills.get(payment.bill_id or 0)
+        bill, person = pair if pair else (None, None)
         rows.append(
             {
                 "payment": payment,

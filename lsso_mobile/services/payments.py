@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -975,6 +975,25 @@ def cash_awaiting(session: Session, principal: Principal, limit: int = 200) -> l
             .order_by(Payment.id.desc())
             .limit(limit)
         )
+    )
+
+
+def cash_to_confirm_count(session: Session, principal: Principal, now: datetime) -> int:
+    """How many of the office's cash payments taken today (Vientiane) by colleagues await this officer."""
+    office_id = _officer(principal)
+    start, end = _day_bounds(now.astimezone(VIENTIANE).date())
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Payment.provider == CASH,
+                Payment.office_id == office_id,
+                Payment.received_at >= start,
+                Payment.received_at < end,
+                Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
+                Payment.recorded_by_id != principal.id,
+            )
+        )
+        or 0
     )
 
 

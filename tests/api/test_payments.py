@@ -170,7 +170,10 @@ def test_the_lao_qr_parses_and_its_crc_checks(client, payer, settings) -> None:
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
     for image, kind in ((png, "png"), (svg, "svg")):  # a generated file: our name, no sniffing, nothing run
         assert image.headers["Content-Disposition"] == f'inline; filename="bill-{bill["number"]}.{kind}"'
-        assert image.headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in image.headers["Content-Security-Policy"]
+        assert (
+            image.headers["X-Content-Type-Options"] == "nosniff"
+            and "sandbox" in image.headers["Content-Security-Policy"]
+        )
 
 
 def test_the_bill_number_goes_by_sms_in_the_members_language(client, payer, sms_gateway) -> None:

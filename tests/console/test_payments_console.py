@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (bank, payer and settings_overrides are fixtures imported from tests/api/test_payments.py)
 """The officers' money pages with Flask's test client: cash recorded against a bill with the member present (the
 bill's member, months and amount shown first), four eyes (the officer who took it cannot confirm it; a second
 officer of the office can, the same day), the daily cash report with its totals and CSV, the payment review queue
@@ -37,7 +38,13 @@ SECOND = "officer.second"
 def second_officer(app, db) -> str:
     """Another officer of D0101 (the payer's office)."""
     create_staff_user(
-        db, runtime.current().settings, SECOND, STAFF_PASSWORD, StaffRole.OFFICER, "Second officer", office_id(db, "D0101")
+        db,
+        runtime.current().settings,
+        SECOND,
+        STAFF_PASSWORD,
+        StaffRole.OFFICER,
+        "Second officer",
+        office_id(db, "D0101"),
     )
     db.commit()
     return SECOND
@@ -144,6 +151,8 @@ def test_cash_needs_a_second_officer_and_then_pays_the_bill(app, payer, staff, s
     assert api.get(f"/api/v1/me/bills/{bill['id']}", headers=payer["headers"]).json["status"] == "open"
 
     second = signed_in(app, second_officer)
+    assert 'data-count="cash">1</span>' in second.get("/console/inbox").text  # the menu: cash for you to confirm
+    assert 'data-count="cash"' not in first.get("/console/inbox").text  # not for the officer who took it
     assert f"/console/cash/{payment.id}/confirm" in second.get("/console/cash").text
     confirmed = confirm(second, payment.id)
     assert confirmed.status_code == 302
@@ -183,7 +192,7 @@ def test_the_daily_cash_report_and_its_csv(app, payer, staff, second_officer, db
     report = first.get(f"/console/cash/report?day={today()}")
     assert report.status_code == 200
     html = report.text
-    assert '<strong data-confirmed-count>1</strong>' in html and '<strong data-awaiting-count>1</strong>' in html
+    assert "<strong data-confirmed-count>1</strong>" in html and "<strong data-awaiting-count>1</strong>" in html
     assert f"<strong data-confirmed-total>{format_money(confirmed_bill['amount'], 'lo')}</strong>" in html
     assert f"<strong data-awaiting-total>{format_money(waiting_bill['amount'], 'lo')}</strong>" in html
     assert first.get("/console/cash/report").text.count("data-cash=") == 2  # today by default
@@ -205,10 +214,10 @@ def test_the_daily_cash_report_and_its_csv(app, payer, staff, second_officer, db
 
     elsewhere = signed_in(app, staff["other_officer"])
     theirs = elsewhere.get(f"/console/cash/report?day={today()}")
-    assert '<strong data-confirmed-count>0</strong>' in theirs.text and confirmed_bill["number"] not in theirs.text
+    assert "<strong data-confirmed-count>0</strong>" in theirs.text and confirmed_bill["number"] not in theirs.text
     assert len(list(csv.reader(io.StringIO(elsewhere.get("/console/cash/report.csv").data.decode("utf-8-sig"))))) == 1
     other_day = first.get("/console/cash/report?day=2026-01-02")
-    assert '<strong data-confirmed-count>0</strong>' in other_day.text
+    assert "<strong data-confirmed-count>0</strong>" in other_day.text
     bad = first.get("/console/cash/report?day=not-a-day")
     assert bad.status_code == 422 and "ກະລຸນາໃສ່ວັນທີ" in bad.text
     assert first.get("/console/cash/report.csv?day=31-12-2026").status_code == 422
@@ -218,7 +227,7 @@ def test_the_daily_cash_report_and_its_csv(app, payer, staff, second_officer, db
     assert "Daily cash report" in english.text and format_money(confirmed_bill["amount"], "en") in english.text
 
 
-def test_an_officer_settles_the_payment_review_queue(app, payer, bank, staff, db) -> None:  # noqa: F811
+def test_an_officer_settles_the_payment_review_queue(app, payer, bank, staff, db) -> None:
     api = app.test_client()
     bill = make_bill(api, payer["headers"], periods(2)).json
     short = bill["amount"] - 100_000
