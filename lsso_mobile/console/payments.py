@@ -154,7 +154,7 @@ def _cash_context(
             lookup.bill.errors = [*lookup.bill.errors, translate_error(exc)]
     if cash_form is None and found is not None:
         cash_form = CashForm(formdata=None, bill_number=found.bill.number)
-    awaiting = payment_service.cash_awaiting(session, principal)
+    awaiting = payment_service.cash_awaiting(session, principal, moment)
     return {
         "lookup": lookup,
         "found": found,

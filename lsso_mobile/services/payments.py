@@ -961,8 +961,11 @@ def cash_bill(session: Session, principal: Principal, bill_number: str, now: dat
     return CashBill(bill, _with_months(session, [bill])[0].months, person, payable, pending)
 
 
-def cash_awaiting(session: Session, principal: Principal, limit: int = 200) -> list[Payment]:
-    """The office's cash payments awaiting a second officer, newest first."""
+def cash_awaiting(
+    session: Session, principal: Principal, now: datetime, days: int = 7, limit: int = 200
+) -> list[Payment]:
+    """The office's cash payments of the last ``days`` awaiting a second officer, newest first (only today's can
+    still be confirmed; older ones stay in their day's cash report)."""
     office_id = _officer(principal)
     return list(
         session.scalars(
@@ -970,6 +973,7 @@ def cash_awaiting(session: Session, principal: Principal, limit: int = 200) -> l
             .where(
                 Payment.provider == CASH,
                 Payment.office_id == office_id,
+                Payment.received_at >= now - timedelta(days=days),
                 Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
             )
             .order_by(Payment.id.desc())
