@@ -478,11 +478,16 @@ def test_cash_needs_a_second_officer_the_same_day(client, payer, db, staff, sett
 # -- the SMS look-up "BILL" ----------------------------------------------------------------------------------
 
 
-def test_bill_by_sms_answers_the_oldest_open_bill_in_lao(client, payer, sms_gateway) -> None:
+def test_bill_by_sms_answers_the_oldest_open_bill_in_lao(client, payer, sms_gateway, db) -> None:
     from lsso_mobile import runtime
+    from lsso_mobile.models import InsuredPerson
     from lsso_mobile.services.sms_lookup import receive_inbound
 
-    phone = "+8562055510001"  # the payer's phone, on their record
+    phone = "+8562055510001"  # the payer's phone, put on their record (as the core system's records carry it)
+    db.execute(
+        InsuredPerson.__table__.update().where(InsuredPerson.member_number == payer["number"]).values(phone=phone)
+    )
+    db.commit()
 
     def ask(text: str, message_id: str) -> str:
         rt = runtime.current()
