@@ -124,6 +124,8 @@ def test_cash_needs_a_second_officer_and_then_pays_the_bill(app, payer, staff, s
     bill = make_bill(api, payer["headers"], periods(2)).json
     first = signed_in(app, staff["officer"])
 
+    forged = first.post("/console/cash/record", data={"bill_number": bill["number"], "amount": str(bill["amount"])})
+    assert forged.status_code == 400  # no CSRF token: refused before anything is read
     wrong = record(first, bill["number"], bill["amount"] - 1)
     assert wrong.status_code == 422 and 'id="amount-error"' in wrong.text
     assert "ກະລຸນາຮັບເງິນເທົ່ານັ້ນ" in wrong.text  # the service's refusal, in Lao, at the field
