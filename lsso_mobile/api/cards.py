@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
 from marshmallow import fields, validate
 
 from lsso_mobile.api.access import (
@@ -22,6 +21,7 @@ from lsso_mobile.api.access import (
     now,
 )
 from lsso_mobile.api.context import card_signer, commit, db_session, settings
+from lsso_mobile.api.headers import binary_response
 from lsso_mobile.api.schemas import MultiLineText, StrictSchema
 from lsso_mobile.models import MemberCard
 from lsso_mobile.services import cards as card_service
@@ -134,15 +134,6 @@ def _my_card() -> tuple[Any, MemberCard]:
     return person, card
 
 
-def _binary(data: bytes, content_type: str, name: str) -> Response:
-    response = Response(data, status=200, content_type=content_type)
-    response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
-
-
 NO_NUMBER = "The account is not linked to a member number yet"
 
 
@@ -172,7 +163,7 @@ def get_my_card_png() -> Any:
     Members only.
     """
     _, card = _my_card()
-    return _binary(card_png(card.token), "image/png", f"card-{card.card_id}.png")
+    return binary_response(card_png(card.token), "image/png", f"card-{card.card_id}.png")
 
 
 @member_blp.route("/qr.svg", methods=["GET"])
@@ -186,7 +177,7 @@ def get_my_card_svg() -> Any:
     Members only.
     """
     _, card = _my_card()
-    return _binary(card_svg(card.token), "image/svg+xml", f"card-{card.card_id}.svg")
+    return binary_response(card_svg(card.token), "image/svg+xml", f"card-{card.card_id}.svg")
 
 
 @member_blp.route("/card.pdf", methods=["GET"])
@@ -200,7 +191,7 @@ def get_my_card_pdf() -> Any:
     Members only.
     """
     person, card = _my_card()
-    return _binary(card_pdf(person, card), "application/pdf", f"card-{card.card_id}.pdf")
+    return binary_response(card_pdf(person, card), "application/pdf", f"card-{card.card_id}.pdf")
 
 
 class PublicKeySchema(StrictSchema):
@@ -397,7 +388,9 @@ def card_photo(card_id: str) -> Any:
     Officers, admins and partners; the card id comes from a scanned card.
     """
     attachment = card_service.card_photo(db_session(), card_id.lower())
-    return _binary(read_attachment_bytes(settings(), attachment), attachment.content_type, f"photo-{attachment.id}")
+    return binary_response(
+        read_attachment_bytes(settings(), attachment), attachment.content_type, f"photo-{attachment.id}"
+    )
 
 
 class RevokeBodySchema(StrictSchema):
@@ -439,7 +432,7 @@ def staff_card_pdf(member_number: str) -> Any:
         db_session(), settings(), card_signer(), current_principal(), member_number, now()
     )
     commit()
-    return _binary(card_pdf(person, card), "application/pdf", f"card-{card.card_id}.pdf")
+    return binary_response(card_pdf(person, card), "application/pdf", f"card-{card.card_id}.pdf")
 
 
 @staff_blp.route(f"/{MEMBER_NUMBER}/card/revoke", methods=["POST"])

@@ -7,12 +7,13 @@ import re
 from datetime import date
 from typing import Any
 
-from flask import Response, request
+from flask import request
 from marshmallow import fields, validate
 
 from lsso_mobile import metrics
 from lsso_mobile.api.access import ADMIN, CORE, MEMBER, OFFICER, PUBLIC, Blueprint, client_ip, current_principal, now
 from lsso_mobile.api.context import commit, db_session, settings
+from lsso_mobile.api.headers import binary_response
 from lsso_mobile.api.schemas import (
     MultiLineText,
     PageArgsSchema,
@@ -431,9 +432,8 @@ def bill_qr(args: dict[str, Any], bill_id: int) -> Any:
     bill = payments.open_bill_of_member(db_session(), current_principal().id, bill_id, now())
     kind = args["format"]
     image = qr_image(bill_payload(settings(), bill.number, bill.amount), kind)
-    response = Response(image, status=200, content_type="image/svg+xml" if kind == "svg" else "image/png")
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    content_type = "image/svg+xml" if kind == "svg" else "image/png"
+    return binary_response(image, content_type, f"bill-{bill.number}.{kind}")
 
 
 @member_blp.route("/bills/<int:bill_id>/receipt", methods=["GET"])
@@ -447,10 +447,8 @@ def bill_receipt(bill_id: int) -> Any:
 
     In Lao with English beside each label. Members only."""
     receipt = payments.receipt_of_member(db_session(), current_principal().id, bill_id)
-    response = Response(payments.receipt_pdf(receipt), status=200, content_type="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="receipt-{receipt.bill.number}.pdf"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    pdf = payments.receipt_pdf(receipt)
+    return binary_response(pdf, "application/pdf", f"receipt-{receipt.bill.number}.pdf", disposition="attachment")
 
 
 # -- bank callbacks ------------------------------------------------------------------------------------

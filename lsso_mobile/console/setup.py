@@ -27,6 +27,7 @@ VIEW_MODULES = (
     "lsso_mobile.console.broadcasts",  # ops: compose, approve, watch broadcasts
     "lsso_mobile.console.reports",  # ops and admin: reports with charts and CSV
     "lsso_mobile.console.field",  # officers: the ID photos of field registrations
+    "lsso_mobile.console.payments",  # officers: cash with four eyes, the daily cash report; the payment reviews
 )
 
 csrf = CSRFProtect()

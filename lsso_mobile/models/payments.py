@@ -107,6 +107,14 @@ class Payment(Base):
         UniqueConstraint("provider", "transaction_id", name="uq_bill_payments_provider_transaction"),
         Index("ix_bill_payments_credited", "credited_at", "id"),
         Index("ix_bill_payments_unconfirmed", "received_at", postgresql_where=text("status = 'unconfirmed'")),
+        # the cash desk and the daily cash report: an office's cash by day (migration 0017)
+        Index(
+            "ix_bill_payments_cash_office",
+            "office_id",
+            "received_at",
+            postgresql_where=text("provider = 'cash'"),
+            sqlite_where=text("provider = 'cash'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -271,10 +271,18 @@ LOOKUP_TEXTS: dict[str, str] = {
     "balance": "LSSO {member_number}: {months} months of contributions paid, the latest {last_paid}.",
     "arrears": "{count} months in arrears since {first}: {total}.",
     "no_arrears": "No arrears.",
-    "help": "LSSO: send BALANCE to see your contributions and arrears. Send HELP to see this message.",
+    "help": "LSSO: send BALANCE to see your contributions and arrears, BILL to see your open bill. Send HELP to see "
+    "this message.",
     "unknown_phone": "LSSO: sorry, this number is not on an LSSO record. Please contact your social security office.",
     "choose_member": "LSSO: this number has several member numbers. Send BALANCE and the member number, e.g. "
     "BALANCE {example}",
+    # BILL (services/payments.py registers it)
+    "open_bill": "LSSO {member_number}: bill {bill_number}, {amount}, pay before {expires}. Pay with this number at "
+    "a bank or agent, or in cash at your office.",
+    "more_open_bills": "{count} more open bills: see the LSSO app.",
+    "no_open_bill": "LSSO {member_number}: no open bill. Make one in the LSSO app, or pay in cash at your social "
+    "security office.",
+    "bill_employer_pays": "LSSO {member_number}: your employer pays your contributions; there is no bill to pay.",
 }
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,7 +48,7 @@ from lsso_mobile.models import (
 )
 from lsso_mobile.notify.outbox import record_notification
 from lsso_mobile.notify.preferences import VIENTIANE
-from lsso_mobile.notify.templates import member_sms_text
+from lsso_mobile.notify.templates import lookup_text, member_sms_text
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.contributions import CONTRIBUTED, period_of, shift_period, summarise
@@ -58,6 +58,7 @@ from lsso_mobile.services.paging import keyset_page, keyset_page_by
 from lsso_mobile.services.payment_providers import ProviderTransaction
 from lsso_mobile.services.rows import insert_ignoring_duplicates
 from lsso_mobile.services.sms import queue_sms
+from lsso_mobile.services.sms_lookup import Lookup, register_keyword
 
 MONTHS_AHEAD = 12
 MAX_MONTHS_PER_BILL = 36
@@ -949,6 +950,97 @@ def cash_report(session: Session, principal: Principal, day: date) -> CashReport
     )
 
 
+# -- reads for the office console -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CashBill:
+    """A bill as the officer sees it before taking cash: whose it is, its months and amount."""
+
+    bill: Bill
+    months: list[BillMonth]
+    person: InsuredPerson
+    payable: bool  # open and not expired: cash may be taken for it
+    pending_payment_id: int | None  # cash already recorded for it, awaiting a second officer
+
+
+def cash_bill(session: Session, principal: Principal, bill_number: str, now: datetime) -> CashBill:
+    """The bill of this number at the officer's office, to show before recording cash (changes nothing)."""
+    office_id = _officer(principal)
+    bill = session.scalar(select(Bill).where(Bill.number == bill_number, Bill.office_id == office_id))
+    if bill is None:
+        raise NotFound("No such bill at your office.", error="bill_not_found")
+    person = session.get(InsuredPerson, bill.insured_person_id)
+    assert person is not None
+    pending = session.scalar(
+        select(Payment.id).where(
+            Payment.bill_id == bill.id,
+            Payment.provider == CASH,
+            Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
+        )
+    )
+    payable = bill.status is BillStatus.OPEN and bill.expires_at > now
+    return CashBill(bill, _with_months(session, [bill])[0].months, person, payable, pending)
+
+
+def cash_awaiting(
+    session: Session, principal: Principal, now: datetime, days: int = 7, limit: int = 200
+) -> list[Payment]:
+    """The office's cash payments of the last ``days`` awaiting a second officer, newest first (only today's can
+    still be confirmed; older ones stay in their day's cash report)."""
+    office_id = _officer(principal)
+    return list(
+        session.scalars(
+            select(Payment)
+            .where(
+                Payment.provider == CASH,
+                Payment.office_id == office_id,
+                Payment.received_at >= now - timedelta(days=days),
+                Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
+            )
+            .order_by(Payment.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def cash_to_confirm_count(session: Session, principal: Principal, now: datetime) -> int:
+    """How many of the office's cash payments taken today (Vientiane) by colleagues await this officer."""
+    office_id = _officer(principal)
+    start, end = _day_bounds(now.astimezone(VIENTIANE).date())
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Payment.provider == CASH,
+                Payment.office_id == office_id,
+                Payment.received_at >= start,
+                Payment.received_at < end,
+                Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
+                Payment.recorded_by_id != principal.id,
+            )
+        )
+        or 0
+    )
+
+
+def taken_on(payment: Payment, now: datetime) -> bool:
+    """Whether cash was taken on ``now``'s day (Vientiane): only then may it be confirmed."""
+    return (payment.paid_at or payment.received_at).astimezone(VIENTIANE).date() == now.astimezone(VIENTIANE).date()
+
+
+def bills_with_persons(session: Session, bill_ids: set[int | None]) -> dict[int, tuple[Bill, InsuredPerson]]:
+    """bill id -> (bill, insured person), in one query, for lists of payments and review items."""
+    ids = {i for i in bill_ids if i is not None}
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Bill, InsuredPerson)
+        .join(InsuredPerson, InsuredPerson.id == Bill.insured_person_id)
+        .where(Bill.id.in_(ids))
+    ).all()
+    return {bill.id: (bill, person) for bill, person in rows}
+
+
 # -- the core system's feed ----------------------------------------------------------------------------
 
 
@@ -1086,3 +1178,40 @@ def receipt_pdf(receipt: Receipt) -> bytes:
     document.rows([(month.period, format_money(month.amount, "lo")) for month in receipt.months])
     document.note("ເດືອນທີ່ຈ່າຍແລ້ວລໍຖ້າການຢືນຢັນຈາກລະບົບ ປກສ. The months paid await confirmation by the LSSO core system.")
     return document.output()
+
+
+# -- the SMS look-up "BILL" --------------------------------------------------------------------------------
+
+
+def open_bill_answer(lookup: Lookup) -> str:
+    """``BILL`` by SMS (Lao): the oldest open bill's number, amount and expiry (its months come first), and how
+    many more are open; a member with none is told how to make one."""
+    person = lookup.person
+    if person.scheme is not Scheme.VOLUNTARY:
+        return lookup_text("bill_employer_pays", {"member_number": person.member_number})
+    bills = list(
+        lookup.session.scalars(
+            select(Bill)
+            .where(Bill.insured_person_id == person.id, Bill.status == BillStatus.OPEN, Bill.expires_at > lookup.now)
+            .order_by(Bill.id)
+            .limit(20)
+        )
+    )
+    if not bills:
+        return lookup_text("no_open_bill", {"member_number": person.member_number})
+    first = bills[0]
+    answer = lookup_text(
+        "open_bill",
+        {
+            "member_number": person.member_number,
+            "bill_number": first.number,
+            "amount": Money(first.amount),
+            "expires": first.expires_at.astimezone(VIENTIANE).strftime("%d/%m/%Y %H:%M"),
+        },
+    )
+    if len(bills) > 1:
+        answer += " " + lookup_text("more_open_bills", {"count": len(bills) - 1})
+    return answer
+
+
+register_keyword(("bill", "ບິນ", "ໃບເກັບເງິນ"), "bill", open_bill_answer)

@@ -7,8 +7,8 @@ a webhook the gateway retries counts once (its message id is unique). The text i
 keyword. Answers go through the SMS outbox like every other SMS.
 
 Keywords live in one registry: ``register_keyword(("bill", "ບິນ"), "bill", handler)`` adds one. A handler
-gets the person(s) on record for the phone and answers the reply's text. The payments work adds "bill"
-(the member's open bill number) this way.
+gets the person(s) on record for the phone and answers the reply's text. ``services/payments.py`` adds "bill"
+(the member's oldest open bill: number, amount, expiry) this way.
 """
 
 from __future__ import annotations

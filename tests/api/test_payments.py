@@ -168,6 +168,12 @@ def test_the_lao_qr_parses_and_its_crc_checks(client, payer, settings) -> None:
     assert png.status_code == 200 and png.mimetype == "image/png" and png.data.startswith(b"\x89PNG")
     svg = client.get(f"/api/v1/me/bills/{bill['id']}/qr?format=svg", headers=payer["headers"])
     assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    for image, kind in ((png, "png"), (svg, "svg")):  # a generated file: our name, no sniffing, nothing run
+        assert image.headers["Content-Disposition"] == f'inline; filename="bill-{bill["number"]}.{kind}"'
+        assert (
+            image.headers["X-Content-Type-Options"] == "nosniff"
+            and "sandbox" in image.headers["Content-Security-Policy"]
+        )
 
 
 def test_the_bill_number_goes_by_sms_in_the_members_language(client, payer, sms_gateway) -> None:
@@ -332,6 +338,8 @@ def test_receipt_pdf_has_the_lao_name_and_the_bill(client, payer, bank) -> None:
     send_callback(client, bank, bank.pay(bill["number"], bill["amount"]))
     pdf = client.get(f"/api/v1/me/bills/{bill['id']}/receipt", headers=payer["headers"])
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert pdf.headers["Content-Disposition"] == f'attachment; filename="receipt-{bill["number"]}.pdf"'
+    assert pdf.headers["X-Content-Type-Options"] == "nosniff" and pdf.headers["Cache-Control"] == "private, no-store"
     reader = pypdf.PdfReader(io.BytesIO(pdf.data))
     text = reader.pages[0].extract_text()
     assert bill["number"] in text and "Bualai Sisouvan" in text
@@ -465,3 +473,33 @@ def test_cash_needs_a_second_officer_the_same_day(client, payer, db, staff, sett
     assert late.status_code == 409 and late.json["error"] == "cash_confirmation_late"
     assert db.scalar(select(func.count()).select_from(Contribution).where(Contribution.awaiting_confirmation)) == 2
     assert BillStatus.PAID.value == "paid"
+
+
+# -- the SMS look-up "BILL" ----------------------------------------------------------------------------------
+
+
+def test_bill_by_sms_answers_the_oldest_open_bill_in_lao(client, payer, sms_gateway, db) -> None:
+    from lsso_mobile import runtime
+    from lsso_mobile.models import InsuredPerson
+    from lsso_mobile.services.sms_lookup import receive_inbound
+
+    phone = "+8562055510001"  # the payer's phone, put on their record (as the core system's records carry it)
+    db.execute(
+        InsuredPerson.__table__.update().where(InsuredPerson.member_number == payer["number"]).values(phone=phone)
+    )
+    db.commit()
+
+    def ask(text: str, message_id: str) -> str:
+        rt = runtime.current()
+        with rt.db.unit_of_work() as session:
+            assert receive_inbound(session, rt.settings, phone, text, message_id, datetime.now(UTC)) == "answered"
+        return [m for m in sms_gateway.messages if m["to"] == phone][-1]["text"]
+
+    none_yet = ask("ບິນ", "in-bill-1")
+    assert none_yet.startswith(f"ປກສ {payer['number']}: ບໍ່ມີໃບເກັບເງິນທີ່ເປີດ"), none_yet
+    first = make_bill(client, payer["headers"], periods(1)).json
+    second = make_bill(client, payer["headers"], [current_period()]).json
+    answer = ask("BILL", "in-bill-2")
+    assert answer.startswith(f"ປກສ {payer['number']}: ໃບເກັບເງິນ {first['number']}, 200.000 ກີບ, ຈ່າຍກ່ອນ "), answer
+    assert second["number"] not in answer and answer.endswith("ມີໃບເກັບເງິນເປີດອີກ 1 ໃບ: ເບິ່ງໃນແອັບ ປກສ.")
+    assert "ບິນ (BILL)" in ask("help", "in-bill-3")
