@@ -105,6 +105,8 @@ def _rows(data: bytes) -> list[tuple[int, dict[str, Any]]]:
         )
     try:
         text = data.decode("utf-8-sig")
+        if "\x00" in text:  # UTF-16 without its byte-order mark decodes, with NULs (which no database column takes)
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL")
     except UnicodeDecodeError:
         raise InvalidInput("The file is not UTF-8 text; save it as CSV UTF-8.", error="area_file_not_utf8") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))

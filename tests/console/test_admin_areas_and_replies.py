@@ -273,6 +273,7 @@ def test_files_that_cannot_be_read_and_the_limits(client, staff, db):
         (b"", "ໄຟລ໌ຫວ່າງເປົ່າ"),
         (b"kind,code\ndistrict,0101\n", "ໄຟລ໌ຂາດຖັນ parent_code, name_lo, name_en, has_office"),
         (HEADER.encode() + "district,0109,01,ສ,S,no\n".encode("utf-16"), "ໄຟລ໌ບໍ່ແມ່ນຂໍ້ຄວາມ UTF-8"),
+        ((HEADER + "district,0109,01,S,S,no\n").encode("utf-16-le"), "ໄຟລ໌ບໍ່ແມ່ນຂໍ້ຄວາມ UTF-8"),  # no byte-order mark
     ):
         response = upload(client, f"{AREAS}/preview", content)
         assert response.status_code == 422 and lao in response.text, response.text
