@@ -30,6 +30,7 @@ from lsso_mobile.services.reference import SAMPLE_AREAS_CSV
 SHOWN_CHANGES = 300  # the preview lists at most this many creations and changes (all are counted)
 SHOWN_PROBLEMS = 300
 UPLOAD_OVERHEAD = 64 * 1024  # the multipart envelope and the form's other fields
+TOO_LARGE = "The file is larger than {max_mb} MB; split it."
 KNOWN = [
     _l("The file is empty."),
     _l("The file is larger than {max_mb} MB; split it."),
@@ -99,17 +100,16 @@ def _page(
 
 
 @bp.before_app_request
-def _larger_uploads() -> None:
+def _larger_uploads() -> Any:
     # Runs before the console reads the form (for its CSRF token): an areas file may exceed LSSO_MAX_BODY_BYTES.
+    # A body over the limit is never read: back to the page, which says why (a rendered page would read the form).
     if request.endpoint in ("console.areas_preview", "console.areas_apply"):
         limit = area_import.MAX_FILE_BYTES + UPLOAD_OVERHEAD
         if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge(
-                "The file is larger than {max_mb} MB; split it.",
-                error="area_file_too_large",
-                params={"max_mb": area_import.MAX_FILE_BYTES // (1024 * 1024)},
-            )
+            flash(translate(PayloadTooLarge(TOO_LARGE, params={"max_mb": area_import.MAX_FILE_BYTES // 1024**2})))
+            return redirect(url_for("console.areas_page"))
         request.max_content_length = limit
+    return None
 
 
 def _upload(form: AreaFileForm) -> tuple[bytes, str] | None:
@@ -145,7 +145,7 @@ def areas_preview() -> Any:
     try:
         plan = area_import.plan_area_import(db_session(), data)
     except DomainError as exc:
-        return _page(form, filename=filename, errors=[translate(exc)], status=422)
+        return _page(form, filename=filename, errors=[translate(exc)], status=exc.status)
     finally:
         db_session().rollback()  # a dry run: nothing of it is kept
     return _page(form, plan, filename)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.errors import NotFound
 from lsso_mobile.models import District, Office, OfficeLevel, Province, Village
-from lsso_mobile.services.area_import import apply_area_import
+from lsso_mobile.services.area_csv import write_area_import
 
 SAMPLE_AREAS_CSV = Path(__file__).resolve().parent.parent / "data" / "sample_areas.csv"
 
@@ -26,9 +26,9 @@ class AreaImportResult:
 
 
 def import_areas_file(session: Session, path: Path) -> AreaImportResult:
-    """Load an areas CSV file in the caller's unit of work (``services.area_import``; a bad row stops it).
+    """Load an areas CSV file in the caller's unit of work (``services.area_csv``; a bad row stops it).
     For seeding (the demo, tests, benchmarks): not audited; people import with the CLI or the console."""
-    plan = apply_area_import(session, path.read_bytes(), audited=False)
+    plan = write_area_import(session, path.read_bytes())
     counts = plan.counts
     return AreaImportResult(
         districts=sum(counts["district"].values()),

@@ -279,6 +279,9 @@ def test_files_that_cannot_be_read_and_the_limits(client, staff, db):
         assert response.status_code == 422 and lao in response.text, response.text
     too_big = upload(client, f"{AREAS}/preview", HEADER.encode() + b"#" * (area_import.MAX_FILE_BYTES + 1))
     assert too_big.status_code == 413 and "ໄຟລ໌ໃຫຍ່ກວ່າ 4 MB" in too_big.text
+    far_too_big = upload(client, f"{AREAS}/preview", b"#" * (area_import.MAX_FILE_BYTES + 100_000))
+    assert far_too_big.status_code == 302  # refused before the body is read: back to the page, which says why
+    assert "ໄຟລ໌ໃຫຍ່ກວ່າ 4 MB" in client.get(far_too_big.headers["Location"]).text
     many = HEADER + "".join(f"village,0101{i:04d},0101,ບ້ານ,Ban {i},\n" for i in range(area_import.MAX_ROWS + 1))
     too_many = upload(client, f"{AREAS}/preview", many.encode())
     assert too_many.status_code == 413 and "20000" in too_many.text
