@@ -106,7 +106,13 @@ def _larger_uploads() -> Any:
     if request.endpoint in ("console.areas_preview", "console.areas_apply"):
         limit = area_import.MAX_FILE_BYTES + UPLOAD_OVERHEAD
         if request.content_length is not None and request.content_length > limit:
-            flash(translate(PayloadTooLarge(TOO_LARGE, params={"max_mb": area_import.MAX_FILE_BYTES // 1024**2})))
+            flash(
+                translate(
+                    PayloadTooLarge(
+                        TOO_LARGE, error="area_file_too_large", params={"max_mb": area_import.MAX_FILE_BYTES // 1024**2}
+                    )
+                )
+            )
             return redirect(url_for("console.areas_page"))
         request.max_content_length = limit
     return None
