@@ -171,6 +171,8 @@ NEW_AREAS = (
 def test_the_dry_run_changes_nothing_and_the_apply_writes_exactly_the_preview(client, staff, db):
     console_sign_in(client, staff["admin"])
     before = area_state(db)
+    forged = {"csrf_token": "forged", "file": (io.BytesIO(NEW_AREAS), "areas.csv")}
+    assert client.post(f"{AREAS}/preview", data=forged, content_type="multipart/form-data").status_code == 400
     preview = upload(client, f"{AREAS}/preview", NEW_AREAS)
     assert preview.status_code == 200, preview.text
     assert 'data-applicable="yes"' in preview.text
