@@ -68,20 +68,41 @@ def migrate() -> None:
 
 @main.command("import-areas")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_areas(csv_file: Path) -> None:
-    """Load districts and villages from a CSV (columns: kind,code,parent_code,name_lo,name_en,has_office)."""
+@click.option("--dry-run", is_flag=True, help="Only show what would be created or changed, and every bad row.")
+def import_areas(csv_file: Path, dry_run: bool) -> None:
+    """Load districts, villages and district offices from a CSV (columns: kind,code,parent_code,name_lo,name_en,
+    has_office), all or nothing; --dry-run shows what it would do and changes nothing."""
     from lsso_mobile.errors import DomainError
-    from lsso_mobile.services.reference import import_areas_file
+    from lsso_mobile.services.area_import import apply_area_import, plan_area_import
 
+    data = csv_file.read_bytes()
     rt = _runtime()
     try:
         with rt.db.unit_of_work() as session:
-            result = import_areas_file(session, csv_file)
+            plan = plan_area_import(session, data)
+            for problem in plan.problems:
+                click.echo(f"line {problem.line}: {problem.text}", err=True)
+            if not dry_run and plan.applicable:
+                plan = apply_area_import(session, data, expected_fingerprint=plan.fingerprint, source="cli")
+            else:
+                session.rollback()
     except DomainError as exc:
         raise click.ClickException(exc.text) from None
+    counts = plan.counts
     click.echo(
-        f"imported {result.districts} districts, {result.villages} villages, opened {result.offices} district offices"
+        ("would import" if dry_run or not plan.applicable else "imported")
+        + f" {sum(counts['district'].values())} districts, {sum(counts['village'].values())} villages,"
+        + f" {'would open' if dry_run or not plan.applicable else 'opened'} {counts['office']['create']} district"
+        + " offices"
     )
+    for kind in ("district", "village"):
+        click.echo(
+            f"  {kind}s: " + ", ".join(f"{counts[kind][action]} {action}" for action in ("create", "update", "same"))
+        )
+    if plan.problems:
+        raise click.ClickException(f"{len(plan.problems)} bad rows: nothing was imported")
+    if dry_run:
+        click.echo("dry run: nothing was changed")
 
 
 @main.command("create-staff")

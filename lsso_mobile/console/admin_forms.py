@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, IntegerField, PasswordField, SelectField, StringField
+from flask_wtf.file import FileField, FileRequired
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional, Regexp
 
 from lsso_mobile.console.forms import REQUIRED, TOO_LONG
+from lsso_mobile.services.conversations import MAX_BODY_CHARS
+from lsso_mobile.validation import MAX_TITLE_CHARS
 
 WHOLE_NUMBER = _l("Enter a whole number.")
 
@@ -77,3 +80,27 @@ class EligibilityRuleForm(FlaskForm):
     min_recent_months = IntegerField(_l("Months within the recent window"), validators=[InputRequired(WHOLE_NUMBER)])
     recent_window_months = IntegerField(_l("Recent window (months)"), validators=[InputRequired(WHOLE_NUMBER)])
     min_age = IntegerField(_l("Minimum age (empty: none)"), validators=[Optional()])
+
+
+class CannedReplyForm(FlaskForm):
+    """An office's canned reply; the office is chosen when it is created and never changes."""
+
+    office_code = SelectField(_l("Office"), choices=[], validate_choice=False)
+    title = StringField(
+        _l("Title (officers pick it by this)"),
+        validators=[DataRequired(REQUIRED), Length(max=MAX_TITLE_CHARS, message=TOO_LONG)],
+    )
+    body_lo = TextAreaField(
+        _l("Text in Lao"), validators=[DataRequired(REQUIRED), Length(max=MAX_BODY_CHARS, message=TOO_LONG)]
+    )
+    body_en = TextAreaField(
+        _l("Text in English"), validators=[DataRequired(REQUIRED), Length(max=MAX_BODY_CHARS, message=TOO_LONG)]
+    )
+
+
+class AreaFileForm(FlaskForm):
+    """An areas CSV; to apply, the fingerprint of the plan that was previewed comes with the same file."""
+
+    file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired(_l("Choose a CSV file."))])
+    digest = HiddenField()
+    fingerprint = HiddenField()

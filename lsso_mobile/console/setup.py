@@ -24,6 +24,8 @@ VIEW_MODULES = (
     "lsso_mobile.console.audit",
     "lsso_mobile.console.rules",
     "lsso_mobile.console.calendar",
+    "lsso_mobile.console.canned",  # admins: every office's canned replies
+    "lsso_mobile.console.areas",  # admins: offices and areas from CSV, with a dry run
     "lsso_mobile.console.broadcasts",  # ops: compose, approve, watch broadcasts
     "lsso_mobile.console.reports",  # ops and admin: reports with charts and CSV
     "lsso_mobile.console.field",  # officers: the ID photos of field registrations

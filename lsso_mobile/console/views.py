@@ -350,7 +350,7 @@ def _conversation_context(conversation_id: int, **forms: Any) -> dict[str, Any]:
         "reply_form": forms.get("reply_form") or ReplyForm(formdata=None),
         "note_form": forms.get("note_form") or NoteForm(formdata=None),
         "action_form": ActionForm(formdata=None),
-        "canned": canned_service.list_canned_replies(session_, principal, None, 100),
+        "canned": canned_service.list_canned_replies(session_, principal, None, canned_service.MAX_ACTIVE_PER_OFFICE),
     }
 
 
