@@ -423,24 +423,27 @@ def _finish(
             .values(dispatch_status=DispatchStatus.DONE, dispatched_at=now)
             .execution_options(synchronize_session=False)
         )
-        # A notice that reached no device (every token dead, or none left) waits for no acknowledgement.
-        unreached = list(
-            session.scalars(
-                update(Notification)
-                .where(
-                    among(session, Notification.id, done),
-                    Notification.sms_due_at > now,
-                    ~select(Delivery.id)
-                    .where(Delivery.notification_id == Notification.id, Delivery.status == DeliveryStatus.SENT)
-                    .exists(),
+        # A notice that reached no device (every token dead, or none left) waits for no acknowledgement. The counts
+        # above show which did reach one (a sent delivery stays sent): the usual batch has nothing left to look at.
+        unsent = [notification_id for notification_id in done if not counts[notification_id].get(DeliveryStatus.SENT)]
+        if unsent:
+            unreached = list(
+                session.scalars(
+                    update(Notification)
+                    .where(
+                        among(session, Notification.id, unsent),
+                        Notification.sms_due_at > now,
+                        ~select(Delivery.id)
+                        .where(Delivery.notification_id == Notification.id, Delivery.status == DeliveryStatus.SENT)
+                        .exists(),
+                    )
+                    .values(sms_due_at=now)
+                    .returning(Notification.id)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(sms_due_at=now)
-                .returning(Notification.id)
-                .execution_options(synchronize_session=False)
             )
-        )
-        for notification_id in unreached:
-            enqueue_after_commit(session, fallback_sms_job(notification_id))
+            for notification_id in unreached:
+                enqueue_after_commit(session, fallback_sms_job(notification_id))
     return summary
 
 
