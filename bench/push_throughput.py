@@ -223,8 +223,8 @@ def main() -> None:
 
 
 def _same_message_as_pipeline(i: int):
-    """The message the pipeline sends for member i: same texts, data, collapse key, TTL, badge, priority."""
-    from lsso_mobile.notify.delivery import CRITICAL_TTL
+    """The message the pipeline sends for member i: same texts, data, collapse key, tag, TTL, badge, priority."""
+    from lsso_mobile.notify.delivery import CRITICAL_TTL, notice_tag
     from lsso_mobile.notify.fcm import PushMessage
     from lsso_mobile.notify.templates import render
 
@@ -241,6 +241,7 @@ def _same_message_as_pipeline(i: int):
             "deep_link": notice.deep_link,
         },
         collapse_key=None,
+        tag=notice_tag(i),  # the Android tag and APNs collapse id every notice carries
         ttl_seconds=int(CRITICAL_TTL.total_seconds()),
         badge=1,
         priority="high",
