@@ -236,7 +236,7 @@ class _RecordingProxy(BaseHTTPRequestHandler):
 
 
 def test_the_environment_s_proxy_is_read_once_when_the_sender_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """requests would read the environment again for every push (a third of the worker's own CPU): the sender
+    """requests would read the environment again for every push (a quarter of a worker's CPU): the sender
     takes the proxy once, and still goes through it."""
     _RecordingProxy.seen = []
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingProxy)
