@@ -20,6 +20,7 @@ pushes at roughly 500-1,000/s on 2 cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -43,6 +44,8 @@ from bench.common import (  # noqa: E402
     stop_process,
     throwaway_database,
 )
+
+WORKER_APP = "lsso-bench-worker"
 
 
 def main() -> None:
@@ -130,7 +133,10 @@ def main() -> None:
                         )
                 return time.time()  # the commit (and the after-commit enqueue) is done here
 
-            worker = start_worker(settings, workdir / "worker.log")
+            # The worker's connections carry a name, so its database CPU can be told from this process's.
+            separator = "&" if "?" in database_url else "?"
+            worker_settings = settings.replace(database_url=f"{database_url}{separator}application_name={WORKER_APP}")
+            worker = start_worker(worker_settings, workdir / "worker.log")
             try:
                 warm_id = member_ids[-1]
                 record([warm_id])
@@ -139,7 +145,7 @@ def main() -> None:
 
                 # 1 + 2, alternating in rounds so that the machine's drift hits both alike
                 per_round = n // args.rounds
-                ceiling_seconds = pipeline_seconds = ceiling_cpu = worker_cpu = 0.0
+                ceiling_seconds = pipeline_seconds = ceiling_cpu = worker_cpu = database_cpu = 0.0
                 delivered = 0
                 for round_index in range(args.rounds):
                     messages = [
@@ -153,6 +159,7 @@ def main() -> None:
                     assert sum(r.outcome == "sent" for r in results) == per_round, "ceiling run lost messages"
 
                     cpu_before = cpu_seconds(worker.pid)
+                    database_before = _database_cpu(rt)
                     batch = member_ids[round_index * per_round : (round_index + 1) * per_round]
                     before = fcm.total()
                     committed_at = record(batch)
@@ -161,6 +168,8 @@ def main() -> None:
                     last = max(t for t, token in fcm.receipts() if token in tokens)
                     pipeline_seconds += last - committed_at
                     worker_cpu += cpu_seconds(worker.pid) - cpu_before
+                    database_after = _database_cpu(rt)
+                    database_cpu += sum(cpu - database_before.get(pid, 0.0) for pid, cpu in database_after.items())
                     delivered += per_round
                 time.sleep(1)  # a repeat would arrive right after the first
                 expected = {f"pipeline-{mid:08d}-token" for mid in member_ids[:delivered]}
@@ -171,6 +180,8 @@ def main() -> None:
                 result["ratio"] = round(result["pipeline_per_second"] / result["ceiling_per_second"], 3)
                 result["ceiling_cpu_ms_per_message"] = round(ceiling_cpu * 1000 / delivered, 3)
                 result["worker_cpu_ms_per_message"] = round(worker_cpu * 1000 / delivered, 3)
+                # PostgreSQL's backends serving the worker (on the same 2 cores as the worker and the FCM server)
+                result["database_cpu_ms_per_message"] = round(database_cpu * 1000 / delivered, 3)
                 result["worker_peak_rss_mb"] = round(peak_rss_mb(worker.pid), 1)
                 result["duplicates"] = sum(c - 1 for c in counts.values() if c > 1)
                 result["missing"] = delivered - len(counts)
@@ -212,8 +223,8 @@ def main() -> None:
 
 
 def _same_message_as_pipeline(i: int):
-    """The message the pipeline sends for member i: same texts, data, collapse key, TTL, badge, priority."""
-    from lsso_mobile.notify.delivery import CRITICAL_TTL
+    """The message the pipeline sends for member i: same texts, data, collapse key, tag, TTL, badge, priority."""
+    from lsso_mobile.notify.delivery import CRITICAL_TTL, notice_tag
     from lsso_mobile.notify.fcm import PushMessage
     from lsso_mobile.notify.templates import render
 
@@ -230,10 +241,27 @@ def _same_message_as_pipeline(i: int):
             "deep_link": notice.deep_link,
         },
         collapse_key=None,
+        tag=notice_tag(i),  # the Android tag and APNs collapse id every notice carries
         ttl_seconds=int(CRITICAL_TTL.total_seconds()),
         badge=1,
         priority="high",
     )
+
+
+def _database_cpu(rt) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the worker (the server runs on this machine)."""
+    from sqlalchemy import text
+
+    with rt.db.engine.connect() as connection:
+        pids = connection.scalars(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = :name"),
+            {"name": WORKER_APP},
+        ).all()
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):  # gone since
+            found[pid] = cpu_seconds(pid)
+    return found
 
 
 def _wait(predicate, timeout: float, what: str, interval: float = 0.05) -> None:

@@ -24,17 +24,17 @@ import time
 import unicodedata
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import bindparam, func, literal, or_, select, text, update
+from sqlalchemy import ARRAY, ColumnElement, any_, bindparam, func, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from lsso_mobile import logs, metrics
 from lsso_mobile import runtime as runtime_module
@@ -111,12 +111,31 @@ def retry_delay(attempt: int, retry_after: float | None, base_seconds: int = 15)
     return float(max(backoff, min(retry_after or 0.0, RETRY_CAP_SECONDS)))
 
 
+FEW_IDS = 16
+
+
+def among(
+    session: Session, column: ColumnElement[int] | InstrumentedAttribute[int], ids: Collection[int]
+) -> ColumnElement[bool]:
+    """``column IN ids``, as one array parameter on PostgreSQL (``column = ANY(:ids)``).
+
+    ``in_()`` sends a batch's 500 ids as 500 bind parameters: SQLAlchemy renders 500 placeholders into the
+    statement at every execution, and psycopg parses that text again (too long for its cache). Profiled in a
+    worker, that was most of the delivery's own CPU beyond the SDK's; one array parameter keeps each statement's
+    text short and fixed, so both cache it and psycopg prepares it. A few ids (a single notice, a retry) stay a
+    short ``IN`` list: PostgreSQL plans one id as a key look-up, where for an array of one it took a status index
+    on a freshly filled table (5 ms instead of 0.3 ms a claim, measured in the benchmark's latency phase)."""
+    if len(ids) > FEW_IDS and session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(list(ids), ARRAY(column.type)))
+    return column.in_(ids)
+
+
 def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, lease: timedelta) -> list[int]:
     """Lock the due, pending notifications among ``ids`` and claim their deliveries; returns those ids."""
     lockable = (
         select(Notification.id)
         .where(
-            Notification.id.in_(ids),
+            among(session, Notification.id, ids),
             Notification.dispatch_status == DispatchStatus.PENDING,
             Notification.deliver_after <= now + timedelta(seconds=1),
         )
@@ -146,7 +165,7 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
             literal(now, UTCDateTime()),
         )
         .join(Device, (Device.member_id == Notification.member_id) & Device.active.is_(True))
-        .where(Notification.id.in_(claimed_ids))
+        .where(among(session, Notification.id, claimed_ids))
     )
     insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
@@ -157,7 +176,7 @@ def _claim(session: Session, ids: Sequence[int], claim: str, now: datetime, leas
         .on_conflict_do_nothing(index_elements=["notification_id", "device_id"])
     )
     reclaimable = (
-        Delivery.notification_id.in_(claimed_ids)
+        among(session, Delivery.notification_id, claimed_ids)
         & or_(Delivery.claim_token.is_(None), Delivery.claim_token != claim)
         & or_(
             Delivery.status == DeliveryStatus.RETRY,
@@ -200,7 +219,9 @@ def _defer_quiet_hours(session: Session, ids: list[int], now: datetime) -> list[
         select(Notification.id, NotificationPreference.quiet_start, NotificationPreference.quiet_end)
         .join(NotificationPreference, NotificationPreference.member_id == Notification.member_id)
         .where(
-            Notification.id.in_(ids), Notification.critical.is_(False), NotificationPreference.quiet_start.is_not(None)
+            among(session, Notification.id, ids),
+            Notification.critical.is_(False),
+            NotificationPreference.quiet_start.is_not(None),
         )
     ).all()
     deferred = set()
@@ -243,7 +264,7 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
         .join(n, n.id == Delivery.notification_id)
         .join(Device, (Device.id == Delivery.device_id) & (Device.member_id == n.member_id))
         .join(Member, Member.id == n.member_id)
-        .where(Delivery.notification_id.in_(claimed_ids), Delivery.claim_token == claim)
+        .where(among(session, Delivery.notification_id, claimed_ids), Delivery.claim_token == claim)
         .order_by(Delivery.id)
     ).all()
     member_ids = {row.member_id for row in rows}
@@ -251,7 +272,7 @@ def _messages(session: Session, claimed_ids: list[int], claim: str) -> list[tupl
         dict(
             session.execute(
                 select(Notification.member_id, func.count())
-                .where(Notification.member_id.in_(member_ids), Notification.read_at.is_(None))
+                .where(among(session, Notification.member_id, member_ids), Notification.read_at.is_(None))
                 .group_by(Notification.member_id)
             ).all()
         )
@@ -370,13 +391,13 @@ def _finish(
     counts: dict[int, dict[DeliveryStatus, int]] = defaultdict(dict)
     for notification_id, status, count in session.execute(
         select(Delivery.notification_id, Delivery.status, func.count())
-        .where(Delivery.notification_id.in_(claimed_ids))
+        .where(among(session, Delivery.notification_id, claimed_ids))
         .group_by(Delivery.notification_id, Delivery.status)
     ):
         counts[notification_id][status] = count
     done, summary = [], {"done": 0, "retry": 0, "exhausted": 0, "in_flight": 0}
     for notification_id, attempts in session.execute(
-        select(Notification.id, Notification.dispatch_attempts).where(Notification.id.in_(claimed_ids))
+        select(Notification.id, Notification.dispatch_attempts).where(among(session, Notification.id, claimed_ids))
     ):
         by_status = counts[notification_id]
         if by_status.get(DeliveryStatus.RETRY):
@@ -403,28 +424,31 @@ def _finish(
     if done:
         session.execute(
             update(Notification)
-            .where(Notification.id.in_(done))
+            .where(among(session, Notification.id, done))
             .values(dispatch_status=DispatchStatus.DONE, dispatched_at=now)
             .execution_options(synchronize_session=False)
         )
-        # A notice that reached no device (every token dead, or none left) waits for no acknowledgement.
-        unreached = list(
-            session.scalars(
-                update(Notification)
-                .where(
-                    Notification.id.in_(done),
-                    Notification.sms_due_at > now,
-                    ~select(Delivery.id)
-                    .where(Delivery.notification_id == Notification.id, Delivery.status == DeliveryStatus.SENT)
-                    .exists(),
+        # A notice that reached no device (every token dead, or none left) waits for no acknowledgement. The counts
+        # above show which did reach one (a sent delivery stays sent): the usual batch has nothing left to look at.
+        unsent = [notification_id for notification_id in done if not counts[notification_id].get(DeliveryStatus.SENT)]
+        if unsent:
+            unreached = list(
+                session.scalars(
+                    update(Notification)
+                    .where(
+                        among(session, Notification.id, unsent),
+                        Notification.sms_due_at > now,
+                        ~select(Delivery.id)
+                        .where(Delivery.notification_id == Notification.id, Delivery.status == DeliveryStatus.SENT)
+                        .exists(),
+                    )
+                    .values(sms_due_at=now)
+                    .returning(Notification.id)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(sms_due_at=now)
-                .returning(Notification.id)
-                .execution_options(synchronize_session=False)
             )
-        )
-        for notification_id in unreached:
-            enqueue_after_commit(session, fallback_sms_job(notification_id))
+            for notification_id in unreached:
+                enqueue_after_commit(session, fallback_sms_job(notification_id))
     return summary
 
 

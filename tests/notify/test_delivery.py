@@ -289,3 +289,29 @@ def test_a_retry_that_falls_in_quiet_hours_waits_for_them_to_end(app, client, sm
     db.expire_all()
     assert db.get(Notification, received.id).deliver_after > datetime.now(UTC) + timedelta(minutes=50)
     assert fcm_server.counts_by_token() == {}
+
+
+def test_a_notice_that_reached_no_device_falls_back_to_sms_at_once_and_one_that_did_waits(app, db, fcm_server):
+    """In one batch: a member whose only token is dead (SMS due now) and one whose push went out (SMS only if the
+    app does not acknowledge it within the registration window)."""
+    from lsso_mobile.models import utcnow
+    from lsso_mobile.notify.outbox import record_notification
+
+    fcm_server.set_rule("tok-dead-only", "unregistered")
+    rt = runtime.current()
+    with rt.db.unit_of_work() as session:
+        unreached_member = make_member_with_devices(session, "+8562055560031", ["tok-dead-only"])
+        reached_member = make_member_with_devices(session, "+8562055560032", ["tok-alive"])
+    params = {"application_id": 1, "member_number": "0100000001"}
+    before = utcnow()
+    with rt.db.unit_of_work() as session:  # one commit: both notices go to the delivery as one batch
+        unreached = record_notification(session, unreached_member, "registration_approved", params, before).id
+        reached = record_notification(session, reached_member, "registration_approved", params, before).id
+
+    db.expire_all()
+    unreached_notice, reached_notice = db.get(Notification, unreached), db.get(Notification, reached)
+    assert unreached_notice.dispatch_status is reached_notice.dispatch_status is DispatchStatus.DONE
+    # the unreached notice's SMS went at once (handed to the gateway: nothing left due); the other one's waits
+    assert (unreached_notice.sms_outcome, unreached_notice.sms_due_at) == ("queued", None)
+    assert (reached_notice.sms_outcome, reached_notice.sms_due_at) == (None, before + timedelta(seconds=900))
+    assert fcm_server.counts_by_token() == {"tok-alive": 1} and fcm_server.attempts("tok-dead-only") == 1

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import firebase_admin
@@ -213,6 +214,47 @@ def test_point_messaging_at_rebases_the_real_service_and_fails_loudly_when_it_ch
             point_messaging_at(app, "http://127.0.0.1:9")
     finally:
         firebase_admin.delete_app(app)
+
+
+class _RecordingProxy(BaseHTTPRequestHandler):
+    """A forward proxy that answers every FCM call itself, and notes the URL each was for."""
+
+    seen: list[str] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append(self.path)
+        body = b'{"name": "projects/lsso-test/messages/via-proxy"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def test_the_environment_s_proxy_is_read_once_when_the_sender_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """requests would read the environment again for every push (a quarter of a worker's CPU): the sender
+    takes the proxy once, and still goes through it."""
+    _RecordingProxy.seen = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), _RecordingProxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_port}")
+    proxied = FcmPushSender(endpoint="http://fcm.lsso.invalid", project_id="lsso-test", http_timeout=5)
+    try:
+        monkeypatch.delenv("HTTP_PROXY")  # no longer looked at: the sender read it when it started
+        [result] = proxied.send([push("tok-proxied")])
+    finally:
+        proxied.close()
+        proxy.shutdown()
+        proxy.server_close()
+
+    assert (result.outcome, result.message_id) == (PushOutcome.SENT, "projects/lsso-test/messages/via-proxy")
+    assert _RecordingProxy.seen == ["http://fcm.lsso.invalid/v1/projects/lsso-test/messages:send"]
 
 
 def test_held_message_whose_client_gave_up_is_not_accepted(fcm: FakeFcmServer) -> None:
