@@ -175,3 +175,33 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, elapsed) CPU seconds summed over every core since boot (Linux /proc/stat; iowait counts as idle)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / ticks, sum(values) / ticks
+
+
+class CpuAccount:
+    """Where the machine's CPU went while something ran: how busy all its cores were, and the CPU of named
+    processes per item (the rest of the busy time is everyone else: PostgreSQL, Redis, the bench, the OS)."""
+
+    def __init__(self, **pids: list[int]) -> None:
+        self.pids = pids
+        self.machine = machine_cpu_seconds()
+        self.processes = {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
+
+    def per_item(self, items: int) -> dict[str, float]:
+        busy, elapsed = machine_cpu_seconds()
+        busy -= self.machine[0]
+        figures: dict[str, float] = {"machine_busy_share": round(busy / max(elapsed - self.machine[1], 1e-9), 3)}
+        named = 0.0
+        for name, group in self.pids.items():
+            used = sum(cpu_seconds(pid) for pid in group) - self.processes[name]
+            named += used
+            figures[f"{name}_cpu_ms_per_item"] = round(used * 1000 / items, 3)
+        figures["rest_cpu_ms_per_item"] = round((busy - named) * 1000 / items, 3)
+        return figures

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
+import os
 import random
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 from bench.common import (  # noqa: E402
     REDIS_URL,
     ROOT,
+    CpuAccount,
     FakeFcmProcess,
     clear_redis_prefix,
     finish,
@@ -108,13 +110,25 @@ def push_run(rt, fcm: FakeFcmProcess, member_ids: list[int], settings, workers: 
                     utcnow(),
                 )
         committed = time.time()
+        cpu = CpuAccount(worker=[p.pid for p in processes], fcm_server=[fcm.process.pid])
         _wait(lambda: fcm.total() >= before + len(batch), 900, "the pushes", 0.1)
+        used = cpu.per_item(len(batch))
         tokens = {f"scale-{mid:08d}-token" for mid in batch}
         last = max(t for t, token in fcm.receipts() if token in tokens)
-        return {"workers": workers, "pushes": len(batch), "per_second": round(len(batch) / (last - committed), 1)}
+        rate = round(len(batch) / (last - committed), 1)
+        return {"workers": workers, "pushes": len(batch), "per_second": rate, "cpu": used}
     finally:
         for process in processes:
             stop_process(process)
+
+
+def machine_limit_ratio(runs: list[dict]) -> float:
+    """The most a second worker could add on this machine: every core busy at the two-worker run's CPU cost
+    per push (workers, the FCM server, PostgreSQL, Redis, the bench), over the one-worker rate."""
+    cores = os.cpu_count() or 1
+    cpu = runs[1]["cpu"]
+    busy_ms = cpu["worker_cpu_ms_per_item"] + cpu["fcm_server_cpu_ms_per_item"] + cpu["rest_cpu_ms_per_item"]
+    return round(cores * 1000 / busy_ms / runs[0]["per_second"], 3)
 
 
 def broadcast_run(rt, fcm: FakeFcmProcess, devices: int, staff, settings, workers: int, workdir: Path) -> dict:
@@ -143,9 +157,12 @@ def broadcast_run(rt, fcm: FakeFcmProcess, devices: int, staff, settings, worker
         with rt.db.unit_of_work() as session:
             broadcasts.approve(session, approver, broadcast.id, utcnow())
         approved = time.time()
+        cpu = CpuAccount(worker=[p.pid for p in processes], fcm_server=[fcm.process.pid])
         _wait(lambda: fcm.total() >= before + devices, 1800, "the broadcast", 0.1)
+        used = cpu.per_item(devices)
         last = max(t for t, _token in fcm.receipts())
-        return {"workers": workers, "devices": devices, "per_second": round(devices / (last - approved), 1)}
+        rate = round(devices / (last - approved), 1)
+        return {"workers": workers, "devices": devices, "per_second": rate, "cpu": used}
     finally:
         for process in processes:
             stop_process(process)
@@ -320,10 +337,12 @@ def main() -> None:
                 pushes = [push_run(rt, fcm, member_ids[: args.notifications + 1], settings, w, workdir) for w in (1, 2)]
                 result["pushes"] = pushes
                 result["push_ratio"] = round(pushes[1]["per_second"] / pushes[0]["per_second"], 3)
+                result["push_machine_limit_ratio"] = machine_limit_ratio(pushes)
                 broadcast_devices = len(member_ids)
                 runs = [broadcast_run(rt, fcm, broadcast_devices, staff, settings, w, workdir) for w in (1, 2)]
                 result["broadcast"] = runs
                 result["broadcast_ratio"] = round(runs[1]["per_second"] / runs[0]["per_second"], 3)
+                result["broadcast_machine_limit_ratio"] = machine_limit_ratio(runs)
                 time.sleep(1.0)  # a repeat would arrive right after the first
                 by_token = fcm.counts()["by_token"]
                 # the first N+1 devices: a notice in each push run (the last one: the warm-up) and both broadcasts
