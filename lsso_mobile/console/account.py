@@ -17,7 +17,7 @@ from lsso_mobile.api.context import commit, db_session, settings
 from lsso_mobile.console.admin_forms import ROLE_LABELS, PasswordChangeForm, TotpConfirmForm
 from lsso_mobile.console.auth import signed_in_principal, staff_page
 from lsso_mobile.console.forms import ActionForm
-from lsso_mobile.console.views import _field_errors, bp
+from lsso_mobile.console.views import _field_errors, bp, show_refusal
 from lsso_mobile.errors import DomainError
 from lsso_mobile.services import staff_accounts
 from lsso_mobile.services.accounts import RESTRICT_PASSWORD, RESTRICT_SECOND_FACTOR
@@ -122,8 +122,7 @@ def account_second_factor_confirm() -> Any:
         except DomainError as exc:
             if exc.status == 409:
                 raise
-            db_session().rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc, not_found_page=False)
         else:
             commit()
             flash(_("The second factor is on: from now on, sign in with a code from the app."))

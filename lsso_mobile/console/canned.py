@@ -18,7 +18,7 @@ from lsso_mobile.console.admin_forms import CannedReplyForm
 from lsso_mobile.console.auth import admin_page
 from lsso_mobile.console.forms import ActionForm
 from lsso_mobile.console.staff_admin import refusal
-from lsso_mobile.console.views import PAGE_SIZE, _field_errors, bp
+from lsso_mobile.console.views import PAGE_SIZE, bp, show_refusal
 from lsso_mobile.errors import DomainError
 from lsso_mobile.models import CannedReply, Office
 from lsso_mobile.services import canned_replies as canned_service
@@ -106,8 +106,7 @@ def canned_reply_create() -> Any:
                 address=client_ip(),
             )
         except DomainError as exc:
-            session.rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc, not_found_page=False)
         else:
             commit()
             flash(_("The canned reply is saved: the office's officers can use it now."))
@@ -157,10 +156,7 @@ def canned_reply_edit(canned_id: int) -> Any:
                 address=client_ip(),
             )
         except DomainError as exc:
-            if exc.status == 404:
-                raise
-            session.rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc)
         else:
             commit()
             flash(_("The canned reply is saved: the office's officers can use it now."))

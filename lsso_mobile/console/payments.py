@@ -28,7 +28,7 @@ from lsso_mobile.api.schemas import decode_cursor, page
 from lsso_mobile.console.auth import officer_page, role_page
 from lsso_mobile.console.forms import REQUIRED, TOO_LONG
 from lsso_mobile.console.messages import translate as translate_error
-from lsso_mobile.console.views import PAGE_SIZE, _enum_arg, _field_errors, bp
+from lsso_mobile.console.views import PAGE_SIZE, _enum_arg, bp, show_refusal
 from lsso_mobile.errors import DomainError
 from lsso_mobile.models import PaymentReview, ReviewStatus
 from lsso_mobile.notify.preferences import VIENTIANE
@@ -197,8 +197,7 @@ def cash_record() -> Any:
                 client_ip(),
             )
         except DomainError as exc:
-            db_session().rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc, not_found_page=False)
         else:
             commit()
             flash(
@@ -380,10 +379,7 @@ def payment_review_resolve(review_id: int) -> Any:
                 client_ip(),
             )
         except DomainError as exc:
-            if exc.status == 404:
-                raise
-            db_session().rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc)
         else:
             commit()
             flash(_("Review item #%(id)s is settled: %(outcome)s.", id=review.id, outcome=payment_label(review.status)))

@@ -18,7 +18,7 @@ from lsso_mobile.console.admin_forms import ROLE_LABELS, SecondFactorRequirement
 from lsso_mobile.console.auth import admin_page
 from lsso_mobile.console.forms import ActionForm
 from lsso_mobile.console.messages import translate
-from lsso_mobile.console.views import PAGE_SIZE, _field_errors, bp
+from lsso_mobile.console.views import PAGE_SIZE, bp, show_refusal
 from lsso_mobile.errors import DomainError
 from lsso_mobile.models import StaffRole, StaffUser
 from lsso_mobile.services import staff_accounts
@@ -116,8 +116,7 @@ def staff_new() -> Any:
                     office_id,
                 )
             except DomainError as exc:
-                session.rollback()
-                _field_errors(form, exc)
+                show_refusal(form, exc, not_found_page=False)
             else:
                 commit()
                 return _with_password(staff, temporary or "", _("The account is created."))
@@ -172,10 +171,7 @@ def staff_edit(staff_id: int) -> Any:
                 session, _actor(), staff_id, StaffRole(form.role.data), office_id, form.display_name.data or ""
             )
         except DomainError as exc:
-            if exc.status == 404:
-                raise
-            session.rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc)
         else:
             commit()
             flash(_("The account is saved."))

@@ -193,6 +193,16 @@ def _safe_next(target: str | None, role: str | None = None) -> str:
     return url_for(HOME_PAGES.get(role or "officer", "console.account"))
 
 
+def show_refusal(form: Form, exc: DomainError, *, not_found_page: bool = True) -> None:
+    """A service refused what a form asked: the request's unit of work is rolled back and the refusal shown next
+    to the field it names (or above the form). "No such thing" (404) is the not-found page unless
+    ``not_found_page`` is off (the form then says it)."""
+    if not_found_page and exc.status == 404:
+        raise exc
+    db_session().rollback()
+    _field_errors(form, exc)
+
+
 def _field_errors(form: Form, exc: DomainError) -> None:
     """Show a service's refusal next to the field it names (or above the form)."""
     placed = False
@@ -377,8 +387,7 @@ def _post_message(conversation_id: int, internal: bool) -> Any:
                 now(),
             )
         except InvalidInput as exc:
-            db_session().rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc, not_found_page=False)
         else:
             commit()
             flash(_("Your note is saved.") if internal else _("Your reply is sent."))
@@ -491,11 +500,8 @@ def decide(application_id: int) -> Any:
                 now(),
                 address=client_ip(),
             )
-        except (InvalidInput, DomainError) as exc:
-            if exc.status == 404:
-                raise
-            db_session().rollback()
-            _field_errors(form, exc)
+        except DomainError as exc:
+            show_refusal(form, exc)
         else:
             commit()
             if application.insured_person is not None:
@@ -554,10 +560,7 @@ def claim_status(claim_id: int) -> Any:
                 address=client_ip(),
             )
         except DomainError as exc:
-            if exc.status == 404:
-                raise
-            session_.rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc)
         else:
             commit()
             flash(_("The claim's status is changed and the member is told."))
@@ -665,10 +668,7 @@ def decide_link_request(link_request_id: int) -> Any:
                 address=client_ip(),
             )
         except DomainError as exc:
-            if exc.status == 404:
-                raise
-            db_session().rollback()
-            _field_errors(form, exc)
+            show_refusal(form, exc)
         else:
             commit()
             if decided.status is LinkRequestStatus.APPROVED:
