@@ -825,14 +825,7 @@ def record_cash(
             params={"amount": bill.amount},
             errors={"amount": ["Must equal the bill's amount."]},
         )
-    pending = session.scalar(
-        select(Payment.id).where(
-            Payment.bill_id == bill.id,
-            Payment.provider == CASH,
-            Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
-        )
-    )
-    if pending is not None:
+    if _cash_awaiting_today(session, bill.id, now) is not None:
         raise Conflict("Cash for this bill is already recorded and awaits confirmation.", error="cash_pending")
     payment = Payment(
         provider=CASH,
@@ -864,6 +857,22 @@ def record_cash(
         now=now,
     )
     return payment, False
+
+
+def _cash_awaiting_today(session: Session, bill_id: int, now: datetime) -> int | None:
+    """Today's (Vientiane) cash for the bill still waiting for a second officer. Only today's can be confirmed
+    (``confirm_cash``), so only today's stops the bill taking cash again: cash left unconfirmed on an earlier day
+    is recorded again with the member, and stays in its own day's report as unconfirmed."""
+    start, end = _day_bounds(now.astimezone(VIENTIANE).date())
+    return session.scalar(
+        select(Payment.id).where(
+            Payment.bill_id == bill_id,
+            Payment.provider == CASH,
+            Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
+            Payment.paid_at >= start,
+            Payment.paid_at < end,
+        )
+    )
 
 
 def confirm_cash(
@@ -972,13 +981,7 @@ def cash_bill(session: Session, principal: Principal, bill_number: str, now: dat
         raise NotFound("No such bill at your office.", error="bill_not_found")
     person = session.get(InsuredPerson, bill.insured_person_id)
     assert person is not None
-    pending = session.scalar(
-        select(Payment.id).where(
-            Payment.bill_id == bill.id,
-            Payment.provider == CASH,
-            Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
-        )
-    )
+    pending = _cash_awaiting_today(session, bill.id, now)
     payable = bill.status is BillStatus.OPEN and bill.expires_at > now
     return CashBill(bill, _with_months(session, [bill])[0].months, person, payable, pending)
 

@@ -472,6 +472,16 @@ def test_cash_needs_a_second_officer_the_same_day(client, payer, db, staff, sett
     late = client.post(f"/api/v1/staff/cash-payments/{stale['id']}/confirm", headers=second)
     assert late.status_code == 409 and late.json["error"] == "cash_confirmation_late"
     assert db.scalar(select(func.count()).select_from(Contribution).where(Contribution.awaiting_confirmation)) == 2
+    # ... so it does not block the bill: the cash is recorded again with the member, and confirmed today.
+    again = client.post(
+        "/api/v1/staff/cash-payments",
+        json={"bill_number": other_bill["number"], "amount": other_bill["amount"]},
+        headers=first,
+    )
+    assert again.status_code == 201 and again.json["id"] != stale["id"], again.json
+    redone = client.post(f"/api/v1/staff/cash-payments/{again.json['id']}/confirm", headers=second)
+    assert redone.status_code == 200 and redone.json["status"] == "credited", redone.json
+    assert db.scalar(select(func.count()).select_from(Contribution).where(Contribution.awaiting_confirmation)) == 3
     assert BillStatus.PAID.value == "paid"
 
 

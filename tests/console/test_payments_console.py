@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from lsso_mobile import runtime
 from lsso_mobile.i18n import format_money
-from lsso_mobile.models import Payment, PaymentReview, StaffRole
+from lsso_mobile.models import InsuredPerson, Payment, PaymentReview, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.payments import damm_digit
 from tests.api.test_payments import (  # noqa: F401  (bank, settings_overrides and payer are fixtures)
@@ -83,6 +83,8 @@ def test_who_may_open_the_money_pages(app, client, staff, sms_gateway):
             refused = other.get(path)
             assert refused.status_code == 403 and "ບໍ່ແມ່ນສຳລັບບັນຊີຂອງທ່ານ" in refused.text, (role, path)
         assert other.post("/console/cash/1/confirm").status_code in (400, 403)  # no CSRF token, no role
+        # with a valid token (from a page every staff account opens), the role alone refuses it
+        assert post_form(other, "/console/account", "/console/cash/1/confirm", {}).status_code == 403, role
     ops = signed_in(app, staff["ops"])
     assert ops.get("/console/payment-reviews").status_code == 403
     admin = signed_in(app, staff["admin"])
@@ -179,6 +181,13 @@ def test_cash_taken_yesterday_can_no_longer_be_confirmed(app, payer, staff, seco
     late = confirm(second, payment_id)
     assert late.status_code == 409 and "ຕ້ອງຢືນຢັນເງິນສົດໃນມື້ທີ່ຮັບ" in late.text
     assert db.scalar(select(Payment.status)).value == "awaiting_second_officer"
+    # It no longer blocks the bill: the cash is recorded again with the member, for a second officer today.
+    page = signed_in(app, staff["officer"]).get(f"/console/cash?bill={bill['number']}")
+    assert 'action="/console/cash/record"' in page.text, page.text
+    assert record(signed_in(app, staff["officer"]), bill["number"], bill["amount"]).status_code == 302
+    again = db.scalar(select(Payment.id).where(Payment.id != payment_id))
+    assert confirm(second, again).status_code == 302
+    assert db.scalar(select(Payment.status).where(Payment.id == again)).value == "credited"
 
 
 def test_the_daily_cash_report_and_its_csv(app, payer, staff, second_officer, db) -> None:
@@ -199,6 +208,10 @@ def test_the_daily_cash_report_and_its_csv(app, payer, staff, second_officer, db
     assert f"<strong data-awaiting-total>{format_money(waiting_bill['amount'], 'lo')}</strong>" in html
     assert first.get("/console/cash/report").text.count("data-cash=") == 2  # today by default
 
+    # A name is whatever the member typed: in the CSV it must not be a formula a spreadsheet would run.
+    formula = '=HYPERLINK("https://example.invalid/","open")'
+    db.execute(update(InsuredPerson).where(InsuredPerson.member_number == payer["number"]).values(name_latin=formula))
+    db.commit()
     exported = first.get(f"/console/cash/report.csv?day={today()}")
     assert exported.status_code == 200 and exported.mimetype == "text/csv"
     assert f'filename="lsso-cash-{today()}.csv"' in exported.headers["Content-Disposition"]
@@ -212,6 +225,7 @@ def test_the_daily_cash_report_and_its_csv(app, payer, staff, second_officer, db
         payer["number"],
     )
     assert paid["recorded_by"] == staff["officer"] and paid["confirmed_by"] == "Second officer"
+    assert paid["name_latin"] == "'" + formula
     assert by_bill[waiting_bill["number"]]["confirmed_by"] == ""
 
     elsewhere = signed_in(app, staff["other_officer"])
