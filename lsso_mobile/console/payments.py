@@ -8,8 +8,6 @@ officer's language.
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +31,7 @@ from lsso_mobile.errors import DomainError
 from lsso_mobile.models import PaymentReview, ReviewStatus
 from lsso_mobile.notify.preferences import VIENTIANE
 from lsso_mobile.services import payments as payment_service
+from lsso_mobile.services.spreadsheet import spreadsheet_csv
 from lsso_mobile.services.staff import staff_names
 
 MAX_KIP = 2_147_483_647
@@ -305,13 +304,11 @@ def cash_report_csv() -> Any:
     if error is not None:
         return Response(error, status=422, mimetype="text/plain")
     report = payment_service.cash_report(db_session(), g.principal, day)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    rows = []
     for row in _report_rows(report):
         payment, person = row["payment"], row["person"]
         taken_at: datetime = row["taken_at"]
-        writer.writerow(
+        rows.append(
             [
                 payment.id,
                 taken_at.isoformat(timespec="seconds"),
@@ -327,7 +324,7 @@ def cash_report_csv() -> Any:
         )
     filename = f"lsso-cash-{day.isoformat()}.csv"
     return Response(
-        "\ufeff" + out.getvalue(),  # a byte-order mark: spreadsheet programs then read the Lao names as UTF-8
+        spreadsheet_csv(CSV_COLUMNS, rows),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
     )

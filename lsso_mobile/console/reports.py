@@ -3,8 +3,6 @@ rows, over a range of days. The queries are in ``services.reports``; a page only
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +23,7 @@ from lsso_mobile.console.views import bp
 from lsso_mobile.errors import InvalidInput
 from lsso_mobile.services import reference
 from lsso_mobile.services import reports as report_service
+from lsso_mobile.services.spreadsheet import spreadsheet_csv
 
 KNOWN = [
     _l("The first day must not be after the last day."),
@@ -336,13 +335,9 @@ def report_csv(name: str) -> Any:
     if period is None:
         return Response(error or "", status=422, mimetype="text/plain")
     table = chosen.build(period, now())
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([c.key for c in table.columns])
-    writer.writerows(table.rows)
     filename = f"lsso-{name}-{period.first.isoformat()}-{period.last.isoformat()}.csv"
     return Response(
-        "\ufeff" + out.getvalue(),  # a byte-order mark: spreadsheet programs then read the Lao names as UTF-8
+        spreadsheet_csv([c.key for c in table.columns], table.rows),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

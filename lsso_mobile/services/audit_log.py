@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from lsso_mobile.models import AuditEvent, Office, StaffUser
 from lsso_mobile.services.paging import keyset_page
+from lsso_mobile.services.spreadsheet import safe_cell
 
 EXPORT_CHUNK = 1000
 EXPORT_MAX_ROWS = 200_000  # one file; narrow the search for more
@@ -102,12 +103,6 @@ def audit_names(session: Session, events: list[AuditEvent]) -> AuditNames:
     return AuditNames(actors, offices)
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs a cell that starts with one of these as a formula: keep it text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def audit_csv(session: Session, filters: AuditFilter) -> Iterator[str]:
     """The matching events as CSV text, newest first, a chunk of rows at a time (header first)."""
     out = io.StringIO()
@@ -126,7 +121,7 @@ def audit_csv(session: Session, filters: AuditFilter) -> Iterator[str]:
         for event in events:
             writer.writerow(
                 [
-                    _cell(v)
+                    safe_cell(v)
                     for v in (
                         event.id,
                         event.created_at.isoformat(),
