@@ -137,7 +137,12 @@ PAYMENT_CREDITS = Counter(
     "counter; cash: at an office, confirmed by a second officer; review: applied by staff from the review queue)",
     ["channel"],
 )
-PAYMENT_CREDITED_KIP = Counter("lsso_payment_credited_kip_total", "Kip credited to bills, by channel", ["channel"])
+PAYMENT_CREDITED_KIP = Counter(
+    "lsso_payment_credited_kip_total",
+    "Kip of the bills credited, by channel: each bill's amount (a payment staff apply from the review queue may "
+    "have brought less or more; the bank's own figures are in the daily reconciliation)",
+    ["channel"],
+)
 PAYMENT_REVIEWS = Counter(
     "lsso_payment_reviews_total",
     "Payments sent to the review queue, by reason (amount_mismatch, bill_expired, bill_cancelled, "

@@ -24,6 +24,8 @@ from lsso_mobile.config import Settings
 from lsso_mobile.models import (
     Broadcast,
     BroadcastStatus,
+    Delivery,
+    DeliveryStatus,
     Device,
     Language,
     Member,
@@ -112,6 +114,17 @@ def _sent_today(session: Session, member_ids: set[int], now: datetime) -> dict[i
     }
 
 
+def _pushed(session: Session, ids: list[int]) -> set[int]:
+    """Those of these notices that reached at least one device (FCM accepted a push for it)."""
+    return set(
+        session.scalars(
+            select(Delivery.notification_id)
+            .where(Delivery.notification_id.in_(ids), Delivery.status == DeliveryStatus.SENT)
+            .distinct()
+        )
+    )
+
+
 def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int], now: datetime) -> Counter[str]:
     """Settle each of these notices that is (still) due: an SMS in the outbox, or the reason there is none.
     A batch costs a fixed number of statements, whatever its size."""
@@ -133,6 +146,7 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
     outgoing: list[OutgoingSms] = []
     settled: dict[str | None, list[int]] = defaultdict(list)
     reasons: Counter[str] = Counter()  # why each queued SMS replaces a push, for the metrics
+    pushed = _pushed(session, [n.id for n in notices])
 
     def settle(notice: Notification, outcome: str | None, counted_as: str) -> None:
         settled[outcome].append(notice.id)
@@ -178,8 +192,8 @@ def send_due_fallbacks(session: Session, settings: Settings, ids: Sequence[int],
         settle(notice, "queued", "queued")
         if preference is not None and preference.channel == CHANNEL_SMS:
             reasons["sms_only"] += 1
-        else:  # due with the push itself: there was no active device; later: the app did not acknowledge
-            reasons["no_device" if (notice.sms_due_at or now) <= notice.deliver_after else "unacknowledged"] += 1
+        else:  # a push reached a device but the app did not acknowledge it; or no device took a push at all
+            reasons["unacknowledged" if notice.id in pushed else "no_device"] += 1
     session.flush()
     _settle_all(session, settled)
     queue_many_sms(session, settings, outgoing)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
 from lsso_mobile import runtime
@@ -303,6 +304,7 @@ def test_a_notice_that_reached_no_device_falls_back_to_sms_at_once_and_one_that_
         unreached_member = make_member_with_devices(session, "+8562055560031", ["tok-dead-only"])
         reached_member = make_member_with_devices(session, "+8562055560032", ["tok-alive"])
     params = {"application_id": 1, "member_number": "0100000001"}
+    no_device_sends = REGISTRY.get_sample_value("lsso_sms_fallback_sends_total", {"reason": "no_device"}) or 0.0
     before = utcnow()
     with rt.db.unit_of_work() as session:  # one commit: both notices go to the delivery as one batch
         unreached = record_notification(session, unreached_member, "registration_approved", params, before).id
@@ -315,3 +317,6 @@ def test_a_notice_that_reached_no_device_falls_back_to_sms_at_once_and_one_that_
     assert (unreached_notice.sms_outcome, unreached_notice.sms_due_at) == ("queued", None)
     assert (reached_notice.sms_outcome, reached_notice.sms_due_at) == (None, before + timedelta(seconds=900))
     assert fcm_server.counts_by_token() == {"tok-alive": 1} and fcm_server.attempts("tok-dead-only") == 1
+    # counted as an SMS for a member no device took a push for, not as an unacknowledged push
+    after = REGISTRY.get_sample_value("lsso_sms_fallback_sends_total", {"reason": "no_device"})
+    assert after == no_device_sends + 1
