@@ -173,16 +173,34 @@ DRAIN_BATCHES_PER_JOB = 20
 DATABASE_RETRY_SECONDS = (1, 2, 4, 8, 15, 30)
 
 
+# SQLSTATEs of the server out of reach: class 08 (connection exceptions), and the server shutting down or
+# starting up. A statement or lock timeout, a deadlock or a serialization failure is not an outage.
+OUTAGE_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
 def database_unavailable(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or what caused it) is the database out of reach: a connection refused or broken, a
-    server shutting down (SQLAlchemy's OperationalError and InterfaceError, as the API answers with 503)."""
+    server shutting down or starting up. Other operational errors (timeouts, deadlocks, SQLite's "database is
+    locked") are not: running the job again soon would only repeat them."""
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, OperationalError | InterfaceError):
-            return True
+            return _is_outage(exc)
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
         seen += 1
     return False
+
+
+def _is_outage(exc: OperationalError | InterfaceError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    if type(original).__module__.startswith("sqlite3"):
+        return False  # a file, not a server: nothing to wait for
+    code = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+    if not code:  # no answer from a server at all: refused, reset, timed out connecting
+        return True
+    return str(code).startswith("08") or code in OUTAGE_SQLSTATES
 
 
 REQUEST_ID_META = "request_id"

@@ -88,3 +88,56 @@ def test_a_database_outage_is_told_apart_from_other_failures() -> None:
     assert not database_unavailable(IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not database_unavailable(ValueError("a bug"))
     assert not database_unavailable(None)
+
+
+def test_a_real_outage_is_told_from_a_timeout_or_a_locked_file(database_url, tmp_path):
+    """Real errors from the drivers: a server that refuses the connection is an outage; a statement timeout
+    (PostgreSQL) and SQLite's "database is locked" are not, so a job is not run again for them."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from lsso_mobile.jobs import database_unavailable
+
+    def error_of(action) -> OperationalError:
+        try:
+            action()
+        except OperationalError as exc:
+            return exc
+        raise AssertionError("no OperationalError")
+
+    nowhere = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    assert database_unavailable(error_of(lambda: nowhere.connect().close()))
+    nowhere.dispose()
+
+    if database_url.startswith("postgresql"):
+        engine = create_engine(database_url)
+
+        def slow() -> None:
+            with engine.connect() as connection:
+                connection.execute(text("SET statement_timeout = 50"))
+                connection.execute(text("SELECT pg_sleep(2)"))
+
+        timeout = error_of(slow)
+        assert getattr(timeout.orig, "sqlstate", None) == "57014"
+        assert not database_unavailable(timeout)
+        engine.dispose()
+
+    path = tmp_path / "locked.db"
+    holder = create_engine(f"sqlite:///{path}")
+    waiter = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    with holder.connect() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+        connection.commit()
+        connection.execute(text("BEGIN IMMEDIATE"))
+        connection.execute(text("INSERT INTO t VALUES (1)"))
+
+        def write() -> None:
+            with waiter.begin() as other:
+                other.execute(text("INSERT INTO t VALUES (2)"))
+
+        locked = error_of(write)
+        assert "locked" in str(locked.orig)
+        assert not database_unavailable(locked)
+        connection.rollback()
+    holder.dispose()
+    waiter.dispose()
