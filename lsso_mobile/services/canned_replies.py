@@ -20,6 +20,7 @@ from lsso_mobile.models import CannedReply, Office
 from lsso_mobile.services.accounts import Principal
 from lsso_mobile.services.audit import record_audit
 from lsso_mobile.services.conversations import check_body
+from lsso_mobile.services.locking import locked
 from lsso_mobile.services.paging import keyset_page
 from lsso_mobile.validation import MAX_TITLE_CHARS, required_text
 
@@ -52,6 +53,12 @@ def _title_taken(session: Session, office_id: int, title: str, other_than: int |
     return session.scalar(query.limit(1)) is not None
 
 
+def _one_writer_per_office(session: Session, office_id: int) -> None:
+    """Hold the office's row until commit: its replies' unique titles and limit are checked and then written,
+    so two saves for one office (an officer through the API, an admin in the console) take turns."""
+    locked(session, select(Office).where(Office.id == office_id))
+
+
 def _check_room(session: Session, office_id: int) -> None:
     active = session.scalar(
         select(func.count()).where(CannedReply.office_id == office_id, CannedReply.active.is_(True))
@@ -75,6 +82,7 @@ def _write(
 ) -> CannedReply:
     title = required_text(texts[0], "title", MAX_TITLE_CHARS)
     body_lo, body_en = check_body(texts[1], "body_lo"), check_body(texts[2], "body_en")
+    _one_writer_per_office(session, office_id)
     if _title_taken(session, office_id, title, canned.id if canned else None):
         raise Conflict(
             "This office already has a canned reply with this title.",
@@ -203,6 +211,7 @@ def set_canned_reply_active(
     if canned.active == active:
         return canned
     if active:
+        _one_writer_per_office(session, canned.office_id)
         if _title_taken(session, canned.office_id, canned.title, canned.id):
             raise Conflict("This office already has a canned reply with this title.", error="canned_reply_title_taken")
         _check_room(session, canned.office_id)

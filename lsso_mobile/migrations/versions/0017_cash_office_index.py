@@ -17,15 +17,20 @@ CASH = "provider = 'cash'"
 
 
 def upgrade() -> None:
-    # Partial: cash is a small share of all payments, and only cash is read by office and day.
-    op.create_index(
-        "ix_bill_payments_cash_office",
-        "bill_payments",
-        ["office_id", "received_at"],
-        postgresql_where=sa.text(CASH),
-        sqlite_where=sa.text(CASH),
-    )
+    # Partial: cash is a small share of all payments, and only cash is read by office and day. Built
+    # CONCURRENTLY on PostgreSQL (outside the migration's transaction), so bank callbacks and cash keep
+    # writing to bill_payments while it builds.
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_bill_payments_cash_office",
+            "bill_payments",
+            ["office_id", "received_at"],
+            postgresql_where=sa.text(CASH),
+            sqlite_where=sa.text(CASH),
+            postgresql_concurrently=True,
+        )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_bill_payments_cash_office", table_name="bill_payments")
+    with op.get_context().autocommit_block():
+        op.drop_index("ix_bill_payments_cash_office", table_name="bill_payments", postgresql_concurrently=True)
