@@ -40,7 +40,7 @@ CHECKS = (
 )
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 SEED = 20261122
-MAX_EXAMPLES = 30  # about 11,000 cases per role, 6-7 minutes on 2 cores; a deeper look: --max-examples 100
+MAX_EXAMPLES = 30  # about 11,000 cases per role, 3.5 minutes on 2 quiet cores; a deeper look: --max-examples 100
 ROLES = ("member", "officer", "ops")
 PRINT_LOCK = threading.Lock()
 
