@@ -26,6 +26,7 @@ from lsso_mobile.models import Base, Office, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.contributions import forget_cached_rules
 from lsso_mobile.services.reference import SAMPLE_AREAS_CSV, import_areas_file
+from tests.fakes.bank import FakeBank
 from tests.scratch_db import scratch_postgres_database
 from tests.storage_support import both_stores, local_s3  # noqa: F401 - fixtures for every test module
 from tests.support import SmsGateway, start_sms_gateway
@@ -34,6 +35,7 @@ BACKEND = os.environ.get("TEST_BACKEND", "sqlite")
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 STAFF_PASSWORD = "office-password-1"
+CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"  # the fake bank's (fixture `bank`)
 # shipped by migrations
 KEEP_TABLES = {"provinces", "alembic_version", "scheme_rules", "eligibility_rules", "contribution_rates"}
 # Rules the migrations seed: kept, but put back as migrated before each test (tests change them through the API).
@@ -91,6 +93,14 @@ def clean_database(url: str) -> None:
             else:
                 connection.execute(table.delete())
     engine.dispose()
+
+
+@pytest.fixture
+def bank() -> Iterator[FakeBank]:
+    """The fake bank on its own port, signing its callbacks with ``CALLBACK_SECRET``."""
+    server = FakeBank(CALLBACK_SECRET).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

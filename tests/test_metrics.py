@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -24,8 +23,7 @@ from lsso_mobile.services.contributions import shift_period
 from lsso_mobile.services.payment_providers import sign
 from lsso_mobile.services.sms_fallback import scan_once
 from lsso_mobile.tasks.periodic import reconcile_payments
-from tests.conftest import STAFF_PASSWORD, office_id
-from tests.fakes.bank import FakeBank
+from tests.conftest import CALLBACK_SECRET, STAFF_PASSWORD, office_id
 from tests.payments_support import (
     arrear_period,
     contribution,
@@ -59,22 +57,12 @@ def scrape(client) -> dict:
     return samples(response.get_data(as_text=True))
 
 
-BANK_SECRET = "metrics-callback-secret-0123456789abcdef"
-
-
-@pytest.fixture
-def bank() -> Iterator[FakeBank]:
-    server = FakeBank(BANK_SECRET).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def settings_overrides(request):
     overrides: dict[str, object] = {"metrics_token": TOKEN}
     if "bank" in request.fixturenames:
         bank = request.getfixturevalue("bank")
-        overrides |= {"payment_provider_url": bank.url, "payment_callback_secret": BANK_SECRET, "sms_daily_cap": 50}
+        overrides |= {"payment_provider_url": bank.url, "payment_callback_secret": CALLBACK_SECRET, "sms_daily_cap": 50}
     return overrides
 
 
@@ -206,7 +194,11 @@ def test_payments_and_sms_fallbacks_show_in_their_families_with_the_right_counts
     assert send_callback(client, bank, tx, timestamp=int(time.time()) - 3600).status_code == 401
     assert send_callback(client, bank, tx, provider="bank").status_code == 404
     stamp, no_id = str(int(time.time())), b'{"bill_number":"1234567890"}'
-    signed = {"Content-Type": "application/json", "X-Timestamp": stamp, "X-Signature": sign(BANK_SECRET, stamp, no_id)}
+    signed = {
+        "Content-Type": "application/json",
+        "X-Timestamp": stamp,
+        "X-Signature": sign(CALLBACK_SECRET, stamp, no_id),
+    }
     assert client.post("/api/v1/payments/callbacks/sandbox", data=no_id, headers=signed).status_code == 422
     # an underpayment goes to review, and an officer applies it
     short = _bill(client, member, [current_period()])

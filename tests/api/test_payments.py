@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pypdf
@@ -21,7 +20,7 @@ from lsso_mobile.services.contributions import shift_period
 from lsso_mobile.services.lao_qr import LAO_QR_AID, crc_ok, parse_tlv
 from lsso_mobile.services.payments import damm_digit, new_bill_number, round_contribution, valid_bill_number
 from lsso_mobile.tasks.periodic import reconcile_payments
-from tests.conftest import STAFF_PASSWORD
+from tests.conftest import CALLBACK_SECRET, STAFF_PASSWORD
 from tests.fakes.bank import FakeBank
 from tests.payments_support import (
     arrear_period,
@@ -34,19 +33,10 @@ from tests.payments_support import (
 )
 from tests.support import bearer, staff_sign_in
 
-SECRET = "test-callback-secret-0123456789abcdef"
-
-
-@pytest.fixture
-def bank() -> Iterator[FakeBank]:
-    server = FakeBank(SECRET).start()
-    yield server
-    server.stop()
-
 
 @pytest.fixture
 def settings_overrides(bank: FakeBank) -> dict[str, object]:
-    return {"payment_provider_url": bank.url, "payment_callback_secret": SECRET}
+    return {"payment_provider_url": bank.url, "payment_callback_secret": CALLBACK_SECRET}
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from lsso_mobile.i18n import format_money
 from lsso_mobile.models import Payment, PaymentReview
-from tests.api.test_payments import bank, make_bill, payer, periods, settings_overrides, settled  # noqa: F401
+from tests.api.test_payments import make_bill, payer, periods, settings_overrides, settled  # noqa: F401
 from tests.console.test_browser import DESKTOP, base_url, browser, page, shoot, sign_in, switch_language  # noqa: F401
 from tests.console.test_payments_console import second_officer  # noqa: F401
 

@@ -19,8 +19,7 @@ from lsso_mobile.i18n import format_money
 from lsso_mobile.models import InsuredPerson, Payment, PaymentReview, StaffRole
 from lsso_mobile.services.accounts import create_staff_user
 from lsso_mobile.services.payments import damm_digit
-from tests.api.test_payments import (  # noqa: F401  (bank, settings_overrides and payer are fixtures)
-    bank,
+from tests.api.test_payments import (  # noqa: F401  (settings_overrides and payer are fixtures)
     make_bill,
     payer,
     periods,

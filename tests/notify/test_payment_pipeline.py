@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -19,8 +18,7 @@ from sqlalchemy import select
 from lsso_mobile.models import Payment
 from lsso_mobile.services.lao_qr import crc_ok, parse_tlv
 from lsso_mobile.services.payments import valid_bill_number
-from tests.conftest import REDIS_URL
-from tests.fakes.bank import FakeBank
+from tests.conftest import CALLBACK_SECRET, REDIS_URL
 from tests.notify.conftest import pipeline_overrides
 from tests.payments_support import (
     arrear_period,
@@ -35,15 +33,7 @@ from tests.support import wait_until
 
 pytestmark = pytest.mark.slow
 
-SECRET = "pipeline-callback-secret-0123456789abcdef"
 TOKEN = "tok-payer-phone-0123456789"
-
-
-@pytest.fixture
-def bank() -> Iterator[FakeBank]:
-    server = FakeBank(SECRET).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ def settings_overrides(fcm_server, queue_prefix, bank):
     return {
         **pipeline_overrides(fcm_server.url, REDIS_URL, queue_prefix),
         "payment_provider_url": bank.url,
-        "payment_callback_secret": SECRET,
+        "payment_callback_secret": CALLBACK_SECRET,
         "payment_feed_lag_seconds": 1,
     }
 
