@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -859,20 +859,23 @@ def record_cash(
     return payment, False
 
 
-def _cash_awaiting_today(session: Session, bill_id: int, now: datetime) -> int | None:
-    """Today's (Vientiane) cash for the bill still waiting for a second officer. Only today's can be confirmed
-    (``confirm_cash``), so only today's stops the bill taking cash again: cash left unconfirmed on an earlier day
-    is recorded again with the member, and stays in its own day's report as unconfirmed."""
+def _awaiting_cash_of_today(now: datetime) -> list[ColumnElement[bool]]:
+    """Cash taken today (Vientiane) that still waits for a second officer: the only cash that can be confirmed
+    (``confirm_cash``). Cash is received and paid at the same moment; ``received_at`` is the indexed one."""
     start, end = _day_bounds(now.astimezone(VIENTIANE).date())
-    return session.scalar(
-        select(Payment.id).where(
-            Payment.bill_id == bill_id,
-            Payment.provider == CASH,
-            Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
-            Payment.paid_at >= start,
-            Payment.paid_at < end,
-        )
-    )
+    return [
+        Payment.provider == CASH,
+        Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
+        Payment.received_at >= start,
+        Payment.received_at < end,
+    ]
+
+
+def _cash_awaiting_today(session: Session, bill_id: int, now: datetime) -> int | None:
+    """Today's cash for the bill still waiting for a second officer. Only today's stops the bill taking cash
+    again: cash left unconfirmed on an earlier day is recorded again with the member, and stays in its own
+    day's report as unconfirmed."""
+    return session.scalar(select(Payment.id).where(Payment.bill_id == bill_id, *_awaiting_cash_of_today(now)))
 
 
 def confirm_cash(
@@ -891,8 +894,7 @@ def confirm_cash(
         raise Conflict("This cash payment is already confirmed or settled.", error="cash_settled")
     if payment.recorded_by_id == principal.id:
         raise Forbidden("A second officer must confirm the cash you took.", error="four_eyes")
-    recorded_day = (payment.paid_at or payment.received_at).astimezone(VIENTIANE).date()
-    if recorded_day != now.astimezone(VIENTIANE).date():
+    if not taken_on(payment, now):
         raise Conflict(
             "Cash must be confirmed the day it was taken; record it again with the member.",
             error="cash_confirmation_late",
@@ -1010,16 +1012,12 @@ def cash_awaiting(
 def cash_to_confirm_count(session: Session, principal: Principal, now: datetime) -> int:
     """How many of the office's cash payments taken today (Vientiane) by colleagues await this officer."""
     office_id = _officer(principal)
-    start, end = _day_bounds(now.astimezone(VIENTIANE).date())
     return int(
         session.scalar(
             select(func.count()).where(
-                Payment.provider == CASH,
                 Payment.office_id == office_id,
-                Payment.received_at >= start,
-                Payment.received_at < end,
-                Payment.status == PaymentStatus.AWAITING_SECOND_OFFICER,
                 Payment.recorded_by_id != principal.id,
+                *_awaiting_cash_of_today(now),
             )
         )
         or 0
@@ -1027,7 +1025,8 @@ def cash_to_confirm_count(session: Session, principal: Principal, now: datetime)
 
 
 def taken_on(payment: Payment, now: datetime) -> bool:
-    """Whether cash was taken on ``now``'s day (Vientiane): only then may it be confirmed."""
+    """Whether cash was taken on ``now``'s day (Vientiane): only then may it be confirmed (the test for one
+    payment that ``_awaiting_cash_of_today`` is for a query)."""
     return (payment.paid_at or payment.received_at).astimezone(VIENTIANE).date() == now.astimezone(VIENTIANE).date()
 
 

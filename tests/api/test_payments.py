@@ -456,7 +456,7 @@ def test_cash_needs_a_second_officer_the_same_day(client, payer, db, staff, sett
     db.execute(
         Payment.__table__.update()
         .where(Payment.id == stale["id"])
-        .values(paid_at=datetime.now(UTC) - timedelta(days=1))
+        .values(paid_at=datetime.now(UTC) - timedelta(days=1), received_at=datetime.now(UTC) - timedelta(days=1))
     )
     db.commit()
     late = client.post(f"/api/v1/staff/cash-payments/{stale['id']}/confirm", headers=second)
